@@ -1,0 +1,243 @@
+"""Configuration: one TOML file parsed once into frozen, typed dataclasses.
+
+Every key may be overridden by an environment variable ``RCMLROUTER_<SECTION>_<KEY>`` (upper
+case), which wins over the file. List values take the comma-separated form in the environment.
+All problems are collected and raised together as one :class:`~rcmlrouter.errors.ConfigError`;
+only the CLI turns that into an exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from rcmlrouter.errors import ConfigError
+
+ENV_PREFIX = "RCMLROUTER_"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""  # base URL the API is reached at; default http://<listen>
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    listen: tuple[str, ...] = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
+    user_agent: str = "rcmlrouter"
+    max_transactions: int = 20000
+    max_calls: int = 20000
+    drain_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str = "sqlite:///var/rcmlrouter.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DataConfig:
+    dir: str = "var"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    default_region: str = "US"
+    dialed_from: str = "to"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    total_timeout: float = 15.0
+    pool_size: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CallbacksConfig:
+    workers: int = 8
+    retry_initial: float = 1.0
+    retry_max: float = 300.0
+    poll_interval: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class NumbersConfig:
+    recycle_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    rtp_address: str = "127.0.0.1"
+    rtp_port_min: int = 20000
+    rtp_port_max: int = 30000
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    api: ApiConfig = field(default_factory=ApiConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    numbers: NumbersConfig = field(default_factory=NumbersConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def api_base_url(self) -> str:
+        return self.api.public_url.rstrip("/") or f"http://{self.api.listen}"
+
+
+_SECTIONS: dict[str, Any] = get_type_hints(Config)
+
+
+def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (TOML; None means defaults only), apply environment overrides, validate."""
+    problems: list[str] = []
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    env = os.environ if environ is None else environ
+    sections: dict[str, Any] = {}
+    for name in raw:
+        if name not in _SECTIONS:
+            problems.append(f"unknown section [{name}]")
+    for name, cls in _SECTIONS.items():
+        values = raw.get(name, {})
+        if not isinstance(values, dict):
+            problems.append(f"[{name}] must be a table")
+            values = {}
+        sections[name] = _build_section(name, cls, values, env, problems)
+    config = Config(**sections)  # keys that failed to parse keep their defaults here
+    _validate(config, problems)
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def _build_section(
+    name: str, cls: type[Any], values: dict[str, Any], env: Mapping[str, str], problems: list[str]
+) -> Any:
+    hints = get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key in values:
+        if key not in hints:
+            problems.append(f"unknown key {name}.{key}")
+    for key, typ in hints.items():
+        env_name = f"{ENV_PREFIX}{name}_{key}".upper()
+        if env_name in env:
+            raw_value: Any = env[env_name]
+            source = f"${env_name}"
+        elif key in values:
+            raw_value = values[key]
+            source = f"{name}.{key}"
+        else:
+            continue
+        try:
+            kwargs[key] = _coerce(raw_value, typ, from_env=source.startswith("$"))
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{source}: {exc}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, typ: Any, *, from_env: bool) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ValueError(f"expected true or false, got {value!r}")
+    if typ is int or typ is float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        if isinstance(value, int | float) or (from_env and isinstance(value, str)):
+            try:
+                return typ(value)
+            except ValueError:
+                pass
+        raise ValueError(f"expected {'an integer' if typ is int else 'a number'}, got {value!r}")
+    if typ is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"expected a string, got {value!r}")
+    # tuple[str, ...]
+    if isinstance(value, str) and from_env:
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError(f"expected a list of strings, got {value!r}")
+
+
+def _validate(config: Config, problems: list[str]) -> None:
+    if parse_host_port(config.api.listen) is None:
+        problems.append(f"api.listen: expected HOST:PORT, got {config.api.listen!r}")
+    for item in config.sip.listen:
+        if parse_sip_listen(item) is None:
+            problems.append(f"sip.listen: expected udp|tcp:HOST:PORT, got {item!r}")
+    if not config.sip.listen:
+        problems.append("sip.listen: at least one address is required")
+    url = config.store.url
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        problems.append(f"store.url: expected sqlite:///PATH or postgresql://…, got {url!r}")
+    if config.routing.dialed_from not in ("to", "request-uri"):
+        problems.append("routing.dialed_from: expected 'to' or 'request-uri'")
+    if len(config.routing.default_region) != 2:
+        problems.append("routing.default_region: expected a two-letter region code such as US")
+    for key in ("connect_timeout", "read_timeout", "total_timeout"):
+        if getattr(config.webhooks, key) <= 0:
+            problems.append(f"webhooks.{key}: must be positive")
+    if config.log.format not in ("json", "console"):
+        problems.append("log.format: expected 'json' or 'console'")
+    if config.log.level.lower() not in ("debug", "info", "warning", "error", "critical"):
+        problems.append("log.level: expected debug, info, warning, error or critical")
+    if config.numbers.recycle_after < 0:
+        problems.append("numbers.recycle_after: must not be negative")
+    if not 0 < config.media.rtp_port_min < config.media.rtp_port_max <= 65535:
+        problems.append("media.rtp_port_min/rtp_port_max: expected 0 < min < max <= 65535")
+    if config.sip.max_transactions < 1 or config.sip.max_calls < 1:
+        problems.append("sip.max_transactions and sip.max_calls must be at least 1")
+
+
+def parse_host_port(value: str) -> tuple[str, int] | None:
+    """Split ``HOST:PORT`` or ``[V6]:PORT``; None when malformed."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def parse_sip_listen(value: str) -> tuple[str, str, int] | None:
+    """Split ``udp:HOST:PORT`` into (transport, host, port); None when malformed."""
+    transport, sep, rest = value.partition(":")
+    if not sep or transport.lower() not in ("udp", "tcp"):
+        return None
+    hp = parse_host_port(rest)
+    return None if hp is None else (transport.lower(), hp[0], hp[1])
+
+
+def sqlite_path(url: str) -> Path:
+    """The file path of a ``sqlite:///PATH`` URL (relative paths are relative to the cwd)."""
+    return Path(url.removeprefix("sqlite:///"))
