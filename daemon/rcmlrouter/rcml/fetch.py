@@ -1,0 +1,416 @@
+"""Fetch RCML from webhooks, with fallback, URL-fragment overrides and signed callbacks (SPEC §3).
+
+One shared :class:`aiohttp.ClientSession` (see :func:`create_webhook_session`) is injected into
+:class:`RcmlFetcher`; nothing here opens a session per request. Every aiohttp / asyncio exception
+is translated into :class:`~rcmlrouter.errors.FetchError` with the Twilio ``error_code`` that goes
+to the fallback URL as ``ErrorCode``:
+
+======  ========================================================================================
+11200   the server answered with a status other than 2xx (``http_status`` is set); bad URL/method
+11205   connection failure: refused, DNS failure, connect timeout, read/total timeout
+11206   protocol failure: TLS, more than ``max_redirects`` redirects, malformed or truncated
+        response, body larger than ``max_body`` (Twilio has no dedicated "too large" code; a
+        response we refuse to read is treated as a violation of the webhook protocol)
+12300   the content type is not ``text/xml`` or ``application/xml``
+12100   the body is not a valid RCML document (:class:`~rcmlrouter.errors.RcmlParseError`)
+======  ========================================================================================
+
+URL-fragment overrides (``#ct=ms&rt=ms&tt=ms&rc=n&rp=ct,rt,4xx,5xx,all``, Twilio's syntax) are
+stripped before the request. A bad key or value is *ignored with a warning* rather than failing
+the call: URLs are validated at provisioning (:func:`url_override_problems`), so a bad fragment at
+call time should not cost the caller the call. Retry tokens: ``ct`` = connection failures (refused,
+DNS, connect timeout), ``rt`` = read/total timeouts, ``4xx`` / ``5xx`` = those statuses, ``all`` =
+every transport or HTTP failure. Content-type and parse errors are deterministic and never retried.
+When ``rc`` is given without ``rp`` and the defaults have no policy, ``rp=ct`` (Twilio's default).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from rcmlrouter.errors import FetchError, RcmlError, RcmlParseError
+from rcmlrouter.rcml.model import Document
+from rcmlrouter.rcml.parse import parse_rcml
+from rcmlrouter.rcml.signing import SIGNATURE_HEADERS, compute_signature
+
+log = structlog.get_logger(__name__)
+
+RETRY_TOKENS = frozenset({"ct", "rt", "4xx", "5xx", "all"})
+XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml"})
+_MAX_OVERRIDE_MS = 600_000
+_MAX_RETRIES = 5
+_CHUNK = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class FetchTimeouts:
+    """Timeouts in seconds and the retry policy of one webhook request."""
+
+    connect: float = 5.0
+    read: float = 15.0
+    total: float = 15.0
+    retries: int = 0
+    retry_on: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """A webhook URL (may carry a ``#`` override fragment) and its method."""
+
+    url: str
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedDocument:
+    """A fetched RCML document; ``url`` is the requested URL without fragment or GET params."""
+
+    url: str
+    document: Document
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """The document to run, where it came from, and the failures on the way (for notifications)."""
+
+    document: Document
+    url: str
+    used_fallback: bool
+    errors: tuple[RcmlError, ...] = ()
+
+
+# --- URL-fragment overrides ------------------------------------------------------------------
+
+
+def parse_url_overrides(url: str, defaults: FetchTimeouts) -> tuple[str, FetchTimeouts]:
+    """Split ``url`` into the URL to request and the effective timeouts (bad keys ignored)."""
+    base, sep, fragment = url.partition("#")
+    if not sep:
+        return url, defaults
+    timeouts, problems = _apply_overrides(fragment, defaults)
+    for problem in problems:
+        log.warning("webhook.override_ignored", url=base, problem=problem)
+    return base, timeouts
+
+
+def url_override_problems(url: str) -> list[str]:
+    """Every problem in ``url``'s override fragment (empty when valid); for provisioning checks."""
+    _base, _sep, fragment = url.partition("#")
+    return _apply_overrides(fragment, FetchTimeouts())[1] if fragment else []
+
+
+def _apply_overrides(fragment: str, defaults: FetchTimeouts) -> tuple[FetchTimeouts, list[str]]:
+    changes: dict[str, object] = {}
+    problems: list[str] = []
+    for item in fragment.split("&"):
+        if not item:
+            continue
+        key, _eq, value = item.partition("=")
+        problem = _apply_override(key, value, changes)
+        if problem:
+            problems.append(problem)
+    if "retries" in changes and "retry_on" not in changes and not defaults.retry_on:
+        changes["retry_on"] = frozenset({"ct"})
+    return replace(defaults, **changes), problems  # type: ignore[arg-type]
+
+
+def _apply_override(key: str, value: str, changes: dict[str, object]) -> str | None:
+    fields = {"ct": "connect", "rt": "read", "tt": "total"}
+    if key in fields:
+        if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= _MAX_OVERRIDE_MS:
+            return f"{key}={value!r}: expected milliseconds from 1 to {_MAX_OVERRIDE_MS}"
+        changes[fields[key]] = int(value) / 1000.0
+    elif key == "rc":
+        if not (value.isascii() and value.isdigit()) or int(value) > _MAX_RETRIES:
+            return f"rc={value!r}: expected a retry count from 0 to {_MAX_RETRIES}"
+        changes["retries"] = int(value)
+    elif key == "rp":
+        tokens = frozenset(token.strip() for token in value.split(",") if token.strip())
+        if not tokens or not tokens <= RETRY_TOKENS:
+            return f"rp={value!r}: expected a comma list of {', '.join(sorted(RETRY_TOKENS))}"
+        changes["retry_on"] = tokens
+    else:
+        return f"{key!r}: unknown override (known: ct, rt, tt, rc, rp)"
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _client_timeout(timeouts: FetchTimeouts) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
+    )
+
+
+# --- exception translation -------------------------------------------------------------------
+
+
+class _HttpStatusError(Exception):
+    """Internal: the server answered a status other than 2xx."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"HTTP status {status}")
+
+
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, _HttpStatusError)
+
+
+def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, str | None]:
+    """Map a transport exception to a FetchError and its retry token (None: only ``all``)."""
+    what = f"{method} {url}"
+    if isinstance(exc, _HttpStatusError):
+        token = {4: "4xx", 5: "5xx"}.get(exc.status // 100)
+        message = f"{what} answered HTTP {exc.status}"
+        return FetchError(message, 11200, url, http_status=exc.status), token
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return FetchError(f"{what} failed: TLS error ({exc})", 11206, url), None
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return FetchError(f"{what} failed: connect timeout", 11205, url), "ct"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return FetchError(f"{what} failed: cannot connect ({exc})", 11205, url), "ct"
+    if isinstance(exc, TimeoutError):
+        return FetchError(f"{what} failed: timed out waiting for the response", 11205, url), "rt"
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return FetchError(f"{what} failed: too many redirects", 11206, url), None
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return FetchError(f"{what} failed: malformed response ({exc})", 11206, url), None
+    if isinstance(exc, aiohttp.RedirectClientError | aiohttp.ServerDisconnectedError):
+        return FetchError(f"{what} failed: protocol error ({exc!r})", 11206, url), None
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return FetchError(f"{what} failed: connection error ({exc!r})", 11205, url), None
+    return FetchError(f"{what} failed: {exc!r}", 11200, url), None
+
+
+def webhook_failures(exc: BaseException) -> tuple[RcmlError, ...]:
+    """The failures behind an error raised by ``fetch_with_fallback``: primary, then fallback."""
+    failures: list[RcmlError] = []
+    if isinstance(exc, RcmlError):
+        failures.append(exc)
+        if isinstance(exc.__cause__, RcmlError):
+            failures.append(exc.__cause__)
+    return tuple(failures)
+
+
+# --- the fetcher -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedRequest:
+    method: str
+    target_url: str  # as configured, without fragment and GET params (ErrorUrl, records)
+    url: URL  # what goes on the wire (GET params included), already encoded
+    data: bytes | None
+    headers: dict[str, str]
+    timeouts: FetchTimeouts
+
+
+class RcmlFetcher:
+    """Fetches and parses RCML; posts signed callbacks. Safe to share between all calls."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        defaults: FetchTimeouts,
+        *,
+        max_body: int = 1 << 20,
+        max_redirects: int = 5,
+        user_agent: str = "rcmlrouter",
+    ) -> None:
+        self._session = session
+        self._defaults = defaults
+        self._max_body = max_body
+        # aiohttp raises when the N-th redirect *arrives*; +1 lets ``max_redirects`` be followed.
+        self._aiohttp_max_redirects = max_redirects + 1
+        self._user_agent = user_agent
+
+    async def fetch(
+        self, url: str, method: str, params: Mapping[str, str], auth_token: str
+    ) -> FetchedDocument:
+        """Request ``url`` and parse the RCML; raise ``FetchError`` or ``RcmlParseError``."""
+        request = self._prepare(url, method, params, auth_token, self._defaults)
+        status, final_url, body = await self._perform(request)
+        try:
+            document = parse_rcml(body, final_url)
+        except RcmlParseError as exc:
+            exc.url = request.target_url
+            raise
+        return FetchedDocument(request.target_url, document, status)
+
+    async def fetch_with_fallback(
+        self,
+        primary: WebhookTarget,
+        fallback: WebhookTarget | None,
+        params: Mapping[str, str],
+        auth_token: str,
+    ) -> FetchOutcome:
+        """Fetch ``primary``; on failure fetch ``fallback`` with ``ErrorCode`` and ``ErrorUrl``.
+
+        If both fail (or there is no fallback) the primary's error is raised, its ``__cause__``
+        being the fallback's error; :func:`webhook_failures` lists both.
+        """
+        try:
+            fetched = await self.fetch(primary.url, primary.method, params, auth_token)
+        except RcmlError as primary_error:
+            if fallback is None:
+                raise
+            error_url = primary_error.url or primary.url.partition("#")[0]
+            fallback_params = {
+                **params,
+                "ErrorCode": str(primary_error.error_code),
+                "ErrorUrl": error_url,
+            }
+            log.info("webhook.fallback", url=error_url, error_code=primary_error.error_code)
+            try:
+                fetched = await self.fetch(
+                    fallback.url, fallback.method, fallback_params, auth_token
+                )
+            except RcmlError as fallback_error:
+                raise primary_error from fallback_error
+            return FetchOutcome(fetched.document, fetched.url, True, (primary_error,))
+        return FetchOutcome(fetched.document, fetched.url, False, ())
+
+    async def post_callback(
+        self,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        auth_token: str,
+        timeouts: FetchTimeouts | None = None,
+    ) -> int:
+        """Send a signed callback and return the HTTP status (any status; the body is discarded).
+
+        One attempt: the callback outbox owns retries. Raises ``FetchError`` on connection,
+        timeout and protocol failures.
+        """
+        request = self._prepare(url, method, params, auth_token, timeouts or self._defaults)
+        try:
+            async with self._request(request) as response:
+                await self._read_body(response, request, discard=True)
+                return response.status
+        except _TRANSPORT_ERRORS as exc:
+            raise _translate(exc, request.method, request.target_url)[0] from exc
+
+    def _prepare(
+        self,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        auth_token: str,
+        defaults: FetchTimeouts,
+    ) -> _PreparedRequest:
+        target_url, timeouts = parse_url_overrides(url, defaults)
+        verb = method.strip().upper()
+        if verb not in ("GET", "POST"):
+            raise FetchError(f"invalid webhook method {method!r}", 11200, target_url)
+        try:
+            parsed = URL(target_url)
+        except (ValueError, TypeError) as exc:
+            raise FetchError(f"invalid webhook URL {target_url!r}", 11200, target_url) from exc
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise FetchError(f"webhook URL must be http(s): {target_url!r}", 11200, target_url)
+        wire_url = str(parsed)
+        headers = {"User-Agent": self._user_agent}
+        data: bytes | None = None
+        if verb == "GET":
+            if params:
+                joiner = "&" if "?" in wire_url else "?"
+                if wire_url.endswith(("?", "&")):
+                    joiner = ""
+                wire_url += joiner + urlencode(params, quote_via=quote)
+            signature = compute_signature(wire_url, (), auth_token)
+        else:
+            data = urlencode(params).encode("ascii")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            signature = compute_signature(wire_url, params, auth_token)
+        for header in SIGNATURE_HEADERS:
+            headers[header] = signature
+        return _PreparedRequest(
+            verb, target_url, URL(wire_url, encoded=True), data, headers, timeouts
+        )
+
+    def _request(self, request: _PreparedRequest) -> aiohttp.client._RequestContextManager:
+        return self._session.request(
+            request.method,
+            request.url,
+            data=request.data,
+            headers=request.headers,
+            timeout=_client_timeout(request.timeouts),
+            max_redirects=self._aiohttp_max_redirects,
+        )
+
+    async def _perform(self, request: _PreparedRequest) -> tuple[int, str, bytes]:
+        """Send with retries; return status, final URL and body, or raise ``FetchError``."""
+        attempt = 0
+        while True:
+            try:
+                return await self._send(request)
+            except _TRANSPORT_ERRORS as exc:
+                error, token = _translate(exc, request.method, request.target_url)
+                retry_on = request.timeouts.retry_on
+                retry = "all" in retry_on or (token is not None and token in retry_on)
+                if attempt >= request.timeouts.retries or not retry:
+                    raise error from exc
+                attempt += 1
+                log.info("webhook.retry", url=request.target_url, attempt=attempt, error=str(error))
+
+    async def _send(self, request: _PreparedRequest) -> tuple[int, str, bytes]:
+        async with self._request(request) as response:
+            if not 200 <= response.status < 300:
+                raise _HttpStatusError(response.status)
+            if response.content_type not in XML_CONTENT_TYPES:
+                raise FetchError(
+                    f"{request.method} {request.target_url} answered content type "
+                    f"{response.content_type!r}; expected text/xml or application/xml",
+                    12300,
+                    request.target_url,
+                )
+            body = await self._read_body(response, request, discard=False)
+            return response.status, str(response.url), body
+
+    async def _read_body(
+        self, response: aiohttp.ClientResponse, request: _PreparedRequest, *, discard: bool
+    ) -> bytes:
+        """Read at most ``max_body`` (decoded) bytes; refuse bigger RCML, truncate discards."""
+        length = response.content_length
+        if not discard and length is not None and length > self._max_body:
+            raise self._too_large(request)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > self._max_body:
+                if discard:
+                    return b""  # the connection is closed on release instead of reused
+                raise self._too_large(request)
+            if not discard:
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, request: _PreparedRequest) -> FetchError:
+        return FetchError(
+            f"{request.method} {request.target_url} answered more than {self._max_body} bytes",
+            11206,
+            request.target_url,
+        )
+
+
+def create_webhook_session(
+    *, pool_size: int = 200, keepalive_timeout: float = 30.0
+) -> aiohttp.ClientSession:
+    """The one shared webhook session: pooled keep-alive connector, no cookie jar.
+
+    Cookies are never stored: one session serves every account, and a cookie set by one
+    account's webhook must not reach another's. Call inside the running loop; the caller closes it.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=pool_size, keepalive_timeout=keepalive_timeout, ttl_dns_cache=60
+    )
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())

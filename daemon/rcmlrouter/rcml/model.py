@@ -1,0 +1,136 @@
+"""RCML verbs as frozen values.
+
+One dataclass per verb, with Twilio's documented defaults. URLs are absolute (the parser resolves
+relative ones against the document's URL); methods are upper-case ``"GET"`` or ``"POST"``.
+``Say.loop`` / ``Play.loop`` of ``0`` means "repeat until the caller hangs up" (as Twilio).
+``Gather.num_digits`` of ``None`` means "no digit limit"; an empty ``finish_on_key`` disables the
+finish key. ``None`` for ``action`` means "no action URL": the executor continues with the next
+verb (Gather, Record, Dial) or does not post a status (Sms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """Refuse the call without answering: ``busy`` → 486, anything else → 603."""
+
+    reason: str = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End the call (answering it first if it is not yet answered)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Fetch ``url`` and continue with the document it returns."""
+
+    url: str
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Wait ``length`` seconds."""
+
+    length: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speak ``text`` with text-to-speech ``loop`` times (0 = forever)."""
+
+    text: str
+    voice: str = "man"
+    language: str = "en"
+    loop: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Play the audio file at ``url`` ``loop`` times (0 = forever)."""
+
+    url: str
+    loop: int = 1
+
+
+GatherChild: TypeAlias = Say | Play | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Collect DTMF digits while playing ``children``; post ``Digits`` to ``action``."""
+
+    num_digits: int | None = None
+    finish_on_key: str = "#"
+    timeout: int = 5
+    action: str | None = None
+    method: str = "POST"
+    children: tuple[GatherChild, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Record the caller; post ``RecordingUrl`` and ``RecordingDuration`` to ``action``."""
+
+    max_length: int = 3600
+    timeout: int = 5
+    finish_on_key: str = "1234567890*#"
+    play_beep: bool = True
+    action: str | None = None
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class DialNumber:
+    """A phone number dialed through the outbound trunk."""
+
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialSip:
+    """A SIP URI (``sip:`` or ``sips:``) dialed directly."""
+
+    uri: str
+
+
+DialTarget: TypeAlias = DialNumber | DialSip
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Bridge the call to the first target that answers (targets are rung in parallel)."""
+
+    action: str | None = None
+    method: str = "POST"
+    timeout: int = 30
+    time_limit: int = 14400
+    caller_id: str | None = None
+    targets: tuple[DialTarget, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Sms:
+    """Send ``body`` as a SIP MESSAGE; ``to`` / ``from_`` default to the caller / the number."""
+
+    to: str | None = None
+    from_: str | None = None
+    action: str | None = None
+    method: str = "POST"
+    body: str = ""
+
+
+Verb: TypeAlias = Reject | Hangup | Redirect | Pause | Say | Play | Gather | Record | Dial | Sms
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed ``<Response>``: its verbs in document order."""
+
+    verbs: tuple[Verb, ...] = ()

@@ -1,0 +1,318 @@
+"""Parse an RCML document (untrusted XML from a webhook) into :class:`~.model.Document`.
+
+Pure: no I/O. The XML is parsed with defusedxml with DTDs, entities and external references
+forbidden, so XXE and entity-expansion ("billion laughs") documents are refused. Every problem
+raises :class:`~rcmlrouter.errors.RcmlParseError` (Twilio error 12100) with a message naming the
+verb and the attribute.
+
+Decisions:
+- Verb and noun names are case-sensitive, as in TwiML (``<Say>``, not ``<say>``).
+- Unknown attributes are ignored (TwiML documents often carry attributes for features rcmlrouter
+  does not implement, e.g. ``<Dial record=…>``); unknown *elements* are errors.
+- Relative URLs are resolved against ``base_url``; a relative URL without a base is an error, and
+  only ``http``/``https`` URLs are accepted.
+- Text content is stripped of surrounding whitespace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml
+import defusedxml.ElementTree
+
+from rcmlrouter.errors import RcmlParseError
+from rcmlrouter.rcml.model import (
+    Dial,
+    DialNumber,
+    DialSip,
+    DialTarget,
+    Document,
+    Gather,
+    GatherChild,
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Reject,
+    Say,
+    Sms,
+    Verb,
+)
+
+_METHODS = frozenset({"GET", "POST"})
+_REJECT_REASONS = frozenset({"rejected", "busy"})
+_DTMF_KEYS = frozenset("0123456789*#")
+_MAX_TARGET_LENGTH = 256
+
+
+def parse_rcml(body: bytes, base_url: str | None = None) -> Document:
+    """Parse ``body`` into a :class:`Document`; raise ``RcmlParseError`` if it is not valid RCML."""
+    if not body or not body.strip():
+        raise RcmlParseError("empty RCML document")
+    root = _parse_xml(body)
+    if root.tag != "Response":
+        raise RcmlParseError(f"root element must be <Response>, got <{root.tag}>")
+    context = _Context(base_url)
+    return Document(tuple(_parse_verb(element, context) for element in root))
+
+
+def _parse_xml(body: bytes) -> Element:
+    try:
+        root: Element = defusedxml.ElementTree.fromstring(
+            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except defusedxml.DTDForbidden as exc:
+        raise RcmlParseError("malformed XML: DTDs are not allowed in RCML") from exc
+    except defusedxml.DefusedXmlException as exc:
+        raise RcmlParseError(f"malformed XML: forbidden construct ({exc})") from exc
+    except ParseError as exc:
+        raise RcmlParseError(f"malformed XML: {exc}") from exc
+    return root
+
+
+class _Context:
+    """What every verb parser needs: the base URL for resolving relative URLs."""
+
+    __slots__ = ("base_url",)
+
+    def __init__(self, base_url: str | None) -> None:
+        self.base_url = base_url
+
+    def resolve(self, element: Element, where: str, raw: str) -> str:
+        """Return ``raw`` as an absolute http(s) URL, or raise naming ``where``."""
+        url = raw.strip()
+        if not url:
+            raise RcmlParseError(f"<{element.tag}> {where}: URL is empty")
+        if self.base_url is not None:
+            url = urljoin(self.base_url, url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            raise RcmlParseError(f"<{element.tag}> {where}: invalid URL {raw!r}") from exc
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise RcmlParseError(
+                f"<{element.tag}> {where}: expected an absolute http(s) URL, got {raw!r}"
+            )
+        return url
+
+
+def _parse_verb(element: Element, context: _Context) -> Verb:
+    parser = _VERB_PARSERS.get(str(element.tag))
+    if parser is None:
+        raise RcmlParseError(f"unknown verb <{element.tag}>")
+    return parser(element, context)
+
+
+# --- attribute readers ---------------------------------------------------------------------
+
+
+def _int_attr(element: Element, name: str, default: int, low: int, high: int) -> int:
+    raw = element.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
+        raise RcmlParseError(
+            f"<{element.tag}> attribute {name}: expected an integer from {low} to {high}, "
+            f"got {raw!r}"
+        )
+    return int(value)
+
+
+def _method_attr(element: Element, name: str = "method") -> str:
+    raw = element.get(name)
+    if raw is None:
+        return "POST"
+    method = raw.strip().upper()
+    if method not in _METHODS:
+        raise RcmlParseError(f"<{element.tag}> attribute {name}: expected GET or POST, got {raw!r}")
+    return method
+
+
+def _bool_attr(element: Element, name: str, default: bool) -> bool:
+    raw = element.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in ("true", "false"):
+        raise RcmlParseError(
+            f"<{element.tag}> attribute {name}: expected true or false, got {raw!r}"
+        )
+    return value == "true"
+
+
+def _keys_attr(element: Element, name: str, default: str, max_keys: int) -> str:
+    raw = element.get(name)
+    if raw is None:
+        return default
+    keys = raw.strip()
+    if len(keys) > max_keys or not set(keys) <= _DTMF_KEYS:
+        raise RcmlParseError(
+            f"<{element.tag}> attribute {name}: expected at most {max_keys} of 0-9 * #, got {raw!r}"
+        )
+    return keys
+
+
+def _url_attr(element: Element, name: str, context: _Context) -> str | None:
+    raw = element.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return context.resolve(element, f"attribute {name}", raw)
+
+
+def _text(element: Element) -> str:
+    return (element.text or "").strip()
+
+
+def _no_children(element: Element) -> None:
+    if len(element):
+        raise RcmlParseError(f"<{element[0].tag}> is not allowed inside <{element.tag}>")
+
+
+# --- verbs -----------------------------------------------------------------------------------
+
+
+def _parse_reject(element: Element, _context: _Context) -> Reject:
+    _no_children(element)
+    reason = (element.get("reason") or "rejected").strip().lower()
+    if reason not in _REJECT_REASONS:
+        raise RcmlParseError(
+            f"<Reject> attribute reason: expected rejected or busy, got {element.get('reason')!r}"
+        )
+    return Reject(reason)
+
+
+def _parse_hangup(element: Element, _context: _Context) -> Hangup:
+    _no_children(element)
+    return Hangup()
+
+
+def _parse_redirect(element: Element, context: _Context) -> Redirect:
+    _no_children(element)
+    return Redirect(context.resolve(element, "text", _text(element)), _method_attr(element))
+
+
+def _parse_pause(element: Element, _context: _Context) -> Pause:
+    _no_children(element)
+    return Pause(_int_attr(element, "length", 1, 0, 3600))
+
+
+def _parse_say(element: Element, _context: _Context) -> Say:
+    _no_children(element)
+    voice = (element.get("voice") or "").strip() or "man"
+    language = (element.get("language") or "").strip() or "en"
+    return Say(_text(element), voice, language, _int_attr(element, "loop", 1, 0, 1000))
+
+
+def _parse_play(element: Element, context: _Context) -> Play:
+    _no_children(element)
+    url = context.resolve(element, "text", _text(element))
+    return Play(url, _int_attr(element, "loop", 1, 0, 1000))
+
+
+def _parse_gather(element: Element, context: _Context) -> Gather:
+    children: list[GatherChild] = []
+    for child in element:
+        parser = _GATHER_CHILD_PARSERS.get(str(child.tag))
+        if parser is None:
+            raise RcmlParseError(f"<{child.tag}> is not allowed inside <Gather>")
+        children.append(parser(child, context))
+    num_digits = _int_attr(element, "numDigits", 0, 1, 128) if element.get("numDigits") else None
+    return Gather(
+        num_digits=num_digits,
+        finish_on_key=_keys_attr(element, "finishOnKey", "#", 1),
+        timeout=_int_attr(element, "timeout", 5, 0, 600),
+        action=_url_attr(element, "action", context),
+        method=_method_attr(element),
+        children=tuple(children),
+    )
+
+
+def _parse_record(element: Element, context: _Context) -> Record:
+    _no_children(element)
+    return Record(
+        max_length=_int_attr(element, "maxLength", 3600, 1, 14400),
+        timeout=_int_attr(element, "timeout", 5, 0, 600),
+        finish_on_key=_keys_attr(element, "finishOnKey", "1234567890*#", 12),
+        play_beep=_bool_attr(element, "playBeep", True),
+        action=_url_attr(element, "action", context),
+        method=_method_attr(element),
+    )
+
+
+def _parse_dial(element: Element, context: _Context) -> Dial:
+    text = _text(element)
+    if text and len(element):
+        raise RcmlParseError("<Dial> must contain either a number as text or nouns, not both")
+    targets = tuple(_parse_dial_target(child) for child in element)
+    if text:
+        targets = (DialNumber(_target_text(element, text)),)
+    if not targets:
+        raise RcmlParseError("<Dial> has nothing to dial: add a number, <Number> or <Sip>")
+    caller_id = (element.get("callerId") or "").strip() or None
+    return Dial(
+        action=_url_attr(element, "action", context),
+        method=_method_attr(element),
+        timeout=_int_attr(element, "timeout", 30, 1, 600),
+        time_limit=_int_attr(element, "timeLimit", 14400, 1, 86400),
+        caller_id=caller_id,
+        targets=targets,
+    )
+
+
+def _parse_dial_target(element: Element) -> DialTarget:
+    _no_children(element)
+    if element.tag == "Number":
+        return DialNumber(_target_text(element, _text(element)))
+    if element.tag == "Sip":
+        uri = _target_text(element, _text(element))
+        if not uri.lower().startswith(("sip:", "sips:")):
+            raise RcmlParseError(f"<Sip> text: expected a sip: or sips: URI, got {uri!r}")
+        return DialSip(uri)
+    raise RcmlParseError(f"<{element.tag}> is not allowed inside <Dial> (supported: Number, Sip)")
+
+
+def _target_text(element: Element, text: str) -> str:
+    if not text:
+        raise RcmlParseError(f"<{element.tag}> text: nothing to dial")
+    if len(text) > _MAX_TARGET_LENGTH or any(ch.isspace() for ch in text):
+        raise RcmlParseError(f"<{element.tag}> text: invalid dial target {text!r}")
+    return text
+
+
+def _parse_sms(element: Element, context: _Context) -> Sms:
+    _no_children(element)
+    body = _text(element)
+    if not body:
+        raise RcmlParseError("<Sms> text: the message body is empty")
+    return Sms(
+        to=(element.get("to") or "").strip() or None,
+        from_=(element.get("from") or "").strip() or None,
+        action=_url_attr(element, "action", context),
+        method=_method_attr(element),
+        body=body,
+    )
+
+
+_GATHER_CHILD_PARSERS: dict[str, Callable[[Element, _Context], GatherChild]] = {
+    "Say": _parse_say,
+    "Play": _parse_play,
+    "Pause": _parse_pause,
+}
+
+_VERB_PARSERS: dict[str, Callable[[Element, _Context], Verb]] = {
+    "Reject": _parse_reject,
+    "Hangup": _parse_hangup,
+    "Redirect": _parse_redirect,
+    "Pause": _parse_pause,
+    "Say": _parse_say,
+    "Play": _parse_play,
+    "Gather": _parse_gather,
+    "Record": _parse_record,
+    "Dial": _parse_dial,
+    "Sms": _parse_sms,
+}
