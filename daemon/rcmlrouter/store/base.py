@@ -1,0 +1,319 @@
+"""The ``Store`` protocol and the row types it traffics in.
+
+Every timestamp in the store is a ``float``: POSIX seconds, UTC (``time.time()``). The API renders
+them as RFC 2822 GMT strings. Sids are text (two-letter prefix + 32 lowercase hex). Booleans are
+Python ``bool`` here and integers 0/1 in SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Literal, Protocol, TypeVar
+
+NumberType = Literal["local", "toll-free", "mobile", "sip"]
+NUMBER_TYPES: tuple[str, ...] = ("local", "toll-free", "mobile", "sip")
+DEFAULT_DOMAIN = "default.rcmlrouter.local"
+API_VERSION = "2012-04-24"
+
+
+def new_sid(prefix: str) -> str:
+    """A fresh sid: ``prefix`` + 32 lowercase hex characters."""
+    return prefix + secrets.token_hex(16)
+
+
+def new_auth_token() -> str:
+    """A fresh AuthToken: 32 lowercase hex characters."""
+    return secrets.token_hex(16)
+
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _SCRYPT_LEN = 2**14, 8, 1, 32
+
+
+def hash_password(password: str) -> str:
+    """Self-describing scrypt hash: ``scrypt$n$r$p$salt_hex$hash_hex``."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=_SCRYPT_LEN
+    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """True when ``password`` matches a hash made by :func:`hash_password`."""
+    try:
+        scheme, n, r, p, salt_hex, digest_hex = encoded.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = bytes.fromhex(digest_hex)
+        digest = hashlib.scrypt(
+            password.encode(),
+            salt=bytes.fromhex(salt_hex),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(expected),
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest, expected)
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    sid: str
+    domain: str
+    is_default: bool
+    date_created: float
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    sid: str
+    parent_sid: str | None
+    organization_sid: str
+    friendly_name: str
+    email: str | None
+    auth_token: str
+    password_hash: str | None
+    status: str
+    date_created: float
+    date_updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    sid: str
+    account_sid: str
+    friendly_name: str
+    voice_url: str | None
+    voice_method: str
+    sms_url: str | None
+    sms_method: str
+    refer_url: str | None
+    refer_method: str
+    date_created: float
+    date_updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    voice: bool = True
+    sms: bool = True
+    mms: bool = False
+    fax: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingNumber:
+    """A provisioned number. ``*_application_name`` are filled on reads (joined), else None."""
+
+    sid: str
+    account_sid: str
+    organization_sid: str
+    phone_number: str
+    friendly_name: str
+    is_sip: bool
+    number_type: str
+    beta: bool
+    voice_url: str | None = None
+    voice_method: str = "POST"
+    voice_fallback_url: str | None = None
+    voice_fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    voice_caller_id_lookup: bool = False
+    voice_application_sid: str | None = None
+    sms_url: str | None = None
+    sms_method: str = "POST"
+    sms_fallback_url: str | None = None
+    sms_fallback_method: str = "POST"
+    sms_application_sid: str | None = None
+    refer_url: str | None = None
+    refer_method: str = "POST"
+    refer_application_sid: str | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    api_version: str = API_VERSION
+    date_created: float = 0.0
+    date_updated: float = 0.0
+    voice_application_name: str | None = None
+    sms_application_name: str | None = None
+    refer_application_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryEntry:
+    phone_number: str
+    iso_country: str
+    number_type: str
+    region: str | None = None
+    rate_center: str | None = None
+    postal_code: str | None = None
+    lata: str | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    beta: bool = False
+    available_at: float = 0.0
+    assigned_sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    sid: str
+    account_sid: str
+    number_sid: str | None
+    from_: str
+    to: str
+    direction: str
+    status: str
+    match_kind: str | None
+    start_time: float
+    answer_time: float | None
+    end_time: float | None
+    duration: float | None
+    sip_status: int | None
+    urls: list[str] = field(default_factory=list)
+    used_fallback: bool = False
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    sid: str
+    account_sid: str
+    call_sid: str | None
+    error_code: int
+    level: str
+    message: str
+    request_url: str | None
+    date_created: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    id: int | None
+    call_sid: str
+    account_sid: str
+    sequence: int
+    url: str
+    method: str
+    params: dict[str, str]
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+    created_at: float = 0.0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberChange:
+    action: Literal["upsert", "delete"]
+    sid: str
+    number: IncomingNumber | None
+
+
+@dataclass(frozen=True, slots=True)
+class NumberQuery:
+    """Filters for listing an account's numbers (SPEC §1.4)."""
+
+    account_sid: str
+    phone_number: str | None = None
+    friendly_name: str | None = None
+    include_beta: bool = True
+    number_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryQuery:
+    """Filters for available inventory numbers (SPEC §1.6). ``contains`` is digits and ``*``."""
+
+    iso_country: str
+    number_type: str
+    area_code: str | None = None
+    contains: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    voice: bool | None = None
+    sms: bool | None = None
+    mms: bool | None = None
+    fax: bool | None = None
+    include_beta: bool = True
+    limit: int = 50
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+
+
+ChangeListener = Callable[[NumberChange], None]
+
+
+class Store(Protocol):
+    """Everything the daemon and the API need from persistence."""
+
+    async def close(self) -> None: ...
+
+    # organizations & accounts
+    async def ensure_default_setup(self) -> tuple[Account, str | None]: ...
+    async def add_organization(self, domain: str) -> Organization: ...
+    async def list_organizations(self) -> list[Organization]: ...
+    async def get_account(self, sid: str) -> Account: ...
+    async def get_account_by_email(self, email: str) -> Account: ...
+    async def account_lineage(self, sid: str) -> list[str]: ...
+    async def create_account(
+        self, parent: Account, friendly_name: str, email: str | None, password: str | None
+    ) -> Account: ...
+
+    # applications
+    async def create_application(self, app: Application) -> Application: ...
+    async def get_application(self, sid: str) -> Application: ...
+    async def update_application(self, app: Application) -> Application: ...
+    async def delete_application(self, sid: str) -> None: ...
+    async def list_applications(
+        self, account_sid: str, page: int, page_size: int
+    ) -> Page[Application]: ...
+
+    # numbers
+    async def create_number(
+        self, number: IncomingNumber, *, from_inventory: bool
+    ) -> IncomingNumber: ...
+    async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int: ...
+    async def get_number(self, sid: str) -> IncomingNumber: ...
+    async def update_number(self, number: IncomingNumber) -> IncomingNumber: ...
+    async def delete_number(self, sid: str, recycle_after: float) -> None: ...
+    async def list_numbers(
+        self, query: NumberQuery, page: int, page_size: int
+    ) -> Page[IncomingNumber]: ...
+    def iter_route_rows(self) -> AsyncIterator[tuple[str, str, str, bool, float]]: ...
+    def add_change_listener(self, callback: ChangeListener) -> None: ...
+
+    # inventory
+    async def import_inventory(self, entries: Iterable[InventoryEntry]) -> int: ...
+    async def get_inventory_entry(self, phone_number: str) -> InventoryEntry: ...
+    async def list_inventory(self, query: InventoryQuery, now: float) -> list[InventoryEntry]: ...
+    async def pick_available_number(self, query: InventoryQuery, now: float) -> InventoryEntry: ...
+
+    # calls, notifications
+    async def record_calls(self, records: Sequence[CallRecord]) -> None: ...
+    async def get_call(self, sid: str) -> CallRecord: ...
+    async def list_calls(self, account_sid: str, page: int, page_size: int) -> Page[CallRecord]: ...
+    async def add_notifications(self, items: Sequence[Notification]) -> None: ...
+    async def get_notification(self, sid: str) -> Notification: ...
+    async def list_notifications(
+        self, account_sid: str, page: int, page_size: int
+    ) -> Page[Notification]: ...
+
+    # callback outbox
+    async def enqueue_callbacks(self, events: Sequence[OutboxEvent]) -> None: ...
+    async def due_callbacks(self, now: float, limit: int) -> list[OutboxEvent]: ...
+    async def mark_callbacks_delivered(self, ids: Sequence[int]) -> None: ...
+    async def reschedule_callback(
+        self, id: int, next_attempt_at: float, attempts: int, last_error: str | None
+    ) -> None: ...
+    async def pending_callback_count(self) -> int: ...

@@ -1,0 +1,317 @@
+"""Column lists and row <-> dataclass conversions shared by the SQL stores."""
+
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rcmlrouter.store.base import (
+    Account,
+    Application,
+    CallRecord,
+    Capabilities,
+    IncomingNumber,
+    InventoryEntry,
+    Notification,
+    Organization,
+    OutboxEvent,
+)
+
+ORG_COLUMNS = "sid, domain, is_default, date_created"
+ACCOUNT_COLUMNS = (
+    "sid, parent_sid, organization_sid, friendly_name, email, auth_token, password_hash, "
+    "status, date_created, date_updated"
+)
+APP_COLUMNS = (
+    "sid, account_sid, friendly_name, voice_url, voice_method, sms_url, sms_method, "
+    "refer_url, refer_method, date_created, date_updated"
+)
+NUMBER_FIELDS = (
+    "sid",
+    "account_sid",
+    "organization_sid",
+    "phone_number",
+    "friendly_name",
+    "is_sip",
+    "number_type",
+    "beta",
+    "voice_url",
+    "voice_method",
+    "voice_fallback_url",
+    "voice_fallback_method",
+    "status_callback",
+    "status_callback_method",
+    "voice_caller_id_lookup",
+    "voice_application_sid",
+    "sms_url",
+    "sms_method",
+    "sms_fallback_url",
+    "sms_fallback_method",
+    "sms_application_sid",
+    "refer_url",
+    "refer_method",
+    "refer_application_sid",
+    "voice_capable",
+    "sms_capable",
+    "mms_capable",
+    "fax_capable",
+    "api_version",
+    "date_created",
+    "date_updated",
+)
+NUMBER_COLUMNS = ", ".join(NUMBER_FIELDS)
+NUMBER_INSERT = (
+    f"INSERT INTO incoming_phone_numbers ({NUMBER_COLUMNS}) "
+    f"VALUES ({', '.join('?' for _ in NUMBER_FIELDS)})"
+)
+NUMBER_UPDATE = "UPDATE incoming_phone_numbers SET " + ", ".join(
+    f"{name} = ?" for name in NUMBER_FIELDS[1:]
+)
+# A read joins the application names.
+NUMBER_SELECT = (
+    "SELECT "
+    + ", ".join(f"n.{name}" for name in NUMBER_FIELDS)
+    + ", va.friendly_name, sa.friendly_name, ra.friendly_name "
+    "FROM incoming_phone_numbers n "
+    "LEFT JOIN applications va ON va.sid = n.voice_application_sid "
+    "LEFT JOIN applications sa ON sa.sid = n.sms_application_sid "
+    "LEFT JOIN applications ra ON ra.sid = n.refer_application_sid"
+)
+INVENTORY_COLUMNS = (
+    "phone_number, iso_country, number_type, region, rate_center, postal_code, lata, "
+    "voice, sms, mms, fax, beta, available_at, assigned_sid"
+)
+CALL_COLUMNS = (
+    "sid, account_sid, number_sid, from_number, to_number, direction, status, match_kind, "
+    "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code"
+)
+NOTIFICATION_COLUMNS = (
+    "sid, account_sid, call_sid, error_code, level, message, request_url, date_created"
+)
+OUTBOX_COLUMNS = (
+    "id, call_sid, account_sid, sequence, url, method, params, attempts, next_attempt_at, "
+    "created_at, last_error"
+)
+
+
+def to_organization(row: tuple[Any, ...]) -> Organization:
+    return Organization(row[0], row[1], bool(row[2]), float(row[3]))
+
+
+def to_account(row: tuple[Any, ...]) -> Account:
+    sid, parent, org, name, email, token, password, status, created, updated = row
+    return Account(
+        sid, parent, org, name, email, token, password, status, float(created), float(updated)
+    )
+
+
+def account_values(a: Account) -> tuple[Any, ...]:
+    return (
+        a.sid,
+        a.parent_sid,
+        a.organization_sid,
+        a.friendly_name,
+        a.email,
+        a.auth_token,
+        a.password_hash,
+        a.status,
+        a.date_created,
+        a.date_updated,
+    )
+
+
+def to_application(row: tuple[Any, ...]) -> Application:
+    return Application(*row)
+
+
+def application_values(a: Application) -> tuple[Any, ...]:
+    return (
+        a.sid,
+        a.account_sid,
+        a.friendly_name,
+        a.voice_url,
+        a.voice_method,
+        a.sms_url,
+        a.sms_method,
+        a.refer_url,
+        a.refer_method,
+        a.date_created,
+        a.date_updated,
+    )
+
+
+_NUMBER_BOOLS = {"is_sip", "beta", "voice_caller_id_lookup"}
+_CAPABILITY_FIELDS = ("voice_capable", "sms_capable", "mms_capable", "fax_capable")
+
+
+def to_number(row: tuple[Any, ...]) -> IncomingNumber:
+    values = dict(zip(NUMBER_FIELDS, row, strict=False))
+    caps = Capabilities(*(bool(values.pop(name)) for name in _CAPABILITY_FIELDS))
+    for name in _NUMBER_BOOLS:
+        values[name] = bool(values[name])
+    names = row[len(NUMBER_FIELDS) :] if len(row) > len(NUMBER_FIELDS) else (None, None, None)
+    return IncomingNumber(
+        **values,
+        capabilities=caps,
+        voice_application_name=names[0],
+        sms_application_name=names[1],
+        refer_application_name=names[2],
+    )
+
+
+def number_values(n: IncomingNumber) -> tuple[Any, ...]:
+    caps = n.capabilities
+    out: list[Any] = []
+    for name in NUMBER_FIELDS:
+        if name in _CAPABILITY_FIELDS:
+            value: Any = getattr(caps, name.removesuffix("_capable"))
+        else:
+            value = getattr(n, name)
+        out.append(int(value) if isinstance(value, bool) else value)
+    return tuple(out)
+
+
+def to_inventory(row: tuple[Any, ...]) -> InventoryEntry:
+    return InventoryEntry(
+        phone_number=row[0],
+        iso_country=row[1],
+        number_type=row[2],
+        region=row[3],
+        rate_center=row[4],
+        postal_code=row[5],
+        lata=row[6],
+        capabilities=Capabilities(bool(row[7]), bool(row[8]), bool(row[9]), bool(row[10])),
+        beta=bool(row[11]),
+        available_at=float(row[12]),
+        assigned_sid=row[13],
+    )
+
+
+def inventory_values(e: InventoryEntry) -> tuple[Any, ...]:
+    c = e.capabilities
+    return (
+        e.phone_number,
+        e.iso_country,
+        e.number_type,
+        e.region,
+        e.rate_center,
+        e.postal_code,
+        e.lata,
+        int(c.voice),
+        int(c.sms),
+        int(c.mms),
+        int(c.fax),
+        int(e.beta),
+        e.available_at,
+        e.assigned_sid,
+    )
+
+
+def to_call(row: tuple[Any, ...]) -> CallRecord:
+    (
+        sid,
+        account,
+        number,
+        from_,
+        to,
+        direction,
+        status,
+        kind,
+        start,
+        answer,
+        end,
+        duration,
+        sip_status,
+        urls,
+        fallback,
+        error,
+    ) = row
+    return CallRecord(
+        sid,
+        account,
+        number,
+        from_,
+        to,
+        direction,
+        status,
+        kind,
+        start,
+        answer,
+        end,
+        duration,
+        sip_status,
+        list(json.loads(urls)),
+        bool(fallback),
+        error,
+    )
+
+
+def call_values(c: CallRecord) -> tuple[Any, ...]:
+    return (
+        c.sid,
+        c.account_sid,
+        c.number_sid,
+        c.from_,
+        c.to,
+        c.direction,
+        c.status,
+        c.match_kind,
+        c.start_time,
+        c.answer_time,
+        c.end_time,
+        c.duration,
+        c.sip_status,
+        json.dumps(list(c.urls)),
+        int(c.used_fallback),
+        c.error_code,
+    )
+
+
+def to_notification(row: tuple[Any, ...]) -> Notification:
+    return Notification(*row)
+
+
+def notification_values(n: Notification) -> tuple[Any, ...]:
+    return (
+        n.sid,
+        n.account_sid,
+        n.call_sid,
+        n.error_code,
+        n.level,
+        n.message,
+        n.request_url,
+        n.date_created,
+    )
+
+
+def to_outbox(row: tuple[Any, ...]) -> OutboxEvent:
+    id_, call_sid, account, sequence, url, method, params, attempts, due, created, error = row
+    return OutboxEvent(
+        id_,
+        call_sid,
+        account,
+        sequence,
+        url,
+        method,
+        dict(json.loads(params)),
+        attempts,
+        due,
+        created,
+        error,
+    )
+
+
+def outbox_values(e: OutboxEvent) -> tuple[Any, ...]:
+    return (
+        e.call_sid,
+        e.account_sid,
+        e.sequence,
+        e.url,
+        e.method,
+        json.dumps(e.params, sort_keys=True),
+        e.attempts,
+        e.next_attempt_at,
+        e.created_at,
+        e.last_error,
+    )

@@ -1,0 +1,163 @@
+"""The SQLite connection underneath :class:`~rcmlrouter.store.sqlite.SqliteStore`.
+
+One aiosqlite connection serves reads and writes; an ``asyncio.Lock`` serialises units of work so
+a transaction's statements never interleave with another coroutine's. Migrations are the numbered
+``migrations/NNNN_*.sql`` files, applied at open inside one transaction and tracked in
+``schema_version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+import structlog
+
+from rcmlrouter.errors import ConflictError, StoreError
+from rcmlrouter.store.base import ChangeListener, NumberChange
+
+log = structlog.get_logger()
+
+Row = tuple[Any, ...]
+
+
+def migration_scripts() -> list[tuple[int, str]]:
+    """(version, sql) for every packaged migration, in order."""
+    found: list[tuple[int, str]] = []
+    for entry in resources.files("rcmlrouter.store").joinpath("migrations").iterdir():
+        if entry.name.endswith(".sql") and entry.name[:4].isdigit():
+            found.append((int(entry.name[:4]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _translate(exc: sqlite3.Error) -> StoreError:
+    if isinstance(exc, sqlite3.IntegrityError):
+        return ConflictError(str(exc))
+    return StoreError(f"database error: {exc}")
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file with mode 0600 before SQLite touches it (it holds tokens)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class SqliteConnection:
+    """Connection, locking, transactions, migrations and change listeners."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+        self._lock = asyncio.Lock()
+        self._listeners: list[ChangeListener] = []
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> Self:
+        """Open (creating if needed, mode 0600) and migrate the database at ``path``."""
+        file = Path(path)
+        if str(path) != ":memory:":
+            try:
+                _create_private_file(file)
+            except OSError as exc:
+                raise StoreError(f"cannot create database {file}: {exc}") from exc
+        try:
+            db = await aiosqlite.connect(str(path), isolation_level=None)
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA foreign_keys=ON")
+            await db.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {file}: {exc}") from exc
+        store = cls(db)
+        await store.migrate()
+        return store
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    async def migrate(self) -> int:
+        """Apply pending migrations; return the schema version."""
+        async with self.transaction() as db:
+            await db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                "applied_at REAL NOT NULL)"
+            )
+            cursor = await db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            row = await cursor.fetchone()
+            current = int(row[0]) if row else 0
+            for version, script in migration_scripts():
+                if version <= current:
+                    continue
+                for statement in _split_statements(script):
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_version (version, applied_at) "
+                    "VALUES (?, CAST(strftime('%s','now') AS REAL))",
+                    (version,),
+                )
+                log.info("store.migrated", version=version)
+                current = version
+        return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT); sqlite3 errors translated."""
+        async with self._lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                await self._db.execute("ROLLBACK")
+                raise _translate(exc) from exc
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(sql, params)
+                rows = await cursor.fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+        return [tuple(row) for row in rows]
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self.transaction() as db:
+            await db.executemany(sql, rows)
+
+    def add_change_listener(self, callback: ChangeListener) -> None:
+        """Call ``callback`` after every committed change to a number."""
+        self._listeners.append(callback)
+
+    def notify(self, changes: Iterable[NumberChange]) -> None:
+        for change in changes:
+            for listener in self._listeners:
+                try:
+                    listener(change)
+                except Exception:  # a listener must not break the writer
+                    log.exception("store.listener_failed", sid=change.sid)
+
+
+def _split_statements(script: str) -> list[str]:
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -1,0 +1,118 @@
+"""Call records, notifications and the durable callback outbox on SQLite."""
+
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rcmlrouter.errors import NotFoundError
+from rcmlrouter.store import rows
+from rcmlrouter.store.base import CallRecord, Notification, OutboxEvent, Page
+from rcmlrouter.store.sqlite_core import SqliteConnection
+
+_CALL_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in rows.CALL_COLUMNS.split(", ")[1:])
+
+
+class RecordQueries(SqliteConnection):
+    """Calls, notifications, outbox."""
+
+    async def record_calls(self, records: Sequence[CallRecord]) -> None:
+        """Insert or replace call records, all in one transaction."""
+        if not records:
+            return
+        await self.execute_many(
+            f"INSERT INTO calls ({rows.CALL_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
+            f"ON CONFLICT (sid) DO UPDATE SET {_CALL_UPDATES}",
+            [rows.call_values(r) for r in records],
+        )
+
+    async def get_call(self, sid: str) -> CallRecord:
+        row = await self.fetchone(f"SELECT {rows.CALL_COLUMNS} FROM calls WHERE sid = ?", (sid,))
+        if row is None:
+            raise NotFoundError(f"no call {sid}")
+        return rows.to_call(row)
+
+    async def list_calls(self, account_sid: str, page: int, page_size: int) -> Page[CallRecord]:
+        """Newest first."""
+        count = await self.fetchone(
+            "SELECT COUNT(*) FROM calls WHERE account_sid = ?", (account_sid,)
+        )
+        found = await self.fetchall(
+            f"SELECT {rows.CALL_COLUMNS} FROM calls WHERE account_sid = ? "
+            "ORDER BY start_time DESC, sid LIMIT ? OFFSET ?",
+            (account_sid, page_size, page * page_size),
+        )
+        return Page([rows.to_call(r) for r in found], int(count[0]) if count else 0)
+
+    async def add_notifications(self, items: Sequence[Notification]) -> None:
+        if not items:
+            return
+        await self.execute_many(
+            f"INSERT INTO notifications ({rows.NOTIFICATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+            [rows.notification_values(n) for n in items],
+        )
+
+    async def get_notification(self, sid: str) -> Notification:
+        row = await self.fetchone(
+            f"SELECT {rows.NOTIFICATION_COLUMNS} FROM notifications WHERE sid = ?", (sid,)
+        )
+        if row is None:
+            raise NotFoundError(f"no notification {sid}")
+        return rows.to_notification(row)
+
+    async def list_notifications(
+        self, account_sid: str, page: int, page_size: int
+    ) -> Page[Notification]:
+        """Newest first."""
+        count = await self.fetchone(
+            "SELECT COUNT(*) FROM notifications WHERE account_sid = ?", (account_sid,)
+        )
+        found = await self.fetchall(
+            f"SELECT {rows.NOTIFICATION_COLUMNS} FROM notifications WHERE account_sid = ? "
+            "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",
+            (account_sid, page_size, page * page_size),
+        )
+        return Page([rows.to_notification(r) for r in found], int(count[0]) if count else 0)
+
+    # ---- outbox ----------------------------------------------------------------------------
+
+    async def enqueue_callbacks(self, events: Sequence[OutboxEvent]) -> None:
+        """Append events (ids are assigned by the database), all in one transaction."""
+        if not events:
+            return
+        await self.execute_many(
+            "INSERT INTO callback_outbox (call_sid, account_sid, sequence, url, method, params, "
+            "attempts, next_attempt_at, created_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [rows.outbox_values(e) for e in events],
+        )
+
+    async def due_callbacks(self, now: float, limit: int) -> list[OutboxEvent]:
+        """The first undelivered event of each call, when due, oldest first."""
+        found = await self.fetchall(
+            f"SELECT {', '.join('o.' + c for c in rows.OUTBOX_COLUMNS.split(', '))} "
+            "FROM callback_outbox o JOIN (SELECT call_sid, MIN(id) AS first_id "
+            "FROM callback_outbox GROUP BY call_sid) f ON o.id = f.first_id "
+            "WHERE o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
+            (now, limit),
+        )
+        return [rows.to_outbox(r) for r in found]
+
+    async def mark_callbacks_delivered(self, ids: Sequence[int]) -> None:
+        """Delivered events leave the outbox."""
+        await self.execute_many("DELETE FROM callback_outbox WHERE id = ?", [(i,) for i in ids])
+
+    async def reschedule_callback(
+        self, id: int, next_attempt_at: float, attempts: int, last_error: str | None
+    ) -> None:
+        async with self.transaction() as db:
+            cursor = await db.execute(
+                "UPDATE callback_outbox SET next_attempt_at = ?, attempts = ?, last_error = ? "
+                "WHERE id = ?",
+                (next_attempt_at, attempts, last_error, id),
+            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"no outbox event {id}")
+
+    async def pending_callback_count(self) -> int:
+        row = await self.fetchone("SELECT COUNT(*) FROM callback_outbox")
+        return int(row[0]) if row else 0
