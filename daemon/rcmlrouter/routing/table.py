@@ -1,0 +1,194 @@
+"""The in-memory routing snapshot: exact dicts and per-organization RE2 sets (SPEC §2.2).
+
+Lookups never touch the store. The owner applies every committed change with :meth:`upsert`
+and :meth:`remove` between resolves (single-threaded asyncio: no locks).
+
+Memory: the snapshot keeps only strings for exact numbers (number -> sid, sid -> where it lives);
+the :class:`RouteEntry` objects passed in are not retained, except for regex and catch-all numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rcmlrouter.errors import InvalidNumberError
+from rcmlrouter.routing.e164_filter import E164TailIndex
+from rcmlrouter.routing.numbers import classify_sip_number, compile_pattern, to_e164, toggle_plus
+from rcmlrouter.routing.regex_set import OrgRegexSet, RegexRoute
+
+MatchKind = Literal["exact", "regex", "catch-all"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteEntry:
+    """A provisioned number as the router needs it. ``date_created`` is epoch seconds."""
+
+    sid: str
+    organization_sid: str
+    phone_number: str
+    is_sip: bool
+    date_created: float
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """The number a dialed string resolved to, and how it matched."""
+
+    sid: str
+    kind: MatchKind
+    phone_number: str
+
+
+@dataclass(slots=True)
+class _OrgRoutes:
+    exact: dict[str, str] = field(default_factory=dict)  # SIP dial/channel number -> sid
+    regex: OrgRegexSet = field(default_factory=OrgRegexSet)
+    catchall: dict[str, RouteEntry] = field(default_factory=dict)  # sid -> entry (normally one)
+
+
+# Where a sid lives, for remove(): a provider number is just its number; a SIP number is
+# (organization, number, kind).
+_Location = str | tuple[str, str, str]
+
+
+class RoutingSnapshot:
+    """Every provisioned number, indexed for :meth:`resolve`.
+
+    ``rejected`` lists the entries the constructor or :meth:`load` skipped (with the reason), e.g.
+    a regex number that no longer passes the pattern rules.
+    """
+
+    __slots__ = ("_e164_keys", "_locations", "_orgs", "_provider", "rejected")
+
+    def __init__(self, entries: Iterable[RouteEntry] = ()) -> None:
+        self._provider: dict[str, str] = {}  # E.164 number -> sid, platform-wide
+        self._orgs: dict[str, _OrgRoutes] = {}
+        self._locations: dict[str, _Location] = {}
+        self._e164_keys = E164TailIndex()
+        self.rejected: list[tuple[RouteEntry, InvalidNumberError]] = []
+        self.rejected.extend(self.load(entries))
+
+    def __len__(self) -> int:
+        return len(self._locations)
+
+    def load(self, entries: Iterable[RouteEntry]) -> list[tuple[RouteEntry, InvalidNumberError]]:
+        """Upsert many entries; return those refused instead of raising."""
+        refused: list[tuple[RouteEntry, InvalidNumberError]] = []
+        for entry in entries:
+            try:
+                self.upsert(entry)
+            except InvalidNumberError as exc:
+                refused.append((entry, exc))
+        return refused
+
+    def upsert(self, entry: RouteEntry) -> None:
+        """Add or replace the number with ``entry.sid``.
+
+        Raises InvalidNumberError (InvalidPatternError for regex numbers) when a SIP number breaks
+        the provisioning rules; the snapshot is then unchanged.
+        """
+        if not entry.is_sip:
+            self.remove(entry.sid)
+            if entry.phone_number not in self._provider:
+                self._e164_keys.add(entry.phone_number)
+            self._provider[entry.phone_number] = entry.sid
+            self._locations[entry.sid] = entry.phone_number
+            return
+        kind = classify_sip_number(entry.phone_number)
+        route = None
+        if kind == "regex":
+            translated = compile_pattern(entry.phone_number)
+            route = RegexRoute.create(entry.sid, entry.phone_number, translated, entry.date_created)
+        self.remove(entry.sid)
+        org = self._orgs.get(entry.organization_sid) or self._orgs.setdefault(
+            entry.organization_sid, _OrgRoutes()
+        )
+        if route is not None:
+            org.regex.put(route)
+        elif kind == "catchall":
+            org.catchall[entry.sid] = entry
+        else:
+            if entry.phone_number not in org.exact:
+                self._e164_keys.add(entry.phone_number)
+            org.exact[entry.phone_number] = entry.sid
+        self._locations[entry.sid] = (entry.organization_sid, entry.phone_number, kind)
+
+    def remove(self, sid: str) -> bool:
+        """Forget the number with ``sid``; False if it was not there."""
+        location = self._locations.pop(sid, None)
+        if location is None:
+            return False
+        if isinstance(location, str):
+            if self._provider.get(location) == sid:
+                del self._provider[location]
+                self._e164_keys.discard(location)
+            return True
+        org_sid, number, kind = location
+        org = self._orgs[org_sid]
+        if kind == "regex":
+            org.regex.discard(sid)
+        elif kind == "catchall":
+            org.catchall.pop(sid, None)
+        elif org.exact.get(number) == sid:
+            del org.exact[number]
+            self._e164_keys.discard(number)
+        return True
+
+    def resolve(
+        self,
+        dialed: str,
+        destination_org: str,
+        caller_org: str | None,
+        default_region: str = "US",
+    ) -> RouteMatch | None:
+        """Find the number for an already normalised dialed string (SPEC §2.2).
+
+        ``dialed`` must come from :func:`normalize_dialed` (applied once). Returns None when
+        nothing matches; the caller answers SIP 404.
+        """
+        org = self._orgs.get(destination_org)
+        exact = self._resolve_exact(dialed, org, default_region)
+        if exact is not None:
+            return exact
+        if org is None:
+            return None
+        if (caller_org is None or caller_org == destination_org) and len(org.regex):
+            regex = self._resolve_regex(dialed, org)
+            if regex is not None:
+                return regex
+        if org.catchall:
+            entry = min(org.catchall.values(), key=lambda e: (e.date_created, e.sid))
+            return RouteMatch(entry.sid, "catch-all", entry.phone_number)
+        return None
+
+    def _resolve_exact(
+        self, dialed: str, org: _OrgRoutes | None, default_region: str
+    ) -> RouteMatch | None:
+        hit = self._exact_hit(dialed, org)
+        if hit is not None or not dialed:
+            return hit
+        if self._e164_keys.may_hit(dialed):
+            e164 = to_e164(dialed, default_region)
+            if e164 is not None and e164 != dialed:
+                hit = self._exact_hit(e164, org)
+                if hit is not None:
+                    return hit
+        toggled = toggle_plus(dialed)
+        return None if toggled is None else self._exact_hit(toggled, org)
+
+    def _exact_hit(self, candidate: str, org: _OrgRoutes | None) -> RouteMatch | None:
+        sid = self._provider.get(candidate)
+        if sid is None and org is not None:
+            sid = org.exact.get(candidate)
+        return None if sid is None else RouteMatch(sid, "exact", candidate)
+
+    @staticmethod
+    def _resolve_regex(dialed: str, org: _OrgRoutes) -> RouteMatch | None:
+        if not dialed or not all(ch in "0123456789+*#" for ch in dialed):
+            return None
+        toggled = toggle_plus(dialed)
+        texts = (dialed,) if toggled is None else (dialed, toggled)
+        route = org.regex.best_match(texts)
+        return None if route is None else RouteMatch(route.sid, "regex", route.phone_number)
