@@ -1,0 +1,445 @@
+"""The SIP user-agent core: transport ↔ transactions ↔ dialogs ↔ application.
+
+One :class:`SipEndpoint` per daemon. No task per call or transaction: every timer lives in one
+:class:`TimerHeap`; the application awaits futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Protocol
+
+from rcmlrouter.errors import SipError, SipParseError
+from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.sip.message import (
+    Header,
+    SipRequest,
+    SipResponse,
+    build_response,
+    reason_phrase,
+    salvage_request,
+)
+from rcmlrouter.sip.timers import TimerConfig, TimerHeap
+from rcmlrouter.sip.transaction import (
+    MAGIC_COOKIE,
+    InviteServerTransaction,
+    Link,
+    NonInviteClientTransaction,
+    NonInviteServerTransaction,
+    ServerKey,
+    Transaction,
+    server_key,
+)
+from rcmlrouter.sip.transport import Source, Transports, via_value
+from rcmlrouter.sip.uri import SipUri, bare_host, format_host
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REFER, NOTIFY, INFO"
+KNOWN_METHODS = frozenset(ALLOW.replace(",", "").split()) | {"SUBSCRIBE", "UPDATE", "PRACK"}
+
+
+class RequestHandler(Protocol):
+    def on_invite(self, call: IncomingCall) -> None: ...
+
+    def on_request(self, request: IncomingRequest) -> None: ...
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    messages_in: int = 0
+    messages_out: int = 0
+    parse_errors: int = 0
+    dropped: int = 0
+    rejected_overload: int = 0
+    transactions: int = 0
+    dialogs: int = 0
+
+
+def new_tag() -> str:
+    return f"{random.getrandbits(64):016x}"
+
+
+def new_branch() -> str:
+    return f"{MAGIC_COOKIE}{random.getrandbits(80):020x}"
+
+
+def reply_destination(request: SipRequest, source: Source) -> Source:
+    """RFC 3261 §18.2.2 + RFC 3581: TCP → the connection; UDP → received + rport/Via port."""
+    if source[0] != "udp":
+        return source
+    via = request.top_via
+    rport = via.params.get("rport")
+    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    return ("udp", via.params.get("received") or bare_host(via.host), port)
+
+
+class SipEndpoint:
+    """See the module docstring and the README's SIP section for the behaviour contract."""
+
+    def __init__(
+        self,
+        handler: RequestHandler,
+        *,
+        user_agent: str = "rcmlrouter",
+        max_transactions: int = 20000,
+        timers: TimerConfig | None = None,
+    ) -> None:
+        self.handler = handler
+        self.user_agent = user_agent
+        self.max_transactions = max_transactions
+        self.config = timers or TimerConfig()
+        self.stats = EndpointStats()
+        self.timers: TimerHeap = None  # type: ignore[assignment]  # set in start()
+        self._transports = Transports(self)
+        self._server: dict[ServerKey, Transaction] = {}
+        self._client: dict[tuple[str, str], NonInviteClientTransaction] = {}
+        self._pending: dict[ServerKey, IncomingCall] = {}
+        self._dialogs: dict[tuple[str, str, str], IncomingCall] = {}
+        self._draining = False
+
+    async def start(self, listen: list[str]) -> None:
+        self.timers = TimerHeap(asyncio.get_running_loop())
+        await self._transports.start(listen)
+
+    async def stop(self) -> None:
+        await self._transports.stop()
+        if self.timers is not None:
+            self.timers.close()
+
+    @property
+    def addresses(self) -> list[tuple[str, str, int]]:
+        return list(self._transports.addresses)
+
+    def set_draining(self, draining: bool) -> None:
+        self._draining = draining
+
+    @property
+    def transaction_count(self) -> int:
+        return len(self._server) + len(self._client)
+
+    @property
+    def dialog_count(self) -> int:
+        return len(self._dialogs)
+
+    def snapshot_stats(self) -> EndpointStats:
+        self.stats.transactions = self.transaction_count
+        self.stats.dialogs = self.dialog_count
+        return self.stats
+
+    # --- MessageReceiver -------------------------------------------------------------------
+
+    def on_message(self, message: SipRequest | SipResponse, source: Source) -> None:
+        self.stats.messages_in += 1
+        try:
+            if isinstance(message, SipResponse):
+                self._on_response(message)
+            else:
+                self._on_request(message, source)
+        except SipParseError as exc:
+            self.on_bad_message(
+                b"", source, exc, message if isinstance(message, SipRequest) else None
+            )
+
+    def on_bad_message(
+        self,
+        data: bytes,
+        source: Source,
+        error: SipParseError,
+        request: SipRequest | None = None,
+    ) -> None:
+        self.stats.parse_errors += 1
+        request = request or salvage_request(data)
+        if request is None or request.method == "ACK":
+            self.stats.dropped += 1
+            return
+        try:
+            response = self.make_response(
+                request,
+                error.sip_status,
+                error.default_reason,
+                to_tag=new_tag(),
+                headers=[("Reason", f'SIP;cause={error.sip_status};text="{error.reason}"')],
+            )
+            self._send(response, reply_destination(request, source))
+        except SipParseError:
+            self.stats.dropped += 1
+
+    def on_send_failed(self, destination: Source) -> None:
+        self.stats.dropped += 1
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def _send(self, message: SipRequest | SipResponse, destination: Source) -> None:
+        self.stats.messages_out += 1
+        self._transports.send(message, destination)
+
+    def resend(self, response: SipResponse, destination: Source) -> None:
+        self._send(response, destination)
+
+    def make_response(
+        self,
+        request: SipRequest,
+        status: int,
+        reason: str | None,
+        *,
+        to_tag: str | None,
+        headers: list[Header] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> SipResponse:
+        extra: list[Header] = [("Server", self.user_agent)]
+        if request.method in ("INVITE", "OPTIONS") and 100 < status < 300:
+            extra.append(("Contact", self._contact(request)))
+        if headers:
+            extra.extend(headers)
+        if content_type:
+            extra.append(("Content-Type", content_type))
+        return build_response(
+            request,
+            status,
+            reason or reason_phrase(status),
+            to_tag=to_tag,
+            headers=extra,
+            body=body,
+        )
+
+    def _contact(self, request: SipRequest) -> str:
+        via = request.top_via
+        transport = "udp" if via.transport == "UDP" else "tcp"
+        host = via.params.get("received") or bare_host(via.host)
+        local_host, port = self._transports.local_address(transport, host)
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"<sip:{format_host(local_host)}:{port}{suffix}>"
+
+    def _link(self, destination: Source) -> Link:
+        def send(message: object) -> None:
+            assert isinstance(message, SipRequest | SipResponse)
+            self._send(message, destination)
+
+        return Link(send, self.timers, self.config, destination[0] != "udp", self._txn_done)
+
+    def _txn_done(self, txn: Transaction) -> None:
+        if isinstance(txn, NonInviteClientTransaction):
+            self._client.pop((txn.key[0], txn.key[-1]), None)
+            return
+        self._server.pop(txn.key, None)
+        self._pending.pop(txn.key, None)
+
+    # --- requests --------------------------------------------------------------------------
+
+    def _on_request(self, request: SipRequest, source: Source) -> None:
+        key = server_key(request, request.top_via)
+        txn = self._server.get(key)
+        if request.method == "ACK":
+            self._on_ack(request, txn)
+            return
+        if txn is not None:
+            txn.on_retransmit()
+            return
+        reply_to = reply_destination(request, source)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            self._refuse(request, key, reply_to, *refusal)
+        elif request.method == "CANCEL":
+            self._on_cancel(request, key, reply_to)
+        elif request.to_addr.tag is not None:
+            self._on_in_dialog(request, key, source, reply_to)
+        elif request.method == "INVITE":
+            self._on_invite(request, key, source, reply_to)
+        else:
+            self._on_out_of_dialog(request, key, source, reply_to)
+
+    def _refusal(self, request: SipRequest) -> tuple[int, list[Header]] | None:
+        max_forwards = request.get("Max-Forwards")
+        if max_forwards is not None and max_forwards.strip() == "0":
+            return 483, []
+        required = [v for v in request.get_all("Require") if v]
+        if required and request.method != "CANCEL":
+            return 420, [("Unsupported", ", ".join(required))]
+        if request.method not in KNOWN_METHODS:
+            return 501, [("Allow", ALLOW)]
+        is_new_invite = request.method == "INVITE" and request.to_addr.tag is None
+        if is_new_invite and (self._draining or self.transaction_count >= self.max_transactions):
+            self.stats.rejected_overload += 1
+            return 503, [("Retry-After", "5")]
+        return None
+
+    def _refuse(
+        self,
+        request: SipRequest,
+        key: ServerKey,
+        reply_to: Source,
+        status: int,
+        headers: list[Header],
+    ) -> None:
+        response = self.make_response(request, status, None, to_tag=new_tag(), headers=headers)
+        if status == 503 or len(self._server) >= 2 * self.max_transactions:
+            self._send(response, reply_to)  # stateless under overload
+            return
+        self._new_server_txn(request, key, reply_to).respond(response)
+
+    def _new_server_txn(
+        self, request: SipRequest, key: ServerKey, reply_to: Source
+    ) -> InviteServerTransaction | NonInviteServerTransaction:
+        txn: InviteServerTransaction | NonInviteServerTransaction
+        if request.method == "INVITE":
+            txn = InviteServerTransaction(key, self._link(reply_to), request)
+        else:
+            txn = NonInviteServerTransaction(key, self._link(reply_to), request)
+        self._server[key] = txn
+        return txn
+
+    def _on_ack(self, request: SipRequest, txn: Transaction | None) -> None:
+        if isinstance(txn, InviteServerTransaction) and txn.on_ack():
+            return
+        tag = request.to_addr.tag
+        call = self._dialogs.get((request.call_id, tag or "", request.from_addr.tag or ""))
+        if call is not None:
+            call.on_ack()
+        else:
+            self.stats.dropped += 1
+
+    def _on_invite(
+        self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
+    ) -> None:
+        txn = self._new_server_txn(request, key, reply_to)
+        assert isinstance(txn, InviteServerTransaction)
+        txn.respond(self.make_response(request, 100, "Trying", to_tag=None))
+        call = IncomingCall(self, txn, source, reply_to, new_tag())
+        self._pending[key] = call
+        self._dialogs[call.dialog.key] = call
+        self.handler.on_invite(call)
+
+    def _on_cancel(self, request: SipRequest, key: ServerKey, reply_to: Source) -> None:
+        invite_key = (*key[:-1], "INVITE")
+        call = self._pending.get(invite_key)
+        txn = self._new_server_txn(request, key, reply_to)
+        if call is None:
+            txn.respond(self.make_response(request, 481, None, to_tag=new_tag()))
+            return
+        txn.respond(self.make_response(request, 200, "OK", to_tag=call.local_tag))
+        call.cancel()
+
+    def _on_in_dialog(
+        self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
+    ) -> None:
+        dialog_key = (request.call_id, request.to_addr.tag or "", request.from_addr.tag or "")
+        call = self._dialogs.get(dialog_key)
+        txn = self._new_server_txn(request, key, reply_to)
+        if call is None:
+            txn.respond(self.make_response(request, 481, None, to_tag=None))
+            return
+        if not call.dialog.accept_remote_cseq(request):
+            txn.respond(self.make_response(request, 500, "CSeq Out Of Order", to_tag=None))
+            return
+        if isinstance(txn, InviteServerTransaction):
+            self._on_reinvite(call, txn)
+            return
+        incoming = IncomingRequest(self, txn, source, None)
+        self._dispatch_in_dialog(call, incoming)
+
+    def _on_reinvite(self, call: IncomingCall, txn: InviteServerTransaction) -> None:
+        if not call.answered or call.ended.done() or call.local_sdp is None:
+            txn.respond(self.make_response(txn.request, 491, "Request Pending", to_tag=None))
+            return
+        call.dialog.update_target(txn.request)
+        txn.respond(
+            self.make_response(
+                txn.request,
+                200,
+                "OK",
+                to_tag=None,
+                body=call.local_sdp,
+                content_type="application/sdp",
+            )
+        )
+
+    def _dispatch_in_dialog(self, call: IncomingCall, incoming: IncomingRequest) -> None:
+        method = incoming.request.method
+        if method == "BYE":
+            incoming.respond(200)
+            call.finish("remote-bye")
+        elif method == "OPTIONS":
+            incoming.respond(200, headers=[("Allow", ALLOW)])
+        elif call.dispatch_in_dialog(incoming):
+            return
+        elif method == "INFO":
+            incoming.respond(200)
+        else:
+            incoming.respond(405, headers=[("Allow", ALLOW)])
+
+    def _on_out_of_dialog(
+        self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
+    ) -> None:
+        txn = self._new_server_txn(request, key, reply_to)
+        assert isinstance(txn, NonInviteServerTransaction)
+        if request.method == "OPTIONS":
+            headers = [("Allow", ALLOW), ("Accept", "application/sdp, text/plain")]
+            txn.respond(self.make_response(request, 200, "OK", to_tag=new_tag(), headers=headers))
+        elif request.method in ("BYE", "NOTIFY", "INFO", "PRACK", "UPDATE"):
+            txn.respond(self.make_response(request, 481, None, to_tag=new_tag()))
+        else:
+            self.handler.on_request(IncomingRequest(self, txn, source, new_tag()))
+
+    def call_ended(self, call: IncomingCall) -> None:
+        self._dialogs.pop(call.dialog.key, None)
+
+    # --- client side -----------------------------------------------------------------------
+
+    def _on_response(self, response: SipResponse) -> None:
+        via = response.top_via
+        txn = self._client.get((via.branch or "", response.cseq[1]))
+        if txn is None:
+            self.stats.dropped += 1  # includes 2xx retransmissions of finished INVITEs
+            return
+        txn.on_response(response)
+
+    def _start_client(
+        self, request: SipRequest, destination: Source
+    ) -> asyncio.Future[SipResponse | None]:
+        """Stamp a Via and run a non-INVITE client transaction; the future gets None on timeout."""
+        transport, host, _ = destination
+        local_host, local_port = self._transports.local_address(transport, host)
+        branch = new_branch()
+        request.headers.insert(0, ("Via", via_value(transport, local_host, local_port, branch)))
+        if request.get("Max-Forwards") is None:
+            request.headers.insert(1, ("Max-Forwards", "70"))
+        future: asyncio.Future[SipResponse | None] = asyncio.get_running_loop().create_future()
+
+        def on_result(response: SipResponse | None) -> None:
+            if not future.done():
+                future.set_result(response)
+
+        key = (branch, request.method)
+        txn = NonInviteClientTransaction(key, self._link(destination), request, on_result)
+        self._client[key] = txn
+        txn.start()
+        return future
+
+    async def send_request(self, request: SipRequest, destination: Source) -> SipResponse:
+        """Out-of-dialog non-INVITE request (e.g. MESSAGE). Returns the final response (any
+        status); raises :class:`SipError` 408 on timeout or transport failure."""
+        response = await self._start_client(request, destination)
+        if response is None:
+            raise SipError("no response (timeout or transport failure)", sip_status=408)
+        return response
+
+    def send_in_dialog(
+        self, call: IncomingCall, method: str, headers: list[Header], body: bytes
+    ) -> asyncio.Future[SipResponse | None]:
+        destination = self._dialog_destination(call, call.dialog.next_hop())
+        request = call.dialog.build_request(method, "", headers, body)
+        request.headers.pop(0)  # the Via is stamped by _start_client
+        request.headers.insert(1, ("Contact", self._contact(call.request)))
+        return self._start_client(request, destination)
+
+    def _dialog_destination(self, call: IncomingCall, hop: SipUri) -> Source:
+        transport = hop.params.get("transport", call.source[0]) or call.source[0]
+        transport = transport.lower()
+        if transport != "udp" and call.source in self._transports.connections:
+            return call.source  # reuse the caller's connection
+        return (transport, bare_host(hop.host), hop.port or 5060)
+
+
+__all__ = ["EndpointStats", "IncomingCall", "IncomingRequest", "RequestHandler", "SipEndpoint"]

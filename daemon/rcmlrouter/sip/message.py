@@ -1,0 +1,440 @@
+"""SIP message model, parser and serializer (RFC 3261 §7, §20), sans-I/O.
+
+:func:`parse_message` turns bytes into a :class:`SipRequest` or :class:`SipResponse` and raises
+:class:`SipParseError` (and nothing else) on malformed input. Header names are stored in their
+canonical form (compact forms expanded); comma-separated multi-value headers are split so that
+every Via, Route, Contact... value is one entry.
+"""
+
+from __future__ import annotations
+
+from rcmlrouter.errors import SipParseError
+from rcmlrouter.sip.uri import NameAddr, Via, parse_name_addr, parse_via, split_outside_quotes
+
+MAX_MESSAGE_BYTES = 65536
+MAX_HEADERS = 100
+MAX_HEADER_LINE = 8192
+MAX_CSEQ = 2**31 - 1
+
+_CANONICAL = {
+    name.lower(): name
+    for name in [
+        "Via",
+        "Max-Forwards",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Content-Length",
+        "Content-Type",
+        "Content-Encoding",
+        "Route",
+        "Record-Route",
+        "Allow",
+        "Supported",
+        "Require",
+        "Proxy-Require",
+        "Unsupported",
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "User-Agent",
+        "Server",
+        "Subject",
+        "Expires",
+        "Event",
+        "Subscription-State",
+        "Refer-To",
+        "Referred-By",
+        "Reason",
+        "Retry-After",
+        "Authorization",
+        "WWW-Authenticate",
+        "Proxy-Authorization",
+        "Proxy-Authenticate",
+        "Allow-Events",
+        "Diversion",
+        "Timestamp",
+        "Date",
+        "Organization",
+        "Priority",
+        "Session-Expires",
+        "Min-SE",
+        "Warning",
+        "P-Asserted-Identity",
+    ]
+}
+_CANONICAL["call-id"] = "Call-ID"
+_CANONICAL["cseq"] = "CSeq"
+_CANONICAL["www-authenticate"] = "WWW-Authenticate"
+_COMPACT = {
+    "i": "Call-ID", "m": "Contact", "f": "From", "t": "To", "v": "Via", "l": "Content-Length",
+    "c": "Content-Type", "k": "Supported", "s": "Subject", "e": "Content-Encoding",
+    "o": "Event", "r": "Refer-To", "b": "Referred-By", "x": "Session-Expires", "u": "Allow-Events",
+    "a": "Accept-Contact", "y": "Identity",
+}  # fmt: skip
+_MULTI_VALUE = frozenset(
+    [
+        "Via",
+        "Route",
+        "Record-Route",
+        "Contact",
+        "Allow",
+        "Supported",
+        "Require",
+        "Proxy-Require",
+        "Unsupported",
+        "Accept",
+        "Accept-Encoding",
+        "Accept-Language",
+        "Allow-Events",
+    ]
+)
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+
+Header = tuple[str, str]
+
+
+def canonical_name(name: str) -> str:
+    lower = name.lower()
+    return _COMPACT.get(lower) or _CANONICAL.get(lower) or name
+
+
+class SipMessage:
+    """Headers (canonical name, value) in wire order plus a body."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, headers: list[Header] | None = None, body: bytes = b"") -> None:
+        self.headers: list[Header] = headers if headers is not None else []
+        self.body = body
+
+    def get(self, name: str) -> str | None:
+        """The first value of header ``name`` (case-insensitive), or None."""
+        key = canonical_name(name)
+        for hname, value in self.headers:
+            if hname == key:
+                return value
+        lower = key.lower()
+        for hname, value in self.headers:
+            if hname.lower() == lower:
+                return value
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        lower = canonical_name(name).lower()
+        return [value for hname, value in self.headers if hname.lower() == lower]
+
+    def add(self, name: str, value: str) -> None:
+        self.headers.append((canonical_name(name), value))
+
+    def remove(self, name: str) -> None:
+        lower = canonical_name(name).lower()
+        self.headers = [h for h in self.headers if h[0].lower() != lower]
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every value of ``name`` by one value (keeps the first position)."""
+        key = canonical_name(name)
+        lower = key.lower()
+        for index, (hname, _) in enumerate(self.headers):
+            if hname.lower() == lower:
+                self.headers[index] = (key, value)
+                self.headers[index + 1 :] = [
+                    h for h in self.headers[index + 1 :] if h[0].lower() != lower
+                ]
+                return
+        self.headers.append((key, value))
+
+    def _require(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise SipParseError(f"missing {name} header")
+        return value
+
+    @property
+    def call_id(self) -> str:
+        return self._require("Call-ID")
+
+    @property
+    def cseq(self) -> tuple[int, str]:
+        return parse_cseq(self._require("CSeq"))
+
+    @property
+    def from_addr(self) -> NameAddr:
+        return parse_name_addr(self._require("From"))
+
+    @property
+    def to_addr(self) -> NameAddr:
+        return parse_name_addr(self._require("To"))
+
+    @property
+    def top_via(self) -> Via:
+        return parse_via(self._require("Via"))
+
+    @property
+    def content_type(self) -> str | None:
+        value = self.get("Content-Type")
+        return value.split(";", 1)[0].strip().lower() if value else None
+
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def serialize(self) -> bytes:
+        """Wire bytes; Content-Length always reflects the body."""
+        lines = [self.start_line()]
+        lines.extend(f"{n}: {v}" for n, v in self.headers if n != "Content-Length")
+        lines.append(f"Content-Length: {len(self.body)}")
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode() + self.body
+
+
+class SipRequest(SipMessage):
+    __slots__ = ("method", "uri")
+
+    def __init__(
+        self, method: str, uri: str, headers: list[Header] | None = None, body: bytes = b""
+    ) -> None:
+        super().__init__(headers, body)
+        self.method = method
+        self.uri = uri
+
+    def start_line(self) -> str:
+        return f"{self.method} {self.uri} SIP/2.0"
+
+    def __repr__(self) -> str:
+        return f"<SipRequest {self.method} {self.uri}>"
+
+
+class SipResponse(SipMessage):
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self, status: int, reason: str, headers: list[Header] | None = None, body: bytes = b""
+    ) -> None:
+        super().__init__(headers, body)
+        self.status = status
+        self.reason = reason
+
+    def start_line(self) -> str:
+        return f"SIP/2.0 {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<SipResponse {self.status} {self.reason}>"
+
+
+def parse_cseq(value: str) -> tuple[int, str]:
+    parts = value.split()
+    if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) > MAX_CSEQ:
+        raise SipParseError(f"malformed CSeq {value[:40]!r}")
+    return int(parts[0]), parts[1].upper()
+
+
+def _is_token(text: str) -> bool:
+    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
+    """Split at the blank line; returns (head, rest, blank_line_found)."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return data[:end], data[end + 4 :], True
+    end = data.find(b"\n\n")
+    if end >= 0:
+        return data[:end], data[end + 2 :], True
+    return data, b"", False
+
+
+def _header_lines(head: bytes) -> list[str]:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SipParseError("header section is not UTF-8") from exc
+    lines: list[str] = []
+    for line in text.lstrip("\r\n").split("\n"):
+        line = line.rstrip("\r")
+        if len(line) > MAX_HEADER_LINE:
+            raise SipParseError("header line too long")
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] = lines[-1].rstrip() + " " + line.strip()  # folded continuation
+        else:
+            lines.append(line)
+    if len(lines) > MAX_HEADERS + 1:
+        raise SipParseError("too many headers")
+    return lines
+
+
+def _parse_headers(lines: list[str]) -> list[Header]:
+    headers: list[Header] = []
+    for line in lines:
+        name, colon, value = line.partition(":")
+        name = name.strip()
+        if not colon or not _is_token(name):
+            raise SipParseError(f"malformed header line {line[:60]!r}")
+        name = canonical_name(name)
+        value = value.strip()
+        if name in _MULTI_VALUE and "," in value:
+            headers.extend((name, part.strip()) for part in split_outside_quotes(value, ","))
+        else:
+            headers.append((name, value))
+    if len(headers) > MAX_HEADERS:
+        raise SipParseError("too many headers")
+    return headers
+
+
+def _start_line(line: str) -> SipRequest | SipResponse:
+    if line[:8].upper() == "SIP/2.0 ":
+        code, _, reason = line[8:].strip().partition(" ")
+        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+            raise SipParseError(f"malformed status line {line[:60]!r}")
+        return SipResponse(int(code), reason.strip())
+    parts = line.split(" ")
+    if len(parts) != 3 or not _is_token(parts[0]) or not parts[1]:
+        raise SipParseError(f"malformed request line {line[:60]!r}")
+    if parts[2].upper() != "SIP/2.0":
+        raise SipParseError("SIP Version Not Supported", sip_status=505)
+    return SipRequest(parts[0], parts[1])
+
+
+def _content_length(message: SipMessage) -> int | None:
+    values = message.get_all("Content-Length")
+    if not values:
+        return None
+    if len(set(values)) > 1 or not values[0].isdigit():
+        raise SipParseError("malformed Content-Length")
+    return int(values[0])
+
+
+def _check_request(request: SipRequest) -> None:
+    for name in _REQUIRED:
+        if request.get(name) is None:
+            raise SipParseError(f"missing {name} header")
+    _, method = request.cseq
+    if method != request.method.upper():
+        raise SipParseError("CSeq method does not match the request method")
+    request.top_via  # noqa: B018 - validates the top Via
+    if not request.to_addr or not request.from_addr:
+        raise SipParseError("malformed From/To")
+
+
+def parse_message(data: bytes, *, stream: bool = False) -> SipRequest | SipResponse:
+    """Parse one complete message. ``stream`` (TCP) makes Content-Length mandatory."""
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise SipParseError("message too large")
+    head, rest, _ = _split_head(data.lstrip(b"\r\n"))
+    lines = _header_lines(head)
+    if not lines or not lines[0]:
+        raise SipParseError("empty message")
+    message = _start_line(lines[0])
+    message.headers = _parse_headers(lines[1:])
+    length = _content_length(message)
+    if length is None:
+        if stream:
+            raise SipParseError("Content-Length is required on stream transports")
+        length = len(rest)
+    if len(rest) < length:
+        raise SipParseError("body shorter than Content-Length")
+    message.body = rest[:length]
+    if isinstance(message, SipRequest):
+        _check_request(message)
+    else:
+        message.top_via  # noqa: B018 - a response without a valid Via cannot be matched
+        message.cseq  # noqa: B018
+    return message
+
+
+def frame_length(buffer: bytes | bytearray) -> int | None:
+    """Length of the first complete message in a stream buffer, or None if incomplete.
+
+    Leading CRLF keep-alives are part of the frame. Raises :class:`SipParseError` when the
+    buffer cannot be the start of a valid message (too big, no Content-Length).
+    """
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        if len(buffer) > MAX_MESSAGE_BYTES:
+            raise SipParseError("header section too large")
+        return None
+    head_end = end + 4
+    length: int | None = None
+    for line in bytes(buffer[:end]).split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in (b"content-length", b"l"):
+            text = value.strip()
+            if not text.isdigit():
+                raise SipParseError("malformed Content-Length")
+            length = int(text)
+    if length is None:
+        raise SipParseError("Content-Length is required on stream transports")
+    total = head_end + length
+    if total > MAX_MESSAGE_BYTES:
+        raise SipParseError("message too large")
+    return total if len(buffer) >= total else None
+
+
+def salvage_request(data: bytes) -> SipRequest | None:
+    """Best effort: a request with just enough headers to send a 400, or None."""
+    try:
+        head, _, _ = _split_head(data[:MAX_MESSAGE_BYTES])
+        lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+        parts = lines[0].split(" ")
+        if len(parts) < 3 or not _is_token(parts[0]) or parts[0].upper() == "ACK":
+            return None
+        request = SipRequest(parts[0], parts[1])
+        for line in lines[1 : MAX_HEADERS + 1]:
+            name, colon, value = line.partition(":")
+            name = canonical_name(name.strip())
+            if colon and name in _REQUIRED:
+                if name == "Via":
+                    request.headers.extend(
+                        (name, v.strip()) for v in split_outside_quotes(value, ",")
+                    )
+                else:
+                    request.headers.append((name, value.strip()))
+        for name in _REQUIRED:
+            request._require(name)
+        request.top_via  # noqa: B018
+        request.cseq  # noqa: B018
+    except SipParseError:
+        return None
+    return request
+
+
+def build_response(
+    request: SipRequest,
+    status: int,
+    reason: str,
+    *,
+    to_tag: str | None = None,
+    headers: list[Header] | None = None,
+    body: bytes = b"",
+) -> SipResponse:
+    """A response with Via/From/To/Call-ID/CSeq copied (§8.2.6.2); ``to_tag`` is added to To
+    unless it already has one. Record-Route is copied for dialog-forming responses."""
+    copied: list[Header] = [h for h in request.headers if h[0] == "Via"]
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        value = request.get(name) or ""
+        if name == "To" and to_tag and ";tag=" not in value.replace(" ", "").lower():
+            value = f"{value};tag={to_tag}"
+        copied.append((name, value))
+    if request.method == "INVITE" and 100 < status < 300:
+        copied.extend(h for h in request.headers if h[0] == "Record-Route")
+    if headers:
+        copied.extend(headers)
+    return SipResponse(status, reason, copied, body)
+
+
+REASON_PHRASES = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
+    415: "Unsupported Media Type",
+    420: "Bad Extension", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
+    483: "Too Many Hops", 486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
+    500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable",
+    505: "Version Not Supported", 603: "Decline",
+}  # fmt: skip
+
+
+def reason_phrase(status: int) -> str:
+    return REASON_PHRASES.get(status) or ("OK" if status < 300 else "Error")

@@ -1,0 +1,290 @@
+"""RFC 3261 §17 transaction state machines (with RFC 6026's Accepted state), sans-I/O.
+
+A transaction is given a ``send`` callable (already bound to the peer), a :class:`Timers`
+source, and whether its transport is reliable. It never touches sockets or the event loop.
+Terminated transactions call ``on_terminated`` so the owner can drop them from its table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse
+from rcmlrouter.sip.timers import Timer, TimerConfig, Timers
+from rcmlrouter.sip.uri import Via
+
+MAGIC_COOKIE = "z9hG4bK"
+
+Send = Callable[[SipMessage], None]
+ServerKey = tuple[str, ...]
+
+
+class State(Enum):
+    TRYING = "trying"
+    CALLING = "calling"
+    PROCEEDING = "proceeding"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
+    CONFIRMED = "confirmed"
+    TERMINATED = "terminated"
+
+
+def server_key(request: SipRequest, via: Via) -> ServerKey:
+    """RFC 3261 §17.2.3 matching key; ACK maps to its INVITE. Pre-3261 peers use §17.2.3's
+    fallback (Call-ID, From tag, CSeq number, top Via)."""
+    method = "INVITE" if request.method == "ACK" else request.method
+    branch = via.branch or ""
+    if branch.startswith(MAGIC_COOKIE):
+        return (branch, via.sent_by, method)
+    from_tag = request.from_addr.tag or ""
+    return ("rfc2543", request.call_id, from_tag, str(request.cseq[0]), via.sent_by, method)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a transaction needs from its owner: a bound sender, timers and settings."""
+
+    send: Send
+    timers: Timers
+    config: TimerConfig
+    reliable: bool
+    on_terminated: Callable[[Transaction], None]
+
+
+class Transaction:
+    """Common plumbing: state, timers, termination callback."""
+
+    __slots__ = ("_timers", "config", "key", "link", "reliable", "send", "state")
+
+    def __init__(self, key: ServerKey, link: Link) -> None:
+        self.key = key
+        self.link = link
+        self.send = link.send
+        self.config = link.config
+        self.reliable = link.reliable
+        self.state = State.TRYING
+        self._timers: list[Timer] = []
+
+    def _start(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers.append(self.link.timers.schedule(delay, callback))
+
+    def _stop_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    def on_retransmit(self) -> None:
+        """The request arrived again; server transactions repeat their last response."""
+
+    def terminate(self) -> None:
+        if self.state is State.TERMINATED:
+            return
+        self.state = State.TERMINATED
+        self._stop_timers()
+        self.link.on_terminated(self)
+
+
+class InviteServerTransaction(Transaction):
+    """§17.2.1 + RFC 6026: Proceeding → Accepted (2xx) / Completed (3xx-6xx) → Confirmed."""
+
+    __slots__ = ("last_response", "on_timeout", "request")
+
+    def __init__(self, key: ServerKey, link: Link, request: SipRequest) -> None:
+        super().__init__(key, link)
+        self.request = request
+        self.state = State.PROCEEDING
+        self.last_response: SipResponse | None = None
+        self.on_timeout: Callable[[], None] | None = None
+
+    def respond(self, response: SipResponse) -> None:
+        if self.state is not State.PROCEEDING:
+            return
+        self.last_response = response
+        self.send(response)
+        if response.status < 200:
+            return
+        if response.status < 300:
+            self.state = State.ACCEPTED
+            self._start(self.config.timeout, self.terminate)  # Timer L
+            return
+        self.state = State.COMPLETED
+        if not self.reliable:
+            self._start(self.config.t1, lambda: self._timer_g(self.config.t1))
+        self._start(self.config.timeout, self._timer_h)
+
+    def _timer_g(self, interval: float) -> None:
+        if self.state is State.COMPLETED and self.last_response is not None:
+            self.send(self.last_response)
+            nxt = min(2 * interval, self.config.t2)
+            self._start(nxt, lambda: self._timer_g(nxt))
+
+    def _timer_h(self) -> None:
+        if self.on_timeout is not None:
+            self.on_timeout()
+        self.terminate()
+
+    def on_retransmit(self) -> None:
+        """The INVITE arrived again: repeat the last response (provisional or final)."""
+        if self.last_response is not None and self.state in (
+            State.PROCEEDING,
+            State.COMPLETED,
+            State.ACCEPTED,
+        ):
+            self.send(self.last_response)
+
+    def on_ack(self) -> bool:
+        """An ACK matched this transaction. True when absorbed (non-2xx final)."""
+        if self.state is State.COMPLETED:
+            self.state = State.CONFIRMED
+            self._stop_timers()
+            self._start(0.0 if self.reliable else self.config.t4, self.terminate)  # Timer I
+            return True
+        return self.state is State.CONFIRMED
+
+
+class NonInviteServerTransaction(Transaction):
+    """§17.2.2: Trying → Proceeding → Completed (Timer J) → Terminated."""
+
+    __slots__ = ("last_response", "request")
+
+    def __init__(self, key: ServerKey, link: Link, request: SipRequest) -> None:
+        super().__init__(key, link)
+        self.request = request
+        self.last_response: SipResponse | None = None
+
+    def respond(self, response: SipResponse) -> None:
+        if self.state in (State.COMPLETED, State.TERMINATED):
+            return
+        self.last_response = response
+        self.send(response)
+        if response.status < 200:
+            self.state = State.PROCEEDING
+            return
+        self.state = State.COMPLETED
+        self._start(0.0 if self.reliable else self.config.timeout, self.terminate)  # Timer J
+
+    def on_retransmit(self) -> None:
+        if self.last_response is not None and self.state is not State.TERMINATED:
+            self.send(self.last_response)
+
+
+ResponseCallback = Callable[[SipResponse | None], None]
+
+
+class NonInviteClientTransaction(Transaction):
+    """§17.1.2: Timers E (retransmit), F (timeout), K (linger). ``on_result(None)`` = timeout."""
+
+    __slots__ = ("on_result", "request")
+
+    def __init__(
+        self, key: ServerKey, link: Link, request: SipRequest, on_result: ResponseCallback
+    ) -> None:
+        super().__init__(key, link)
+        self.request = request
+        self.on_result = on_result
+
+    def start(self) -> None:
+        self.send(self.request)
+        if not self.reliable:
+            self._start(self.config.t1, lambda: self._timer_e(self.config.t1))
+        self._start(self.config.timeout, self._timer_f)
+
+    def _timer_e(self, interval: float) -> None:
+        if self.state in (State.TRYING, State.PROCEEDING):
+            self.send(self.request)
+            nxt = min(2 * interval, self.config.t2)
+            if self.state is State.PROCEEDING:
+                nxt = self.config.t2
+            self._start(nxt, lambda: self._timer_e(nxt))
+
+    def _timer_f(self) -> None:
+        if self.state in (State.TRYING, State.PROCEEDING):
+            self.on_result(None)
+            self.terminate()
+
+    def on_response(self, response: SipResponse) -> None:
+        if self.state not in (State.TRYING, State.PROCEEDING):
+            return
+        if response.status < 200:
+            self.state = State.PROCEEDING
+            return
+        self.state = State.COMPLETED
+        self._stop_timers()
+        self.on_result(response)
+        self._start(0.0 if self.reliable else self.config.t4, self.terminate)  # Timer K
+
+    def on_transport_error(self) -> None:
+        if self.state in (State.TRYING, State.PROCEEDING):
+            self.on_result(None)
+            self.terminate()
+
+
+class InviteClientTransaction(Transaction):
+    """§17.1.1: Timers A/B/D; ACK for non-2xx built here. 2xx goes to the TU (which ACKs)."""
+
+    __slots__ = ("on_provisional", "on_result", "request")
+
+    def __init__(
+        self,
+        key: ServerKey,
+        link: Link,
+        request: SipRequest,
+        on_result: ResponseCallback,
+        on_provisional: Callable[[SipResponse], None],
+    ) -> None:
+        super().__init__(key, link)
+        self.request = request
+        self.on_result = on_result
+        self.on_provisional = on_provisional
+        self.state = State.CALLING
+
+    def start(self) -> None:
+        self.send(self.request)
+        if not self.reliable:
+            self._start(self.config.t1, lambda: self._timer_a(self.config.t1))
+        self._start(self.config.timeout, self._timer_b)
+
+    def _timer_a(self, interval: float) -> None:
+        if self.state is State.CALLING:
+            self.send(self.request)
+            self._start(2 * interval, lambda: self._timer_a(2 * interval))
+
+    def _timer_b(self) -> None:
+        if self.state in (State.CALLING, State.PROCEEDING):
+            self.on_result(None)
+            self.terminate()
+
+    def on_response(self, response: SipResponse) -> None:
+        if response.status < 200:
+            if self.state in (State.CALLING, State.PROCEEDING):
+                self.state = State.PROCEEDING
+                self._stop_timers()
+                self._start(self.config.timeout * 3, self._timer_b)  # guard: no final ever
+                self.on_provisional(response)
+            return
+        if self.state in (State.COMPLETED, State.TERMINATED, State.ACCEPTED):
+            if self.state is State.COMPLETED and response.status >= 300:
+                self.send(build_non2xx_ack(self.request, response))
+            return
+        self._stop_timers()
+        self.on_result(response)
+        if response.status < 300:
+            self.state = State.ACCEPTED
+            self._start(self.config.timeout, self.terminate)  # Timer M
+            return
+        self.state = State.COMPLETED
+        self.send(build_non2xx_ack(self.request, response))
+        self._start(0.0 if self.reliable else 32.0, self.terminate)  # Timer D
+
+
+def build_non2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
+    """§17.1.1.3: the ACK for a non-2xx final response (same branch, To from the response)."""
+    headers = [("Via", invite.get("Via") or "")]
+    for name in ("Route", "From", "Call-ID"):
+        headers.extend((name, v) for v in invite.get_all(name))
+    headers.append(("To", response.get("To") or ""))
+    headers.append(("CSeq", f"{invite.cseq[0]} ACK"))
+    headers.append(("Max-Forwards", "70"))
+    return SipRequest("ACK", invite.uri, headers)
