@@ -1,0 +1,63 @@
+# rcmlrouter: `make run` starts a demo daemon, `make test` runs exactly what CI runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/rcmlrouter.example.toml
+RCMLROUTER := $(BIN)/rcmlrouter --config $(CONFIG)
+# Debian packages the tests drive: SIPp (load generator / scenario driver).
+TEST_DEBS := sip-tester
+
+.PHONY: run test lint typecheck unit bench setup test-setup debs clean
+
+run: setup
+	@mkdir -p var
+	@echo "== credentials (admin account) =="
+	@$(RCMLROUTER) init --demo
+	@$(RCMLROUTER) inventory import config/inventory.demo.csv >/dev/null
+	@echo "== API on http://127.0.0.1:8080, SIP on udp/tcp 127.0.0.1:5060; demo number 1234 =="
+	exec $(RCMLROUTER) run
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { $(MAKE) --no-print-directory debs DEBS=python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	@touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+# Install missing Debian packages when we are root (CI, fresh machines); otherwise say what to do.
+debs:
+	@missing=""; for p in $(or $(DEBS),$(TEST_DEBS)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+test-setup: debs $(VENV)/.test-installed
+
+lint: test-setup
+	$(BIN)/ruff check daemon tests
+	$(BIN)/ruff format --check daemon tests
+
+typecheck: test-setup
+	$(BIN)/mypy
+
+unit: test-setup
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: test-setup
+	$(BIN)/python tests/bench/routing_bench.py
+	$(BIN)/python tests/bench/api_bench.py
+	$(BIN)/python tests/bench/sip_bench.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

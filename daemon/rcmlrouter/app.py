@@ -1,0 +1,256 @@
+"""Composition root: builds the components, owns start-up order, signals and the drain.
+
+Start-up: store → routing snapshot (from the store, then kept current by change events) →
+webhook session and fetcher → callback outbox and record writers → SIP endpoint → API. Shutdown
+(SIGTERM/SIGINT) reverses it: stop taking calls (503), let calls finish within
+``sip.drain_timeout``, flush records and queued callbacks, close the API and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from importlib import resources
+from pathlib import Path
+
+import aiohttp
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from rcmlrouter import metrics, systemd
+from rcmlrouter.api import create_api_app
+from rcmlrouter.call_context import CallServices
+from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.calls import CallSupervisor
+from rcmlrouter.config import Config, parse_host_port, sqlite_path
+from rcmlrouter.directory import Directory
+from rcmlrouter.errors import ConfigError
+from rcmlrouter.journal import BatchWriter
+from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
+from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
+from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.sip.endpoint import SipEndpoint
+from rcmlrouter.store.base import CallRecord, Notification, NumberChange, Store
+from rcmlrouter.store.sqlite import SqliteStore
+
+log = structlog.get_logger(__name__)
+
+
+async def open_store(config: Config) -> Store:
+    """The store named by ``store.url`` (schema migrated on open)."""
+    url = config.store.url
+    if url.startswith("sqlite:///"):
+        path = sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteStore.open(path)
+    raise ConfigError([f"store.url: unsupported store {url.split(':', 1)[0]!r} in this build"])
+
+
+async def load_snapshot(store: Store) -> RoutingSnapshot:
+    started = time.perf_counter()
+    snapshot = RoutingSnapshot()
+    async for sid, org, phone, is_sip, created in store.iter_route_rows():
+        for entry, error in snapshot.load([RouteEntry(sid, org, phone, is_sip, created)]):
+            log.warning("routing.number_skipped", sid=entry.sid, error=str(error))
+    metrics.ROUTING_NUMBERS.set(len(snapshot))
+    log.info(
+        "routing.loaded", numbers=len(snapshot), seconds=round(time.perf_counter() - started, 3)
+    )
+    return snapshot
+
+
+class SipRequestRouter:
+    """The SIP endpoint's handler: INVITEs to the call supervisor, the rest refused for now."""
+
+    def __init__(self, supervisor: CallSupervisor) -> None:
+        self.supervisor = supervisor
+
+    def on_invite(self, call: IncomingCall) -> None:
+        self.supervisor.on_invite(call)
+
+    def on_request(self, request: IncomingRequest) -> None:
+        request.respond(501, headers=[("Reason", 'SIP;cause=501;text="method not supported yet"')])
+
+
+class Daemon:
+    """One running rcmlrouter process."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._closers: list[tuple[str, object]] = []
+        self.endpoint: SipEndpoint | None = None
+        self.supervisor: CallSupervisor | None = None
+        self.services: CallServices | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self.store: Store | None = None
+        self.api_port: int | None = None
+
+    async def start(self) -> None:
+        config = self.config
+        self.store = store = await open_store(config)
+        admin, token = await store.ensure_default_setup()
+        if token is not None:
+            log.warning(
+                "init.admin_created",
+                account_sid=admin.sid,
+                hint="run `rcmlrouter init` to print the credentials",
+            )
+        snapshot = await load_snapshot(store)
+        directory = Directory(store)
+        await directory.refresh_organizations()
+        store.add_change_listener(lambda change: self._apply_change(snapshot, directory, change))
+        self._session = create_webhook_session(pool_size=config.webhooks.pool_size)
+        hooks = config.webhooks
+        fetcher = RcmlFetcher(
+            self._session,
+            FetchTimeouts(hooks.connect_timeout, hooks.read_timeout, hooks.total_timeout),
+            user_agent=config.sip.user_agent,
+        )
+        outbox = CallbackOutbox(store, fetcher, directory.auth_token, config.callbacks)
+        call_records: BatchWriter[CallRecord] = BatchWriter("calls", store.record_calls)
+        notifications: BatchWriter[Notification] = BatchWriter(
+            "notifications", store.add_notifications
+        )
+        for writer in (call_records, notifications):
+            writer.start()
+        outbox.start()
+        self.services = CallServices(
+            config,
+            snapshot,
+            directory,
+            fetcher,
+            outbox,
+            call_records,
+            notifications,
+            RtpPortPool(config.media.rtp_port_min, config.media.rtp_port_max),
+            admin.sid,
+        )
+        self.supervisor = CallSupervisor(self.services)
+        self.endpoint = SipEndpoint(
+            SipRequestRouter(self.supervisor),
+            user_agent=config.sip.user_agent,
+            max_transactions=config.sip.max_transactions,
+        )
+        await self.endpoint.start(list(config.sip.listen))
+        await self._start_api(store)
+        log.info(
+            "ready",
+            sip=[f"{t}:{h}:{p}" for t, h, p in self.endpoint.addresses],
+            api=f"http://{config.api.listen.rsplit(':', 1)[0]}:{self.api_port}",
+            numbers=len(snapshot),
+        )
+        systemd.notify("READY=1")
+
+    @staticmethod
+    def _apply_change(
+        snapshot: RoutingSnapshot, directory: Directory, change: NumberChange
+    ) -> None:
+        directory.on_number_change(change)
+        number = change.number
+        if change.action == "delete" or number is None:
+            snapshot.remove(change.sid)
+        else:
+            entry = RouteEntry(
+                number.sid,
+                number.organization_sid,
+                number.phone_number,
+                number.is_sip,
+                number.date_created,
+            )
+            snapshot.load([entry])
+        metrics.ROUTING_NUMBERS.set(len(snapshot))
+
+    async def _start_api(self, store: Store) -> None:
+        config = self.config
+        app = create_api_app(
+            store, recycle_after=config.numbers.recycle_after, public_base_url=config.api_base_url
+        )
+        app.router.add_get("/demos/{name}", _serve_demo)
+        app.router.add_get("/metrics", _serve_metrics)
+        app.router.add_get("/health", self._serve_health)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        host_port = parse_host_port(config.api.listen)
+        assert host_port is not None
+        site = web.TCPSite(self._runner, host_port[0], host_port[1], reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.api_port = sockets[0].getsockname()[1] if sockets else host_port[1]
+
+    async def _serve_health(self, _request: web.Request) -> web.Response:
+        draining = self.supervisor is not None and self.supervisor.draining
+        status = 503 if draining else 200
+        active = self.supervisor.active if self.supervisor else 0
+        return web.json_response(
+            {"status": "draining" if draining else "ok", "calls": active}, status=status
+        )
+
+    async def stop(self) -> None:
+        """Drain calls, flush what is queued, close everything (each step bounded)."""
+        systemd.notify("STOPPING=1")
+        log.info("stopping", drain_timeout=self.config.sip.drain_timeout)
+        if self.endpoint is not None:
+            self.endpoint.set_draining(True)
+        if self.supervisor is not None:
+            await self.supervisor.drain(self.config.sip.drain_timeout)
+        if self.endpoint is not None:
+            await asyncio.sleep(0.2)  # let final BYE/ACK exchanges complete
+            await self.endpoint.stop()
+        if self.services is not None:
+            await self.services.call_records.stop()
+            await self.services.notifications.stop()
+            await self.services.outbox.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        if self.store is not None:
+            await self.store.close()
+        log.info("stopped")
+
+
+async def _serve_demo(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if not name.endswith(".xml") or "/" in name or name.startswith("."):
+        raise web.HTTPNotFound()
+    demo = resources.files("rcmlrouter") / "demos" / name
+    if not demo.is_file():
+        raise web.HTTPNotFound()
+    return web.Response(body=demo.read_bytes(), content_type="text/xml")
+
+
+async def _serve_metrics(_request: web.Request) -> web.Response:
+    body = generate_latest(metrics.REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def run_daemon(config: Config) -> None:
+    """Run until SIGTERM/SIGINT; used by ``rcmlrouter run``."""
+    daemon = Daemon(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watchdog = systemd.watchdog_interval()
+    try:
+        await daemon.start()
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(watchdog or 3600):
+                    await stop.wait()
+            if watchdog:
+                systemd.notify("WATCHDOG=1")
+    finally:
+        await daemon.stop()
+
+
+def data_dir(config: Config) -> Path:
+    path = Path(config.data.dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,282 @@
+"""Per-call state, webhook parameters, status callbacks and the final record of one call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.utils import formatdate
+
+import structlog
+
+from rcmlrouter import metrics
+from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.config import Config
+from rcmlrouter.directory import Directory
+from rcmlrouter.errors import RcmlError, SipParseError
+from rcmlrouter.journal import BatchWriter
+from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.rcml.fetch import RcmlFetcher, WebhookTarget
+from rcmlrouter.rcml.model import Document
+from rcmlrouter.routing.table import RouteMatch, RoutingSnapshot
+from rcmlrouter.sip.endpoint import IncomingCall
+from rcmlrouter.sip.message import SipRequest
+from rcmlrouter.sip.uri import parse_name_addr
+from rcmlrouter.store.base import API_VERSION, CallRecord, IncomingNumber, Notification, new_sid
+
+log = structlog.get_logger("rcmlrouter.calls")
+
+
+@dataclass(slots=True)
+class CallServices:
+    """The shared components every call uses (built by the composition root)."""
+
+    config: Config
+    snapshot: RoutingSnapshot
+    directory: Directory
+    fetcher: RcmlFetcher
+    outbox: CallbackOutbox
+    call_records: BatchWriter[CallRecord]
+    notifications: BatchWriter[Notification]
+    ports: RtpPortPool
+    admin_account_sid: str
+
+
+def rfc2822(timestamp: float) -> str:
+    return formatdate(timestamp, usegmt=False).replace("-0000", "+0000")
+
+
+def caller_name(request: SipRequest) -> str:
+    return request.from_addr.display or ""
+
+
+def _user(value: str | None) -> str:
+    return value or ""
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Everything known about one call, built up as it progresses."""
+
+    call: IncomingCall
+    services: CallServices
+    call_sid: str
+    start_time: float
+    from_user: str
+    dialed: str = ""
+    match: RouteMatch | None = None
+    number: IncomingNumber | None = None
+    account_sid: str = ""
+    auth_token: str = ""
+    caller_name: str = ""
+    answer_time: float | None = None
+    outcome: str | None = None
+    end_cause: str | None = None
+    sip_status: int | None = None
+    error_code: int | None = None
+    urls: list[str] = field(default_factory=list)
+    used_fallback: bool = False
+    _sequence: int = 0
+    _params: dict[str, str] | None = None
+
+    @classmethod
+    def start(cls, call: IncomingCall, services: CallServices) -> CallContext:
+        return cls(
+            call=call,
+            services=services,
+            call_sid=new_sid("CA"),
+            start_time=time.time(),
+            from_user=_user(call.request.from_addr.uri.user),
+            account_sid=services.admin_account_sid,
+        )
+
+    # -- webhook parameters ------------------------------------------------------------------
+
+    def voice_params(self, status: str) -> dict[str, str]:
+        """SPEC §3.1 voice parameters with ``CallStatus`` = ``status``."""
+        if self._params is None:
+            self._params = self._base_params()
+        params = dict(self._params)
+        params["CallStatus"] = status
+        return params
+
+    def _base_params(self) -> dict[str, str]:
+        request = self.call.request
+        params = {
+            "CallSid": self.call_sid,
+            "AccountSid": self.account_sid,
+            "From": self.from_user,
+            "To": self.dialed,
+            "ApiVersion": API_VERSION,
+            "Direction": "inbound",
+            "CallTimestamp": rfc2822(self.start_time),
+        }
+        if self.caller_name:
+            params["CallerName"] = self.caller_name
+        diversion = request.get("Diversion")
+        if diversion:
+            params["ForwardedFrom"] = _diversion_user(diversion)
+        for name, value in request.headers:
+            if name[:2] in ("X-", "x-"):
+                params[f"SipHeader_{name}"] = value
+        return params
+
+    def current_status(self) -> str:
+        return "in-progress" if self.answer_time is not None else "ringing"
+
+    # -- fetching ----------------------------------------------------------------------------
+
+    async def fetch_first(
+        self, services: CallServices, primary: WebhookTarget, fallback: WebhookTarget | None
+    ) -> Document:
+        params = self.voice_params(self.current_status())
+        self.urls.append(primary.url)
+        started = time.perf_counter()
+        try:
+            outcome = await services.fetcher.fetch_with_fallback(
+                primary, fallback, params, self.auth_token
+            )
+        except RcmlError as exc:
+            metrics.WEBHOOK_FAILURES.labels(str(exc.error_code)).inc()
+            if fallback is not None:
+                self.urls.append(fallback.url)
+                self.used_fallback = True
+            raise
+        finally:
+            metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - started)
+        if outcome.used_fallback:
+            assert fallback is not None
+            self.used_fallback = True
+            self.urls.append(fallback.url)
+            for error in outcome.errors:
+                self.notify(error.error_code, str(error), error.url)
+        return outcome.document
+
+    def document_source(self, services: CallServices) -> CallDocumentSource:
+        return CallDocumentSource(self, services)
+
+    # -- status callbacks, notifications -----------------------------------------------------
+
+    def emit_status(self, status: str, extra: Mapping[str, str] | None = None) -> None:
+        """Queue one status callback (RINGING / IN_PROGRESS / COMPLETED) in order."""
+        number = self.number
+        if number is None or not number.status_callback:
+            return
+        params = self.voice_params(status)
+        params["Timestamp"] = rfc2822(time.time())
+        params["SequenceNumber"] = str(self._sequence)
+        if extra:
+            params.update(extra)
+        self.services.outbox.enqueue(
+            self.call_sid,
+            self.account_sid,
+            self._sequence,
+            number.status_callback,
+            number.status_callback_method,
+            params,
+        )
+        self._sequence += 1
+
+    def notify(self, error_code: int, message: str, url: str | None = None) -> None:
+        self.services.notifications.add(
+            Notification(
+                sid=new_sid("NO"),
+                account_sid=self.account_sid,
+                call_sid=self.call_sid,
+                error_code=error_code,
+                level="error",
+                message=message[:1000],
+                request_url=url,
+                date_created=time.time(),
+            )
+        )
+        log.info("call.notification", error_code=error_code, message=message[:200])
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def final_call_status(self) -> str:
+        if self.answer_time is not None:
+            return "completed"
+        if self.end_cause == "cancel":
+            return "canceled"
+        if self.sip_status == 486:
+            return "busy"
+        if self.sip_status == 603:
+            return "no-answer"
+        return "failed"
+
+    def finish(self, services: CallServices) -> None:
+        """COMPLETED callback, call record, metrics and the one ``call.completed`` line."""
+        end = time.time()
+        status = self.final_call_status()
+        duration = int(end - self.answer_time) if self.answer_time is not None else 0
+        extra = {"CallDuration": str(duration)}
+        if self.answer_time is None and self.sip_status is not None:
+            extra["SipResponseCode"] = str(self.sip_status)
+        self.emit_status(status, extra)
+        kind = self.match.kind if self.match else None
+        services.call_records.add(self._record(status, end, duration, kind))
+        metrics.CALLS_TOTAL.labels(self.outcome or status, kind or "none").inc()
+        log.info(
+            "call.completed",
+            outcome=self.outcome or status,
+            call_status=status,
+            match_kind=kind,
+            number_sid=self.number.sid if self.number else None,
+            dialed=self.dialed,
+            sip_status=self.sip_status,
+            end_cause=self.end_cause,
+            duration=round(end - self.start_time, 3),
+            used_fallback=self.used_fallback,
+        )
+        structlog.contextvars.unbind_contextvars("call_sid")
+
+    def _record(self, status: str, end: float, duration: int, kind: str | None) -> CallRecord:
+        return CallRecord(
+            sid=self.call_sid,
+            account_sid=self.account_sid,
+            number_sid=self.number.sid if self.number else None,
+            from_=self.from_user,
+            to=self.dialed,
+            direction="inbound",
+            status=status,
+            match_kind=kind,
+            start_time=self.start_time,
+            answer_time=self.answer_time,
+            end_time=end,
+            duration=float(duration),
+            sip_status=self.sip_status,
+            urls=list(self.urls),
+            used_fallback=self.used_fallback,
+            error_code=self.error_code,
+        )
+
+
+def _diversion_user(value: str) -> str:
+    try:
+        return parse_name_addr(value.split(",")[0]).uri.user or ""
+    except SipParseError:
+        return ""
+
+
+class CallDocumentSource:
+    """Fetches redirect/action documents for one call (fallback used at most once per call)."""
+
+    def __init__(self, ctx: CallContext, services: CallServices) -> None:
+        self.ctx = ctx
+        self.services = services
+
+    async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
+        ctx = self.ctx
+        number = ctx.number
+        fallback = None
+        if number is not None and number.voice_fallback_url and not ctx.used_fallback:
+            fallback = WebhookTarget(number.voice_fallback_url, number.voice_fallback_method)
+        params = {**ctx.voice_params(ctx.current_status()), **extra}
+        ctx.urls.append(url)
+        outcome = await self.services.fetcher.fetch_with_fallback(
+            WebhookTarget(url, method), fallback, params, ctx.auth_token
+        )
+        if outcome.used_fallback:
+            ctx.used_fallback = True
+        return outcome.document

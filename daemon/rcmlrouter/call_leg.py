@@ -1,0 +1,77 @@
+"""The SIP side of a call as the RCML executor sees it (the ``CallLeg`` protocol)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from rcmlrouter.call_context import CallContext, CallServices
+from rcmlrouter.errors import OverloadError
+from rcmlrouter.sip.endpoint import IncomingCall
+from rcmlrouter.sip.sdp import build_answer, build_offer, parse_offer
+
+
+class SipCallLeg:
+    """Answers, rejects and hangs up one inbound call; emits the matching status callbacks."""
+
+    def __init__(self, call: IncomingCall, ctx: CallContext, services: CallServices) -> None:
+        self.call = call
+        self.ctx = ctx
+        self.services = services
+        self.rejected = False
+        self._port: int | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.ctx.answer_time is not None
+
+    def ring(self) -> None:
+        self.call.ring()
+        self.ctx.sip_status = 180
+        self.ctx.emit_status("ringing")
+
+    async def answer(self) -> None:
+        media = self.services.config.media
+        try:
+            self._port = self.services.ports.acquire()
+        except LookupError as exc:
+            raise OverloadError("no free RTP port") from exc
+        remote = self.call.remote_sdp
+        if remote:
+            sdp = build_answer(parse_offer(remote), media.rtp_address, self._port).sdp
+        else:  # late offer: ours goes in the 200 OK, the answer comes in the ACK
+            sdp = build_offer(media.rtp_address, self._port)
+        if await self.call.answer(sdp):
+            self.ctx.answer_time = time.time()
+            self.ctx.sip_status = 200
+            self.ctx.emit_status("in-progress")
+        else:  # no ACK: the endpoint hangs up and ends the call; wait to be cancelled
+            await self.call.ended
+
+    def reject(self, status: int, reason: str) -> None:
+        if self.rejected or self.call.ended.done():
+            return
+        self.rejected = True
+        self.ctx.sip_status = status
+        self.call.reject(status, reason_header=reason)
+
+    async def hangup(self) -> None:
+        await self.call.hangup()
+
+    async def pause(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def fail(self, status: int, reason: str) -> None:
+        """End the call after an error: reject it if unanswered, else hang up."""
+        if self.answered:
+            await self.hangup()
+        else:
+            self.reject(status, reason)
+
+    async def hangup_or_reject(self) -> None:
+        await self.fail(503, "the server is shutting down")
+
+    def release(self) -> None:
+        if self._port is not None:
+            self.services.ports.release(self._port)
+            self._port = None

@@ -1,0 +1,165 @@
+"""Inbound calls: one supervisor task per call, route → fetch → execute → record.
+
+The supervisor is the one place where a call's exceptions become SIP responses: a
+:class:`~rcmlrouter.errors.SipError` carries its status and Reason; an RCML failure becomes 404 or
+500 before answer (SPEC §3.2) or a hang-up after; anything unexpected is logged once and answered
+500. Every call ends with exactly one ``call.completed`` log line, one call record, and a COMPLETED
+status callback when the number has a StatusCallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+
+from rcmlrouter import metrics
+from rcmlrouter.call_context import CallContext, CallServices, caller_name
+from rcmlrouter.call_leg import SipCallLeg
+from rcmlrouter.errors import (
+    FetchError,
+    OverloadError,
+    RcmlError,
+    RouteNotFoundError,
+    SipError,
+)
+from rcmlrouter.rcml.execute import RcmlExecutor
+from rcmlrouter.rcml.fetch import WebhookTarget, webhook_failures
+from rcmlrouter.rcml.model import Document
+from rcmlrouter.routing.numbers import normalize_dialed
+from rcmlrouter.sip.endpoint import IncomingCall
+from rcmlrouter.sip.uri import parse_uri
+
+log = structlog.get_logger(__name__)
+
+
+class CallSupervisor:
+    """Owns every inbound call; ``on_invite`` is the SIP endpoint's hook."""
+
+    def __init__(self, services: CallServices) -> None:
+        self.services = services
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = False
+
+    @property
+    def active(self) -> int:
+        return len(self._tasks)
+
+    def on_invite(self, call: IncomingCall) -> None:
+        if self.draining or len(self._tasks) >= self.services.config.sip.max_calls:
+            error = OverloadError("draining" if self.draining else "too many calls")
+            call.reject(
+                503, headers=[("Retry-After", str(error.retry_after))], reason_header=error.reason
+            )
+            return
+        task = asyncio.create_task(self._supervise(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new calls; wait up to ``grace`` for calls to end, then hang up the rest."""
+        self.draining = True
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+    async def _supervise(self, call: IncomingCall) -> None:
+        ctx = CallContext.start(call, self.services)
+        structlog.contextvars.bind_contextvars(call_sid=ctx.call_sid)
+        metrics.CALLS_ACTIVE.inc()
+        leg = SipCallLeg(call, ctx, self.services)
+        runner = asyncio.ensure_future(self._run(ctx, leg))
+        try:
+            ended: asyncio.Future[Any] = call.ended
+            await asyncio.wait([runner, ended], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # drain deadline: hang up what is left
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            await leg.hangup_or_reject()
+            ctx.end_cause = "drain"
+        else:
+            if not runner.done():
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+        finally:
+            leg.release()
+            metrics.CALLS_ACTIVE.dec()
+            if call.ended.done() and not call.ended.cancelled():
+                ctx.end_cause = ctx.end_cause or call.ended.result()
+            ctx.finish(self.services)
+
+    async def _run(self, ctx: CallContext, leg: SipCallLeg) -> None:
+        try:
+            await self._route(ctx)
+            leg.ring()
+            document = await self._first_document(ctx)
+            executor = RcmlExecutor(leg, ctx.document_source(self.services), ctx.notify)
+            await executor.run(document)
+        except SipError as exc:
+            ctx.outcome = ctx.outcome or ("not-found" if exc.sip_status == 404 else "rejected")
+            await leg.fail(exc.sip_status, exc.reason)
+        except RcmlError as exc:
+            self._record_rcml_failure(ctx, exc)
+            status = 404 if isinstance(exc, FetchError) and exc.http_status == 404 else 500
+            await leg.fail(status, f"RCML unavailable: {exc}")
+        except Exception as exc:
+            log.exception("call.error", error=repr(exc))
+            ctx.outcome = "error"
+            ctx.notify(11100, f"internal error: {exc!r}")
+            await leg.fail(500, "internal error")
+
+    async def _route(self, ctx: CallContext) -> None:
+        services = self.services
+        request = ctx.call.request
+        to_uri = ctx.call.request.to_addr.uri
+        ruri = parse_uri(request.uri)
+        source = ruri if services.config.routing.dialed_from == "request-uri" else to_uri
+        ctx.dialed = normalize_dialed(source.user or "")
+        dest = await services.directory.organization_for(ruri.host, to_uri.host)
+        dest = dest or services.directory.default_organization
+        caller = await services.directory.organization_for(ctx.call.request.from_addr.uri.host)
+        if dest is None:
+            raise RouteNotFoundError("no organization is configured")
+        match = services.snapshot.resolve(
+            ctx.dialed,
+            dest.sid,
+            caller.sid if caller else None,
+            services.config.routing.default_region,
+        )
+        if match is None:
+            ctx.outcome = "not-found"
+            ctx.notify(13224, f"no number matches {ctx.dialed!r} in {dest.domain}")
+            raise RouteNotFoundError(f"no number matches {ctx.dialed or 'the empty string'}")
+        ctx.match = match
+        ctx.number = await services.directory.number(match.sid)
+        ctx.account_sid = ctx.number.account_sid
+        ctx.auth_token = await services.directory.auth_token(ctx.account_sid)
+        ctx.caller_name = caller_name(ctx.call.request) if ctx.number.voice_caller_id_lookup else ""
+
+    async def _first_document(self, ctx: CallContext) -> Document:
+        number = ctx.number
+        assert number is not None
+        url, method = number.voice_url, number.voice_method
+        if number.voice_application_sid:
+            app = await self.services.directory.application(number.voice_application_sid)
+            url, method = app.voice_url, app.voice_method
+        if not url:
+            ctx.outcome = "not-found"
+            raise RouteNotFoundError(f"number {number.phone_number} has no voice URL")
+        fallback = None
+        if number.voice_fallback_url:
+            fallback = WebhookTarget(number.voice_fallback_url, number.voice_fallback_method)
+        return await ctx.fetch_first(self.services, WebhookTarget(url, method), fallback)
+
+    def _record_rcml_failure(self, ctx: CallContext, exc: RcmlError) -> None:
+        ctx.outcome = "rcml-error"
+        ctx.error_code = exc.error_code
+        for failure in webhook_failures(exc) or (exc,):
+            ctx.notify(failure.error_code, str(failure), failure.url)

@@ -1,0 +1,88 @@
+"""Group commit: items produced on the call path are written to the store in batches.
+
+The call path never awaits the store. It appends to a :class:`BatchWriter`, whose single task
+writes everything pending in one transaction, as soon as the previous write is done (so under load
+batches grow, and when idle an item is written within one event-loop turn). A failed write is
+retried with backoff; nothing is dropped while the process lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+import structlog
+
+from rcmlrouter.errors import StoreError
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
+
+
+class BatchWriter(Generic[T]):
+    """Collects items and writes them with ``write(batch)`` from one background task."""
+
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[Sequence[T]], Awaitable[None]],
+        *,
+        max_batch: int = 1000,
+        on_written: Callable[[Sequence[T]], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._write = write
+        self._max_batch = max_batch
+        self._on_written = on_written
+        self._pending: list[T] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, item: T) -> None:
+        self._pending.append(item)
+        self._idle.clear()
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"batch-writer-{self.name}")
+
+    async def flush(self, grace: float = 10.0) -> bool:
+        """Wait until everything added so far is written; False on timeout."""
+        try:
+            async with asyncio.timeout(grace):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self, grace: float = 10.0) -> None:
+        await self.flush(grace)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        delay = 0.05
+        while True:
+            if not self._pending:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+            batch = self._pending[: self._max_batch]
+            try:
+                await self._write(batch)
+            except StoreError as exc:
+                log.warning("store.write_failed", writer=self.name, error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.05
+            del self._pending[: len(batch)]
+            if self._on_written is not None:
+                self._on_written(batch)
