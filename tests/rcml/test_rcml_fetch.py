@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 
@@ -298,3 +299,53 @@ async def test_connections_are_reused(server: WebhookServer, fetcher: RcmlFetche
         await fetcher.fetch(server.url("/rcml"), "POST", PARAMS, AUTH_TOKEN)
     assert len(server.received("/rcml")) == 20
     assert len(server.peers) == 1
+
+
+class DroppingServer:
+    """A raw HTTP server that drops its first N connections unanswered (stale keep-alive)."""
+
+    def __init__(self, drops: int) -> None:
+        self.drops = drops
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/voice"
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        if self.connections > self.drops:
+            body = b"<Response><Say>primary</Say></Response>"
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n"
+                b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            await writer.drain()
+        writer.close()
+
+
+async def test_post_on_a_dropped_connection_is_retried_once(fetcher: RcmlFetcher) -> None:
+    dropping = DroppingServer(drops=1)
+    async with dropping as url:
+        fetched = await fetcher.fetch(url, "POST", PARAMS, AUTH_TOKEN)
+    assert fetched.document == PRIMARY
+    assert dropping.connections == 2
+
+
+async def test_connection_dropped_twice_is_a_protocol_error(fetcher: RcmlFetcher) -> None:
+    dropping = DroppingServer(drops=5)
+    async with dropping as url:
+        with pytest.raises(FetchError, match="closed the connection") as caught:
+            await fetcher.fetch(url, "POST", PARAMS, AUTH_TOKEN)
+    assert caught.value.error_code == 11206
+    assert dropping.connections == 2

@@ -92,9 +92,15 @@ class FetchOutcome:
 
 def parse_url_overrides(url: str, defaults: FetchTimeouts) -> tuple[str, FetchTimeouts]:
     """Split ``url`` into the URL to request and the effective timeouts (bad keys ignored)."""
-    base, sep, fragment = url.partition("#")
-    if not sep:
+    if "#" not in url:
         return url, defaults
+    return _parse_fragment_cached(url, defaults)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_fragment_cached(url: str, defaults: FetchTimeouts) -> tuple[str, FetchTimeouts]:
+    """Parse each distinct URL once (the hot path sees the same few URLs); warn once per URL."""
+    base, _sep, fragment = url.partition("#")
     timeouts, problems = _apply_overrides(fragment, defaults)
     for problem in problems:
         log.warning("webhook.override_ignored", url=base, problem=problem)
@@ -161,6 +167,10 @@ class _HttpStatusError(Exception):
 
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, _HttpStatusError)
+# Retry token of a connection the server closed without answering. A pooled keep-alive connection
+# the server has just timed out fails this way; aiohttp retries only idempotent methods, so a POST
+# webhook gets one extra attempt here, whatever the retry policy.
+_STALE = "stale"
 
 
 def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, str | None]:
@@ -182,8 +192,10 @@ def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, s
         return FetchError(f"{what} failed: too many redirects", 11206, url), None
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
         return FetchError(f"{what} failed: malformed response ({exc})", 11206, url), None
-    if isinstance(exc, aiohttp.RedirectClientError | aiohttp.ServerDisconnectedError):
-        return FetchError(f"{what} failed: protocol error ({exc!r})", 11206, url), None
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientConnectionResetError):
+        return FetchError(f"{what} failed: server closed the connection", 11206, url), _STALE
+    if isinstance(exc, aiohttp.RedirectClientError):
+        return FetchError(f"{what} failed: bad redirect ({exc!r})", 11206, url), None
     if isinstance(exc, aiohttp.ClientConnectionError):
         return FetchError(f"{what} failed: connection error ({exc!r})", 11205, url), None
     return FetchError(f"{what} failed: {exc!r}", 11200, url), None
@@ -349,11 +361,15 @@ class RcmlFetcher:
     async def _perform(self, request: _PreparedRequest) -> tuple[int, str, bytes]:
         """Send with retries; return status, final URL and body, or raise ``FetchError``."""
         attempt = 0
+        stale_retried = False
         while True:
             try:
                 return await self._send(request)
             except _TRANSPORT_ERRORS as exc:
                 error, token = _translate(exc, request.method, request.target_url)
+                if token == _STALE and not stale_retried:
+                    stale_retried = True
+                    continue
                 retry_on = request.timeouts.retry_on
                 retry = "all" in retry_on or (token is not None and token in retry_on)
                 if attempt >= request.timeouts.retries or not retry:
@@ -403,9 +419,12 @@ class RcmlFetcher:
 
 
 def create_webhook_session(
-    *, pool_size: int = 200, keepalive_timeout: float = 30.0
+    *, pool_size: int = 200, keepalive_timeout: float = 4.0
 ) -> aiohttp.ClientSession:
     """The one shared webhook session: pooled keep-alive connector, no cookie jar.
+
+    ``keepalive_timeout`` stays below the shortest common server idle timeout (Node.js: 5 s) so
+    that we, not the server, close idle connections; under load connections never sit idle.
 
     Cookies are never stored: one session serves every account, and a cookie set by one
     account's webhook must not reach another's. Call inside the running loop; the caller closes it.
