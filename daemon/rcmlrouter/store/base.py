@@ -228,8 +228,8 @@ class NumberQuery:
 class InventoryQuery:
     """Filters for available inventory numbers (SPEC §1.6). ``contains`` is digits and ``*``."""
 
-    iso_country: str
-    number_type: str
+    iso_country: str | None
+    number_type: str | None
     area_code: str | None = None
     contains: str | None = None
     region: str | None = None

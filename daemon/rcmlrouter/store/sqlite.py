@@ -71,8 +71,12 @@ def _number_where(query: NumberQuery) -> tuple[str, list[Any]]:
 
 
 def _inventory_where(query: InventoryQuery, now: float) -> tuple[str, list[Any]]:
-    clauses = ["iso_country = ?", "number_type = ?", "assigned_sid IS NULL", "available_at <= ?"]
-    params: list[Any] = [query.iso_country, query.number_type, now]
+    clauses = ["assigned_sid IS NULL", "available_at <= ?"]
+    params: list[Any] = [now]
+    for column, wanted in (("iso_country", query.iso_country), ("number_type", query.number_type)):
+        if wanted is not None:
+            clauses.append(f"{column} = ?")
+            params.append(wanted)
     if query.area_code:
         clauses.append("phone_number LIKE ?")
         params.append(f"+1{query.area_code}%")

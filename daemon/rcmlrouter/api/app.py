@@ -1,0 +1,94 @@
+"""The provisioning API application: routes, the error middleware, the factory."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from rcmlrouter.api import accounts, applications, available, numbers, records
+from rcmlrouter.api.context import SETTINGS_KEY, STORE_KEY, ApiSettings
+from rcmlrouter.api.render import render_error
+from rcmlrouter.errors import ApiError
+from rcmlrouter.store.base import Store
+
+log = structlog.get_logger()
+
+BASES = ("/restcomm/2012-04-24", "/2012-04-24")
+MAX_BODY = 64 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_HTTP_ERRORS = {
+    404: ApiError(404, 20404, "The requested resource was not found"),
+    405: ApiError(405, 20001, "Method not allowed on this resource"),
+    413: ApiError(400, 20001, f"Request body larger than {MAX_BODY} bytes"),
+}
+
+
+def _from_http_exception(exc: web.HTTPException) -> ApiError:
+    known = _HTTP_ERRORS.get(exc.status)
+    if known is not None:
+        return known
+    return ApiError(exc.status, 20001 if exc.status < 500 else 20500, exc.reason)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one place API errors become responses; the unexpected ones are logged once."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return render_error(request, exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return render_error(request, _from_http_exception(exc))
+    except Exception:
+        log.exception("api.unhandled_error", method=request.method, path=request.path)
+        return render_error(request, ApiError(500, 20500, "Internal server error"))
+
+
+def _add(router: web.UrlDispatcher, methods: tuple[str, ...], path: str, handler: Handler) -> None:
+    """``path`` under both bases; a path ending in a fixed name also gets ``.json``/``.xml``."""
+    suffixes = ("",) if path.endswith("}") else ("", ".json", ".xml")
+    for base in BASES:
+        for suffix in suffixes:
+            for method in methods:
+                router.add_route(method, f"{base}{path}{suffix}", handler)
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    acc = "/Accounts/{account_sid}"
+    rw = ("GET", "POST", "PUT", "DELETE")
+    _add(router, ("POST",), "/Accounts", accounts.handle_create)
+    _add(router, ("GET", "POST", "PUT"), acc, accounts.handle_instance)
+    _add(router, ("GET", "POST"), f"{acc}/IncomingPhoneNumbers", numbers.handle_list_resource)
+    _add(router, rw, f"{acc}/IncomingPhoneNumbers/{{sid}}", numbers.handle_instance_resource)
+    _add(
+        router,
+        ("GET",),
+        f"{acc}/AvailablePhoneNumbers/{{country}}/{{kind}}",
+        available.handle_available,
+    )
+    _add(router, ("GET", "POST"), f"{acc}/Applications", applications.handle_list_resource)
+    _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
+    _add(router, ("GET",), f"{acc}/Calls", records.handle_calls)
+    _add(router, ("GET",), f"{acc}/Calls/{{sid}}", records.handle_call)
+    _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
+    _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
+
+
+def create_api_app(
+    store: Store, *, recycle_after: float = 0, public_base_url: str | None = None
+) -> web.Application:
+    """The aiohttp application of the provisioning API, bound to ``store``.
+
+    ``recycle_after``: seconds a released provider number stays out of the inventory.
+    ``public_base_url``: base for relative webhook URLs (else they are refused, 21502).
+    """
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[STORE_KEY] = store
+    app[SETTINGS_KEY] = ApiSettings(recycle_after, public_base_url)
+    add_routes(app.router)
+    return app

@@ -1,0 +1,74 @@
+"""HTTP Basic authentication and the account-tree access rule (SPEC §1.1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+
+from aiohttp import web
+
+from rcmlrouter.api.context import store_of
+from rcmlrouter.api.render import strip_format
+from rcmlrouter.errors import ApiError, NotFoundError
+from rcmlrouter.store.base import Account, Store
+
+AUTH_FAILED = ApiError(
+    401, 20003, "Authentication failed: send AccountSid (or email) and AuthToken"
+)
+
+
+def _credentials(request: web.Request) -> tuple[str, str]:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise AUTH_FAILED
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise AUTH_FAILED from exc
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        raise AUTH_FAILED
+    return user, password
+
+
+async def authenticate(request: web.Request) -> Account:
+    """The account whose AccountSid (or email) and AuthToken are in the request; else 401."""
+    user, token = _credentials(request)
+    store = store_of(request)
+    try:
+        if "@" in user:
+            account = await store.get_account_by_email(user)
+        else:
+            account = await store.get_account(user)
+    except NotFoundError as exc:
+        raise AUTH_FAILED from exc
+    if account.status != "active" or not hmac.compare_digest(
+        account.auth_token.encode(), token.encode()
+    ):
+        raise AUTH_FAILED
+    return account
+
+
+async def controls(store: Store, caller: Account, target_sid: str) -> bool:
+    """True when ``caller`` is ``target_sid`` or one of its ancestors."""
+    if caller.sid == target_sid:
+        return True
+    return caller.sid in await store.account_lineage(target_sid)
+
+
+async def authorize(request: web.Request) -> tuple[Account, Account]:
+    """(caller, account of the URL): 401 unauthenticated, 404 unknown, 403 outside the tree."""
+    caller = await authenticate(request)
+    sid = strip_format(request.match_info["account_sid"])
+    if sid == caller.sid:
+        return caller, caller
+    store = store_of(request)
+    try:
+        account = await store.get_account(sid)
+    except NotFoundError as exc:
+        raise ApiError(404, 20404, f"account {sid} not found") from exc
+    if not await controls(store, caller, account.sid):
+        raise ApiError(403, 20403, f"account {caller.sid} may not act on account {sid}")
+    return caller, account

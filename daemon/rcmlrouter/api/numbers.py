@@ -1,0 +1,232 @@
+"""IncomingPhoneNumbers: list, create, read, update, delete (SPEC §1.3, §1.4)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from aiohttp import web
+
+from rcmlrouter.api.auth import authorize
+from rcmlrouter.api.context import settings_of, store_of
+from rcmlrouter.api.form import Params, invalid, read_paging
+from rcmlrouter.api.number_params import (
+    APPLICATION_PARAMS,
+    apply_changes,
+    check_applications,
+    national_format,
+    number_changes,
+    number_collection,
+    number_resource,
+    parse_provider_number,
+)
+from rcmlrouter.api.render import page_meta, render, strip_format
+from rcmlrouter.errors import (
+    ApiError,
+    ConflictError,
+    InvalidNumberError,
+    InvalidPatternError,
+    NotFoundError,
+)
+from rcmlrouter.routing.numbers import classify_sip_number, compile_pattern
+from rcmlrouter.store.base import (
+    Account,
+    IncomingNumber,
+    InventoryEntry,
+    InventoryQuery,
+    NumberQuery,
+    Store,
+    new_sid,
+)
+
+TYPE_SEGMENTS = {"Local": "local", "TollFree": "toll-free", "Mobile": "mobile"}
+AREA_CODE = re.compile(r"[2-9][0-9]{2}")
+LIST_FILTERS = ("PhoneNumber", "FriendlyName", "Beta")
+
+
+async def handle_list_resource(request: web.Request) -> web.Response:
+    """``IncomingPhoneNumbers[.json]``: GET lists, POST creates."""
+    if request.method == "POST":
+        return await create_number(request, None)
+    return await list_numbers(request, None)
+
+
+async def handle_instance_resource(request: web.Request) -> web.Response:
+    """``IncomingPhoneNumbers/{Local|TollFree|Mobile|PN…}[.json]``."""
+    segment = strip_format(request.match_info["sid"])
+    number_type = TYPE_SEGMENTS.get(segment)
+    if number_type is not None:
+        if request.method == "POST":
+            return await create_number(request, number_type)
+        if request.method == "GET":
+            return await list_numbers(request, number_type)
+        raise ApiError(405, 20001, f"{request.method} is not allowed on {segment}")
+    if request.method == "GET":
+        return await read_number(request)
+    if request.method == "DELETE":
+        return await delete_number(request)
+    return await update_number(request)
+
+
+async def list_numbers(request: web.Request, number_type: str | None) -> web.Response:
+    _, account = await authorize(request)
+    params = Params.from_query(request)
+    paging = read_paging(params)
+    beta = params.boolean("Beta")
+    query = NumberQuery(
+        account_sid=account.sid,
+        phone_number=params.text("PhoneNumber") or None,
+        friendly_name=params.text("FriendlyName") or None,
+        include_beta=True if beta is None else beta,
+        number_type=number_type,
+    )
+    page = await store_of(request).list_numbers(query, paging.page, paging.page_size)
+    filters = [(name, params.text(name) or "") for name in LIST_FILTERS if params.text(name)]
+    meta = page_meta(request, paging, page.total, len(page.items), filters)
+    return render(request, number_collection(request, meta, page.items))
+
+
+async def create_number(request: web.Request, number_type: str | None) -> web.Response:
+    _, account = await authorize(request)
+    params = await Params.from_body(request)
+    store = store_of(request)
+    changes = number_changes(params, settings_of(request).public_base_url)
+    base = await _new_number(store, account, params, number_type)
+    number = apply_changes(base, changes, base.date_created)
+    await check_applications(store, account.sid, number)
+    try:
+        created = await store.create_number(number, from_inventory=not number.is_sip)
+    except ConflictError as exc:
+        raise ApiError(400, 21422, f"PhoneNumber: {number.phone_number} is not available") from exc
+    return render(request, number_resource(request, created))
+
+
+async def _new_number(
+    store: Store, account: Account, params: Params, number_type: str | None
+) -> IncomingNumber:
+    is_sip = params.boolean("isSIP")
+    area_code = params.text("AreaCode")
+    if area_code:
+        if number_type is not None:
+            raise invalid("AreaCode", "not allowed on this sub-resource; use PhoneNumber", 21457)
+        return _provider_number(account, await _pick_by_area_code(store, area_code))
+    phone = params.text("PhoneNumber")
+    if not phone:
+        raise invalid("PhoneNumber", "PhoneNumber or AreaCode is required")
+    if is_sip:
+        return _sip_number(account, phone, number_type)
+    e164 = parse_provider_number(phone)
+    try:
+        entry = await store.get_inventory_entry(e164)
+    except NotFoundError as exc:
+        raise invalid("PhoneNumber", f"{e164} is not in the number inventory", 21422) from exc
+    if number_type is not None and entry.number_type != number_type:
+        raise invalid("PhoneNumber", f"{e164} is a {entry.number_type} number", 21421)
+    return _provider_number(account, entry)
+
+
+async def _pick_by_area_code(store: Store, area_code: str) -> InventoryEntry:
+    if not AREA_CODE.fullmatch(area_code):
+        raise invalid("AreaCode", f"{area_code!r} is not a US/CA area code", 21451)
+    query = InventoryQuery(iso_country=None, number_type=None, area_code=area_code)
+    try:
+        return await store.pick_available_number(query, time.time())
+    except NotFoundError as exc:
+        raise invalid("AreaCode", f"no numbers available in area code {area_code}", 21452) from exc
+
+
+def _provider_number(account: Account, entry: InventoryEntry) -> IncomingNumber:
+    now = time.time()
+    return IncomingNumber(
+        sid=new_sid("PN"),
+        account_sid=account.sid,
+        organization_sid=account.organization_sid,
+        phone_number=entry.phone_number,
+        friendly_name=national_format(entry.phone_number),
+        is_sip=False,
+        number_type=entry.number_type,
+        beta=entry.beta,
+        capabilities=entry.capabilities,
+        date_created=now,
+        date_updated=now,
+    )
+
+
+def _sip_number(account: Account, raw: str, number_type: str | None) -> IncomingNumber:
+    try:
+        if classify_sip_number(raw) == "regex":
+            compile_pattern(raw)
+    except InvalidPatternError as exc:
+        raise invalid("PhoneNumber", str(exc), 21505) from exc
+    except InvalidNumberError as exc:
+        raise invalid("PhoneNumber", str(exc), 21421) from exc
+    now = time.time()
+    return IncomingNumber(
+        sid=new_sid("PN"),
+        account_sid=account.sid,
+        organization_sid=account.organization_sid,
+        phone_number=raw,
+        friendly_name=raw,
+        is_sip=True,
+        number_type=number_type or "sip",
+        beta=False,
+        date_created=now,
+        date_updated=now,
+    )
+
+
+async def _owned_number(request: web.Request) -> tuple[Account, IncomingNumber]:
+    """(caller, number) for an instance URL; 404 unknown sid, 403 another account's number."""
+    caller, account = await authorize(request)
+    sid = strip_format(request.match_info["sid"])
+    try:
+        number = await store_of(request).get_number(sid)
+    except NotFoundError as exc:
+        raise ApiError(404, 20404, f"number {sid} not found") from exc
+    if number.account_sid != account.sid:
+        raise ApiError(403, 20403, f"number {sid} belongs to another account")
+    return caller, number
+
+
+async def read_number(request: web.Request) -> web.Response:
+    _, number = await _owned_number(request)
+    return render(request, number_resource(request, number))
+
+
+async def update_number(request: web.Request) -> web.Response:
+    caller, number = await _owned_number(request)
+    params = await Params.from_body(request)
+    store = store_of(request)
+    changes = number_changes(params, settings_of(request).public_base_url)
+    target = params.text("AccountSid")
+    if target and target != number.account_sid:
+        await _check_transfer(store, caller, target)
+        changes["account_sid"] = target
+        for field in APPLICATION_PARAMS.values():
+            changes.setdefault(field, None)
+    updated = apply_changes(number, changes, time.time())
+    await check_applications(store, updated.account_sid, updated)
+    try:
+        saved = await store.update_number(updated)
+    except NotFoundError as exc:
+        raise ApiError(404, 20404, f"number {number.sid} not found") from exc
+    return render(request, number_resource(request, saved))
+
+
+async def _check_transfer(store: Store, caller: Account, target: str) -> None:
+    """The target must be the caller, an ancestor of it, or a descendant it controls."""
+    lineage = await store.account_lineage(target)
+    if not lineage:
+        raise invalid("AccountSid", f"no account {target}")
+    if target in await store.account_lineage(caller.sid) or caller.sid in lineage:
+        return
+    raise ApiError(403, 20403, f"AccountSid: {target} is outside the caller's account tree")
+
+
+async def delete_number(request: web.Request) -> web.Response:
+    _, number = await _owned_number(request)
+    try:
+        await store_of(request).delete_number(number.sid, settings_of(request).recycle_after)
+    except NotFoundError as exc:
+        raise ApiError(404, 20404, f"number {number.sid} not found") from exc
+    return web.Response(status=204)
