@@ -105,14 +105,18 @@ def canonical_name(name: str) -> str:
 class SipMessage:
     """Headers (canonical name, value) in wire order plus a body."""
 
-    __slots__ = ("body", "headers")
+    __slots__ = ("_parsed", "body", "headers")
 
     def __init__(self, headers: list[Header] | None = None, body: bytes = b"") -> None:
         self.headers: list[Header] = headers if headers is not None else []
         self.body = body
+        self._parsed: dict[str, NameAddr | Via] = {}
 
     def get(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
+        for hname, value in self.headers:
+            if hname == name:
+                return value
         key = canonical_name(name)
         for hname, value in self.headers:
             if hname == key:
@@ -161,17 +165,31 @@ class SipMessage:
     def cseq(self) -> tuple[int, str]:
         return parse_cseq(self._require("CSeq"))
 
+    def _name_addr(self, name: str) -> NameAddr:
+        """Parsed From/To, cached by raw value (so header edits never see a stale parse).
+        Treat the result as read-only."""
+        raw = self._require(name)
+        cached = self._parsed.get(raw)
+        if not isinstance(cached, NameAddr):
+            cached = self._parsed[raw] = parse_name_addr(raw)
+        return cached
+
     @property
     def from_addr(self) -> NameAddr:
-        return parse_name_addr(self._require("From"))
+        return self._name_addr("From")
 
     @property
     def to_addr(self) -> NameAddr:
-        return parse_name_addr(self._require("To"))
+        return self._name_addr("To")
 
     @property
     def top_via(self) -> Via:
-        return parse_via(self._require("Via"))
+        """The parsed top Via (cached by raw value; treat as read-only)."""
+        raw = self._require("Via")
+        cached = self._parsed.get(raw)
+        if not isinstance(cached, Via):
+            cached = self._parsed[raw] = parse_via(raw)
+        return cached
 
     @property
     def content_type(self) -> str | None:

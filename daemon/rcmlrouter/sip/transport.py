@@ -8,6 +8,7 @@ Incoming bytes are framed (TCP: by Content-Length), parsed, and handed to a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Protocol
 
@@ -31,12 +32,15 @@ def parse_listen(spec: str) -> Source:
     """``udp:127.0.0.1:5060`` / ``tcp:[::1]:5060`` → ("udp", "127.0.0.1", 5060)."""
     transport, _, hostport = spec.partition(":")
     transport = transport.lower()
+    zero_port = hostport.endswith(":0")
     try:
-        host, port = parse_hostport(hostport)
+        host, port = parse_hostport(hostport[:-2] if zero_port else hostport)
     except SipParseError as exc:
         raise SipError(f"bad SIP listen address {spec!r}") from exc
     if transport not in TRANSPORTS:
         raise SipError(f"unsupported SIP transport in {spec!r}")
+    if zero_port:
+        port = 0
     return transport, bare_host(host), port if port is not None else 5060
 
 
@@ -53,6 +57,20 @@ def stamp_received(request: SipRequest, host: str, port: int) -> None:
             via.params["rport"] = str(port)
         request.headers[index] = ("Via", str(via))
         return
+
+
+UDP_BUFFER_BYTES = 4 * 1024 * 1024
+
+
+def _enlarge_buffers(udp: asyncio.DatagramTransport) -> None:
+    """Bursts of INVITEs overflow the default receive buffer; ask for more (capped by the
+    kernel's rmem_max/wmem_max)."""
+    sock = udp.get_extra_info("socket")
+    if sock is None:
+        return
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, UDP_BUFFER_BYTES)
 
 
 def _family(host: str) -> int:
@@ -139,6 +157,7 @@ class Transports:
                         lambda: _UdpProtocol(self), local_addr=(host, port), family=_family(host)
                     )
                     self._udp[_family(host)] = udp
+                    _enlarge_buffers(udp)
                     bound = udp.get_extra_info("sockname")
                 else:
                     server = await loop.create_server(lambda: _TcpProtocol(self), host, port)
