@@ -78,16 +78,30 @@ def test_precheck_rejects_unrelated_long_numbers() -> None:
     assert all(index.may_hit(key[2:]) for key in keys)
 
 
-def test_index_is_reference_counted() -> None:
+def test_index_counts_live_and_stale_keys() -> None:
     index = E164TailIndex()
     assert not index.may_hit("5105555555")
     index.add("+15105555555")
-    index.add("+15105555555")
-    index.discard("+15105555555")
+    index.add("+15105555556")
+    index.discard("+15105555556")
     assert index.may_hit("5105555555")
+    assert index.may_hit("5105555556")  # stale bit: a false positive, never a false negative
+    assert (index.live, index.stale) == (1, 1)
+    index.rebuild(["+15105555555"])
+    assert not index.may_hit("5105555556")
+    assert index.may_hit("15105555555")
     index.discard("+15105555555")
-    index.discard("+15105555555")
-    assert not index.may_hit("5105555555")
+    assert not index.may_hit("5105555555")  # nothing live: phonenumbers is never needed
+
+
+def test_needs_rebuild_after_many_removals() -> None:
+    index = E164TailIndex()
+    keys = [f"+1510555{n:04d}" for n in range(2000)]
+    for key in keys:
+        index.add(key)
+    for key in keys[:1400]:
+        index.discard(key)
+    assert index.needs_rebuild()
 
 
 @pytest.mark.parametrize(

@@ -55,10 +55,11 @@ def test_seed_regex_examples_route(pattern: str, dialed: str) -> None:
     assert resolve(snap, dialed) == RouteMatch(entry.sid, "regex", pattern)
 
 
-def test_regex_is_searched_in_plus_toggled_dialed_string() -> None:
+def test_regex_is_searched_in_the_dialed_string_only() -> None:
     entry = sip("+1512.*")
     snap = RoutingSnapshot([entry])
-    assert resolve(snap, "15121234567") == RouteMatch(entry.sid, "regex", "+1512.*")
+    assert resolve(snap, "+15121234567") == RouteMatch(entry.sid, "regex", "+1512.*")
+    assert resolve(snap, "15121234567") is None
 
 
 def test_e164_and_plus_variants() -> None:
@@ -256,3 +257,13 @@ def test_many_patterns_share_one_set() -> None:
     snap = RoutingSnapshot(entries)
     assert resolve(snap, "01999123#") == RouteMatch(entries[1999].sid, "regex", "^01999[0-9]*#$")
     assert resolve(snap, "01999123") is None
+
+
+def test_e164_lookup_survives_mass_removal_and_rebuild() -> None:
+    entries = [provider(f"+1510555{n:04d}") for n in range(1500)]
+    snap = RoutingSnapshot(entries)
+    for entry in entries[:1400]:
+        snap.remove(entry.sid)
+    assert resolve(snap, "5105550000") is None
+    assert resolve(snap, "5105551499") == RouteMatch(entries[1499].sid, "exact", "+15105551499")
+    assert len(snap) == 100

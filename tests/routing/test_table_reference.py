@@ -12,7 +12,6 @@ from rcmlrouter.routing.numbers import (
     compile_pattern,
     exact_candidates,
     is_dial_string,
-    toggle_plus,
 )
 from rcmlrouter.routing.table import RouteEntry, RouteMatch, RoutingSnapshot
 
@@ -65,12 +64,11 @@ def model_resolve(
                 return RouteMatch(entry.sid, "exact", candidate)
     org_entries = [e for e in live if e.is_sip and e.organization_sid == dest]
     if is_dial_string(dialed) and caller in (None, dest):
-        texts = [dialed] + [t for t in [toggle_plus(dialed)] if t]
         patterns = [e for e in org_entries if classify_sip_number(e.phone_number) == "regex"]
         patterns.sort(key=lambda e: (-len(e.phone_number), e.date_created, e.sid))
         for entry in patterns:
             translated = compile_pattern(entry.phone_number)
-            if any(re2.search(translated, text) for text in texts):
+            if re2.search(translated, dialed):
                 return RouteMatch(entry.sid, "regex", entry.phone_number)
     catchalls = [e for e in org_entries if e.phone_number == "*"]
     if catchalls:

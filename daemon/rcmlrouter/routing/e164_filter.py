@@ -17,6 +17,8 @@ against phonenumbers' example numbers of every region.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import phonenumbers
 
 _COUNTRY_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
@@ -51,39 +53,54 @@ def filterable_digits(dialed: str) -> str | None:
 
 
 class E164TailIndex:
-    """Reference-counted tails of every ``+digits`` key, grouped by tail length."""
+    """Bitmaps of the tails of every ``+digits`` key, one per tail length (12.5 MB for 8 digits).
 
-    __slots__ = ("_by_length",)
+    Removing a key does not clear its bit (another key may share the tail): a stale bit only
+    sends a lookup down the slower phonenumbers path. :attr:`stale` counts removals so the owner
+    can :meth:`rebuild` the bitmaps when many have piled up.
+    """
+
+    __slots__ = ("_bits", "live", "stale")
 
     def __init__(self) -> None:
-        self._by_length: dict[int, dict[str, int]] = {}
+        self._bits: dict[int, bytearray] = {}
+        self.live = 0
+        self.stale = 0
 
     def add(self, key: str) -> None:
         tail = nsn_tail(key)
         if tail is None:
             return
-        counts = self._by_length.setdefault(len(tail), {})
-        counts[tail] = counts.get(tail, 0) + 1
+        bits = self._bits.get(len(tail))
+        if bits is None:
+            bits = self._bits[len(tail)] = bytearray(10 ** len(tail) // 8 + 1)
+        value = int(tail)
+        bits[value >> 3] |= 1 << (value & 7)
+        self.live += 1
 
     def discard(self, key: str) -> None:
-        tail = nsn_tail(key)
-        if tail is None:
-            return
-        counts = self._by_length.get(len(tail))
-        if counts is None or tail not in counts:
-            return
-        if counts[tail] <= 1:
-            del counts[tail]
-            if not counts:
-                del self._by_length[len(tail)]
-        else:
-            counts[tail] -= 1
+        if nsn_tail(key) is not None:
+            self.live -= 1
+            self.stale += 1
+
+    def needs_rebuild(self) -> bool:
+        return self.stale > 1000 + self.live // 4
+
+    def rebuild(self, keys: Iterable[str]) -> None:
+        self._bits.clear()
+        self.live = self.stale = 0
+        for key in keys:
+            self.add(key)
 
     def may_hit(self, dialed: str) -> bool:
         """False only when the E.164 form of ``dialed`` cannot be an indexed key."""
-        if not self._by_length:
+        if not self.live:
             return False
         digits = filterable_digits(dialed)
         if digits is None:
             return True
-        return any(digits[-length:] in tails for length, tails in self._by_length.items())
+        for length, bits in self._bits.items():
+            value = int(digits[-length:])
+            if bits[value >> 3] & (1 << (value & 7)):
+                return True
+        return False

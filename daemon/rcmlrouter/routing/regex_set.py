@@ -12,7 +12,6 @@ back to trying each compiled pattern in rank order: slower, same answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import re2
@@ -65,27 +64,19 @@ class OrgRegexSet:
         self._stale = True
         return True
 
-    def best_match(self, texts: Iterable[str]) -> RegexRoute | None:
-        """The highest-ranked route whose pattern is found in any of ``texts``."""
+    def __bool__(self) -> bool:
+        return bool(self._routes)
+
+    def best_match(self, text: str) -> RegexRoute | None:
+        """The highest-ranked route whose pattern is found in ``text``."""
         if self._stale:
             self._rebuild()
-        if not self._ranked:
-            return None
-        best: int | None = None
-        for text in texts:
-            index = self._first_index(text)
-            if index is not None and (best is None or index < best):
-                best = index
-        return None if best is None else self._ranked[best]
-
-    def _first_index(self, text: str) -> int | None:
         if self._set is not None:
             matches = self._set.Match(text)
-            return min(matches) if matches else None
-        assert self._fallback is not None
-        for index, compiled in enumerate(self._fallback):
+            return self._ranked[min(matches)] if matches else None
+        for route, compiled in zip(self._ranked, self._fallback or (), strict=True):
             if compiled.search(text) is not None:
-                return index
+                return route
         return None
 
     def _rebuild(self) -> None:

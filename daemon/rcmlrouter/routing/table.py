@@ -9,16 +9,19 @@ the :class:`RouteEntry` objects passed in are not retained, except for regex and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
 from rcmlrouter.errors import InvalidNumberError
 from rcmlrouter.routing.e164_filter import E164TailIndex
-from rcmlrouter.routing.numbers import classify_sip_number, compile_pattern, to_e164, toggle_plus
+from rcmlrouter.routing.numbers import classify_sip_number, compile_pattern, to_e164
 from rcmlrouter.routing.regex_set import OrgRegexSet, RegexRoute
 
 MatchKind = Literal["exact", "regex", "catch-all"]
+
+_DIAL_CHARACTERS = "0123456789+*#"
+_EMPTY: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +126,7 @@ class RoutingSnapshot:
         if isinstance(location, str):
             if self._provider.get(location) == sid:
                 del self._provider[location]
-                self._e164_keys.discard(location)
+                self._forget_key(location)
             return True
         org_sid, number, kind = location
         org = self._orgs[org_sid]
@@ -133,7 +136,7 @@ class RoutingSnapshot:
             org.catchall.pop(sid, None)
         elif org.exact.get(number) == sid:
             del org.exact[number]
-            self._e164_keys.discard(number)
+            self._forget_key(number)
         return True
 
     def resolve(
@@ -145,8 +148,9 @@ class RoutingSnapshot:
     ) -> RouteMatch | None:
         """Find the number for an already normalised dialed string (SPEC §2.2).
 
-        ``dialed`` must come from :func:`normalize_dialed` (applied once). Returns None when
-        nothing matches; the caller answers SIP 404.
+        ``dialed`` must come from :func:`normalize_dialed` (applied once). Regex numbers are
+        searched in the dialed string itself. Returns None when nothing matches; the caller
+        answers SIP 404.
         """
         org = self._orgs.get(destination_org)
         exact = self._resolve_exact(dialed, org, default_region)
@@ -154,10 +158,15 @@ class RoutingSnapshot:
             return exact
         if org is None:
             return None
-        if (caller_org is None or caller_org == destination_org) and len(org.regex):
-            regex = self._resolve_regex(dialed, org)
-            if regex is not None:
-                return regex
+        if (
+            org.regex
+            and (caller_org is None or caller_org == destination_org)
+            and dialed
+            and not dialed.strip(_DIAL_CHARACTERS)
+        ):
+            route = org.regex.best_match(dialed)
+            if route is not None:
+                return RouteMatch(route.sid, "regex", route.phone_number)
         if org.catchall:
             entry = min(org.catchall.values(), key=lambda e: (e.date_created, e.sid))
             return RouteMatch(entry.sid, "catch-all", entry.phone_number)
@@ -166,29 +175,31 @@ class RoutingSnapshot:
     def _resolve_exact(
         self, dialed: str, org: _OrgRoutes | None, default_region: str
     ) -> RouteMatch | None:
-        hit = self._exact_hit(dialed, org)
-        if hit is not None or not dialed:
-            return hit
+        provider = self._provider
+        org_exact = org.exact if org is not None else _EMPTY
+        sid = provider.get(dialed) or org_exact.get(dialed)
+        if sid is not None:
+            return RouteMatch(sid, "exact", dialed)
+        if not dialed:
+            return None
         if self._e164_keys.may_hit(dialed):
             e164 = to_e164(dialed, default_region)
-            if e164 is not None and e164 != dialed:
-                hit = self._exact_hit(e164, org)
-                if hit is not None:
-                    return hit
-        toggled = toggle_plus(dialed)
-        return None if toggled is None else self._exact_hit(toggled, org)
+            if e164 is not None:
+                sid = provider.get(e164) or org_exact.get(e164)
+                if sid is not None:
+                    return RouteMatch(sid, "exact", e164)
+        if dialed.strip(_DIAL_CHARACTERS):
+            return None  # not a dial string: no "+" variant
+        toggled = dialed[1:] if dialed[0] == "+" else "+" + dialed
+        sid = provider.get(toggled) or org_exact.get(toggled)
+        return None if sid is None else RouteMatch(sid, "exact", toggled)
 
-    def _exact_hit(self, candidate: str, org: _OrgRoutes | None) -> RouteMatch | None:
-        sid = self._provider.get(candidate)
-        if sid is None and org is not None:
-            sid = org.exact.get(candidate)
-        return None if sid is None else RouteMatch(sid, "exact", candidate)
+    def _exact_keys(self) -> Iterator[str]:
+        yield from self._provider
+        for org in self._orgs.values():
+            yield from org.exact
 
-    @staticmethod
-    def _resolve_regex(dialed: str, org: _OrgRoutes) -> RouteMatch | None:
-        if not dialed or not all(ch in "0123456789+*#" for ch in dialed):
-            return None
-        toggled = toggle_plus(dialed)
-        texts = (dialed,) if toggled is None else (dialed, toggled)
-        route = org.regex.best_match(texts)
-        return None if route is None else RouteMatch(route.sid, "regex", route.phone_number)
+    def _forget_key(self, key: str) -> None:
+        self._e164_keys.discard(key)
+        if self._e164_keys.needs_rebuild():
+            self._e164_keys.rebuild(self._exact_keys())

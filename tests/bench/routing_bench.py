@@ -1,0 +1,138 @@
+"""Routing microbenchmark: 1,000,000 exact numbers + 10,000 regexes in one organization.
+
+Run: .venv/bin/python tests/bench/routing_bench.py [--exact N] [--regex N] [--calls N]
+
+Measures RoutingSnapshot.resolve per call (time.perf_counter_ns around each call) for an exact
+hit, an exact miss that a regex catches, and a full miss, next to a plain dict.get baseline in
+the same run. Dialed strings are fresh random numbers (the phonenumbers memo is cold except for
+the 'repeat' rows). Prints median / p99 and the ratio to the baseline, build time and RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "daemon"))
+
+from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot  # noqa: E402
+
+ORG = "OR" + "1" * 32
+OTHER_ORG = "OR" + "2" * 32
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build_entries(rng: random.Random, exact: int, regex: int) -> tuple[list[str], list[str]]:
+    """Exact numbers: +1 NANP numbers with area codes 2xx-7xx; regex prefixes start with 8 or 9."""
+    numbers: set[str] = set()
+    while len(numbers) < exact:
+        numbers.add(f"+1{rng.randrange(2_000_000_000, 7_999_999_999)}")
+    prefixes: set[str] = set()
+    while len(prefixes) < regex:
+        prefixes.add(str(rng.randrange(80_000, 99_999_999)))
+    return sorted(numbers), sorted(prefixes)
+
+
+def entries(numbers: list[str], prefixes: list[str]) -> list[RouteEntry]:
+    made = [
+        RouteEntry(f"PN{i:032x}", ORG, number, i % 10 == 0, 1.0e9 + i)
+        for i, number in enumerate(numbers)
+    ]
+    for j, prefix in enumerate(prefixes):
+        shape = (f"^{prefix}[0-9]*$", f"{prefix}.*", f"^\\+?{prefix}[0-9]{{4,}}")[j % 3]
+        made.append(RouteEntry(f"PN{len(numbers) + j:032x}", ORG, shape, True, 2.0e9 + j))
+    return made
+
+
+def measure(call: Callable[[str], object], inputs: Sequence[str]) -> list[int]:
+    timings = []
+    clock = time.perf_counter_ns
+    for dialed in inputs:
+        start = clock()
+        call(dialed)
+        timings.append(clock() - start)
+    return timings
+
+
+def summarize(name: str, timings: list[int], baseline: float) -> None:
+    timings.sort()
+    median = statistics.median(timings)
+    p99 = timings[int(len(timings) * 0.99)]
+    print(f"| {name:<34} | {median / 1000:8.2f} | {p99 / 1000:8.2f} | {median / baseline:6.1f}x |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--exact", type=int, default=1_000_000)
+    parser.add_argument("--regex", type=int, default=10_000)
+    parser.add_argument("--calls", type=int, default=50_000)
+    args = parser.parse_args()
+    rng = random.Random(1)
+    numbers, prefixes = build_entries(rng, args.exact, args.regex)
+    rows = entries(numbers, prefixes)
+    rss_before = rss_mib()
+    gc.collect()
+    started = time.perf_counter()
+    snap = RoutingSnapshot(rows)
+    build_s = time.perf_counter() - started
+    del rows
+    gc.collect()
+    rss_after = rss_mib()
+    started = time.perf_counter()
+    snap.resolve("99999999", ORG, None)  # the first regex resolve compiles the RE2 Set
+    set_build_ms = (time.perf_counter() - started) * 1000
+
+    plain = {number: f"PN{i:032x}" for i, number in enumerate(numbers)}
+    exact_hits = [rng.choice(numbers) for _ in range(args.calls)]
+    national_hits = [rng.choice(numbers)[2:] for _ in range(args.calls)]
+    regex_hits = [rng.choice(prefixes) + str(rng.randrange(10**6)) for _ in range(args.calls)]
+    misses = [f"6{rng.randrange(10**9, 10**10)}" for _ in range(args.calls)]
+    short_misses = [f"{rng.randrange(10**5)}#" for _ in range(args.calls)]
+    repeated = [rng.choice(regex_hits[:100]) for _ in range(args.calls)]
+
+    gc.disable()
+    baseline_timings = measure(plain.get, exact_hits)
+    baseline = statistics.median(baseline_timings)
+
+    def resolve(dialed: str) -> object:
+        return snap.resolve(dialed, ORG, None)
+
+    cases = [
+        ("baseline dict.get (hit)", plain.get, exact_hits),
+        ("exact hit (+E.164 as dialed)", resolve, exact_hits),
+        ("exact hit via E.164 (national)", resolve, national_hits),
+        ("exact miss -> regex hit", resolve, regex_hits),
+        ("exact miss -> regex hit, repeat", resolve, repeated),
+        ("full miss (11 digits)", resolve, misses),
+        ("full miss, short with # (cold)", resolve, short_misses),
+        ("other org caller: no regex", lambda d: snap.resolve(d, ORG, OTHER_ORG), misses),
+    ]
+    results = [(name, measure(call, inputs)) for name, call, inputs in cases]
+    gc.enable()
+
+    print(f"entries: {len(snap):,} ({args.exact:,} exact, {args.regex:,} regex) in one org")
+    print(f"build: {build_s:.2f} s; RE2 Set compile: {set_build_ms:.0f} ms")
+    print(f"RSS: {rss_after:.0f} MiB after build ({rss_before:.0f} MiB with input rows alive)")
+    print(f"calls per case: {args.calls:,}; python {sys.version.split()[0]}")
+    print()
+    print(f"| {'case':<34} | {'median µs':>8} | {'p99 µs':>8} | {'ratio':>7} |")
+    print(f"|{'-' * 36}|{'-' * 10}|{'-' * 10}|{'-' * 8}|")
+    for name, timings in results:
+        summarize(name, timings, baseline)
+
+
+if __name__ == "__main__":
+    main()
