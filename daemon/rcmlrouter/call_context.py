@@ -208,6 +208,8 @@ class CallContext:
     def finish(self, services: CallServices) -> None:
         """COMPLETED callback, call record, metrics and the one ``call.completed`` line."""
         end = time.time()
+        if self.end_cause == "cancel" and self.answer_time is None:
+            self.sip_status = 487  # the endpoint answered the INVITE with 487
         status = self.final_call_status()
         duration = int(end - self.answer_time) if self.answer_time is not None else 0
         extra = {"CallDuration": str(duration)}
