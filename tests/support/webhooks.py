@@ -44,8 +44,8 @@ def rcml(*verbs: str) -> Reply:
 class WebhookServer:
     """``server.route("/voice", rcml("<Hangup/>"))``; ``server.requests("/voice")``."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self._routes: dict[str, Reply | Callable[[Recorded], Reply]] = {}
         self._log: list[Recorded] = []
