@@ -44,6 +44,8 @@ def nsn_tail(key: str) -> str | None:
 
 def filterable_digits(dialed: str) -> str | None:
     """The digits the pre-check may use, or None when phonenumbers must be asked."""
+    if dialed.isascii() and dialed.isdigit():  # the common case, checked first
+        return dialed if len(dialed) >= MIN_FILTERED_DIGITS else None
     if "#" in dialed or not dialed.isascii():
         return None
     digits = dialed.replace("+", "").replace("*", "")
