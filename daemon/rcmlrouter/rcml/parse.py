@@ -16,6 +16,7 @@ Decisions:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import Element, ParseError
@@ -47,6 +48,7 @@ _METHODS = frozenset({"GET", "POST"})
 _REJECT_REASONS = frozenset({"rejected", "busy"})
 _DTMF_KEYS = frozenset("0123456789*#")
 _MAX_TARGET_LENGTH = 256
+_ABSOLUTE_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:@%_~!$&'()*+,;=]+(?:[/?#][^\s]*)?\Z")
 
 
 def parse_rcml(body: bytes, base_url: str | None = None) -> Document:
@@ -87,6 +89,8 @@ class _Context:
         url = raw.strip()
         if not url:
             raise RcmlParseError(f"<{element.tag}> {where}: URL is empty")
+        if _ABSOLUTE_HTTP_URL.match(url):
+            return url  # the common case, without urljoin/urlsplit
         if self.base_url is not None:
             url = urljoin(self.base_url, url)
         try:
