@@ -1,0 +1,69 @@
+"""Configuration: TOML + environment overrides, every problem reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rcmlrouter.config import load_config, parse_sip_listen
+from rcmlrouter.errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "rcmlrouter.example.toml"
+
+
+def test_example_file_is_the_defaults() -> None:
+    assert load_config(EXAMPLE, {}) == load_config(None, {})
+
+
+def test_environment_wins_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[api]\nlisten = "127.0.0.1:9000"\n[webhooks]\nconnect_timeout = 2.5\n')
+    env = {
+        "RCMLROUTER_API_LISTEN": "127.0.0.1:9100",
+        "RCMLROUTER_SIP_LISTEN": "udp:127.0.0.1:5070, tcp:[::1]:5070",
+        "RCMLROUTER_NUMBERS_RECYCLE_AFTER": "60",
+    }
+    config = load_config(path, env)
+    assert config.api.listen == "127.0.0.1:9100"
+    assert config.sip.listen == ("udp:127.0.0.1:5070", "tcp:[::1]:5070")
+    assert config.webhooks.connect_timeout == 2.5
+    assert config.numbers.recycle_after == 60.0
+
+
+def test_every_problem_is_reported_together(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[api]\nlisten = "nope"\nbogus = 1\n[routing]\ndialed_from = "from"\n[extra]\n'
+        '[webhooks]\nread_timeout = "slow"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {"RCMLROUTER_LOG_FORMAT": "xml", "RCMLROUTER_SIP_MAX_CALLS": "x"})
+    text = "\n".join(info.value.problems)
+    for fragment in (
+        "api.listen",
+        "unknown key api.bogus",
+        "routing.dialed_from",
+        "unknown section [extra]",
+        "webhooks.read_timeout",
+        "log.format",
+        "RCMLROUTER_SIP_MAX_CALLS",
+    ):
+        assert fragment in text
+    assert len(info.value.problems) == 7
+
+
+def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "missing.toml", {})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[api\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad, {})
+
+
+def test_sip_listen_forms() -> None:
+    assert parse_sip_listen("udp:127.0.0.1:5060") == ("udp", "127.0.0.1", 5060)
+    assert parse_sip_listen("TCP:[::1]:5061") == ("tcp", "::1", 5061)
+    assert parse_sip_listen("sctp:127.0.0.1:5060") is None
+    assert parse_sip_listen("udp:127.0.0.1:99999") is None
