@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 from webhook_server import AUTH_TOKEN, WebhookServer, twilio_signature
 
 from rcmlrouter.errors import FetchError, RcmlError, RcmlParseError
@@ -349,3 +354,50 @@ async def test_connection_dropped_twice_is_a_protocol_error(fetcher: RcmlFetcher
             await fetcher.fetch(url, "POST", PARAMS, AUTH_TOKEN)
     assert caught.value.error_code == 11206
     assert dropping.connections == 2
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> ssl.SSLContext:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not available")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+async def test_untrusted_certificate_is_a_tls_failure(
+    self_signed: ssl.SSLContext, fetcher: RcmlFetcher
+) -> None:
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(body=b"<Response/>", content_type="text/xml")
+
+    app = web.Application()
+    app.router.add_post("/voice", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self_signed).start()
+    port = runner.addresses[0][1]
+    try:
+        with pytest.raises(FetchError, match="TLS") as caught:
+            await fetcher.fetch(f"https://127.0.0.1:{port}/voice", "POST", PARAMS, AUTH_TOKEN)
+    finally:
+        await runner.cleanup()
+    assert caught.value.error_code == 11206
+
+
+async def test_tls_to_a_plain_http_server_is_a_tls_failure(
+    server: WebhookServer, fetcher: RcmlFetcher
+) -> None:
+    url = server.url("/rcml").replace("http://", "https://")
+    with pytest.raises(FetchError) as caught:
+        await fetcher.fetch(url, "POST", PARAMS, AUTH_TOKEN)
+    assert caught.value.error_code == 11206

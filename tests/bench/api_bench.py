@@ -1,0 +1,178 @@
+"""Provisioning API benchmark: run as a script, prints a table (not collected by pytest).
+
+    .venv/bin/python tests/bench/api_bench.py [--numbers 100000] [--requests 400]
+
+100,000 numbers in one account (inserted straight through the store), the API served on
+127.0.0.1 with aiohttp's AppRunner (uvloop when installed), 10 concurrent aiohttp clients. A
+trivial aiohttp handler served the same way is the same-run baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import phonenumbers
+from aiohttp import web
+
+from rcmlrouter.api import create_api_app
+from rcmlrouter.store.base import Account, IncomingNumber, InventoryEntry, new_sid
+from rcmlrouter.store.sqlite import SqliteStore
+
+CONCURRENCY = 10
+Request = Callable[[aiohttp.ClientSession, int], Coroutine[Any, Any, int]]
+
+
+def bulk_numbers(account: Account, count: int) -> list[IncomingNumber]:
+    now = time.time()
+    return [
+        IncomingNumber(
+            sid=new_sid("PN"),
+            account_sid=account.sid,
+            organization_sid=account.organization_sid,
+            phone_number=f"+1212{i:07d}",
+            friendly_name=f"bulk {i}",
+            is_sip=False,
+            number_type="local",
+            beta=False,
+            date_created=now,
+            date_updated=now,
+        )
+        for i in range(count)
+    ]
+
+
+def inventory(count: int) -> list[InventoryEntry]:
+    entries: list[InventoryEntry] = []
+    candidate = 4_152_000_000
+    while len(entries) < count:
+        candidate += 1
+        phone = f"+1{candidate}"
+        if phonenumbers.is_valid_number(phonenumbers.parse(phone)):
+            entries.append(InventoryEntry(phone, "US", "local"))
+    return entries
+
+
+async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def measure(request: Request, total: int) -> tuple[float, float, float]:
+    """(median ms, p95 ms, requests/s) for ``total`` requests from CONCURRENCY clients."""
+    latencies: list[float] = []
+    counter = iter(range(total))
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await request(session, -1)  # warm up
+
+        async def client() -> None:
+            for index in counter:
+                started = time.perf_counter()
+                status = await request(session, index)
+                latencies.append((time.perf_counter() - started) * 1000)
+                if status >= 300:
+                    raise RuntimeError(f"unexpected HTTP {status}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return statistics.median(latencies), latencies[int(len(latencies) * 0.95) - 1], total / elapsed
+
+
+async def main(count: int, requests: int) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="rcmlrouter-bench-"))
+    store = await SqliteStore.open(workdir / "bench.db")
+    admin, token = await store.ensure_default_setup()
+    started = time.perf_counter()
+    await store.bulk_insert_numbers(bulk_numbers(admin, count))
+    load_s = time.perf_counter() - started
+    await store.import_inventory(inventory(requests + 1))
+    started = time.perf_counter()
+    routes = [row async for row in store.iter_route_rows()]
+    routes_s = time.perf_counter() - started
+    api_runner, api = await serve(create_api_app(store))
+    baseline_app = web.Application()
+    baseline_app.router.add_get("/ping", lambda _: _pong())
+    base_runner, baseline = await serve(baseline_app)
+    auth = aiohttp.BasicAuth(admin.sid, token or "")
+    numbers_url = f"{api}/restcomm/2012-04-24/Accounts/{admin.sid}/IncomingPhoneNumbers.json"
+    last_page = (count - 1) // 50
+    sample = (await store.list_numbers(_query(admin), 10, 1)).items[0].sid
+    fresh = iter(e.phone_number for e in inventory(requests + 1))
+
+    async def get(session: aiohttp.ClientSession, url: str, **params: Any) -> int:
+        async with session.get(url, params=params, auth=auth) as resp:
+            await resp.read()
+            return resp.status
+
+    async def create(session: aiohttp.ClientSession, _: int) -> int:
+        data = {"PhoneNumber": next(fresh), "VoiceUrl": "http://127.0.0.1:9/voice.xml"}
+        async with session.post(numbers_url, data=data, auth=auth) as resp:
+            await resp.read()
+            return resp.status
+
+    async def ping(session: aiohttp.ClientSession, _: int) -> int:
+        async with session.get(f"{baseline}/ping") as resp:
+            await resp.read()
+            return resp.status
+
+    cases: list[tuple[str, Request]] = [
+        ("baseline: trivial aiohttp handler", ping),
+        ("list page 0 (PageSize 50)", lambda s, _: get(s, numbers_url)),
+        (f"list last page ({last_page})", lambda s, _: get(s, numbers_url, Page=last_page)),
+        ("list PhoneNumber=21200*12*", lambda s, _: get(s, numbers_url, PhoneNumber="21200*12*")),
+        ("read one number", lambda s, _: get(s, numbers_url.replace(".json", f"/{sample}.json"))),
+        ("create (POST PhoneNumber)", create),
+    ]
+    print(
+        f"{count} numbers bulk-inserted in {load_s:.2f} s; route rows streamed in {routes_s:.2f} s"
+    )
+    print(f"({len(routes)} rows); {CONCURRENCY} concurrent clients, {requests} requests per case\n")
+    print(f"| {'case':<36} | median ms | p95 ms |  req/s |")
+    print(f"|{'-' * 38}|-----------|--------|--------|")
+    for name, case in cases:
+        median, p95, rate = await measure(case, requests)
+        print(f"| {name:<36} | {median:9.2f} | {p95:6.2f} | {rate:6.0f} |")
+    await api_runner.cleanup()
+    await base_runner.cleanup()
+    await store.close()
+
+
+def _query(admin: Account) -> Any:
+    from rcmlrouter.store.base import NumberQuery
+
+    return NumberQuery(account_sid=admin.sid)
+
+
+async def _pong() -> web.Response:
+    return web.Response(text="pong")
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--numbers", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(args.numbers, args.requests))
+
+
+if __name__ == "__main__":
+    run()
