@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rcmlrouter.sip.endpoint import SipEndpoint
+from sip_harness import RecordingHandler, address, requires_sipp, run_sipp, wait_for
 
-from conftest import RecordingHandler, address, requires_sipp, run_sipp, wait_for
+from rcmlrouter.sip.endpoint import SipEndpoint
 
 pytestmark = requires_sipp
 
@@ -14,7 +14,9 @@ pytestmark = requires_sipp
 async def test_basic_udp_calls_and_no_leak(
     endpoint: SipEndpoint, handler: RecordingHandler, tmp_path: Path
 ) -> None:
-    result = await run_sipp("uac_basic.xml", address(endpoint, "udp"), calls=20, rate=50, cwd=tmp_path)
+    result = await run_sipp(
+        "uac_basic.xml", address(endpoint, "udp"), calls=20, rate=50, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     assert len(handler.calls) == 20
     await wait_for(lambda: len(handler.causes) == 20)
@@ -51,6 +53,17 @@ async def test_lost_ack_makes_200_retransmit(
     assert result.returncode == 0, result.stderr
     assert handler.acked == [True]
     assert len(handler.calls) == 1
+    # 100, 180, 200, then the 200 again at +25, +75, +175, +375 ms before the late ACK; 200 to BYE
+    assert endpoint.stats.messages_out >= 7
+
+
+async def test_ack_never_comes_ends_with_bye(
+    endpoint: SipEndpoint, handler: RecordingHandler, tmp_path: Path
+) -> None:
+    result = await run_sipp("uac_no_ack.xml", address(endpoint, "udp"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    await wait_for(lambda: handler.causes == ["ack-timeout"])
+    assert handler.acked == [False]
 
 
 async def test_local_hangup_sends_bye(
