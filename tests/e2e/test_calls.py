@@ -202,3 +202,28 @@ def test_lost_ack_makes_the_daemon_retransmit_200(daemon, webhooks, dial) -> Non
         uac.send(uac.reply_ok(bye[-1]))
     finally:
         uac.close()
+
+
+def test_demo_number_pauses_then_hangs_up(daemon, workdir) -> None:
+    started = time.monotonic()
+    call(daemon, workdir, "1234", "uac_daemon_hangs_up.xml")
+    assert 1.8 < time.monotonic() - started < 10
+    assert completed(daemon, "1234")["call_status"] == "completed"
+
+
+def test_unsupported_verb_answers_hangs_up_and_records_a_notification(
+    daemon, webhooks, workdir, dial
+) -> None:
+    url = webhooks.route(f"/voice/{dial}", rcml("<Say>hello</Say>"))
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
+    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+    call_sid = webhooks.requests(f"/voice/{dial}")[0].params["CallSid"]
+    with daemon.api() as api:
+        for _ in range(50):
+            body = api.get("/Notifications.json", params={"PageSize": 1000}).json()
+            items = next(v for v in body.values() if isinstance(v, list))
+            mine = [n for n in items if n.get("call_sid") == call_sid]
+            if mine:
+                break
+            time.sleep(0.1)
+    assert mine and "Say" in mine[0]["message_text"]

@@ -1,0 +1,100 @@
+"""Daemon lifecycle: drain on SIGTERM, overload refusal, health and metrics endpoints."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from support.daemon import DaemonProcess
+from support.ports import free_port
+from support.sipp import run_sipp, scenario, sipp_path
+from support.webhooks import WebhookServer, rcml
+
+pytestmark = pytest.mark.e2e
+
+
+def background_call(node: DaemonProcess, number: str, workdir) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sipp_path(),
+            f"127.0.0.1:{node.sip_port}",
+            "-sf",
+            str(scenario("uac_daemon_hangs_up.xml", workdir)),
+            "-s",
+            number,
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(free_port()),
+            "-mp",
+            str(free_port()),
+            "-timeout",
+            "30s",
+            "-timeout_error",
+            "-nostdin",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=workdir,
+        text=True,
+    )
+
+
+def test_sigterm_drains_then_hangs_up_calls(tmp_path, webhooks: WebhookServer) -> None:
+    node = DaemonProcess(tmp_path / "node", RCMLROUTER_SIP_DRAIN_TIMEOUT="1").start()
+    url = webhooks.route("/voice/drain", rcml('<Pause length="60"/>'))
+    node.create_number(PhoneNumber="55001", isSIP="true", VoiceUrl=url)
+    sipp = background_call(node, "55001", tmp_path)
+    try:
+        assert webhooks.wait_for("/voice/drain", 1, timeout=10)
+        time.sleep(0.5)  # answered and holding
+        started = time.monotonic()
+        assert node.stop(timeout=15) == 0
+        assert time.monotonic() - started < 8
+        assert sipp.wait(15) == 0  # SIPp received the daemon's BYE
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+    line = node.logs("call.completed")[-1]
+    assert line["end_cause"] in ("drain", "local-bye") and line["call_status"] == "completed"
+    assert node.logs("stopped")
+
+
+def test_calls_over_the_limit_get_503(tmp_path, webhooks: WebhookServer) -> None:
+    node = DaemonProcess(tmp_path / "node", RCMLROUTER_SIP_MAX_CALLS="1").start()
+    try:
+        url = webhooks.route("/voice/limit", rcml('<Pause length="4"/>', "<Hangup/>"))
+        node.create_number(PhoneNumber="55002", isSIP="true", VoiceUrl=url)
+        sipp = background_call(node, "55002", tmp_path)
+        assert webhooks.wait_for("/voice/limit", 1, timeout=10)
+        result = run_sipp(
+            scenario("uac_refused.xml.in", tmp_path, code="503"),
+            node.sip_port,
+            service="55002",
+            workdir=tmp_path,
+        )
+        assert result.ok, result.errors[-2000:]
+        assert sipp.wait(20) == 0
+    finally:
+        node.stop()
+
+
+def test_health_and_metrics(daemon: DaemonProcess) -> None:
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    health = httpx.get(f"{base}/health", timeout=5)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    metrics = httpx.get(f"{base}/metrics", timeout=5)
+    assert metrics.status_code == 200
+    assert "rcmlrouter_routing_numbers" in metrics.text
+
+
+def test_demo_rcml_is_served(daemon: DaemonProcess) -> None:
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    demo = httpx.get(f"{base}/demos/hello.xml", timeout=5)
+    assert demo.status_code == 200 and "<Pause" in demo.text
+    assert httpx.get(f"{base}/demos/..%2Fcli.py", timeout=5).status_code == 404
