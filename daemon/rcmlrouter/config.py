@@ -82,7 +82,7 @@ class MediaConfig:
 @dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
-    format: str = "json"
+    format: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,8 +207,8 @@ def _validate(config: Config, problems: list[str]) -> None:
     for key in ("connect_timeout", "read_timeout", "total_timeout"):
         if getattr(config.webhooks, key) <= 0:
             problems.append(f"webhooks.{key}: must be positive")
-    if config.log.format not in ("json", "console"):
-        problems.append("log.format: expected 'json' or 'console'")
+    if config.log.format not in ("json", "console", "auto"):
+        problems.append("log.format: expected 'json', 'console' or 'auto'")
     if config.log.level.lower() not in ("debug", "info", "warning", "error", "critical"):
         problems.append("log.level: expected debug, info, warning, error or critical")
     if config.numbers.recycle_after < 0:

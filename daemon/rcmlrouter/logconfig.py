@@ -26,32 +26,42 @@ def redact_secrets(
     return event_dict
 
 
-def configure_logging(level: str = "info", fmt: str = "json") -> None:
-    """Configure structlog and the stdlib root logger (aiohttp, asyncio) once."""
+def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog and the stdlib root logger (aiohttp, asyncio) once.
+
+    ``fmt``: ``json``, ``console``, or ``auto`` (console on a TTY, JSON otherwise).
+    """
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
     renderer: Any
-    if fmt == "console" or (fmt != "json" and sys.stdout.isatty()):
+    if fmt == "console" or (fmt == "auto" and sys.stdout.isatty()):
         renderer = structlog.dev.ConsoleRenderer()
     else:
         renderer = structlog.processors.JSONRenderer()
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
+    # Records from the standard library (asyncio, aiohttp) go through the same renderer.
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
-        logging.Formatter('{"event": %(message)r, "logger": "%(name)s", "level": "%(levelname)s"}')
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -25,9 +25,20 @@ def twilio_signature(url: str, params: dict[str, str], token: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def call(daemon: DaemonProcess, workdir: Path, number: str, name: str, **subst: str) -> None:
+def call(
+    daemon: DaemonProcess,
+    workdir: Path,
+    number: str,
+    name: str,
+    transport: str = "u1",
+    **subst: str,
+) -> None:
     result = run_sipp(
-        scenario(name, workdir, **subst), daemon.sip_port, service=number, workdir=workdir
+        scenario(name, workdir, **subst),
+        daemon.sip_port,
+        service=number,
+        workdir=workdir,
+        transport=transport,
     )
     assert result.ok, f"SIPp failed ({result.returncode}):\n{result.errors[-3000:]}"
 
@@ -41,12 +52,15 @@ def completed(daemon: DaemonProcess, dialed: str) -> dict[str, object]:
     raise AssertionError(f"no call.completed line for {dialed}")
 
 
-def test_exact_number_hangup_posts_voice_parameters(daemon, webhooks, workdir, dial) -> None:
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_exact_number_hangup_posts_voice_parameters(
+    daemon, webhooks, workdir, dial, transport
+) -> None:
     url = webhooks.route(f"/voice/{dial}", rcml("<Hangup/>"))
     number = daemon.create_number(
         PhoneNumber=dial, isSIP="true", VoiceUrl=url, VoiceCallerIdLookup="true"
     )
-    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml", transport)
     [request] = webhooks.requests(f"/voice/{dial}")
     params = request.params
     assert request.method == "POST"
