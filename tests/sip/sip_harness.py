@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest, SipEndpoint
+from rcmlrouter.sip.message import SipRequest, SipResponse, parse_message
 from rcmlrouter.sip.sdp import build_answer, parse_offer
 from rcmlrouter.sip.timers import TimerConfig
 
@@ -122,3 +123,85 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 
 
 requires_sipp = pytest.mark.skipif(SIPP is None, reason="sipp is not installed")
+
+
+class _Inbox(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue()
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.queue.put_nowait((data, addr))
+
+
+class RawUdpPeer:
+    """A hand-driven UDP SIP peer on 127.0.0.1 for exact retransmission tests."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, inbox: _Inbox) -> None:
+        self.transport = transport
+        self.inbox = inbox
+        self.port = int(transport.get_extra_info("sockname")[1])
+
+    @classmethod
+    async def open(cls, host: str = "127.0.0.1") -> RawUdpPeer:
+        loop = asyncio.get_running_loop()
+        transport, inbox = await loop.create_datagram_endpoint(_Inbox, local_addr=(host, 0))
+        return cls(transport, inbox)
+
+    def send(self, data: bytes | str, target: tuple[str, int]) -> None:
+        raw = data.encode() if isinstance(data, str) else data
+        self.transport.sendto(raw.replace(b"{port}", str(self.port).encode()), target)
+
+    async def recv(self, timeout: float = 2.0) -> SipRequest | SipResponse:
+        data, _ = await asyncio.wait_for(self.inbox.queue.get(), timeout)
+        return parse_message(data)
+
+    async def recv_status(self, status: int, timeout: float = 2.0) -> SipResponse:
+        while True:
+            message = await self.recv(timeout)
+            if isinstance(message, SipResponse) and message.status == status:
+                return message
+
+    async def nothing(self, within: float = 0.3) -> bool:
+        try:
+            await asyncio.wait_for(self.inbox.queue.get(), within)
+        except TimeoutError:
+            return True
+        return False
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def sip_request(
+    method: str,
+    *,
+    call_id: str,
+    branch: str,
+    cseq: int = 1,
+    to_tag: str | None = None,
+    extra: str = "",
+    body: str = "",
+    via_host: str = "127.0.0.1:{port}",
+) -> str:
+    """A request from the raw peer; ``{port}`` is filled with the peer's port when sent."""
+    to = "<sip:+15105555555@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
+    lines = [
+        f"{method} sip:+15105555555@127.0.0.1 SIP/2.0",
+        f"Via: SIP/2.0/UDP {via_host};branch=z9hG4bK{branch}",
+        "Max-Forwards: 70",
+        "From: <sip:alice@127.0.0.1>;tag=peer1",
+        f"To: {to}",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} {method}",
+        "Contact: <sip:alice@127.0.0.1:{port}>",
+    ]
+    if extra:
+        lines.append(extra)
+    lines.append(f"Content-Length: {len(body.encode())}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+SDP_OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
-from sip_harness import RecordingHandler, address, requires_sipp, run_sipp, wait_for
+import pytest
+import uvloop
+from sip_harness import FAST, RecordingHandler, address, requires_sipp, run_sipp, wait_for
 
 from rcmlrouter.sip.endpoint import SipEndpoint
 
@@ -107,3 +111,56 @@ async def test_overload_and_draining_give_503(
     assert result.returncode == 0, result.stderr
     assert handler.calls == []
     assert endpoint.stats.rejected_overload == 4
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
+async def test_ipv6_udp_and_tcp_calls(handler: RecordingHandler, tmp_path: Path) -> None:
+    endpoint = SipEndpoint(handler, timers=FAST)
+    await endpoint.start(["udp:[::1]:0", "tcp:[::1]:0"])
+    try:
+        assert [a[1] for a in endpoint.addresses] == ["::1", "::1"]
+        for transport, mode in (("udp", "u1"), ("tcp", "t1")):
+            result = await run_sipp(
+                "uac_basic.xml",
+                address(endpoint, transport),
+                transport=mode,
+                calls=3,
+                local_ip="::1",
+                cwd=tmp_path,
+            )
+            assert result.returncode == 0, result.stderr
+        await wait_for(lambda: handler.causes == ["remote-bye"] * 6)
+    finally:
+        await endpoint.stop()
+
+
+def test_runs_under_uvloop(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        handler = RecordingHandler(mode="answer_then_hangup")
+        endpoint = SipEndpoint(handler, timers=FAST)
+        await endpoint.start(["udp:127.0.0.1:0", "tcp:127.0.0.1:0"])
+        try:
+            for transport, mode in (("udp", "u1"), ("tcp", "t1")):
+                result = await run_sipp(
+                    "uac_local_bye.xml",
+                    address(endpoint, transport),
+                    transport=mode,
+                    calls=3,
+                    cwd=tmp_path,
+                )
+                assert result.returncode == 0, result.stderr
+            await wait_for(lambda: handler.causes == ["local-bye"] * 6)
+        finally:
+            await endpoint.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(scenario())

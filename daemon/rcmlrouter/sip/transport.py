@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Protocol
+from typing import Protocol, cast
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse, frame_length, parse_message
@@ -98,8 +98,7 @@ class _TcpProtocol(asyncio.Protocol):
         self.peer: Source = ("tcp", "", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.peer = ("tcp", str(peer[0]), int(peer[1]))
         self.owner.connections[self.peer] = self
