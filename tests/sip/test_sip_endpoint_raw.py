@@ -250,3 +250,23 @@ async def test_tcp_garbage_closes_connection(endpoint: SipEndpoint) -> None:
     writer.write(b"A" * 70000)
     assert await asyncio.wait_for(reader.read(), 2) == b""
     writer.close()
+
+
+async def test_overload_counts_only_transactions_in_flight(
+    endpoint: SipEndpoint, handler: RecordingHandler, peer: RawUdpPeer
+) -> None:
+    handler.mode = "ring"
+    endpoint.max_transactions = 1
+    target = address(endpoint, "udp")
+    peer.send(sip_request("INVITE", call_id="ov1", branch="ov1", body=SDP_OFFER), target)
+    await peer.recv_status(180)
+    assert endpoint.in_flight == 1
+    peer.send(sip_request("INVITE", call_id="ov2", branch="ov2", body=SDP_OFFER), target)
+    busy = await peer.recv_status(503)
+    assert busy.get("Retry-After") == "5" and busy.call_id == "ov2"
+    handler.calls[0].reject(603)
+    await peer.recv_status(603)
+    assert endpoint.in_flight == 0 and endpoint.transaction_count == 1  # lingering, not in flight
+    peer.send(sip_request("INVITE", call_id="ov3", branch="ov3", body=SDP_OFFER), target)
+    assert (await peer.recv_status(180)).call_id == "ov3"
+    assert [c.call_id for c in handler.calls] == ["ov1", "ov3"]

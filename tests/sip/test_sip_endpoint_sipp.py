@@ -25,7 +25,7 @@ async def test_basic_udp_calls_and_no_leak(
     assert len(handler.calls) == 20
     await wait_for(lambda: len(handler.causes) == 20)
     assert handler.acked == [True] * 20 and handler.causes == ["remote-bye"] * 20
-    assert endpoint.dialog_count == 0
+    assert endpoint.dialog_count == 0 and endpoint.in_flight == 0
     await wait_for(lambda: endpoint.transaction_count == 0, timeout=6)
 
 

@@ -53,6 +53,7 @@ class EndpointStats:
     dropped: int = 0
     rejected_overload: int = 0
     transactions: int = 0
+    in_flight: int = 0
     dialogs: int = 0
 
 
@@ -97,6 +98,7 @@ class SipEndpoint:
         self._pending: dict[ServerKey, IncomingCall] = {}
         self._dialogs: dict[tuple[str, str, str], IncomingCall] = {}
         self._draining = False
+        self._in_flight = 0  # server transactions without a final response yet
 
     async def start(self, listen: list[str]) -> None:
         self.timers = TimerHeap(asyncio.get_running_loop())
@@ -119,11 +121,17 @@ class SipEndpoint:
         return len(self._server) + len(self._client)
 
     @property
+    def in_flight(self) -> int:
+        """Transactions still waiting for a final response: the overload measure."""
+        return self._in_flight + len(self._client)
+
+    @property
     def dialog_count(self) -> int:
         return len(self._dialogs)
 
     def snapshot_stats(self) -> EndpointStats:
         self.stats.transactions = self.transaction_count
+        self.stats.in_flight = self.in_flight
         self.stats.dialogs = self.dialog_count
         return self.stats
 
@@ -217,7 +225,12 @@ class SipEndpoint:
             assert isinstance(message, SipRequest | SipResponse)
             self._send(message, destination)
 
-        return Link(send, self.timers, self.config, destination[0] != "udp", self._txn_done)
+        reliable = destination[0] != "udp"
+        return Link(send, self.timers, self.config, reliable, self._txn_done, self._txn_settled)
+
+    def _txn_settled(self, txn: Transaction) -> None:
+        if not isinstance(txn, NonInviteClientTransaction):
+            self._in_flight -= 1
 
     def _txn_done(self, txn: Transaction) -> None:
         if isinstance(txn, NonInviteClientTransaction):
@@ -260,7 +273,7 @@ class SipEndpoint:
         if request.method not in KNOWN_METHODS:
             return 501, [("Allow", ALLOW)]
         is_new_invite = request.method == "INVITE" and request.to_addr.tag is None
-        if is_new_invite and (self._draining or self.transaction_count >= self.max_transactions):
+        if is_new_invite and (self._draining or self.in_flight >= self.max_transactions):
             self.stats.rejected_overload += 1
             return 503, [("Retry-After", "5")]
         return None
@@ -288,6 +301,7 @@ class SipEndpoint:
         else:
             txn = NonInviteServerTransaction(key, self._link(reply_to), request)
         self._server[key] = txn
+        self._in_flight += 1
         return txn
 
     def _on_ack(self, request: SipRequest, txn: Transaction | None) -> None:

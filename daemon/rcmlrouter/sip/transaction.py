@@ -51,12 +51,13 @@ class Link:
     config: TimerConfig
     reliable: bool
     on_terminated: Callable[[Transaction], None]
+    on_settled: Callable[[Transaction], None] | None = None  # first final response or end
 
 
 class Transaction:
     """Common plumbing: state, timers, termination callback."""
 
-    __slots__ = ("_timers", "config", "key", "link", "reliable", "send", "state")
+    __slots__ = ("_timers", "config", "key", "link", "reliable", "send", "settled", "state")
 
     def __init__(self, key: ServerKey, link: Link) -> None:
         self.key = key
@@ -65,7 +66,15 @@ class Transaction:
         self.config = link.config
         self.reliable = link.reliable
         self.state = State.TRYING
+        self.settled = False
         self._timers: list[Timer] = []
+
+    def _settle(self) -> None:
+        """The transaction is no longer in flight (final response sent/received, or ended)."""
+        if not self.settled:
+            self.settled = True
+            if self.link.on_settled is not None:
+                self.link.on_settled(self)
 
     def _start(self, delay: float, callback: Callable[[], None]) -> None:
         self._timers.append(self.link.timers.schedule(delay, callback))
@@ -83,6 +92,7 @@ class Transaction:
             return
         self.state = State.TERMINATED
         self._stop_timers()
+        self._settle()
         self.link.on_terminated(self)
 
 
@@ -105,6 +115,7 @@ class InviteServerTransaction(Transaction):
         self.send(response)
         if response.status < 200:
             return
+        self._settle()
         if response.status < 300:
             self.state = State.ACCEPTED
             self._start(self.config.timeout, self.terminate)  # Timer L
@@ -163,6 +174,7 @@ class NonInviteServerTransaction(Transaction):
             self.state = State.PROCEEDING
             return
         self.state = State.COMPLETED
+        self._settle()
         self._start(0.0 if self.reliable else self.config.timeout, self.terminate)  # Timer J
 
     def on_retransmit(self) -> None:
