@@ -9,11 +9,10 @@ from rcmlrouter.sip.message import (
     MAX_MESSAGE_BYTES,
     SipRequest,
     SipResponse,
-    build_response,
     frame_length,
     parse_message,
-    salvage_request,
 )
+from rcmlrouter.sip.response import build_response, salvage_request
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 

@@ -6,9 +6,9 @@ from rcmlrouter.sip.message import (
     SipMessage,
     SipRequest,
     SipResponse,
-    build_response,
     parse_message,
 )
+from rcmlrouter.sip.response import build_response
 from rcmlrouter.sip.timers import ManualTimers, TimerConfig
 from rcmlrouter.sip.transaction import (
     InviteClientTransaction,

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from rcmlrouter.sip.dialog import Dialog
-from rcmlrouter.sip.message import Header, SipRequest, SipResponse, reason_phrase
+from rcmlrouter.sip.message import Header, SipRequest, SipResponse
+from rcmlrouter.sip.response import reason_phrase
 from rcmlrouter.sip.timers import Timer, TimerConfig, Timers
 from rcmlrouter.sip.transaction import InviteServerTransaction, NonInviteServerTransaction
 from rcmlrouter.sip.transport import Source

@@ -7,23 +7,26 @@ One :class:`SipEndpoint` per daemon. No task per call or transaction: every time
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass
 from typing import Protocol
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.sip.client import ClientTransactions
 from rcmlrouter.sip.message import (
     Header,
     SipRequest,
     SipResponse,
+)
+from rcmlrouter.sip.response import (
     build_response,
+    new_tag,
     reason_phrase,
+    reply_destination,
     salvage_request,
 )
 from rcmlrouter.sip.timers import TimerConfig, TimerHeap
 from rcmlrouter.sip.transaction import (
-    MAGIC_COOKIE,
     InviteServerTransaction,
     Link,
     NonInviteClientTransaction,
@@ -32,7 +35,7 @@ from rcmlrouter.sip.transaction import (
     Transaction,
     server_key,
 )
-from rcmlrouter.sip.transport import Source, Transports, via_value
+from rcmlrouter.sip.transport import Source, Transports
 from rcmlrouter.sip.uri import SipUri, bare_host, format_host
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REFER, NOTIFY, INFO"
@@ -57,24 +60,6 @@ class EndpointStats:
     dialogs: int = 0
 
 
-def new_tag() -> str:
-    return f"{random.getrandbits(64):016x}"
-
-
-def new_branch() -> str:
-    return f"{MAGIC_COOKIE}{random.getrandbits(80):020x}"
-
-
-def reply_destination(request: SipRequest, source: Source) -> Source:
-    """RFC 3261 §18.2.2 + RFC 3581: TCP → the connection; UDP → received + rport/Via port."""
-    if source[0] != "udp":
-        return source
-    via = request.top_via
-    rport = via.params.get("rport")
-    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
-    return ("udp", via.params.get("received") or bare_host(via.host), port)
-
-
 class SipEndpoint:
     """See the module docstring and the README's SIP section for the behaviour contract."""
 
@@ -93,8 +78,8 @@ class SipEndpoint:
         self.stats = EndpointStats()
         self.timers: TimerHeap = None  # type: ignore[assignment]  # set in start()
         self._transports = Transports(self)
+        self._clients = ClientTransactions(self._transports, self._link)
         self._server: dict[ServerKey, Transaction] = {}
-        self._client: dict[tuple[str, str], NonInviteClientTransaction] = {}
         self._pending: dict[ServerKey, IncomingCall] = {}
         self._dialogs: dict[tuple[str, str, str], IncomingCall] = {}
         self._draining = False
@@ -118,12 +103,12 @@ class SipEndpoint:
 
     @property
     def transaction_count(self) -> int:
-        return len(self._server) + len(self._client)
+        return len(self._server) + len(self._clients)
 
     @property
     def in_flight(self) -> int:
         """Transactions still waiting for a final response: the overload measure."""
-        return self._in_flight + len(self._client)
+        return self._in_flight + len(self._clients)
 
     @property
     def dialog_count(self) -> int:
@@ -175,6 +160,7 @@ class SipEndpoint:
 
     def on_send_failed(self, destination: Source) -> None:
         self.stats.dropped += 1
+        self._clients.on_send_failed(destination)
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -234,7 +220,7 @@ class SipEndpoint:
 
     def _txn_done(self, txn: Transaction) -> None:
         if isinstance(txn, NonInviteClientTransaction):
-            self._client.pop((txn.key[0], txn.key[-1]), None)
+            self._clients.forget(txn.key)
             return
         self._server.pop(txn.key, None)
         self._pending.pop(txn.key, None)
@@ -402,39 +388,13 @@ class SipEndpoint:
     # --- client side -----------------------------------------------------------------------
 
     def _on_response(self, response: SipResponse) -> None:
-        via = response.top_via
-        txn = self._client.get((via.branch or "", response.cseq[1]))
-        if txn is None:
+        if not self._clients.on_response(response):
             self.stats.dropped += 1  # includes 2xx retransmissions of finished INVITEs
-            return
-        txn.on_response(response)
-
-    def _start_client(
-        self, request: SipRequest, destination: Source
-    ) -> asyncio.Future[SipResponse | None]:
-        """Stamp a Via and run a non-INVITE client transaction; the future gets None on timeout."""
-        transport, host, _ = destination
-        local_host, local_port = self._transports.local_address(transport, host)
-        branch = new_branch()
-        request.headers.insert(0, ("Via", via_value(transport, local_host, local_port, branch)))
-        if request.get("Max-Forwards") is None:
-            request.headers.insert(1, ("Max-Forwards", "70"))
-        future: asyncio.Future[SipResponse | None] = asyncio.get_running_loop().create_future()
-
-        def on_result(response: SipResponse | None) -> None:
-            if not future.done():
-                future.set_result(response)
-
-        key = (branch, request.method)
-        txn = NonInviteClientTransaction(key, self._link(destination), request, on_result)
-        self._client[key] = txn
-        txn.start()
-        return future
 
     async def send_request(self, request: SipRequest, destination: Source) -> SipResponse:
         """Out-of-dialog non-INVITE request (e.g. MESSAGE). Returns the final response (any
         status); raises :class:`SipError` 408 on timeout or transport failure."""
-        response = await self._start_client(request, destination)
+        response = await self._clients.start(request, destination)
         if response is None:
             raise SipError("no response (timeout or transport failure)", sip_status=408)
         return response
@@ -444,9 +404,9 @@ class SipEndpoint:
     ) -> asyncio.Future[SipResponse | None]:
         destination = self._dialog_destination(call, call.dialog.next_hop())
         request = call.dialog.build_request(method, "", headers, body)
-        request.headers.pop(0)  # the Via is stamped by _start_client
+        request.headers.pop(0)  # the Via is stamped by the client transaction
         request.headers.insert(1, ("Contact", self._contact(call.request)))
-        return self._start_client(request, destination)
+        return self._clients.start(request, destination)
 
     def _dialog_destination(self, call: IncomingCall, hop: SipUri) -> Source:
         transport = hop.params.get("transport", call.source[0]) or call.source[0]

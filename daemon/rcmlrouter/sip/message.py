@@ -92,7 +92,7 @@ _MULTI_VALUE = frozenset(
     ]
 )
 _TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
-_REQUIRED = ("Via", "From", "To", "Call-ID", "CSeq")
+REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 
 Header = tuple[str, str]
 
@@ -249,11 +249,11 @@ def parse_cseq(value: str) -> tuple[int, str]:
     return int(parts[0]), parts[1].upper()
 
 
-def _is_token(text: str) -> bool:
+def is_token(text: str) -> bool:
     return bool(text) and all(c in _TOKEN_CHARS for c in text)
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes, bool]:
+def split_head(data: bytes) -> tuple[bytes, bytes, bool]:
     """Split at the blank line; returns (head, rest, blank_line_found)."""
     end = data.find(b"\r\n\r\n")
     if end >= 0:
@@ -288,7 +288,7 @@ def _parse_headers(lines: list[str]) -> list[Header]:
     for line in lines:
         name, colon, value = line.partition(":")
         name = name.strip()
-        if not colon or not _is_token(name):
+        if not colon or not is_token(name):
             raise SipParseError(f"malformed header line {line[:60]!r}")
         name = canonical_name(name)
         value = value.strip()
@@ -308,7 +308,7 @@ def _start_line(line: str) -> SipRequest | SipResponse:
             raise SipParseError(f"malformed status line {line[:60]!r}")
         return SipResponse(int(code), reason.strip())
     parts = line.split(" ")
-    if len(parts) != 3 or not _is_token(parts[0]) or not parts[1]:
+    if len(parts) != 3 or not is_token(parts[0]) or not parts[1]:
         raise SipParseError(f"malformed request line {line[:60]!r}")
     if parts[2].upper() != "SIP/2.0":
         raise SipParseError("SIP Version Not Supported", sip_status=505)
@@ -325,7 +325,7 @@ def _content_length(message: SipMessage) -> int | None:
 
 
 def _check_request(request: SipRequest) -> None:
-    for name in _REQUIRED:
+    for name in REQUIRED_HEADERS:
         if request.get(name) is None:
             raise SipParseError(f"missing {name} header")
     _, method = request.cseq
@@ -340,7 +340,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipRequest | SipRespo
     """Parse one complete message. ``stream`` (TCP) makes Content-Length mandatory."""
     if len(data) > MAX_MESSAGE_BYTES:
         raise SipParseError("message too large")
-    head, rest, _ = _split_head(data.lstrip(b"\r\n"))
+    head, rest, _ = split_head(data.lstrip(b"\r\n"))
     lines = _header_lines(head)
     if not lines or not lines[0]:
         raise SipParseError("empty message")
@@ -388,71 +388,3 @@ def frame_length(buffer: bytes | bytearray) -> int | None:
     if total > MAX_MESSAGE_BYTES:
         raise SipParseError("message too large")
     return total if len(buffer) >= total else None
-
-
-def salvage_request(data: bytes) -> SipRequest | None:
-    """Best effort: a request with just enough headers to send a 400, or None."""
-    try:
-        head, _, _ = _split_head(data[:MAX_MESSAGE_BYTES])
-        lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
-        parts = lines[0].split(" ")
-        if len(parts) < 3 or not _is_token(parts[0]) or parts[0].upper() == "ACK":
-            return None
-        request = SipRequest(parts[0], parts[1])
-        for line in lines[1 : MAX_HEADERS + 1]:
-            name, colon, value = line.partition(":")
-            name = canonical_name(name.strip())
-            if colon and name in _REQUIRED:
-                if name == "Via":
-                    request.headers.extend(
-                        (name, v.strip()) for v in split_outside_quotes(value, ",")
-                    )
-                else:
-                    request.headers.append((name, value.strip()))
-        for name in _REQUIRED:
-            request._require(name)
-        request.top_via  # noqa: B018
-        request.cseq  # noqa: B018
-    except SipParseError:
-        return None
-    return request
-
-
-def build_response(
-    request: SipRequest,
-    status: int,
-    reason: str,
-    *,
-    to_tag: str | None = None,
-    headers: list[Header] | None = None,
-    body: bytes = b"",
-) -> SipResponse:
-    """A response with Via/From/To/Call-ID/CSeq copied (§8.2.6.2); ``to_tag`` is added to To
-    unless it already has one. Record-Route is copied for dialog-forming responses."""
-    copied: list[Header] = [h for h in request.headers if h[0] == "Via"]
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        value = request.get(name) or ""
-        if name == "To" and to_tag and ";tag=" not in value.replace(" ", "").lower():
-            value = f"{value};tag={to_tag}"
-        copied.append((name, value))
-    if request.method == "INVITE" and 100 < status < 300:
-        copied.extend(h for h in request.headers if h[0] == "Record-Route")
-    if headers:
-        copied.extend(headers)
-    return SipResponse(status, reason, copied, body)
-
-
-REASON_PHRASES = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
-    183: "Session Progress", 200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    415: "Unsupported Media Type",
-    420: "Bad Extension", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
-    483: "Too Many Hops", 486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
-    500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable",
-    505: "Version Not Supported", 603: "Decline",
-}  # fmt: skip
-
-
-def reason_phrase(status: int) -> str:
-    return REASON_PHRASES.get(status) or ("OK" if status < 300 else "Error")
