@@ -80,10 +80,21 @@ async def test_malformed_answerable_gets_400_with_reason_else_dropped(
     peer.send(bad, target)
     response = await peer.recv_status(400)
     assert (response.get("Reason") or "").startswith("SIP;cause=400;text=")
+    bad_from = sip_request("INVITE", call_id="bad2", branch="bad2").replace(
+        "From: <sip:alice@127.0.0.1>", 'From: "Alice <sip:alice@127.0.0.1>'
+    )
+    peer.send(bad_from, target)
+    assert (await peer.recv_status(400)).call_id == "bad2"
+    bad_contact = sip_request("INVITE", call_id="bad3", branch="bad3").replace(
+        "Contact: <sip:alice@127.0.0.1:{port}>", "Contact: <http://x>"
+    )
+    peer.send(bad_contact, target)
+    assert (await peer.recv_status(400)).call_id == "bad3"
+    assert endpoint.transaction_count == 0
     peer.send(b"NOT SIP AT ALL\r\n\r\n", target)
     peer.send(sip_request("OPTIONS", call_id="x", branch="b").replace("Call-ID: x\r\n", ""), target)
     assert await peer.nothing()
-    assert endpoint.stats.parse_errors == 3 and endpoint.stats.dropped == 2
+    assert endpoint.stats.parse_errors == 5 and endpoint.stats.dropped == 2
 
 
 async def test_received_and_rport_stamped_and_used(endpoint: SipEndpoint, peer: RawUdpPeer) -> None:
@@ -157,12 +168,15 @@ async def test_in_dialog_requests(
     send("INVITE", 5, SDP_OFFER)  # re-INVITE → the same local SDP
     reinvite_ok = await peer.recv_status(200)
     assert reinvite_ok.body == call.local_sdp and reinvite_ok.cseq == (5, "INVITE")
-    send("OPTIONS", 6)
-    assert (await peer.recv_status(200)).cseq == (6, "OPTIONS")
+    bad = sip_request("INVITE", call_id="dlg1", branch="d55", cseq=55, to_tag=tag)
+    peer.send(bad.replace("Contact: <sip:alice@127.0.0.1:{port}>", "Contact: <mailto:x>"), target)
+    assert (await peer.recv_status(400)).cseq == (55, "INVITE")  # re-INVITE, bad Contact
+    send("OPTIONS", 56)
+    assert (await peer.recv_status(200)).cseq == (56, "OPTIONS")
     send("INFO", 3)  # lower CSeq than the last one
     assert (await peer.recv_status(500)).cseq == (3, "INFO")
-    send("BYE", 7)
-    assert (await peer.recv_status(200)).cseq == (7, "BYE")
+    send("BYE", 57)
+    assert (await peer.recv_status(200)).cseq == (57, "BYE")
     assert await call.ended == "remote-bye"
     assert len(referred) == 1
     await wait_for(lambda: endpoint.transaction_count == 0, timeout=4)

@@ -105,13 +105,18 @@ def test_multi_value_headers_split_outside_quotes() -> None:
         ("bad_version.sip", 505),
         ("missing_call_id.sip", 400),
         ("cseq_mismatch.sip", 400),
-        ("unterminated_quote.sip", 400),
     ],
 )
 def test_malformed_samples_raise_sip_parse_error(name: str, status: int) -> None:
     with pytest.raises(SipParseError) as info:
         parse_message(sample(name))
     assert info.value.sip_status == status
+
+
+def test_from_and_to_are_validated_on_first_use() -> None:
+    message = parse_message(sample("unterminated_quote.sip"))
+    with pytest.raises(SipParseError):
+        message.from_addr  # noqa: B018
 
 
 def test_salvage_gives_answerable_request_only_when_possible() -> None:

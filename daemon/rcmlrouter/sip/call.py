@@ -112,7 +112,7 @@ class IncomingCall:
         txn: InviteServerTransaction,
         source: Source,
         reply_to: Source,
-        local_tag: str,
+        dialog: Dialog,
     ) -> None:
         self._host = host
         self.reply_to = reply_to
@@ -120,7 +120,7 @@ class IncomingCall:
         self.request = txn.request
         self.source = source
         self.call_id = self.request.call_id
-        self.dialog = Dialog.from_invite(self.request, local_tag)
+        self.dialog = dialog
         self.remote_sdp: bytes | None = self.request.body or None
         self.local_sdp: bytes | None = None
         self.answered = False

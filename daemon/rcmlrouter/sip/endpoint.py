@@ -13,6 +13,7 @@ from typing import Protocol
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.client import ClientTransactions
+from rcmlrouter.sip.dialog import Dialog
 from rcmlrouter.sip.message import (
     Header,
     SipRequest,
@@ -84,6 +85,7 @@ class SipEndpoint:
         self._dialogs: dict[tuple[str, str, str], IncomingCall] = {}
         self._draining = False
         self._in_flight = 0  # server transactions without a final response yet
+        self._current: InviteServerTransaction | NonInviteServerTransaction | None = None
 
     async def start(self, listen: list[str]) -> None:
         self.timers = TimerHeap(asyncio.get_running_loop())
@@ -124,15 +126,23 @@ class SipEndpoint:
 
     def on_message(self, message: SipRequest | SipResponse, source: Source) -> None:
         self.stats.messages_in += 1
+        self._current = None
         try:
             if isinstance(message, SipResponse):
                 self._on_response(message)
             else:
                 self._on_request(message, source)
         except SipParseError as exc:
-            self.on_bad_message(
-                b"", source, exc, message if isinstance(message, SipRequest) else None
-            )
+            txn = self._current
+            if txn is not None and not txn.settled:  # answer through the transaction
+                self.stats.parse_errors += 1
+                reason = [("Reason", f'SIP;cause=400;text="{exc.reason}"')]
+                txn.respond(
+                    self.make_response(txn.request, 400, None, to_tag=new_tag(), headers=reason)
+                )
+                return
+            request = message if isinstance(message, SipRequest) else None
+            self.on_bad_message(b"", source, exc, request)
 
     def on_bad_message(
         self,
@@ -228,6 +238,8 @@ class SipEndpoint:
     # --- requests --------------------------------------------------------------------------
 
     def _on_request(self, request: SipRequest, source: Source) -> None:
+        request.from_addr  # noqa: B018 - malformed From/To → 400 before any state exists
+        request.to_addr  # noqa: B018
         key = server_key(request, request.top_via)
         txn = self._server.get(key)
         if request.method == "ACK":
@@ -288,6 +300,7 @@ class SipEndpoint:
             txn = NonInviteServerTransaction(key, self._link(reply_to), request)
         self._server[key] = txn
         self._in_flight += 1
+        self._current = txn
         return txn
 
     def _on_ack(self, request: SipRequest, txn: Transaction | None) -> None:
@@ -303,10 +316,11 @@ class SipEndpoint:
     def _on_invite(
         self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
     ) -> None:
+        dialog = Dialog.from_invite(request, new_tag())  # may raise: before any state exists
         txn = self._new_server_txn(request, key, reply_to)
         assert isinstance(txn, InviteServerTransaction)
         txn.respond(self.make_response(request, 100, "Trying", to_tag=None))
-        call = IncomingCall(self, txn, source, reply_to, new_tag())
+        call = IncomingCall(self, txn, source, reply_to, dialog)
         self._pending[key] = call
         self._dialogs[call.dialog.key] = call
         self.handler.on_invite(call)

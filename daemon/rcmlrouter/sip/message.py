@@ -8,6 +8,8 @@ every Via, Route, Contact... value is one entry.
 
 from __future__ import annotations
 
+import re
+
 from rcmlrouter.errors import SipParseError
 from rcmlrouter.sip.uri import NameAddr, Via, parse_name_addr, parse_via, split_outside_quotes
 
@@ -91,7 +93,7 @@ _MULTI_VALUE = frozenset(
         "Allow-Events",
     ]
 )
-_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 REQUIRED_HEADERS = ("Via", "From", "To", "Call-ID", "CSeq")
 
 Header = tuple[str, str]
@@ -250,7 +252,7 @@ def parse_cseq(value: str) -> tuple[int, str]:
 
 
 def is_token(text: str) -> bool:
-    return bool(text) and all(c in _TOKEN_CHARS for c in text)
+    return _TOKEN_RE.fullmatch(text) is not None
 
 
 def split_head(data: bytes) -> tuple[bytes, bytes, bool]:
@@ -332,8 +334,7 @@ def _check_request(request: SipRequest) -> None:
     if method != request.method.upper():
         raise SipParseError("CSeq method does not match the request method")
     request.top_via  # noqa: B018 - validates the top Via
-    if not request.to_addr or not request.from_addr:
-        raise SipParseError("malformed From/To")
+    # From/To are parsed on first use; a SipParseError then still leads to a 400.
 
 
 def parse_message(data: bytes, *, stream: bool = False) -> SipRequest | SipResponse:
