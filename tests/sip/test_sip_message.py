@@ -12,7 +12,7 @@ from rcmlrouter.sip.message import (
     frame_length,
     parse_message,
 )
-from rcmlrouter.sip.response import build_response, salvage_request
+from rcmlrouter.sip.response import build_response, reason_header, salvage_request
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 
@@ -221,3 +221,9 @@ def test_header_accessors() -> None:
     assert message.get_all("X-FOO") == ["1", "2"]
     message.remove("x-foo")
     assert message.get("X-Foo") is None
+
+
+def test_reason_header_is_always_well_formed() -> None:
+    name, value = reason_header(400, 'bad "quote" \\ and\r\nnewline')
+    assert name == "Reason"
+    assert value == 'SIP;cause=400;text="bad quote  andnewline"'

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from rcmlrouter.sip.dialog import Dialog
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
+from rcmlrouter.sip.response import reason_header as build_reason
 from rcmlrouter.sip.response import reason_phrase
 from rcmlrouter.sip.timers import Timer, TimerConfig, Timers
 from rcmlrouter.sip.transaction import InviteServerTransaction, NonInviteServerTransaction
@@ -172,8 +173,7 @@ class IncomingCall:
             return
         extra = list(headers or [])
         if reason_header is not None:
-            text = reason_header.replace('"', "'")
-            extra.append(("Reason", f'SIP;cause={status};text="{text}"'))
+            extra.append(build_reason(status, reason_header))
         response = self._host.make_response(
             self.request, status, reason, to_tag=self.local_tag, headers=extra
         )
@@ -254,7 +254,7 @@ class IncomingCall:
         if self._bye is None:
             headers: list[Header] = []
             if reason:
-                headers.append(("Reason", f'SIP;cause=200;text="{reason.replace(chr(34), "")}"'))
+                headers.append(build_reason(200, reason))
             self._bye = asyncio.ensure_future(self._bye_exchange(cause, headers))
         await asyncio.shield(self._bye)
 

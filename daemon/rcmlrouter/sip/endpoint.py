@@ -22,6 +22,7 @@ from rcmlrouter.sip.message import (
 from rcmlrouter.sip.response import (
     build_response,
     new_tag,
+    reason_header,
     reason_phrase,
     reply_destination,
     salvage_request,
@@ -136,7 +137,7 @@ class SipEndpoint:
             txn = self._current
             if txn is not None and not txn.settled:  # answer through the transaction
                 self.stats.parse_errors += 1
-                reason = [("Reason", f'SIP;cause=400;text="{exc.reason}"')]
+                reason = [reason_header(400, exc.reason)]
                 txn.respond(
                     self.make_response(txn.request, 400, None, to_tag=new_tag(), headers=reason)
                 )
@@ -162,7 +163,7 @@ class SipEndpoint:
                 error.sip_status,
                 error.default_reason,
                 to_tag=new_tag(),
-                headers=[("Reason", f'SIP;cause={error.sip_status};text="{error.reason}"')],
+                headers=[reason_header(error.sip_status, error.reason)],
             )
             self._send(response, reply_destination(request, source))
         except SipParseError:

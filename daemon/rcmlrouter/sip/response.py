@@ -101,3 +101,9 @@ def salvage_request(data: bytes) -> SipRequest | None:
     except SipParseError:
         return None
     return request
+
+
+def reason_header(status: int, text: str) -> Header:
+    """``Reason: SIP;cause=N;text="..."`` (RFC 3326) with the text made safe to quote."""
+    safe = "".join(c for c in text if c >= " " and c not in '"\\')[:200]
+    return ("Reason", f'SIP;cause={status};text="{safe}"')
