@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Coroutine
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import phonenumbers
 from aiohttp import web
 
 from rcmlrouter.api import create_api_app
-from rcmlrouter.store.base import Account, IncomingNumber, InventoryEntry, new_sid
+from rcmlrouter.store.base import Account, IncomingNumber, InventoryEntry, NumberQuery, new_sid
 from rcmlrouter.store.sqlite import SqliteStore
 
 CONCURRENCY = 10
@@ -91,7 +93,8 @@ async def measure(request: Request, total: int) -> tuple[float, float, float]:
     return statistics.median(latencies), latencies[int(len(latencies) * 0.95) - 1], total / elapsed
 
 
-async def main(count: int, requests: int) -> None:
+async def serve_forever(count: int, requests: int, conn: Connection) -> None:
+    """Server process: fill the store, serve the API and the baseline, report, wait."""
     workdir = Path(tempfile.mkdtemp(prefix="rcmlrouter-bench-"))
     store = await SqliteStore.open(workdir / "bench.db")
     admin, token = await store.ensure_default_setup()
@@ -104,12 +107,38 @@ async def main(count: int, requests: int) -> None:
     routes_s = time.perf_counter() - started
     api_runner, api = await serve(create_api_app(store))
     baseline_app = web.Application()
-    baseline_app.router.add_get("/ping", lambda _: _pong())
+    baseline_app.router.add_get("/ping", _pong)
     base_runner, baseline = await serve(baseline_app)
-    auth = aiohttp.BasicAuth(admin.sid, token or "")
-    numbers_url = f"{api}/restcomm/2012-04-24/Accounts/{admin.sid}/IncomingPhoneNumbers.json"
+    sample = (await store.list_numbers(NumberQuery(account_sid=admin.sid), 10, 1)).items[0].sid
+    conn.send(
+        {
+            "api": api,
+            "baseline": baseline,
+            "account": admin.sid,
+            "token": token,
+            "sample": sample,
+            "load_s": load_s,
+            "routes_s": routes_s,
+            "routes": len(routes),
+        }
+    )
+    await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+    await api_runner.cleanup()
+    await base_runner.cleanup()
+    await store.close()
+
+
+def server_process(count: int, requests: int, conn: Connection) -> None:
+    _install_uvloop()
+    asyncio.run(serve_forever(count, requests, conn))
+
+
+async def run_cases(info: dict[str, Any], count: int, requests: int) -> None:
+    auth = aiohttp.BasicAuth(info["account"], info["token"])
+    numbers_url = (
+        f"{info['api']}/restcomm/2012-04-24/Accounts/{info['account']}/IncomingPhoneNumbers.json"
+    )
     last_page = (count - 1) // 50
-    sample = (await store.list_numbers(_query(admin), 10, 1)).items[0].sid
     fresh = iter(e.phone_number for e in inventory(requests + 1))
 
     async def get(session: aiohttp.ClientSession, url: str, **params: Any) -> int:
@@ -124,40 +153,43 @@ async def main(count: int, requests: int) -> None:
             return resp.status
 
     async def ping(session: aiohttp.ClientSession, _: int) -> int:
-        async with session.get(f"{baseline}/ping") as resp:
+        async with session.get(f"{info['baseline']}/ping") as resp:
             await resp.read()
             return resp.status
 
+    read_url = numbers_url.replace(".json", f"/{info['sample']}.json")
     cases: list[tuple[str, Request]] = [
         ("baseline: trivial aiohttp handler", ping),
         ("list page 0 (PageSize 50)", lambda s, _: get(s, numbers_url)),
         (f"list last page ({last_page})", lambda s, _: get(s, numbers_url, Page=last_page)),
         ("list PhoneNumber=21200*12*", lambda s, _: get(s, numbers_url, PhoneNumber="21200*12*")),
-        ("read one number", lambda s, _: get(s, numbers_url.replace(".json", f"/{sample}.json"))),
+        ("read one number", lambda s, _: get(s, read_url)),
         ("create (POST PhoneNumber)", create),
     ]
     print(
-        f"{count} numbers bulk-inserted in {load_s:.2f} s; route rows streamed in {routes_s:.2f} s"
+        f"{count} numbers bulk-inserted in {info['load_s']:.2f} s; {info['routes']} route rows "
+        f"streamed in {info['routes_s']:.2f} s"
     )
-    print(f"({len(routes)} rows); {CONCURRENCY} concurrent clients, {requests} requests per case\n")
+    print(
+        f"server in its own process; {CONCURRENCY} concurrent clients, {requests} requests/case\n"
+    )
     print(f"| {'case':<36} | median ms | p95 ms |  req/s |")
     print(f"|{'-' * 38}|-----------|--------|--------|")
     for name, case in cases:
         median, p95, rate = await measure(case, requests)
         print(f"| {name:<36} | {median:9.2f} | {p95:6.2f} | {rate:6.0f} |")
-    await api_runner.cleanup()
-    await base_runner.cleanup()
-    await store.close()
 
 
-def _query(admin: Account) -> Any:
-    from rcmlrouter.store.base import NumberQuery
-
-    return NumberQuery(account_sid=admin.sid)
-
-
-async def _pong() -> web.Response:
+async def _pong(_: web.Request) -> web.Response:
     return web.Response(text="pong")
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+    except ImportError:
+        return
+    uvloop.install()
 
 
 def run() -> None:
@@ -165,13 +197,17 @@ def run() -> None:
     parser.add_argument("--numbers", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=400)
     args = parser.parse_args()
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    server = context.Process(target=server_process, args=(args.numbers, args.requests, child))
+    server.start()
     try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:
-        pass
-    asyncio.run(main(args.numbers, args.requests))
+        info = parent.recv()
+        _install_uvloop()
+        asyncio.run(run_cases(info, args.numbers, args.requests))
+    finally:
+        parent.send("stop")
+        server.join(timeout=30)
 
 
 if __name__ == "__main__":

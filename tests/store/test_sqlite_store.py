@@ -58,12 +58,12 @@ async def test_file_is_private_and_migrations_are_idempotent(tmp_path: Path) -> 
     assert token is not None and len(token) == 32
     await first.close()
     second = await SqliteStore.open(path)
-    assert await second.migrate() == 1
+    assert await second.migrate() == 2
     again, no_token = await second.ensure_default_setup()
     assert again == admin and no_token is None
     await second.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (1,)
+        assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (2,)
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

@@ -141,23 +141,16 @@ def application_values(a: Application) -> tuple[Any, ...]:
     )
 
 
-_NUMBER_BOOLS = {"is_sip", "beta", "voice_caller_id_lookup"}
 _CAPABILITY_FIELDS = ("voice_capable", "sms_capable", "mms_capable", "fax_capable")
 
 
 def to_number(row: tuple[Any, ...]) -> IncomingNumber:
-    values = dict(zip(NUMBER_FIELDS, row, strict=False))
-    caps = Capabilities(*(bool(values.pop(name)) for name in _CAPABILITY_FIELDS))
-    for name in _NUMBER_BOOLS:
-        values[name] = bool(values[name])
-    names = row[len(NUMBER_FIELDS) :] if len(row) > len(NUMBER_FIELDS) else (None, None, None)
-    return IncomingNumber(
-        **values,
-        capabilities=caps,
-        voice_application_name=names[0],
-        sms_application_name=names[1],
-        refer_application_name=names[2],
-    )
+    """A number from a row of NUMBER_FIELDS (+ the three application names, when joined)."""
+    names = row[31:34] if len(row) >= 34 else (None, None, None)
+    caps = Capabilities(row[24] == 1, row[25] == 1, row[26] == 1, row[27] == 1)
+    args: list[Any] = [*row[0:5], row[5] == 1, row[6], row[7] == 1, *row[8:14], row[14] == 1]
+    args += [*row[15:24], caps, row[28], row[29], row[30], *names]
+    return IncomingNumber(*args)
 
 
 def number_values(n: IncomingNumber) -> tuple[Any, ...]:

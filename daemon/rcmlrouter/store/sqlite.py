@@ -7,8 +7,10 @@ Open with ``await SqliteStore.open(path)``. sqlite3 errors become ``StoreError``
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from rcmlrouter.errors import ConflictError, NotFoundError
@@ -292,17 +294,21 @@ class SqliteStore(RecordQueries):
 
         Raises ConflictError when the number is taken or its inventory entry is unavailable.
         """
-        async with self.transaction() as db:
+        now = time.time()
+
+        def insert(db: sqlite3.Connection) -> None:
             if from_inventory:
-                cursor = await db.execute(
+                claimed = db.execute(
                     "UPDATE inventory SET assigned_sid = ? WHERE phone_number = ? "
                     "AND assigned_sid IS NULL AND available_at <= ?",
-                    (number.sid, number.phone_number, time.time()),
+                    (number.sid, number.phone_number, now),
                 )
-                if cursor.rowcount == 0:
+                if claimed.rowcount == 0:
                     raise ConflictError(f"{number.phone_number} is not available")
-            await db.execute(rows.NUMBER_INSERT, rows.number_values(number))
-        return await self._notify_upsert(number.sid)
+            db.execute(rows.NUMBER_INSERT, rows.number_values(number))
+
+        await self.run_in_transaction(insert)
+        return await self._announce_upsert(number)
 
     async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int:
         """Insert many numbers in one transaction, bypassing the inventory (imports, benches).
@@ -322,13 +328,18 @@ class SqliteStore(RecordQueries):
     async def update_number(self, number: IncomingNumber) -> IncomingNumber:
         """Replace every column of an existing number (account transfer included)."""
         values = rows.number_values(number)
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                f"{rows.NUMBER_UPDATE} WHERE sid = ?", (*values[1:], number.sid)
-            )
-            if cursor.rowcount == 0:
+
+        def update(db: sqlite3.Connection) -> None:
+            if (
+                db.execute(
+                    f"{rows.NUMBER_UPDATE} WHERE sid = ?", (*values[1:], number.sid)
+                ).rowcount
+                == 0
+            ):
                 raise NotFoundError(f"no number {number.sid}")
-        return await self._notify_upsert(number.sid)
+
+        await self.run_in_transaction(update)
+        return await self._announce_upsert(number)
 
     async def delete_number(self, sid: str, recycle_after: float) -> None:
         """Delete; a provider number returns to the inventory after ``recycle_after`` s."""
@@ -351,32 +362,75 @@ class SqliteStore(RecordQueries):
     async def list_numbers(
         self, query: NumberQuery, page: int, page_size: int
     ) -> Page[IncomingNumber]:
+        """One page, ordered by phone number then sid.
+
+        Unfiltered totals come from ``number_counts``; pages in the second half of the list
+        are read backwards so the skipped prefix stays short.
+        """
         where, params = _number_where(query)
-        count = await self.fetchone(
-            f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params
-        )
+        total = await self._count_numbers(query, where, params)
+        offset = page * page_size
+        if offset >= total:
+            return Page([], total)
+        order, limit = "ASC", page_size
+        if offset > total // 2:
+            order, limit = "DESC", min(page_size, total - offset)
+            offset = max(total - offset - page_size, 0)
         found = await self.fetchall(
             f"{rows.NUMBER_SELECT} WHERE n.sid IN (SELECT n.sid FROM incoming_phone_numbers n "
-            f"WHERE {where} ORDER BY n.phone_number, n.sid LIMIT ? OFFSET ?) "
+            f"WHERE {where} ORDER BY n.phone_number {order}, n.sid {order} LIMIT ? OFFSET ?) "
             "ORDER BY n.phone_number, n.sid",
-            [*params, page_size, page * page_size],
+            [*params, limit, offset],
         )
-        return Page([rows.to_number(r) for r in found], int(count[0]) if count else 0)
+        return Page([rows.to_number(r) for r in found], total)
+
+    async def _count_numbers(self, query: NumberQuery, where: str, params: list[Any]) -> int:
+        if query.phone_number or query.friendly_name is not None:
+            row = await self.fetchone(
+                f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params
+            )
+            return int(row[0]) if row else 0
+        sql = "SELECT COALESCE(SUM(total), 0) FROM number_counts WHERE account_sid = ?"
+        values: list[Any] = [query.account_sid]
+        if query.number_type is not None:
+            sql += " AND number_type = ?"
+            values.append(query.number_type)
+        if not query.include_beta:
+            sql += " AND beta = 0"
+        row = await self.fetchone(sql, values)
+        return int(row[0]) if row else 0
 
     async def iter_route_rows(self) -> AsyncIterator[tuple[str, str, str, bool, float]]:
         """(sid, organization_sid, phone_number, is_sip, date_created) for every number."""
-        last = ""
+        last = 0
         while True:
             batch = await self.fetchall(
-                "SELECT sid, organization_sid, phone_number, is_sip, date_created "
-                "FROM incoming_phone_numbers WHERE sid > ? ORDER BY sid LIMIT ?",
+                "SELECT rowid, sid, organization_sid, phone_number, is_sip, date_created "
+                "FROM incoming_phone_numbers WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (last, ROUTE_BATCH),
             )
-            for sid, org, phone, is_sip, created in batch:
-                yield sid, org, phone, bool(is_sip), float(created)
+            for _, sid, org, phone, is_sip, created in batch:
+                yield sid, org, phone, is_sip == 1, created
             if len(batch) < ROUTE_BATCH:
                 return
             last = batch[-1][0]
+
+    async def _announce_upsert(self, number: IncomingNumber) -> IncomingNumber:
+        """Tell listeners about a committed number; application names filled in."""
+        if (
+            number.voice_application_sid
+            or number.sms_application_sid
+            or number.refer_application_sid
+        ):
+            return await self._notify_upsert(number.sid)
+        plain = replace(
+            number,
+            voice_application_name=None,
+            sms_application_name=None,
+            refer_application_name=None,
+        )
+        self.notify([NumberChange("upsert", number.sid, plain)])
+        return plain
 
     async def _notify_upsert(self, sid: str) -> IncomingNumber:
         number = await self.get_number(sid)
