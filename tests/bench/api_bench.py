@@ -70,11 +70,13 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
-async def measure(request: Request, total: int) -> tuple[float, float, float]:
-    """(median ms, p95 ms, requests/s) for ``total`` requests from CONCURRENCY clients."""
+async def measure(
+    request: Request, total: int, concurrency: int = CONCURRENCY
+) -> tuple[float, float, float]:
+    """(median ms, p95 ms, requests/s) for ``total`` requests from ``concurrency`` clients."""
     latencies: list[float] = []
     counter = iter(range(total))
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         await request(session, -1)  # warm up
 
@@ -87,7 +89,7 @@ async def measure(request: Request, total: int) -> tuple[float, float, float]:
                     raise RuntimeError(f"unexpected HTTP {status}")
 
         started = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(client() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
     latencies.sort()
     return statistics.median(latencies), latencies[int(len(latencies) * 0.95) - 1], total / elapsed
@@ -101,7 +103,7 @@ async def serve_forever(count: int, requests: int, conn: Connection) -> None:
     started = time.perf_counter()
     await store.bulk_insert_numbers(bulk_numbers(admin, count))
     load_s = time.perf_counter() - started
-    await store.import_inventory(inventory(requests + 1))
+    await store.import_inventory(inventory(2 * requests + 1))
     started = time.perf_counter()
     routes = [row async for row in store.iter_route_rows()]
     routes_s = time.perf_counter() - started
@@ -139,7 +141,7 @@ async def run_cases(info: dict[str, Any], count: int, requests: int) -> None:
         f"{info['api']}/restcomm/2012-04-24/Accounts/{info['account']}/IncomingPhoneNumbers.json"
     )
     last_page = (count - 1) // 50
-    fresh = iter(e.phone_number for e in inventory(requests + 1))
+    fresh = iter(e.phone_number for e in inventory(2 * requests + 1))
 
     async def get(session: aiohttp.ClientSession, url: str, **params: Any) -> int:
         async with session.get(url, params=params, auth=auth) as resp:
@@ -173,11 +175,12 @@ async def run_cases(info: dict[str, Any], count: int, requests: int) -> None:
     print(
         f"server in its own process; {CONCURRENCY} concurrent clients, {requests} requests/case\n"
     )
-    print(f"| {'case':<36} | median ms | p95 ms |  req/s |")
-    print(f"|{'-' * 38}|-----------|--------|--------|")
+    print(f"| {'case':<36} | 1 client median ms | median ms | p95 ms |  req/s |")
+    print(f"|{'-' * 38}|--------------------|-----------|--------|--------|")
     for name, case in cases:
+        alone, _, _ = await measure(case, max(requests // 4, 20), concurrency=1)
         median, p95, rate = await measure(case, requests)
-        print(f"| {name:<36} | {median:9.2f} | {p95:6.2f} | {rate:6.0f} |")
+        print(f"| {name:<36} | {alone:18.2f} | {median:9.2f} | {p95:6.2f} | {rate:6.0f} |")
 
 
 async def _pong(_: web.Request) -> web.Response:

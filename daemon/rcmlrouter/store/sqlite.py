@@ -104,6 +104,51 @@ def _inventory_where(query: InventoryQuery, now: float) -> tuple[str, list[Any]]
     return " AND ".join(clauses), params
 
 
+def _unfiltered_total(db: sqlite3.Connection, query: NumberQuery) -> int:
+    sql = "SELECT COALESCE(SUM(total), 0) FROM number_counts WHERE account_sid = ?"
+    values: list[Any] = [query.account_sid]
+    if query.number_type is not None:
+        sql += " AND number_type = ?"
+        values.append(query.number_type)
+    if not query.include_beta:
+        sql += " AND beta = 0"
+    return int(db.execute(sql, values).fetchone()[0])
+
+
+def _page_sids(
+    db: sqlite3.Connection, where: str, params: list[Any], offset: int, limit: int, total: int
+) -> list[str]:
+    """Sids of one page; the second half of the list is read backwards from the end."""
+    if offset >= total:
+        return []
+    order = "ASC"
+    if offset > total // 2:
+        order, limit = "DESC", min(limit, total - offset)
+        offset = max(total - offset - limit, 0)
+    found = db.execute(
+        f"SELECT n.sid FROM incoming_phone_numbers n WHERE {where} "
+        f"ORDER BY n.phone_number {order}, n.sid {order} LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    return [row[0] for row in found]
+
+
+def _filtered_page(
+    db: sqlite3.Connection, where: str, params: list[Any], page: int, page_size: int
+) -> tuple[list[str], int]:
+    found = db.execute(
+        f"SELECT n.sid, COUNT(*) OVER () FROM incoming_phone_numbers n WHERE {where} "
+        "ORDER BY n.phone_number, n.sid LIMIT ? OFFSET ?",
+        [*params, page_size, page * page_size],
+    ).fetchall()
+    if found:
+        return [row[0] for row in found], int(found[0][1])
+    if page == 0:
+        return [], 0
+    counted = db.execute(f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params)
+    return [], int(counted.fetchone()[0])
+
+
 class SqliteStore(RecordQueries):
     """The SQLite store. Every method is a coroutine unless noted."""
 
@@ -362,43 +407,29 @@ class SqliteStore(RecordQueries):
     async def list_numbers(
         self, query: NumberQuery, page: int, page_size: int
     ) -> Page[IncomingNumber]:
-        """One page, ordered by phone number then sid.
+        """One page, ordered by phone number then sid; one database round trip.
 
-        Unfiltered totals come from ``number_counts``; pages in the second half of the list
-        are read backwards so the skipped prefix stays short.
+        Unfiltered totals come from ``number_counts`` and pages in the second half of the list
+        are read backwards, so the skipped prefix stays short. Filtered lists (PhoneNumber,
+        FriendlyName) count with a window function over the same scan that finds the page.
         """
         where, params = _number_where(query)
-        total = await self._count_numbers(query, where, params)
-        offset = page * page_size
-        if offset >= total:
-            return Page([], total)
-        order, limit = "ASC", page_size
-        if offset > total // 2:
-            order, limit = "DESC", min(page_size, total - offset)
-            offset = max(total - offset - page_size, 0)
-        found = await self.fetchall(
-            f"{rows.NUMBER_SELECT} WHERE n.sid IN (SELECT n.sid FROM incoming_phone_numbers n "
-            f"WHERE {where} ORDER BY n.phone_number {order}, n.sid {order} LIMIT ? OFFSET ?) "
-            "ORDER BY n.phone_number, n.sid",
-            [*params, limit, offset],
-        )
-        return Page([rows.to_number(r) for r in found], total)
+        filtered = bool(query.phone_number) or query.friendly_name is not None
 
-    async def _count_numbers(self, query: NumberQuery, where: str, params: list[Any]) -> int:
-        if query.phone_number or query.friendly_name is not None:
-            row = await self.fetchone(
-                f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params
-            )
-            return int(row[0]) if row else 0
-        sql = "SELECT COALESCE(SUM(total), 0) FROM number_counts WHERE account_sid = ?"
-        values: list[Any] = [query.account_sid]
-        if query.number_type is not None:
-            sql += " AND number_type = ?"
-            values.append(query.number_type)
-        if not query.include_beta:
-            sql += " AND beta = 0"
-        row = await self.fetchone(sql, values)
-        return int(row[0]) if row else 0
+        def read(db: sqlite3.Connection) -> Page[IncomingNumber]:
+            if filtered:
+                sids, total = _filtered_page(db, where, params, page, page_size)
+            else:
+                total = _unfiltered_total(db, query)
+                sids = _page_sids(db, where, params, page * page_size, page_size, total)
+            if not sids:
+                return Page([], total)
+            marks = ", ".join("?" for _ in sids)
+            found = db.execute(f"{rows.NUMBER_SELECT} WHERE n.sid IN ({marks})", sids).fetchall()
+            found.sort(key=lambda row: (row[3], row[0]))
+            return Page([rows.to_number(r) for r in found], total)
+
+        return await self.run_read(read)
 
     async def iter_route_rows(self) -> AsyncIterator[tuple[str, str, str, bool, float]]:
         """(sid, organization_sid, phone_number, is_sip, date_created) for every number."""

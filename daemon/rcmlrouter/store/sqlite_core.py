@@ -164,6 +164,23 @@ class SqliteConnection:
             except sqlite3.Error as exc:
                 raise _translate(exc) from exc
 
+    async def run_read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run several reads on the database thread in one hop (and one read snapshot)."""
+
+        def unit() -> T:
+            conn = self._db._conn
+            conn.execute("BEGIN")
+            try:
+                return work(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        async with self._lock:
+            try:
+                return cast(T, await self._db._execute(unit))  # type: ignore[no-untyped-call]
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
