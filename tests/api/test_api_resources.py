@@ -173,3 +173,23 @@ async def test_calls_and_notifications_are_readable(api: Api) -> None:
     assert SafeET.fromstring(xml.text).findtext("Notification/MessageText") == "HTTP 500"
     missing = await api.client.get(api.url("Notifications/NO0.json"), auth=api.auth)
     assert missing.status_code == 404
+
+
+async def test_messages_are_readable_at_both_paths(api: Api) -> None:
+    from rcmlrouter.store.base import MessageRecord
+
+    message = MessageRecord(
+        new_sid("SM"), api.admin.sid, None, "alice", "+15105555555", "hi", "inbound",
+        "received", time.time(), ["http://a.example/sms"],
+    )  # fmt: skip
+    await api.store.record_messages([message])
+    await api.store.record_messages([MessageRecord(**{**_fields(message), "status": "failed"})])
+    for path in ("SMS/Messages.json", "Messages.json"):
+        body = (await api.client.get(api.url(path), auth=api.auth)).json()
+        assert body["total"] == 1 and body["messages"][0]["status"] == "failed"
+    one = await api.client.get(api.url(f"SMS/Messages/{message.sid}"), auth=api.auth)
+    assert SafeET.fromstring(one.text).findtext("SMSMessage/Body") == "hi"
+
+
+def _fields(record: object) -> dict[str, object]:
+    return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]

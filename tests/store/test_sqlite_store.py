@@ -218,3 +218,35 @@ def test_password_hash_format() -> None:
     assert not verify_password("wrong", encoded)
     assert not verify_password("x", "md5$abc")
     assert hash_password("same") != hash_password("same")
+
+
+async def test_list_totals_follow_creates_transfers_and_deletes(store: SqliteStore) -> None:
+    from rcmlrouter.store.base import NumberQuery
+
+    admin, _ = await store.ensure_default_setup()
+    child = await store.create_account(admin, "c", None, None)
+    numbers = [_number(admin, f"+1510{i:07d}", is_sip=False) for i in range(5)]
+    numbers[0] = replace(numbers[0], beta=True)
+    await store.bulk_insert_numbers(numbers)
+
+    async def totals() -> tuple[int, int, int]:
+        mine = await store.list_numbers(NumberQuery(admin.sid), 0, 2)
+        no_beta = await store.list_numbers(NumberQuery(admin.sid, include_beta=False), 0, 2)
+        theirs = await store.list_numbers(NumberQuery(child.sid), 0, 2)
+        return mine.total, no_beta.total, theirs.total
+
+    assert await totals() == (5, 4, 0)
+    await store.update_number(replace(numbers[0], account_sid=child.sid))
+    assert await totals() == (4, 4, 1)
+    await store.delete_number(numbers[1].sid, 0)
+    assert await totals() == (3, 3, 1)
+    # pages read backwards from the end agree with pages read forwards
+    await store.bulk_insert_numbers(
+        [_number(admin, f"+1415{i:07d}", is_sip=False) for i in range(40)]
+    )
+    query = NumberQuery(admin.sid)
+    forward = [
+        n.phone_number for p in range(9) for n in (await store.list_numbers(query, p, 5)).items
+    ]
+    assert forward == sorted(forward) and len(forward) == 43
+    assert (await store.list_numbers(query, 9, 5)).items == []

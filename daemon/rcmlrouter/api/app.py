@@ -75,6 +75,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
     _add(router, ("GET",), f"{acc}/Calls", records.handle_calls)
     _add(router, ("GET",), f"{acc}/Calls/{{sid}}", records.handle_call)
+    for messages in (f"{acc}/SMS/Messages", f"{acc}/Messages"):
+        _add(router, ("GET",), messages, records.handle_messages)
+        _add(router, ("GET",), f"{messages}/{{sid}}", records.handle_message)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
 

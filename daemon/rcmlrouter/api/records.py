@@ -1,4 +1,4 @@
-"""Read-only Calls and Notifications (SPEC §4)."""
+"""Read-only Calls, Messages (also at SMS/Messages) and Notifications (SPEC §4, §5)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from rcmlrouter.api.render import (
     strip_format,
 )
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import API_VERSION, CallRecord, Notification
+from rcmlrouter.store.base import API_VERSION, CallRecord, MessageRecord, Notification
 
 
 def call_fields(request: web.Request, c: CallRecord) -> dict[str, Any]:
@@ -42,6 +42,25 @@ def call_fields(request: web.Request, c: CallRecord) -> dict[str, Any]:
         "error_code": c.error_code,
         "api_version": API_VERSION,
         "uri": f"{api_base(request)}/Accounts/{c.account_sid}/Calls/{c.sid}.json",
+    }
+
+
+def message_fields(request: web.Request, m: MessageRecord) -> dict[str, Any]:
+    return {
+        "sid": m.sid,
+        "account_sid": m.account_sid,
+        "phone_number_sid": m.number_sid,
+        "from": m.from_,
+        "to": m.to,
+        "body": m.body,
+        "status": m.status,
+        "direction": m.direction,
+        "urls": list(m.urls),
+        "used_fallback": m.used_fallback,
+        "error_code": m.error_code,
+        "date_created": rfc2822(m.date_created),
+        "api_version": API_VERSION,
+        "uri": f"{api_base(request)}/Accounts/{m.account_sid}/SMS/Messages/{m.sid}.json",
     }
 
 
@@ -104,3 +123,24 @@ async def handle_notification(request: web.Request) -> web.Response:
     if item.account_sid != account.sid:
         raise ApiError(403, 20403, f"notification {sid} belongs to another account")
     return render(request, Resource("Notification", notification_fields(request, item)))
+
+
+async def handle_messages(request: web.Request) -> web.Response:
+    _, account = await authorize(request)
+    paging = read_paging(Params.from_query(request))
+    page = await store_of(request).list_messages(account.sid, paging.page, paging.page_size)
+    meta = page_meta(request, paging, page.total, len(page.items), [])
+    items = [message_fields(request, m) for m in page.items]
+    return render(request, Collection("SMSMessages", "SMSMessage", "messages", meta, items))
+
+
+async def handle_message(request: web.Request) -> web.Response:
+    _, account = await authorize(request)
+    sid = strip_format(request.match_info["sid"])
+    try:
+        message = await store_of(request).get_message(sid)
+    except NotFoundError as exc:
+        raise ApiError(404, 20404, f"message {sid} not found") from exc
+    if message.account_sid != account.sid:
+        raise ApiError(403, 20403, f"message {sid} belongs to another account")
+    return render(request, Resource("SMSMessage", message_fields(request, message)))

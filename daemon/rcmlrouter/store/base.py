@@ -180,6 +180,24 @@ class CallRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One SIP MESSAGE handled (SPEC §5); ``status`` e.g. received / failed."""
+
+    sid: str
+    account_sid: str
+    number_sid: str | None
+    from_: str
+    to: str
+    body: str
+    direction: str
+    status: str
+    date_created: float
+    urls: list[str] = field(default_factory=list)
+    used_fallback: bool = False
+    error_code: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     sid: str
     account_sid: str
@@ -303,6 +321,11 @@ class Store(Protocol):
     async def record_calls(self, records: Sequence[CallRecord]) -> None: ...
     async def get_call(self, sid: str) -> CallRecord: ...
     async def list_calls(self, account_sid: str, page: int, page_size: int) -> Page[CallRecord]: ...
+    async def record_messages(self, records: Sequence[MessageRecord]) -> None: ...
+    async def get_message(self, sid: str) -> MessageRecord: ...
+    async def list_messages(
+        self, account_sid: str, page: int, page_size: int
+    ) -> Page[MessageRecord]: ...
     async def add_notifications(self, items: Sequence[Notification]) -> None: ...
     async def get_notification(self, sid: str) -> Notification: ...
     async def list_notifications(

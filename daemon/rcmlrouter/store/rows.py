@@ -13,6 +13,7 @@ from rcmlrouter.store.base import (
     Capabilities,
     IncomingNumber,
     InventoryEntry,
+    MessageRecord,
     Notification,
     Organization,
     OutboxEvent,
@@ -85,6 +86,10 @@ INVENTORY_COLUMNS = (
 CALL_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, direction, status, match_kind, "
     "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code"
+)
+MESSAGE_COLUMNS = (
+    "sid, account_sid, number_sid, from_number, to_number, body, direction, status, "
+    "date_created, urls, used_fallback, error_code"
 )
 NOTIFICATION_COLUMNS = (
     "sid, account_sid, call_sid, error_code, level, message, request_url, date_created"
@@ -258,6 +263,28 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
         json.dumps(list(c.urls)),
         int(c.used_fallback),
         c.error_code,
+    )
+
+
+def to_message(row: tuple[Any, ...]) -> MessageRecord:
+    args: list[Any] = [*row[0:9], list(json.loads(row[9])), row[10] == 1, row[11]]
+    return MessageRecord(*args)
+
+
+def message_values(m: MessageRecord) -> tuple[Any, ...]:
+    return (
+        m.sid,
+        m.account_sid,
+        m.number_sid,
+        m.from_,
+        m.to,
+        m.body,
+        m.direction,
+        m.status,
+        m.date_created,
+        json.dumps(list(m.urls)),
+        int(m.used_fallback),
+        m.error_code,
     )
 
 

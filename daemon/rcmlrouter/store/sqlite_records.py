@@ -1,4 +1,4 @@
-"""Call records, notifications and the durable callback outbox on SQLite."""
+"""Call and message records, notifications and the durable callback outbox on SQLite."""
 
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
@@ -7,10 +7,15 @@ from collections.abc import Sequence
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import CallRecord, Notification, OutboxEvent, Page
+from rcmlrouter.store.base import CallRecord, MessageRecord, Notification, OutboxEvent, Page
 from rcmlrouter.store.sqlite_core import SqliteConnection
 
 _CALL_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in rows.CALL_COLUMNS.split(", ")[1:])
+
+
+_MESSAGE_UPDATES = ", ".join(
+    f"{name} = excluded.{name}" for name in rows.MESSAGE_COLUMNS.split(", ")[1:]
+)
 
 
 class RecordQueries(SqliteConnection):
@@ -43,6 +48,38 @@ class RecordQueries(SqliteConnection):
             (account_sid, page_size, page * page_size),
         )
         return Page([rows.to_call(r) for r in found], int(count[0]) if count else 0)
+
+    async def record_messages(self, records: Sequence[MessageRecord]) -> None:
+        """Insert or replace message records, all in one transaction."""
+        if not records:
+            return
+        await self.execute_many(
+            f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 12)}) "
+            f"ON CONFLICT (sid) DO UPDATE SET {_MESSAGE_UPDATES}",
+            [rows.message_values(m) for m in records],
+        )
+
+    async def get_message(self, sid: str) -> MessageRecord:
+        row = await self.fetchone(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE sid = ?", (sid,)
+        )
+        if row is None:
+            raise NotFoundError(f"no message {sid}")
+        return rows.to_message(row)
+
+    async def list_messages(
+        self, account_sid: str, page: int, page_size: int
+    ) -> Page[MessageRecord]:
+        """Newest first."""
+        count = await self.fetchone(
+            "SELECT COUNT(*) FROM messages WHERE account_sid = ?", (account_sid,)
+        )
+        found = await self.fetchall(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE account_sid = ? "
+            "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",
+            (account_sid, page_size, page * page_size),
+        )
+        return Page([rows.to_message(r) for r in found], int(count[0]) if count else 0)
 
     async def add_notifications(self, items: Sequence[Notification]) -> None:
         if not items:
