@@ -1,0 +1,123 @@
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+"""SQL for listing numbers and searching the inventory: filters, counts, pages."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from rcmlrouter.store.base import InventoryQuery, NumberQuery
+
+
+def like_escape(text: str) -> str:
+    """Escape LIKE metacharacters (``\\`` is the ESCAPE character)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def number_pattern_sql(pattern: str) -> tuple[str, list[Any]]:
+    """SQL for a PhoneNumber filter: match anywhere, ``*`` = one digit, leading ``+`` optional."""
+    pattern = pattern.removeprefix("+")
+    like = "".join("_" if ch == "*" else like_escape(ch) for ch in pattern)
+    sql = "n.phone_number LIKE ? ESCAPE '\\'"
+    params: list[Any] = [f"%{like}%"]
+    if "*" in pattern:
+        glob = "".join(
+            "[0-9]" if ch == "*" else (f"[{ch}]" if ch in "[]?" else ch) for ch in pattern
+        )
+        sql += " AND n.phone_number GLOB ?"
+        params.append(f"*{glob}*")
+    return sql, params
+
+
+def number_where(query: NumberQuery) -> tuple[str, list[Any]]:
+    clauses, params = ["n.account_sid = ?"], [query.account_sid]
+    if query.number_type is not None:
+        clauses.append("n.number_type = ?")
+        params.append(query.number_type)
+    if query.friendly_name is not None:
+        clauses.append("n.friendly_name = ?")
+        params.append(query.friendly_name)
+    if not query.include_beta:
+        clauses.append("n.beta = 0")
+    if query.phone_number:
+        sql, extra = number_pattern_sql(query.phone_number)
+        clauses.append(sql)
+        params.extend(extra)
+    return " AND ".join(clauses), params
+
+
+def inventory_where(query: InventoryQuery, now: float) -> tuple[str, list[Any]]:
+    clauses = ["assigned_sid IS NULL", "available_at <= ?"]
+    params: list[Any] = [now]
+    for column, wanted in (("iso_country", query.iso_country), ("number_type", query.number_type)):
+        if wanted is not None:
+            clauses.append(f"{column} = ?")
+            params.append(wanted)
+    if query.area_code:
+        clauses.append("phone_number LIKE ?")
+        params.append(f"+1{query.area_code}%")
+    if query.contains:
+        sql, extra = number_pattern_sql(query.contains)
+        clauses.append(sql.replace("n.", ""))
+        params.extend(extra)
+    for column, value in (("region", query.region), ("postal_code", query.postal_code)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    for column, flag in (
+        ("voice", query.voice),
+        ("sms", query.sms),
+        ("mms", query.mms),
+        ("fax", query.fax),
+    ):
+        if flag is not None:
+            clauses.append(f"{column} = ?")
+            params.append(int(flag))
+    if not query.include_beta:
+        clauses.append("beta = 0")
+    return " AND ".join(clauses), params
+
+
+def unfiltered_total(db: sqlite3.Connection, query: NumberQuery) -> int:
+    sql = "SELECT COALESCE(SUM(total), 0) FROM number_counts WHERE account_sid = ?"
+    values: list[Any] = [query.account_sid]
+    if query.number_type is not None:
+        sql += " AND number_type = ?"
+        values.append(query.number_type)
+    if not query.include_beta:
+        sql += " AND beta = 0"
+    return int(db.execute(sql, values).fetchone()[0])
+
+
+def page_sids(
+    db: sqlite3.Connection, where: str, params: list[Any], offset: int, limit: int, total: int
+) -> list[str]:
+    """Sids of one page; the second half of the list is read backwards from the end."""
+    if offset >= total:
+        return []
+    order = "ASC"
+    if offset > total // 2:
+        order, limit = "DESC", min(limit, total - offset)
+        offset = max(total - offset - limit, 0)
+    found = db.execute(
+        f"SELECT n.sid FROM incoming_phone_numbers n WHERE {where} "
+        f"ORDER BY n.phone_number {order}, n.sid {order} LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    return [row[0] for row in found]
+
+
+def filtered_page(
+    db: sqlite3.Connection, where: str, params: list[Any], page: int, page_size: int
+) -> tuple[list[str], int]:
+    found = db.execute(
+        f"SELECT n.sid, COUNT(*) OVER () FROM incoming_phone_numbers n WHERE {where} "
+        "ORDER BY n.phone_number, n.sid LIMIT ? OFFSET ?",
+        [*params, page_size, page * page_size],
+    ).fetchall()
+    if found:
+        return [row[0] for row in found], int(found[0][1])
+    if page == 0:
+        return [], 0
+    counted = db.execute(f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params)
+    return [], int(counted.fetchone()[0])
