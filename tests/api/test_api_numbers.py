@@ -272,3 +272,12 @@ async def test_unexpected_error_is_500_with_body(api: Api) -> None:
     assert resp.status_code == 500
     assert resp.json()["code"] == 20500
     assert "Traceback" not in resp.text
+
+
+@pytest.mark.parametrize("pattern", ["^*77...33#$", "+1512.*", "7777|8888", "[45]234[23]", "*"])
+async def test_seed_regex_numbers_are_accepted(api: Api, pattern: str) -> None:
+    resp = await api.create(PhoneNumber=pattern, isSIP="true", VoiceUrl="http://a.example/v")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["phone_number"] == pattern
+    change_seen = await api.store.get_number(resp.json()["sid"])
+    assert change_seen.is_sip and change_seen.organization_sid == api.admin.organization_sid
