@@ -68,6 +68,19 @@ async def test_seed_create_mms_channel_with_sms_url(api: Api) -> None:
     assert resp.json()["voice_url"] is None
 
 
+async def test_unencoded_plus_from_curl_is_restored_in_sip_numbers(api: Api) -> None:
+    # curl -d PhoneNumber=mms:+12345678 sends a raw "+", which form decoding turns into a space
+    resp = await api.client.post(
+        api.url("IncomingPhoneNumbers.json"),
+        auth=api.auth,
+        content=b"PhoneNumber=mms:+12345678&isSIP=true&SmsUrl=http://demo.example.com/s.xml",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["phone_number"] == "mms:+12345678"
+    assert resp.json()["friendly_name"] == "mms:+12345678"
+
+
 async def test_seed_list_then_delete(api: Api) -> None:
     created = (await api.create(PhoneNumber="+15105555555")).json()
     await api.create(PhoneNumber="*", isSIP="true")

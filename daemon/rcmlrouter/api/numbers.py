@@ -114,7 +114,9 @@ async def _new_number(
     if not phone:
         raise invalid("PhoneNumber", "PhoneNumber or AreaCode is required")
     if is_sip:
-        return _sip_number(account, phone, number_type)
+        # An unencoded "+" (curl -d PhoneNumber=mms:+1234) arrives form-decoded as a space; a
+        # space is never part of a SIP number, so it can only have been a "+".
+        return _sip_number(account, phone.replace(" ", "+"), number_type)
     e164 = parse_provider_number(phone)
     try:
         entry = await store.get_inventory_entry(e164)
