@@ -574,12 +574,19 @@ def hotspots(path: Path, name: str, top: int = 15) -> str:
         frames = [shorten(frame) for frame in stack.split(";")]
         own[frames[-1]] += count
         for function in {frame.rsplit(":", 1)[0] + ")" for frame in frames}:
-            total[function] += count
+            if not function.startswith(ROOT_FRAMES):
+                total[function] += count
     lines = [f"\n### py-spy: {name} ({samples} non-idle samples, 100 Hz)", "", "own time:"]
     lines += [f"  {100 * c / samples:5.1f} %  {f}" for f, c in own.most_common(top)]
     lines += ["", "total time (function incl. callees):"]
     lines += [f"  {100 * c / samples:5.1f} %  {f}" for f, c in total.most_common(top)]
     return "\n".join(lines)
+
+
+ROOT_FRAMES = (
+    "<module>", "_run_module_as_main", "_run_code", "main (rcmlrouter/cli.py", "_run_async",
+    "run (uvloop", "Runner.run", "Thread.run", "Thread._bootstrap",
+)  # fmt: skip
 
 
 def shorten(frame: str) -> str:
@@ -642,6 +649,7 @@ def held_calls(bench: Bench, daemon: BenchDaemon, csv: Path, webhook: WebhookSer
         (
             f"5. held x{count}",
             step,
+            f"setup at {rate}/s (achieved column includes the {hold_ms // 1000} s hold); "
             f"peak {peak['active']:.0f} concurrent; RSS {rss_before:.0f} → "
             f"{peak.get('rss_at_peak', 0):.0f} MiB at peak (max {peak['rss']:.0f}, "
             f"{per_call:.1f} KiB/call), {rss_after:.0f} MiB after; < 1 GiB: {verdict}",
