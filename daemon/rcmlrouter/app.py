@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from rcmlrouter.config import Config, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError
 from rcmlrouter.journal import BatchWriter
+from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
@@ -138,7 +140,7 @@ class Daemon:
         )
         await self.endpoint.start(list(config.sip.listen))
         await self._start_api(store)
-        log.info(
+        lifecycle_logger().info(
             "ready",
             sip=[f"{t}:{h}:{p}" for t, h, p in self.endpoint.addresses],
             api=f"http://{config.api.listen.rsplit(':', 1)[0]}:{self.api_port}",
@@ -192,27 +194,46 @@ class Daemon:
         )
 
     async def stop(self) -> None:
-        """Drain calls, flush what is queued, close everything (each step bounded)."""
+        """Drain calls, flush what is queued, close everything.
+
+        Every step runs even when an earlier one fails (a failure is logged), so the store is
+        always closed and the process can exit.
+        """
         systemd.notify("STOPPING=1")
-        log.info("stopping", drain_timeout=self.config.sip.drain_timeout)
-        if self.endpoint is not None:
-            self.endpoint.set_draining(True)
-        if self.supervisor is not None:
-            await self.supervisor.drain(self.config.sip.drain_timeout)
-        if self.endpoint is not None:
-            await asyncio.sleep(0.2)  # let final BYE/ACK exchanges complete
-            await self.endpoint.stop()
-        if self.services is not None:
-            await self.services.call_records.stop()
-            await self.services.notifications.stop()
-            await self.services.outbox.stop()
+        lifecycle = lifecycle_logger()
+        lifecycle.info("stopping", drain_timeout=self.config.sip.drain_timeout)
+        for name, step in self._shutdown_steps():
+            try:
+                await step()
+            except Exception as exc:  # noqa: BLE001 - keep shutting down whatever failed
+                log.error("shutdown.step_failed", step=name, error=repr(exc))
+        lifecycle.info("stopped")
+
+    def _shutdown_steps(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        endpoint, supervisor, services = self.endpoint, self.supervisor, self.services
+        if endpoint is not None:
+            endpoint.set_draining(True)
+        if supervisor is not None:
+            steps.append(("drain", lambda: supervisor.drain(self.config.sip.drain_timeout)))
+        if endpoint is not None:
+            steps.append(("sip", lambda: _stop_endpoint(endpoint)))
+        if services is not None:
+            steps.append(("call-records", services.call_records.stop))
+            steps.append(("notifications", services.notifications.stop))
+            steps.append(("callbacks", services.outbox.stop))
         if self._runner is not None:
-            await self._runner.cleanup()
+            steps.append(("api", self._runner.cleanup))
         if self._session is not None:
-            await self._session.close()
+            steps.append(("webhooks", self._session.close))
         if self.store is not None:
-            await self.store.close()
-        log.info("stopped")
+            steps.append(("store", self.store.close))
+        return steps
+
+
+async def _stop_endpoint(endpoint: SipEndpoint) -> None:
+    await asyncio.sleep(0.2)  # let final BYE/ACK exchanges complete
+    await endpoint.stop()
 
 
 async def _serve_demo(request: web.Request) -> web.Response:

@@ -76,7 +76,7 @@ class NumbersConfig:
 class MediaConfig:
     rtp_address: str = "127.0.0.1"
     rtp_port_min: int = 20000
-    rtp_port_max: int = 30000
+    rtp_port_max: int = 60000
 
 
 @dataclass(frozen=True, slots=True)

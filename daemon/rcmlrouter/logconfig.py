@@ -13,6 +13,32 @@ from typing import Any
 
 import structlog
 
+
+class _SafeStdout:
+    """stdout that never raises: a closed pipe (the reader died) must not crash the daemon."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return sys.stdout.write(text)
+            except (OSError, ValueError):
+                self.broken = True
+        return 0
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                sys.stdout.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+
+_STDOUT = _SafeStdout()
+_LIFECYCLE: list[Any] = []  # processors of the unfiltered lifecycle logger
+
 _SECRET_KEYS = frozenset({"auth_token", "password", "authorization", "token", "AuthToken"})
 
 
@@ -48,11 +74,12 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(_STDOUT),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Records from the standard library (asyncio, aiohttp) go through the same renderer.
-    handler = logging.StreamHandler(sys.stdout)
+    _LIFECYCLE[:] = [*shared, structlog.processors.format_exc_info, renderer]
+    handler = logging.StreamHandler(_STDOUT)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
@@ -66,3 +93,15 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.WARNING))
+
+
+def lifecycle_logger() -> Any:
+    """A logger whose lines (``ready``, ``stopping``, ``stopped``) are printed at any level.
+
+    Operators' scripts and systemd-less supervisors wait for ``{"event": "ready"}``.
+    """
+    return structlog.wrap_logger(
+        structlog.PrintLogger(_STDOUT),  # type: ignore[arg-type]
+        processors=_LIFECYCLE or None,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    )
