@@ -1,22 +1,27 @@
 """Status callbacks: a durable outbox in the store and the workers that deliver it.
 
-``CallbackOutbox.enqueue`` never blocks the call: the event is group-committed to the store's
-outbox by a :class:`~rcmlrouter.journal.BatchWriter`, which then wakes the sender. The sender asks
-the store for due events (at most the first undelivered event of each call, so every call's events
-go out in order), posts them concurrently across calls, marks the 2xx ones delivered in one
-transaction and reschedules the others with exponential backoff. Undelivered events survive a
-restart because they live in the store until marked delivered.
+``CallbackOutbox.enqueue`` never blocks the call. The event is group-committed to the store's
+outbox by a :class:`~rcmlrouter.journal.BatchWriter`; once it is durable it joins its call's
+in-memory queue, and one worker per call with pending events sends them in order: the next event
+of a call goes out only after the previous one got a 2xx. Failures are retried with exponential
+backoff (``callbacks.retry_initial`` doubling up to ``retry_max``) for as long as it takes.
+Delivered events are deleted from the outbox in batches. At start the undelivered events of
+earlier runs (a restart, a ``kill -9``) are loaded from the store and sent the same way.
+
+The store is read only at start: the send path needs no polling query.
 
 Delivery is at-least-once at the transport level: an event whose 2xx arrived but whose
-"delivered" mark was lost to a ``kill -9`` in the same instant is sent again after restart.
+deletion was lost to a ``kill -9`` in the same instant is sent again after restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import structlog
@@ -29,6 +34,8 @@ from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.store.base import OutboxEvent, Store
 
 log = structlog.get_logger(__name__)
+
+RECOVERY_PAGE = 5000
 
 
 class CallbackOutbox:
@@ -45,17 +52,15 @@ class CallbackOutbox:
         self.fetcher = fetcher
         self.auth_token = auth_token
         self.config = config
-        self._wake = asyncio.Event()
-        self._writer: BatchWriter[OutboxEvent] = BatchWriter(
-            "callbacks", store.enqueue_callbacks, on_written=lambda _b: self._wake.set()
-        )
+        self._writer: BatchWriter[OutboxEvent] = BatchWriter("callbacks", self._persist)
         self._marks: BatchWriter[int] = BatchWriter(
-            "callback-marks", store.mark_callbacks_delivered, on_written=self._delivered_written
+            "callback-marks", store.mark_callbacks_delivered
         )
-        self._in_flight: set[int] = set()
-        self._tasks: set[asyncio.Task[bool]] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._queues: dict[str, deque[OutboxEvent]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._recovery: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(max(1, config.workers) * 16)
+        self.pending = 0
 
     def enqueue(
         self,
@@ -67,90 +72,108 @@ class CallbackOutbox:
         params: Mapping[str, str],
     ) -> None:
         now = time.time()
-        self._writer.add(
-            OutboxEvent(
-                id=None,
-                call_sid=call_sid,
-                account_sid=account_sid,
-                sequence=sequence,
-                url=url,
-                method=method,
-                params=dict(params),
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
+        event = OutboxEvent(
+            None, call_sid, account_sid, sequence, url, method, dict(params), 0, now, now
         )
+        self._writer.add(event)
 
     def start(self) -> None:
         self._writer.start()
         self._marks.start()
-        self._task = asyncio.create_task(self._send_loop(), name="callback-sender")
+        self._recovery = asyncio.create_task(self._recover(), name="callback-recovery")
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Persist everything queued, give in-flight deliveries ``grace`` seconds, stop."""
+        """Persist everything queued, give deliveries ``grace`` seconds, stop.
+
+        What is not delivered by then stays in the store for the next start.
+        """
         await self._writer.stop(grace)
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=grace)
+        if self._workers:
+            await asyncio.wait(list(self._workers.values()), timeout=grace)
         await self._marks.stop(grace)
-        for task in [self._task, *self._tasks]:
-            if task is not None:
+        for task in [self._recovery, *self._workers.values()]:
+            if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = None
 
     async def flush(self, grace: float = 10.0) -> bool:
         return await self._writer.flush(grace)
 
-    async def _send_loop(self) -> None:
+    async def _persist(self, batch: Sequence[OutboxEvent]) -> None:
+        ids = await self.store.enqueue_callbacks(batch)
+        for event, event_id in zip(batch, ids, strict=True):
+            self._ready(dataclasses.replace(event, id=event_id))
+
+    async def _recover(self) -> None:
+        after = 0
+        recovered = 0
         while True:
-            self._wake.clear()
             try:
-                due = await self.store.due_callbacks(time.time(), 2000)
+                page = await self.store.pending_callbacks(after, RECOVERY_PAGE)
             except RcmlRouterError as exc:
-                log.warning("callbacks.poll_failed", error=str(exc))
-                due = []
-            for event in due:
-                if event.id is not None and event.id not in self._in_flight:
-                    self._in_flight.add(event.id)
-                    task = asyncio.create_task(self._deliver(event))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.poll_interval):
-                    await self._wake.wait()
+                log.warning("callbacks.recovery_failed", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for event in page:
+                self._ready(event)
+            recovered += len(page)
+            if len(page) < RECOVERY_PAGE:
+                break
+            after = page[-1].id or after
+        if recovered:
+            log.info("callbacks.recovered", events=recovered)
 
-    def _delivered_written(self, ids: Sequence[int]) -> None:
-        self._in_flight.difference_update(ids)
-        metrics.CALLBACKS_SENT.inc(len(ids))
-        self._wake.set()
+    def _ready(self, event: OutboxEvent) -> None:
+        """A durable event joins its call's queue; start the call's worker if it is idle."""
+        queue = self._queues.get(event.call_sid)
+        if queue is None:
+            queue = self._queues[event.call_sid] = deque()
+        queue.append(event)
+        self.pending += 1
+        metrics.CALLBACKS_PENDING.set(self.pending)
+        if event.call_sid not in self._workers:
+            task = asyncio.create_task(self._deliver_call(event.call_sid, queue))
+            self._workers[event.call_sid] = task
 
-    async def _deliver(self, event: OutboxEvent) -> bool:
-        async with self._limit:
-            error = await self._post(event)
-        assert event.id is not None
-        if error is None:
-            self._marks.add(event.id)
-            return True
-        metrics.CALLBACKS_FAILED.inc()
-        attempts = event.attempts + 1
-        delay = min(self.config.retry_max, self.config.retry_initial * 2 ** min(attempts - 1, 20))
-        delay *= random.uniform(0.8, 1.2)
-        log.info(
-            "callback.retry",
-            call_sid=event.call_sid,
-            sequence=event.sequence,
-            attempts=attempts,
-            retry_in=round(delay, 2),
-            error=error,
-        )
+    async def _deliver_call(self, call_sid: str, queue: deque[OutboxEvent]) -> None:
         try:
-            await self.store.reschedule_callback(event.id, time.time() + delay, attempts, error)
-        except RcmlRouterError as exc:
-            log.warning("callbacks.reschedule_failed", error=str(exc))
-        self._in_flight.discard(event.id)
-        return False
+            while queue:
+                event = queue[0]
+                await self._deliver(event)
+                queue.popleft()
+                self.pending -= 1
+                metrics.CALLBACKS_PENDING.set(self.pending)
+                assert event.id is not None
+                self._marks.add(event.id)
+                metrics.CALLBACKS_SENT.inc()
+        finally:
+            del self._workers[call_sid]
+            if not queue:
+                del self._queues[call_sid]
+
+    async def _deliver(self, event: OutboxEvent) -> None:
+        """Send ``event`` until its receiver answers 2xx."""
+        attempts = event.attempts
+        while True:
+            async with self._limit:
+                error = await self._post(event)
+            if error is None:
+                return
+            metrics.CALLBACKS_FAILED.inc()
+            attempts += 1
+            delay = min(
+                self.config.retry_max, self.config.retry_initial * 2 ** min(attempts - 1, 20)
+            ) * random.uniform(0.8, 1.2)
+            log.info(
+                "callback.retry",
+                call_sid=event.call_sid,
+                sequence=event.sequence,
+                attempts=attempts,
+                retry_in=round(delay, 2),
+                error=error,
+            )
+            await asyncio.sleep(delay)
 
     async def _post(self, event: OutboxEvent) -> str | None:
         """Send one event; None when the receiver answered 2xx, else the error text."""

@@ -64,7 +64,6 @@ class CallbacksConfig:
     workers: int = 8
     retry_initial: float = 1.0
     retry_max: float = 300.0
-    poll_interval: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)

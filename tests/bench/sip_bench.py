@@ -698,7 +698,6 @@ def main() -> None:
         "RCMLROUTER_LOG_LEVEL": "warning",
         "RCMLROUTER_CALLBACKS_RETRY_INITIAL": "1.0",
         "RCMLROUTER_CALLBACKS_RETRY_MAX": "30",
-        "RCMLROUTER_CALLBACKS_POLL_INTERVAL": "0.5",
         "RCMLROUTER_SIP_DRAIN_TIMEOUT": "5",
         # the default range [20000, 30000) has 5,000 even ports: too few for 10k answered calls
         "RCMLROUTER_MEDIA_RTP_PORT_MIN": "20000",

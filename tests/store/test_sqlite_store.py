@@ -139,30 +139,27 @@ async def test_inventory_claim_and_recycle(store: SqliteStore) -> None:
     assert again.beta and again.available_at == entry.available_at
 
 
-async def test_outbox_keeps_per_call_order(store: SqliteStore) -> None:
-    def event(call: str, seq: int, due: float = 0.0) -> OutboxEvent:
+async def test_outbox_assigns_ids_in_order_and_pages_pending(store: SqliteStore) -> None:
+    def event(call: str, seq: int) -> OutboxEvent:
         return OutboxEvent(
             None, call, "AC1", seq, "http://cb.example/", "POST", {"SequenceNumber": str(seq)},
-            next_attempt_at=due, created_at=1.0,
+            next_attempt_at=0.0, created_at=1.0,
         )  # fmt: skip
 
-    await store.enqueue_callbacks([event("CA1", 0), event("CA1", 1), event("CA2", 0, due=50.0)])
-    await store.enqueue_callbacks([event("CA1", 2), event("CA3", 0)])
+    first = await store.enqueue_callbacks([event("CA1", 0), event("CA1", 1), event("CA2", 0)])
+    second = await store.enqueue_callbacks([event("CA1", 2), event("CA3", 0)])
+    assert first == sorted(first) and second == sorted(second) and first[-1] < second[0]
     assert await store.pending_callback_count() == 5
-    due = await store.due_callbacks(now=10.0, limit=10)
-    assert [(e.call_sid, e.sequence) for e in due] == [("CA1", 0), ("CA3", 0)]
-    assert due[0].params == {"SequenceNumber": "0"} and due[0].id is not None
-    first_id = due[0].id
-    await store.reschedule_callback(first_id, 20.0, 1, "HTTP 500")
-    # the failed first event blocks the rest of its call
-    assert [(e.call_sid, e.sequence) for e in await store.due_callbacks(10.0, 10)] == [("CA3", 0)]
-    after = await store.due_callbacks(now=60.0, limit=10)
-    assert [(e.call_sid, e.sequence) for e in after] == [("CA1", 0), ("CA2", 0), ("CA3", 0)]
-    assert after[0].attempts == 1 and after[0].last_error == "HTTP 500"
-    await store.mark_callbacks_delivered([e.id for e in after if e.id is not None])
-    assert [(e.call_sid, e.sequence) for e in await store.due_callbacks(60.0, 10)] == [("CA1", 1)]
-    assert await store.pending_callback_count() == 2
-    assert len(await store.due_callbacks(60.0, 0)) == 0
+    page = await store.pending_callbacks(0, 3)
+    assert [(e.call_sid, e.sequence) for e in page] == [("CA1", 0), ("CA1", 1), ("CA2", 0)]
+    assert [e.id for e in page] == first and page[0].params == {"SequenceNumber": "0"}
+    rest = await store.pending_callbacks(first[-1], 10)
+    assert [(e.call_sid, e.sequence) for e in rest] == [("CA1", 2), ("CA3", 0)]
+    await store.mark_callbacks_delivered(first[:2])
+    remaining = await store.pending_callbacks(0, 10)
+    assert [(e.call_sid, e.sequence) for e in remaining] == [("CA2", 0), ("CA1", 2), ("CA3", 0)]
+    assert await store.pending_callback_count() == 3
+    assert await store.enqueue_callbacks([]) == []
 
 
 async def test_outbox_survives_reopen(tmp_path: Path) -> None:
@@ -173,7 +170,7 @@ async def test_outbox_survives_reopen(tmp_path: Path) -> None:
     )
     await first.close()
     second = await SqliteStore.open(path)
-    assert [e.params for e in await second.due_callbacks(time.time(), 5)] == [{"a": "b"}]
+    assert [e.params for e in await second.pending_callbacks(0, 5)] == [{"a": "b"}]
     await second.close()
 
 

@@ -42,7 +42,6 @@ class DaemonProcess:
             "RCMLROUTER_LOG_LEVEL": "info",
             "RCMLROUTER_CALLBACKS_RETRY_INITIAL": "0.2",
             "RCMLROUTER_CALLBACKS_RETRY_MAX": "1.0",
-            "RCMLROUTER_CALLBACKS_POLL_INTERVAL": "0.1",
             "RCMLROUTER_SIP_DRAIN_TIMEOUT": "2",
             **env,
         }

@@ -3,6 +3,7 @@
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 
 from rcmlrouter.errors import NotFoundError
@@ -113,24 +114,26 @@ class RecordQueries(SqliteConnection):
 
     # ---- outbox ----------------------------------------------------------------------------
 
-    async def enqueue_callbacks(self, events: Sequence[OutboxEvent]) -> None:
-        """Append events (ids are assigned by the database), all in one transaction."""
+    async def enqueue_callbacks(self, events: Sequence[OutboxEvent]) -> list[int]:
+        """Append events in one transaction; return the ids the database assigned, in order."""
         if not events:
-            return
-        await self.execute_many(
-            "INSERT INTO callback_outbox (call_sid, account_sid, sequence, url, method, params, "
-            "attempts, next_attempt_at, created_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [rows.outbox_values(e) for e in events],
-        )
+            return []
+        values = [rows.outbox_values(e) for e in events]
 
-    async def due_callbacks(self, now: float, limit: int) -> list[OutboxEvent]:
-        """The first undelivered event of each call, when due, oldest first."""
+        def insert(db: sqlite3.Connection) -> list[int]:
+            ids = []
+            for row in values:
+                cursor = db.execute(_OUTBOX_INSERT, row)
+                ids.append(int(cursor.lastrowid or 0))
+            return ids
+
+        return await self.run_in_transaction(insert)
+
+    async def pending_callbacks(self, after_id: int, limit: int) -> list[OutboxEvent]:
+        """Undelivered events with an id above ``after_id``, by id (so in order per call)."""
         found = await self.fetchall(
-            f"SELECT {', '.join('o.' + c for c in rows.OUTBOX_COLUMNS.split(', '))} "
-            "FROM callback_outbox o JOIN (SELECT call_sid, MIN(id) AS first_id "
-            "FROM callback_outbox GROUP BY call_sid) f ON o.id = f.first_id "
-            "WHERE o.next_attempt_at <= ? ORDER BY o.id LIMIT ?",
-            (now, limit),
+            f"SELECT {rows.OUTBOX_COLUMNS} FROM callback_outbox WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
         )
         return [rows.to_outbox(r) for r in found]
 
@@ -138,18 +141,12 @@ class RecordQueries(SqliteConnection):
         """Delivered events leave the outbox."""
         await self.execute_many("DELETE FROM callback_outbox WHERE id = ?", [(i,) for i in ids])
 
-    async def reschedule_callback(
-        self, id: int, next_attempt_at: float, attempts: int, last_error: str | None
-    ) -> None:
-        async with self.transaction() as db:
-            cursor = await db.execute(
-                "UPDATE callback_outbox SET next_attempt_at = ?, attempts = ?, last_error = ? "
-                "WHERE id = ?",
-                (next_attempt_at, attempts, last_error, id),
-            )
-            if cursor.rowcount == 0:
-                raise NotFoundError(f"no outbox event {id}")
-
     async def pending_callback_count(self) -> int:
         row = await self.fetchone("SELECT COUNT(*) FROM callback_outbox")
         return int(row[0]) if row else 0
+
+
+_OUTBOX_INSERT = (
+    "INSERT INTO callback_outbox (call_sid, account_sid, sequence, url, method, params, "
+    "attempts, next_attempt_at, created_at, last_error) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
