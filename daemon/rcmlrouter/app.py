@@ -114,9 +114,11 @@ class Daemon:
             user_agent=config.sip.user_agent,
         )
         outbox = CallbackOutbox(store, fetcher, directory.auth_token, config.callbacks)
-        call_records: BatchWriter[CallRecord] = BatchWriter("calls", store.record_calls)
+        call_records: BatchWriter[CallRecord] = BatchWriter(
+            "calls", store.record_calls, linger=0.05
+        )
         notifications: BatchWriter[Notification] = BatchWriter(
-            "notifications", store.add_notifications
+            "notifications", store.add_notifications, linger=0.05
         )
         for writer in (call_records, notifications):
             writer.start()

@@ -52,9 +52,11 @@ class CallbackOutbox:
         self.fetcher = fetcher
         self.auth_token = auth_token
         self.config = config
-        self._writer: BatchWriter[OutboxEvent] = BatchWriter("callbacks", self._persist)
+        self._writer: BatchWriter[OutboxEvent] = BatchWriter(
+            "callbacks", self._persist, linger=0.005
+        )
         self._marks: BatchWriter[int] = BatchWriter(
-            "callback-marks", store.mark_callbacks_delivered
+            "callback-marks", store.mark_callbacks_delivered, linger=0.05
         )
         self._queues: dict[str, deque[OutboxEvent]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}

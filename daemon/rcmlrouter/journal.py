@@ -1,8 +1,8 @@
 """Group commit: items produced on the call path are written to the store in batches.
 
 The call path never awaits the store. It appends to a :class:`BatchWriter`, whose single task
-writes everything pending in one transaction, as soon as the previous write is done (so under load
-batches grow, and when idle an item is written within one event-loop turn). A failed write is
+writes everything pending in one transaction, as soon as the previous write is done and
+``linger`` seconds after the first item arrived (so under load batches grow). A failed write is
 retried with backoff; nothing is dropped while the process lives.
 """
 
@@ -30,9 +30,11 @@ class BatchWriter(Generic[T]):
         write: Callable[[Sequence[T]], Awaitable[None]],
         *,
         max_batch: int = 1000,
+        linger: float = 0.0,
         on_written: Callable[[Sequence[T]], None] | None = None,
     ) -> None:
         self.name = name
+        self._linger = linger
         self._write = write
         self._max_batch = max_batch
         self._on_written = on_written
@@ -74,6 +76,8 @@ class BatchWriter(Generic[T]):
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
+                if self._linger and len(self._pending) < self._max_batch:
+                    await asyncio.sleep(self._linger)  # gather more into one transaction
             batch = self._pending[: self._max_batch]
             try:
                 await self._write(batch)
