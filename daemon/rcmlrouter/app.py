@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -255,6 +256,8 @@ async def _serve_metrics(_request: web.Request) -> web.Response:
 
 async def run_daemon(config: Config) -> None:
     """Run until SIGTERM/SIGINT; used by ``rcmlrouter run``."""
+    # The store's worker thread must not keep the event loop off the GIL for the default 5 ms.
+    sys.setswitchinterval(0.0005)
     daemon = Daemon(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -548,7 +548,7 @@ def profile(bench: Bench, name: str, scenario: str, port: int, csv: Path, rate: 
     out = bench.workdir / f"profile-{name}.txt"
     duration = 5 if bench.args.quick else 10
     spy_proc = subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--duration", str(duration), "--rate", "100",
+        [spy, "record", "--pid", str(pid), "--duration", str(duration), "--rate", "100", "--gil",
          "--format", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -668,7 +668,15 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy runs")
     parser.add_argument("--no-info", action="store_true", help="skip the log-level=info run")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--only", default="", help="comma list of reject,regex,callbacks,held (baseline always)"
+    )
     args = parser.parse_args()
+    chosen = {name.strip() for name in args.only.split(",") if name.strip()}
+
+    def want(name: str) -> bool:
+        return not chosen or name in chosen
+
     quick = args.quick
     load = Load(10_000, 1_000) if quick else Load(1_000_000, 10_000)
     held = 1000 if quick else 10_000
@@ -718,16 +726,21 @@ def main() -> None:
     )
     print(bench.notes[-1])
     watch = {"daemon": pid, "webhook": webhook.pid}
+    reject = callback = None
     try:
-        print("\n2. exact SIP number → <Reject/> → 603")
-        reject = bench.ramp(
-            "reject", "uac_reject.xml", daemon.sip_port, csvs["exact"], rates, watch
-        )
-        bench.rows.append(("2. exact → Reject (603)", reject, "target ≥ 1,500/s"))
+        if want("reject"):
+            print("\n2. exact SIP number → <Reject/> → 603")
+            reject = bench.ramp(
+                "reject", "uac_reject.xml", daemon.sip_port, csvs["exact"], rates, watch
+            )
+            bench.rows.append(("2. exact → Reject (603)", reject, "target ≥ 1,500/s"))
 
-        print(f"\n3. regex number ({load.regex:,} patterns, {load.exact:,} exact) → <Hangup/>")
-        regex = bench.ramp("regex", "uac_hangup.xml", daemon.sip_port, csvs["regex"], rates, watch)
-        bench.rows.append(("3. regex → Hangup (200 + BYE)", regex, ""))
+        if want("regex"):
+            print(f"\n3. regex number ({load.regex:,} patterns, {load.exact:,} exact) → Hangup")
+            regex = bench.ramp(
+                "regex", "uac_hangup.xml", daemon.sip_port, csvs["regex"], rates, watch
+            )
+            bench.rows.append(("3. regex → Hangup (200 + BYE)", regex, ""))
 
         print("\n4. as 3 with a StatusCallback (3 callbacks per call)")
 
@@ -745,23 +758,36 @@ def main() -> None:
             webhook.reset()
 
         webhook.reset()
-        callback = bench.ramp("regex_cb", "uac_hangup.xml", daemon.sip_port, csvs["regex_cb"],
-                              cb_rates, watch, after=check_callbacks)  # fmt: skip
-        bench.rows.append(
-            ("4. regex → Hangup + StatusCallback", callback,
-             "target ≥ 600/s; " + (callback.extra.get("callbacks", "") if callback else ""))
-        )  # fmt: skip
+        if want("callbacks"):
+            callback = bench.ramp(
+                "regex_cb",
+                "uac_hangup.xml",
+                daemon.sip_port,
+                csvs["regex_cb"],
+                cb_rates,
+                watch,
+                after=check_callbacks,
+            )
+            bench.rows.append(
+                ("4. regex → Hangup + StatusCallback", callback,
+                 "target ≥ 600/s; " + (callback.extra.get("callbacks", "") if callback else ""))
+            )  # fmt: skip
 
-        print("\nprofiles (py-spy record, all threads; SIPp at the best passing rate)")
-        profile(bench, "reject", "uac_reject.xml", daemon.sip_port, csvs["exact"],
-                reject.rate if reject else rates[0], pid, watch)  # fmt: skip
-        profile(bench, "regex_cb", "uac_hangup.xml", daemon.sip_port, csvs["regex_cb"],
-                callback.rate if callback else cb_rates[0], pid, watch)  # fmt: skip
+        print(
+            "\nprofiles (py-spy record --gil: samples of the thread holding the GIL; SIPp at the best passing rate)"
+        )
+        if want("reject"):
+            profile(bench, "reject", "uac_reject.xml", daemon.sip_port, csvs["exact"],
+                    reject.rate if reject else rates[0], pid, watch)  # fmt: skip
+        if want("callbacks"):
+            profile(bench, "regex_cb", "uac_hangup.xml", daemon.sip_port, csvs["regex_cb"],
+                    callback.rate if callback else cb_rates[0], pid, watch)  # fmt: skip
         time.sleep(3)
         webhook.reset()
 
-        print(f"\n5. {held:,} concurrent held calls (<Pause length=60/>)")
-        held_calls(bench, daemon, csvs["held"], webhook)
+        if want("held"):
+            print(f"\n5. {held:,} concurrent held calls (<Pause length=60/>)")
+            held_calls(bench, daemon, csvs["held"], webhook)
         errors = [line for line in daemon.raw if '"error"' in line or "Traceback" in line]
         if errors:
             bench.notes.append(f"daemon logged {len(errors)} error lines; first: {errors[0][:300]}")
