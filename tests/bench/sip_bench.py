@@ -773,9 +773,7 @@ def main() -> None:
                  "target ≥ 600/s; " + (callback.extra.get("callbacks", "") if callback else ""))
             )  # fmt: skip
 
-        print(
-            "\nprofiles (py-spy record --gil: samples of the thread holding the GIL; SIPp at the best passing rate)"
-        )
+        print("\nprofiles (py-spy record --gil: the thread holding the GIL; SIPp at the best rate)")
         if want("reject"):
             profile(bench, "reject", "uac_reject.xml", daemon.sip_port, csvs["exact"],
                     reject.rate if reject else rates[0], pid, watch)  # fmt: skip
