@@ -98,16 +98,7 @@ class RawUac:
 
     def receive(self, seconds: float) -> list[Message]:
         """Everything that arrives within ``seconds``."""
-        out: list[Message] = []
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except TimeoutError:
-                break
-            out.append(parse(data))
-        return out
+        return self.receive_until(lambda _message: False, seconds)
 
     def receive_until(self, predicate, seconds: float) -> list[Message]:  # type: ignore[no-untyped-def]
         out: list[Message] = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
@@ -19,7 +21,17 @@ from rcmlrouter.api.render import (
     strip_format,
 )
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import API_VERSION, CallRecord, MessageRecord, Notification
+from rcmlrouter.store.base import (
+    API_VERSION,
+    CallRecord,
+    MessageRecord,
+    Notification,
+    Page,
+    Store,
+)
+
+R = TypeVar("R")
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 def call_fields(request: web.Request, c: CallRecord) -> dict[str, Any]:
@@ -81,66 +93,63 @@ def notification_fields(request: web.Request, n: Notification) -> dict[str, Any]
     }
 
 
-async def handle_calls(request: web.Request) -> web.Response:
-    _, account = await authorize(request)
-    paging = read_paging(Params.from_query(request))
-    page = await store_of(request).list_calls(account.sid, paging.page, paging.page_size)
-    meta = page_meta(request, paging, page.total, len(page.items), [])
-    items = [call_fields(request, c) for c in page.items]
-    return render(request, Collection("Calls", "Call", "calls", meta, items))
+@dataclass(frozen=True, slots=True)
+class RecordKind(Generic[R]):
+    """One read-only record resource: how to list it, fetch one, and render it."""
+
+    label: str  # for error messages
+    collection: tuple[str, str, str]  # XML list element, XML item element, JSON list key
+    fields: Callable[[web.Request, R], dict[str, Any]]
+    list_page: Callable[[Store, str, int, int], Awaitable[Page[R]]]
+    get_one: Callable[[Store, str], Awaitable[R]]
 
 
-async def handle_call(request: web.Request) -> web.Response:
-    _, account = await authorize(request)
-    sid = strip_format(request.match_info["sid"])
-    try:
-        call = await store_of(request).get_call(sid)
-    except NotFoundError as exc:
-        raise ApiError(404, 20404, f"call {sid} not found") from exc
-    if call.account_sid != account.sid:
-        raise ApiError(403, 20403, f"call {sid} belongs to another account")
-    return render(request, Resource("Call", call_fields(request, call)))
+def list_handler(kind: RecordKind[R]) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        _, account = await authorize(request)
+        paging = read_paging(Params.from_query(request))
+        page = await kind.list_page(store_of(request), account.sid, paging.page, paging.page_size)
+        meta = page_meta(request, paging, page.total, len(page.items), [])
+        items = [kind.fields(request, item) for item in page.items]
+        return render(request, Collection(*kind.collection, meta, items))
+
+    return handle
 
 
-async def handle_notifications(request: web.Request) -> web.Response:
-    _, account = await authorize(request)
-    paging = read_paging(Params.from_query(request))
-    page = await store_of(request).list_notifications(account.sid, paging.page, paging.page_size)
-    meta = page_meta(request, paging, page.total, len(page.items), [])
-    items = [notification_fields(request, n) for n in page.items]
-    return render(
-        request, Collection("Notifications", "Notification", "notifications", meta, items)
-    )
+def instance_handler(kind: RecordKind[R]) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        _, account = await authorize(request)
+        sid = strip_format(request.match_info["sid"])
+        try:
+            item = await kind.get_one(store_of(request), sid)
+        except NotFoundError as exc:
+            raise ApiError(404, 20404, f"{kind.label} {sid} not found") from exc
+        if getattr(item, "account_sid", None) != account.sid:
+            raise ApiError(403, 20403, f"{kind.label} {sid} belongs to another account")
+        return render(request, Resource(kind.collection[1], kind.fields(request, item)))
+
+    return handle
 
 
-async def handle_notification(request: web.Request) -> web.Response:
-    _, account = await authorize(request)
-    sid = strip_format(request.match_info["sid"])
-    try:
-        item = await store_of(request).get_notification(sid)
-    except NotFoundError as exc:
-        raise ApiError(404, 20404, f"notification {sid} not found") from exc
-    if item.account_sid != account.sid:
-        raise ApiError(403, 20403, f"notification {sid} belongs to another account")
-    return render(request, Resource("Notification", notification_fields(request, item)))
+CALLS: RecordKind[CallRecord] = RecordKind(
+    "call", ("Calls", "Call", "calls"), call_fields,
+    lambda store, account, page, size: store.list_calls(account, page, size),
+    lambda store, sid: store.get_call(sid),
+)  # fmt: skip
+NOTIFICATIONS: RecordKind[Notification] = RecordKind(
+    "notification", ("Notifications", "Notification", "notifications"), notification_fields,
+    lambda store, account, page, size: store.list_notifications(account, page, size),
+    lambda store, sid: store.get_notification(sid),
+)  # fmt: skip
+MESSAGES: RecordKind[MessageRecord] = RecordKind(
+    "message", ("SMSMessages", "SMSMessage", "messages"), message_fields,
+    lambda store, account, page, size: store.list_messages(account, page, size),
+    lambda store, sid: store.get_message(sid),
+)  # fmt: skip
 
-
-async def handle_messages(request: web.Request) -> web.Response:
-    _, account = await authorize(request)
-    paging = read_paging(Params.from_query(request))
-    page = await store_of(request).list_messages(account.sid, paging.page, paging.page_size)
-    meta = page_meta(request, paging, page.total, len(page.items), [])
-    items = [message_fields(request, m) for m in page.items]
-    return render(request, Collection("SMSMessages", "SMSMessage", "messages", meta, items))
-
-
-async def handle_message(request: web.Request) -> web.Response:
-    _, account = await authorize(request)
-    sid = strip_format(request.match_info["sid"])
-    try:
-        message = await store_of(request).get_message(sid)
-    except NotFoundError as exc:
-        raise ApiError(404, 20404, f"message {sid} not found") from exc
-    if message.account_sid != account.sid:
-        raise ApiError(403, 20403, f"message {sid} belongs to another account")
-    return render(request, Resource("SMSMessage", message_fields(request, message)))
+handle_calls = list_handler(CALLS)
+handle_call = instance_handler(CALLS)
+handle_notifications = list_handler(NOTIFICATIONS)
+handle_notification = instance_handler(NOTIFICATIONS)
+handle_messages = list_handler(MESSAGES)
+handle_message = instance_handler(MESSAGES)
