@@ -227,3 +227,48 @@ def test_reason_header_is_always_well_formed() -> None:
     name, value = reason_header(400, 'bad "quote" \\ and\r\nnewline')
     assert name == "Reason"
     assert value == 'SIP;cause=400;text="bad quote  andnewline"'
+
+
+def test_parsed_views_follow_header_edits() -> None:
+    """From/To/Via/CSeq/Call-ID and get() are memoised; any edit of ``headers`` is seen."""
+    message = parse_request(sample("sipp_bye.sip"))
+    assert message.from_addr.tag == "13119SIPpTag001"
+    assert message.to_addr.tag == "3976e6bfa6856f40"
+    assert message.top_via.branch == "z9hG4bK-13119-1-7"
+    assert message.cseq == (2, "BYE")
+    assert message.call_id == "1-13119@127.0.0.1"
+    assert message.from_addr is message.from_addr  # parsed once
+    index = [name for name, _ in message.headers].index("From")
+    message.headers[index] = ("From", "<sip:bob@example.com>;tag=new")  # item assignment
+    assert message.from_addr.tag == "new"
+    assert message.get("From") == "<sip:bob@example.com>;tag=new"
+    message.headers.insert(0, ("Via", "SIP/2.0/TCP 10.0.0.9;branch=z9hG4bKtop"))  # insert
+    assert message.top_via.branch == "z9hG4bKtop"
+    assert message.get_all("v")[1] == "SIP/2.0/UDP 127.0.0.1:45123;branch=z9hG4bK-13119-1-7"
+    message.set("CSeq", "3 BYE")
+    assert message.cseq == (3, "BYE")
+    message.headers = [h for h in message.headers if h[0] != "Call-ID"]  # a new list
+    with pytest.raises(SipParseError):
+        message.call_id  # noqa: B018
+    message.headers.append(("Call-ID", "again"))  # append
+    assert message.call_id == "again"
+    message.remove("To")
+    assert message.get("t") is None
+
+
+def test_get_prefers_exact_then_canonical_spelling() -> None:
+    message = SipRequest("OPTIONS", "sip:a@b", [("x-foo", "1"), ("X-Foo", "2"), ("via", "3")])
+    assert message.get("X-Foo") == "2"
+    assert message.get("x-foo") == "1"
+    assert message.get("X-FOO") == "1"
+    assert message.get("Via") == "3"
+    assert message.get_all("x-FOO") == ["1", "2"]
+
+
+def test_folded_and_bare_lf_headers_parse_like_crlf() -> None:
+    crlf = sample("sipp_bye.sip").replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    bare = crlf.replace(b"\r\n", b"\n")
+    folded = crlf.replace(b"Subject: Performance Test", b"Subject: Performance\r\n  Test")
+    expected = parse_request(crlf).headers
+    assert parse_request(bare).headers == expected
+    assert parse_request(folded).headers == expected

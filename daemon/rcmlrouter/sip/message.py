@@ -104,34 +104,96 @@ def canonical_name(name: str) -> str:
     return _COMPACT.get(lower) or _CANONICAL.get(lower) or name
 
 
-class SipMessage:
-    """Headers (canonical name, value) in wire order plus a body."""
+_LOOKUP_KEYS: dict[str, tuple[str, str, str]] = {}
+_NAME_CACHE: dict[str, str] = {}  # header name as written (a valid token) -> canonical name
+_CACHE_LIMIT = 1024
 
-    __slots__ = ("_parsed", "body", "headers")
+
+def _lookup_key(name: str) -> tuple[str, str, str]:
+    """(name lower-cased, canonical name, canonical lower-cased), memoised."""
+    found = _LOOKUP_KEYS.get(name)
+    if found is None:
+        key = canonical_name(name)
+        found = (name.lower(), key, key.lower())
+        if len(_LOOKUP_KEYS) < _CACHE_LIMIT:
+            _LOOKUP_KEYS[name] = found
+    return found
+
+
+class SipMessage:
+    """Headers (canonical name, value) in wire order plus a body.
+
+    Lookups go through an index by lower-case name that is rebuilt whenever ``headers`` no
+    longer equals the snapshot it was built from, so editing ``headers`` directly (append,
+    insert, item assignment, a new list) is always seen.
+    """
+
+    __slots__ = (
+        "_call_id",
+        "_cseq",
+        "_from",
+        "_index",
+        "_indexed",
+        "_to",
+        "_via",
+        "body",
+        "headers",
+    )
 
     def __init__(self, headers: list[Header] | None = None, body: bytes = b"") -> None:
         self.headers: list[Header] = headers if headers is not None else []
         self.body = body
-        self._parsed: dict[str, NameAddr | Via] = {}
+        self._indexed: list[Header] | None = None
+        self._index: dict[str, list[Header]] = {}
+        self._clear_parsed()
+
+    def _clear_parsed(self) -> None:
+        """Forget the memoised parses of Call-ID, CSeq, From, To and the top Via."""
+        self._call_id: str | None = None
+        self._cseq: tuple[int, str] | None = None
+        self._from: NameAddr | None = None
+        self._to: NameAddr | None = None
+        self._via: Via | None = None
+
+    def _lookup(self) -> dict[str, list[Header]]:
+        """The index; rebuilt (and the memoised parses dropped) when ``headers`` changed."""
+        headers = self.headers
+        if self._indexed is not None and self._indexed == headers:  # identity-fast compare
+            return self._index
+        self._clear_parsed()
+        index: dict[str, list[Header]] = {}
+        for header in headers:
+            entries = index.get(header[0].lower())
+            if entries is None:
+                index[header[0].lower()] = [header]
+            else:
+                entries.append(header)
+        self._index = index
+        self._indexed = headers.copy()
+        return index
 
     def get(self, name: str) -> str | None:
-        """The first value of header ``name`` (case-insensitive), or None."""
-        for hname, value in self.headers:
-            if hname == name:
-                return value
-        key = canonical_name(name)
-        for hname, value in self.headers:
+        """The first value of header ``name`` (case-insensitive), or None. An exact spelling
+        wins over the canonical one, which wins over any other case."""
+        index = self._lookup()
+        lower, key, key_lower = _lookup_key(name)
+        entries = index.get(lower)
+        if entries is not None:
+            for hname, value in entries:
+                if hname == name:
+                    return value
+        if key_lower != lower:
+            entries = index.get(key_lower)
+        if entries is None:
+            return None
+        for hname, value in entries:
             if hname == key:
                 return value
-        lower = key.lower()
-        for hname, value in self.headers:
-            if hname.lower() == lower:
-                return value
-        return None
+        return entries[0][1]
 
     def get_all(self, name: str) -> list[str]:
-        lower = canonical_name(name).lower()
-        return [value for hname, value in self.headers if hname.lower() == lower]
+        entries = self._lookup().get(_lookup_key(name)[2])
+        return [value for _, value in entries] if entries is not None else []
 
     def add(self, name: str, value: str) -> None:
         self.headers.append((canonical_name(name), value))
@@ -159,39 +221,42 @@ class SipMessage:
             raise SipParseError(f"missing {name} header")
         return value
 
+    # Parsed views, memoised until ``headers`` changes; treat the results as read-only.
+
     @property
     def call_id(self) -> str:
-        return self._require("Call-ID")
+        self._lookup()
+        if self._call_id is None:
+            self._call_id = self._require("Call-ID")
+        return self._call_id
 
     @property
     def cseq(self) -> tuple[int, str]:
-        return parse_cseq(self._require("CSeq"))
-
-    def _name_addr(self, name: str) -> NameAddr:
-        """Parsed From/To, cached by raw value (so header edits never see a stale parse).
-        Treat the result as read-only."""
-        raw = self._require(name)
-        cached = self._parsed.get(raw)
-        if not isinstance(cached, NameAddr):
-            cached = self._parsed[raw] = parse_name_addr(raw)
-        return cached
+        self._lookup()
+        if self._cseq is None:
+            self._cseq = parse_cseq(self._require("CSeq"))
+        return self._cseq
 
     @property
     def from_addr(self) -> NameAddr:
-        return self._name_addr("From")
+        self._lookup()
+        if self._from is None:
+            self._from = parse_name_addr(self._require("From"))
+        return self._from
 
     @property
     def to_addr(self) -> NameAddr:
-        return self._name_addr("To")
+        self._lookup()
+        if self._to is None:
+            self._to = parse_name_addr(self._require("To"))
+        return self._to
 
     @property
     def top_via(self) -> Via:
-        """The parsed top Via (cached by raw value; treat as read-only)."""
-        raw = self._require("Via")
-        cached = self._parsed.get(raw)
-        if not isinstance(cached, Via):
-            cached = self._parsed[raw] = parse_via(raw)
-        return cached
+        self._lookup()
+        if self._via is None:
+            self._via = parse_via(self._require("Via"))
+        return self._via
 
     @property
     def content_type(self) -> str | None:
@@ -271,8 +336,26 @@ def _header_lines(head: bytes) -> list[str]:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError("header section is not UTF-8") from exc
+    text = text.lstrip("\r\n")
+    if (
+        len(text) <= MAX_HEADER_LINE
+        and "\r\r" not in text
+        and text.count("\n") == text.count("\r\n")
+        and "\n " not in text
+        and "\n\t" not in text
+        and not text.endswith("\r")
+    ):
+        lines = text.split("\r\n")  # the common case: CRLF only, nothing folded or long
+    else:
+        lines = _header_lines_slow(text)
+    if len(lines) > MAX_HEADERS + 1:
+        raise SipParseError("too many headers")
+    return lines
+
+
+def _header_lines_slow(text: str) -> list[str]:
     lines: list[str] = []
-    for line in text.lstrip("\r\n").split("\n"):
+    for line in text.split("\n"):
         line = line.rstrip("\r")
         if len(line) > MAX_HEADER_LINE:
             raise SipParseError("header line too long")
@@ -280,24 +363,36 @@ def _header_lines(head: bytes) -> list[str]:
             lines[-1] = lines[-1].rstrip() + " " + line.strip()  # folded continuation
         else:
             lines.append(line)
-    if len(lines) > MAX_HEADERS + 1:
-        raise SipParseError("too many headers")
     return lines
+
+
+def _header_name(raw: str, line: str) -> str:
+    """The canonical name of a header written as ``raw`` (memoised for valid tokens)."""
+    name = _NAME_CACHE.get(raw)
+    if name is not None:
+        return name
+    name = raw.strip()
+    if not is_token(name):
+        raise SipParseError(f"malformed header line {line[:60]!r}")
+    name = canonical_name(name)
+    if len(_NAME_CACHE) < _CACHE_LIMIT:
+        _NAME_CACHE[raw] = name
+    return name
 
 
 def _parse_headers(lines: list[str]) -> list[Header]:
     headers: list[Header] = []
+    append = headers.append
     for line in lines:
-        name, colon, value = line.partition(":")
-        name = name.strip()
-        if not colon or not is_token(name):
+        raw, colon, value = line.partition(":")
+        if not colon:
             raise SipParseError(f"malformed header line {line[:60]!r}")
-        name = canonical_name(name)
+        name = _header_name(raw, line)
         value = value.strip()
         if name in _MULTI_VALUE and "," in value:
             headers.extend((name, part.strip()) for part in split_outside_quotes(value, ","))
         else:
-            headers.append((name, value))
+            append((name, value))
     if len(headers) > MAX_HEADERS:
         raise SipParseError("too many headers")
     return headers

@@ -14,7 +14,7 @@ from typing import Protocol, cast
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse, frame_length, parse_message
-from rcmlrouter.sip.uri import bare_host, format_host, parse_hostport, parse_via
+from rcmlrouter.sip.uri import Via, bare_host, format_host, parse_hostport
 
 Source = tuple[str, str, int]
 TRANSPORTS = ("udp", "tcp")
@@ -46,17 +46,18 @@ def parse_listen(spec: str) -> Source:
 
 def stamp_received(request: SipRequest, host: str, port: int) -> None:
     """RFC 3581: add ``received`` (and fill ``rport``) on the top Via."""
-    for index, (name, value) in enumerate(request.headers):
-        if name != "Via":
-            continue
-        via = parse_via(value)
-        rport_asked = "rport" in via.params
-        if bare_host(via.host) != host or rport_asked:
-            via.params["received"] = host
-        if rport_asked:
-            via.params["rport"] = str(port)
-        request.headers[index] = ("Via", str(via))
-        return
+    via = request.top_via
+    rport_asked = "rport" in via.params
+    if bare_host(via.host) == host and not rport_asked:
+        return  # nothing to add: the Via (and every memoised parse) stays as it is
+    params = dict(via.params)
+    params["received"] = host
+    if rport_asked:
+        params["rport"] = str(port)
+    for index, (name, _) in enumerate(request.headers):
+        if name == "Via":
+            request.headers[index] = ("Via", str(Via(via.transport, via.host, via.port, params)))
+            return
 
 
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
