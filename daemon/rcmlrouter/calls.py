@@ -10,8 +10,6 @@ status callback when the number has a StatusCallback.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
 
 import structlog
 
@@ -33,6 +31,9 @@ from rcmlrouter.sip.endpoint import IncomingCall
 from rcmlrouter.sip.uri import parse_uri
 
 log = structlog.get_logger(__name__)
+
+# End causes that come from the far end (or the network) and interrupt the running RCML.
+REMOTE_ENDS = frozenset({"remote-bye", "cancel", "ack-timeout", "transport-error"})
 
 
 class CallSupervisor:
@@ -69,26 +70,30 @@ class CallSupervisor:
             await asyncio.wait(list(self._tasks), timeout=5)
 
     async def _supervise(self, call: IncomingCall) -> None:
+        """One task per call: runs the call and is cancelled when the far end ends it."""
         ctx = CallContext.start(call, self.services)
         structlog.contextvars.bind_contextvars(call_sid=ctx.call_sid)
         metrics.CALLS_ACTIVE.inc()
         leg = SipCallLeg(call, ctx, self.services)
-        runner = asyncio.ensure_future(self._run(ctx, leg))
+        task = asyncio.current_task()
+        assert task is not None
+        state = {"running": True, "interrupted": False}
+
+        def on_end(ended: asyncio.Future[str]) -> None:
+            if state["running"] and not ended.cancelled() and ended.result() in REMOTE_ENDS:
+                state["interrupted"] = True
+                task.cancel()
+
+        call.ended.add_done_callback(on_end)
         try:
-            ended: asyncio.Future[Any] = call.ended
-            await asyncio.wait([runner, ended], return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:  # drain deadline: hang up what is left
-            runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await runner
-            await leg.hangup_or_reject()
-            ctx.end_cause = "drain"
-        else:
-            if not runner.done():
-                runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await runner
+            await self._run(ctx, leg)
+        except asyncio.CancelledError:
+            task.uncancel()
+            if not state["interrupted"]:  # drain deadline: hang up what is left
+                ctx.end_cause = "drain"
+                await leg.hangup_or_reject()
         finally:
+            state["running"] = False
             leg.release()
             metrics.CALLS_ACTIVE.dec()
             if call.ended.done() and not call.ended.cancelled():
