@@ -42,6 +42,7 @@ from rcmlrouter.sip.uri import SipUri, bare_host, format_host
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REFER, NOTIFY, INFO"
 KNOWN_METHODS = frozenset(ALLOW.replace(",", "").split()) | {"SUBSCRIBE", "UPDATE", "PRACK"}
+MAX_CACHED_LINKS = 4096
 
 
 class RequestHandler(Protocol):
@@ -87,9 +88,11 @@ class SipEndpoint:
         self._draining = False
         self._in_flight = 0  # server transactions without a final response yet
         self._current: InviteServerTransaction | NonInviteServerTransaction | None = None
+        self._links: dict[Source, Link] = {}
 
     async def start(self, listen: list[str]) -> None:
         self.timers = TimerHeap(asyncio.get_running_loop())
+        self._links.clear()
         await self._transports.start(listen)
 
     async def stop(self) -> None:
@@ -218,12 +221,22 @@ class SipEndpoint:
         return f"<sip:{format_host(local_host)}:{port}{suffix}>"
 
     def _link(self, destination: Source) -> Link:
+        """The (immutable) link of transactions towards ``destination``, shared by all of them:
+        no closure, bound methods and Link per transaction."""
+        link = self._links.get(destination)
+        if link is not None:
+            return link
+
         def send(message: object) -> None:
             assert isinstance(message, SipRequest | SipResponse)
             self._send(message, destination)
 
         reliable = destination[0] != "udp"
-        return Link(send, self.timers, self.config, reliable, self._txn_done, self._txn_settled)
+        link = Link(send, self.timers, self.config, reliable, self._txn_done, self._txn_settled)
+        if len(self._links) >= MAX_CACHED_LINKS:
+            self._links.clear()
+        self._links[destination] = link
+        return link
 
     def _txn_settled(self, txn: Transaction) -> None:
         if not isinstance(txn, NonInviteClientTransaction):

@@ -143,8 +143,8 @@ class SipMessage:
     def __init__(self, headers: list[Header] | None = None, body: bytes = b"") -> None:
         self.headers: list[Header] = headers if headers is not None else []
         self.body = body
-        self._indexed: list[Header] | None = None
-        self._index: dict[str, list[Header]] = {}
+        self._indexed: tuple[Header, ...] | None = None
+        self._index: dict[str, tuple[Header, ...]] = {}
         self._clear_parsed()
 
     def _clear_parsed(self) -> None:
@@ -155,21 +155,23 @@ class SipMessage:
         self._to: NameAddr | None = None
         self._via: Via | None = None
 
-    def _lookup(self) -> dict[str, list[Header]]:
-        """The index; rebuilt (and the memoised parses dropped) when ``headers`` changed."""
-        headers = self.headers
-        if self._indexed is not None and self._indexed == headers:  # identity-fast compare
+    def _lookup(self) -> dict[str, tuple[Header, ...]]:
+        """The index; rebuilt (and the memoised parses dropped) when ``headers`` changed.
+
+        Tuples, not lists: once the garbage collector has seen them they are untracked, which
+        keeps long-lived messages (transactions linger 64*T1) cheap for every later collection.
+        """
+        snapshot = tuple(self.headers)
+        if snapshot == self._indexed:  # compares the header tuples by identity first
             return self._index
         self._clear_parsed()
-        index: dict[str, list[Header]] = {}
-        for header in headers:
-            entries = index.get(header[0].lower())
-            if entries is None:
-                index[header[0].lower()] = [header]
-            else:
-                entries.append(header)
+        index: dict[str, tuple[Header, ...]] = {}
+        for header in snapshot:
+            lower = header[0].lower()
+            found = index.get(lower)
+            index[lower] = (header,) if found is None else (*found, header)
         self._index = index
-        self._indexed = headers.copy()
+        self._indexed = snapshot
         return index
 
     def get(self, name: str) -> str | None:
@@ -422,8 +424,9 @@ def _content_length(message: SipMessage) -> int | None:
 
 
 def _check_request(request: SipRequest) -> None:
+    index = request._lookup()
     for name in REQUIRED_HEADERS:
-        if request.get(name) is None:
+        if name.lower() not in index:  # same as get(name) is None: the names are canonical
             raise SipParseError(f"missing {name} header")
     _, method = request.cseq
     if method != request.method.upper():
