@@ -1,7 +1,11 @@
 """SIP-layer micro-benchmark: the CPU one call costs in ``rcmlrouter.sip``, with a baseline.
 
 Run: .venv/bin/python tests/bench/sip_core_bench.py [--quick] [--only parse,core,sipp]
-     [--rate 500] [--secs 10] [--profile core]
+     [--rate 500] [--secs 10] [--profile core] [--gc-threshold N] [--before DIR --rounds N]
+
+``--before DIR``: ``mkdir -p DIR && git archive REV daemon | tar -x -C DIR`` and pass
+``DIR/daemon``; its endpoint runs interleaved with this tree's (the machine is shared and noisy,
+so compare runs from the same invocation only).
 
 Parts (same run, same machine, everything on 127.0.0.1):
   parse   parse + serialize of the captured INVITE / ACK / BYE in tests/data/sip (µs each), and
@@ -38,7 +42,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "daemon"))
+sys.path.insert(0, os.environ.get("SIP_BENCH_DAEMON") or str(REPO / "daemon"))
 
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest  # noqa: E402
 from rcmlrouter.sip.endpoint import SipEndpoint  # noqa: E402
@@ -267,13 +271,14 @@ async def serve(port: int, hangup: bool, gc_threshold: int) -> None:
 
 
 class Server:
-    def __init__(self, args: list[str], workdir: Path, name: str) -> None:
+    def __init__(self, args: list[str], workdir: Path, name: str, daemon: str = "") -> None:
         self.port = free_port()
         self.log = (workdir / f"{name}.log").open("w")
         self.proc = subprocess.Popen(
             [sys.executable, *args, "--port", str(self.port)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "SIP_BENCH_DAEMON": daemon},
         )
         time.sleep(1.0)
         if self.proc.poll() is not None:
@@ -324,7 +329,7 @@ def sipp_run(
 
 
 def bench_sipp(
-    rate: int, secs: float, gc_threshold: int
+    rate: int, secs: float, gc_threshold: int, before: str, rounds: int
 ) -> list[tuple[str, int, int, float, float]]:
     rows: list[tuple[str, int, int, float, float]] = []
     me = str(Path(__file__).resolve())
@@ -340,21 +345,24 @@ def bench_sipp(
             (f"{label} [gc {gc_threshold}]", [*args, *tuned], scenario)
             for label, args, scenario in runs[1:]
         ]
+    variants = [("", "")] + ([(" [before]", before)] if before else [])
     with tempfile.TemporaryDirectory(prefix="sip-core-bench-") as tmp:
         workdir = Path(tmp)
-        for label, args, scenario in runs:
-            server = Server(args, workdir, label.split()[0])
-            try:
-                ok, failed, elapsed, spent = sipp_run(scenario, server, workdir, rate, secs)
-            finally:
-                server.stop()
-            ms = 1000 * spent / ok if ok else float("nan")
-            rows.append((label, ok, failed, ok / elapsed, ms))
-            print(
-                f"  {label:<40} {ok:>6} ok {failed:>4} failed {ok / elapsed:7.0f} calls/s "
-                f"CPU {ms:.3f} ms/call",
-                flush=True,
-            )
+        for _ in range(rounds):  # interleaved: before/after see the same machine weather
+            for label, args, scenario in runs:
+                for suffix, daemon in variants if "endpoint" in label else variants[:1]:
+                    server = Server(args, workdir, label.split()[0], daemon)
+                    try:
+                        ok, failed, elapsed, spent = sipp_run(scenario, server, workdir, rate, secs)
+                    finally:
+                        server.stop()
+                    ms = 1000 * spent / ok if ok else float("nan")
+                    rows.append((label + suffix, ok, failed, ok / elapsed, ms))
+                    print(
+                        f"  {label + suffix:<44} {ok:>6} ok {failed:>4} failed "
+                        f"{ok / elapsed:7.0f} calls/s CPU {ms:.3f} ms/call",
+                        flush=True,
+                    )
     return rows
 
 
@@ -374,6 +382,13 @@ def main() -> None:
         default=0,
         help="also run the endpoint with gc.freeze() and gc.set_threshold(N, 20, 100)",
     )
+    parser.add_argument(
+        "--before",
+        default="",
+        help="a daemon/ directory of an older tree (git archive REV daemon): SIPp runs "
+        "its endpoint too, interleaved with this tree's",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the SIPp runs")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--hangup", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
@@ -398,7 +413,7 @@ def main() -> None:
             print(f"  {label:<40} {value:8.1f} µs  (~{1e6 / value:,.0f} calls/s on one core)")
     if "sipp" in parts:
         print(f"SIPp, {args.rate} calls/s offered for {secs:.0f} s (server CPU per call)")
-        bench_sipp(args.rate, secs, args.gc_threshold)
+        bench_sipp(args.rate, secs, args.gc_threshold, args.before, args.rounds)
 
 
 if __name__ == "__main__":

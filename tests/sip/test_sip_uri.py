@@ -70,3 +70,41 @@ def test_via_parsing() -> None:
     assert via.sent_by == "[::1]:5062"
     with pytest.raises(SipParseError):
         parse_via("SIP/3.0/UDP host")
+
+
+@pytest.mark.parametrize(
+    ("text", "display", "user", "host", "port", "uri_params", "params"),
+    [
+        ('"sipp" <sip:sipp@127.0.0.1:45123>;tag=1', "sipp", "sipp", "127.0.0.1", 45123, {},
+         {"tag": "1"}),
+        ("  Bob   Smith <sip:B@EXAMPLE.com;lr>", "Bob Smith", "B", "example.com", None,
+         {"lr": None}, {}),
+        ('"" <sips:h.example>; TAG = x ', None, None, "h.example", None, {}, {"tag": "x"}),
+        ("<sip:%41@h:5>", None, "A", "h", 5, {}, {}),  # general path: percent-decoded user
+        ('"a\\"b" <sip:u:pw@h>', 'a"b', "u", "h", None, {}, {}),  # general path: escapes
+    ],
+)  # fmt: skip
+def test_name_addr_common_and_general_forms_agree(
+    text: str,
+    display: str | None,
+    user: str | None,
+    host: str,
+    port: int | None,
+    uri_params: dict[str, str | None],
+    params: dict[str, str | None],
+) -> None:
+    parsed = parse_name_addr(text)
+    assert (parsed.display, parsed.uri.user, parsed.uri.host, parsed.uri.port) == (
+        display,
+        user,
+        host,
+        port,
+    )
+    assert parsed.uri.params == uri_params
+    assert parsed.params == params
+
+
+@pytest.mark.parametrize("text", ["<sip:a@h:70000>", "<sip:a@h:0>", "<sip:a@h:>", '"x <sip:a@h>'])
+def test_name_addr_fast_path_still_rejects(text: str) -> None:
+    with pytest.raises(SipParseError):
+        parse_name_addr(text)

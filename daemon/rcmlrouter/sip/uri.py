@@ -213,9 +213,24 @@ def _find_angle(text: str) -> int:
     return text.find("<")
 
 
+_NAME_ADDR_FAST = re.compile(
+    r'(?:"([^"\\]*)"\s*|([A-Za-z0-9 .+_-]*))<(sips?):(?:([A-Za-z0-9.+_!~*\'()&=$,/-]+)@)?'
+    r"([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?(;[^<>?\"]*)?>(.*)",
+    re.DOTALL,
+)
+
+
 def parse_name_addr(text: str) -> NameAddr:
     """Parse ``"Name" <sip:u@h>;tag=x`` or ``sip:u@h;tag=x`` (params belong to the header)."""
     text = text.strip()
+    fast = _NAME_ADDR_FAST.fullmatch(text)
+    if fast is not None:  # the common form in one match; same result as the general path
+        quoted, bare, scheme, user, host, port_text, uri_params, params = fast.groups()
+        port = int(port_text) if port_text else None
+        if port is None or 0 < port < 65536:
+            display = quoted if quoted is not None else " ".join(bare.split())
+            uri = SipUri(scheme, user, host.lower(), port, parse_params(uri_params or ""))
+            return NameAddr(uri, display or None, parse_params(params))
     lt = _find_angle(text)
     if lt >= 0:
         gt = text.find(">", lt)
