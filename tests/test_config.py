@@ -67,3 +67,11 @@ def test_sip_listen_forms() -> None:
     assert parse_sip_listen("TCP:[::1]:5061") == ("tcp", "::1", 5061)
     assert parse_sip_listen("sctp:127.0.0.1:5060") is None
     assert parse_sip_listen("udp:127.0.0.1:99999") is None
+
+
+def test_wildcard_listen_needs_an_advertised_address() -> None:
+    env = {"RCMLROUTER_SIP_LISTEN": "udp:0.0.0.0:5060"}
+    with pytest.raises(ConfigError, match=r"sip\.advertise"):
+        load_config(None, env)
+    config = load_config(None, {**env, "RCMLROUTER_SIP_ADVERTISE": "sip.example.net"})
+    assert config.sip.advertise == "sip.example.net"

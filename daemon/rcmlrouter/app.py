@@ -141,6 +141,7 @@ class Daemon:
             SipRequestRouter(self.supervisor),
             user_agent=config.sip.user_agent,
             max_transactions=config.sip.max_transactions,
+            advertise=config.sip.advertise or None,
         )
         await self.endpoint.start(list(config.sip.listen))
         await self._start_api(store)

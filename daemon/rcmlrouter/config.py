@@ -29,6 +29,7 @@ class ApiConfig:
 @dataclass(frozen=True, slots=True)
 class SipConfig:
     listen: tuple[str, ...] = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
+    advertise: str = ""  # host for Via/Contact; required when listening on 0.0.0.0 or ::
     user_agent: str = "rcmlrouter"
     max_transactions: int = 20000
     max_calls: int = 20000
@@ -192,8 +193,14 @@ def _validate(config: Config, problems: list[str]) -> None:
     if parse_host_port(config.api.listen) is None:
         problems.append(f"api.listen: expected HOST:PORT, got {config.api.listen!r}")
     for item in config.sip.listen:
-        if parse_sip_listen(item) is None:
+        parsed = parse_sip_listen(item)
+        if parsed is None:
             problems.append(f"sip.listen: expected udp|tcp:HOST:PORT, got {item!r}")
+        elif parsed[1] in ("0.0.0.0", "::") and not config.sip.advertise:  # noqa: S104
+            problems.append(
+                f"sip.advertise: required when listening on a wildcard address ({item}): the "
+                "address peers must use in Via and Contact"
+            )
     if not config.sip.listen:
         problems.append("sip.listen: at least one address is required")
     url = config.store.url

@@ -73,14 +73,17 @@ class SipEndpoint:
         user_agent: str = "rcmlrouter",
         max_transactions: int = 20000,
         timers: TimerConfig | None = None,
+        advertise: str | None = None,
     ) -> None:
+        """``advertise``: the host put in Via and Contact (required behind NAT or when
+        listening on a wildcard address); by default the bound address."""
         self.handler = handler
         self.user_agent = user_agent
         self.max_transactions = max_transactions
         self.config = timers or TimerConfig()
         self.stats = EndpointStats()
         self.timers: TimerHeap = None  # type: ignore[assignment]  # set in start()
-        self._transports = Transports(self)
+        self._transports = Transports(self, advertise)
         self._clients = ClientTransactions(self._transports, self._link)
         self._server: dict[ServerKey, Transaction] = {}
         self._pending: dict[ServerKey, IncomingCall] = {}

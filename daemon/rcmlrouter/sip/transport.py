@@ -138,8 +138,9 @@ class _TcpProtocol(asyncio.Protocol):
 class Transports:
     """Every listening socket and TCP connection of one endpoint."""
 
-    def __init__(self, receiver: MessageReceiver) -> None:
+    def __init__(self, receiver: MessageReceiver, advertise: str | None = None) -> None:
         self.receiver = receiver
+        self.advertise = advertise  # host for Via/Contact instead of the bound address
         self.connections: dict[Source, _TcpProtocol] = {}
         self.addresses: list[Source] = []
         self._udp: dict[int, asyncio.DatagramTransport] = {}
@@ -187,6 +188,8 @@ class Transports:
         fallback: tuple[str, int] | None = None
         for kind, host, port in self.addresses:
             if kind == transport:
+                if self.advertise:
+                    return self.advertise, port
                 if _family(host) == family:
                     return host, port
                 fallback = fallback or (host, port)
