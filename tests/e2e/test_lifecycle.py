@@ -10,6 +10,7 @@ import pytest
 
 from support.daemon import DaemonProcess
 from support.ports import free_port
+from support.rawsip import RawUac
 from support.sipp import run_sipp, scenario, sipp_path
 from support.webhooks import WebhookServer, rcml
 
@@ -98,3 +99,17 @@ def test_demo_rcml_is_served(daemon: DaemonProcess) -> None:
     demo = httpx.get(f"{base}/demos/hello.xml", timeout=5)
     assert demo.status_code == 200 and "<Pause" in demo.text
     assert httpx.get(f"{base}/demos/..%2Fcli.py", timeout=5).status_code == 404
+
+
+def test_advertised_address_is_in_the_contact(tmp_path) -> None:
+    node = DaemonProcess(tmp_path / "node", RCMLROUTER_SIP_ADVERTISE="sip.example.test").start()
+    uac = RawUac(node.sip_port, "1234")
+    try:
+        uac.send(uac.invite())
+        got = uac.receive_until(lambda m: m.status == 200, 5)
+        assert got and got[-1].status == 200
+        assert f"sip.example.test:{node.sip_port}" in (got[-1].header("Contact") or "")
+        uac.send(uac.ack(got[-1].header("To") or ""))
+    finally:
+        uac.close()
+        node.stop()
