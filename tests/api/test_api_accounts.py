@@ -21,6 +21,14 @@ async def test_missing_or_wrong_credentials_are_401(api: Api) -> None:
     assert resp.status_code == 401
 
 
+async def test_a_cached_account_still_needs_the_right_token(api: Api) -> None:
+    url = api.url("IncomingPhoneNumbers.json")
+    assert (await api.client.get(url, auth=api.auth)).status_code == 200  # now cached
+    resp = await api.client.get(url, auth=(api.admin.sid, "f" * 32))
+    assert resp.status_code == 401
+    assert (await api.client.get(url, auth=api.auth)).status_code == 200
+
+
 async def test_unknown_account_is_404(api: Api) -> None:
     resp = await api.client.get(
         api.url("IncomingPhoneNumbers.json", "AC" + "1" * 32), auth=api.auth

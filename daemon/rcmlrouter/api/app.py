@@ -8,7 +8,13 @@ import structlog
 from aiohttp import web
 
 from rcmlrouter.api import accounts, applications, available, numbers, records
-from rcmlrouter.api.context import SETTINGS_KEY, STORE_KEY, ApiSettings
+from rcmlrouter.api.context import (
+    ACCOUNTS_KEY,
+    SETTINGS_KEY,
+    STORE_KEY,
+    AccountCache,
+    ApiSettings,
+)
 from rcmlrouter.api.render import render_error
 from rcmlrouter.errors import ApiError
 from rcmlrouter.store.base import Store
@@ -92,6 +98,7 @@ def create_api_app(
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[STORE_KEY] = store
+    app[ACCOUNTS_KEY] = AccountCache()
     app[SETTINGS_KEY] = ApiSettings(recycle_after, public_base_url)
     add_routes(app.router)
     return app

@@ -8,7 +8,7 @@ import hmac
 
 from aiohttp import web
 
-from rcmlrouter.api.context import store_of
+from rcmlrouter.api.context import accounts_of, store_of
 from rcmlrouter.api.render import strip_format
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.base import Account, Store
@@ -36,14 +36,18 @@ def _credentials(request: web.Request) -> tuple[str, str]:
 async def authenticate(request: web.Request) -> Account:
     """The account whose AccountSid (or email) and AuthToken are in the request; else 401."""
     user, token = _credentials(request)
-    store = store_of(request)
-    try:
-        if "@" in user:
-            account = await store.get_account_by_email(user)
-        else:
-            account = await store.get_account(user)
-    except NotFoundError as exc:
-        raise AUTH_FAILED from exc
+    cache = accounts_of(request)
+    account = cache.get(user)
+    if account is None:
+        store = store_of(request)
+        try:
+            if "@" in user:
+                account = await store.get_account_by_email(user)
+            else:
+                account = await store.get_account(user)
+        except NotFoundError as exc:
+            raise AUTH_FAILED from exc
+        cache.put(user, account)
     if account.status != "active" or not hmac.compare_digest(
         account.auth_token.encode(), token.encode()
     ):

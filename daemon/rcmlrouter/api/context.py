@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from rcmlrouter.store.base import Store
+from rcmlrouter.store.base import Account, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,30 @@ class ApiSettings:
     public_base_url: str | None = None
 
 
+@dataclass(slots=True)
+class AccountCache:
+    """Accounts read for authentication, kept ``ttl`` seconds: one store round trip less per
+    request. Accounts are never changed through the API, so the only staleness is a status
+    or token changed by the CLI, seen within ``ttl``."""
+
+    ttl: float = 5.0
+    size: int = 10_000
+    _items: dict[str, tuple[float, Account]] = field(default_factory=dict)
+
+    def get(self, key: str) -> Account | None:
+        item = self._items.get(key)
+        if item is None or item[0] < time.monotonic():
+            return None
+        return item[1]
+
+    def put(self, key: str, account: Account) -> None:
+        if len(self._items) >= self.size:
+            self._items.clear()
+        self._items[key] = (time.monotonic() + self.ttl, account)
+
+
 STORE_KEY = web.AppKey("store", Store)
+ACCOUNTS_KEY = web.AppKey("accounts", AccountCache)
 SETTINGS_KEY = web.AppKey("settings", ApiSettings)
 
 
@@ -31,3 +55,7 @@ def store_of(request: web.Request) -> Store:
 
 def settings_of(request: web.Request) -> ApiSettings:
     return request.app[SETTINGS_KEY]
+
+
+def accounts_of(request: web.Request) -> AccountCache:
+    return request.app[ACCOUNTS_KEY]
