@@ -126,15 +126,23 @@ class CallContext:
 
     # -- fetching ----------------------------------------------------------------------------
 
-    async def fetch_first(
-        self, services: CallServices, primary: WebhookTarget, fallback: WebhookTarget | None
-    ) -> Document:
+    async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
+        """The RCML at ``url`` with the call's parameters plus ``extra`` (``DocumentSource``).
+
+        The first failure of the call goes to the number's fallback URL (SPEC §3.2); each
+        failure that the fallback absorbed is recorded as a notification.
+        """
+        number = self.number
+        fallback = None
+        if number is not None and number.voice_fallback_url and not self.used_fallback:
+            fallback = WebhookTarget(number.voice_fallback_url, number.voice_fallback_method)
         params = self.voice_params(self.current_status())
-        self.urls.append(primary.url)
+        params.update(extra)
+        self.urls.append(url)
         started = time.perf_counter()
         try:
-            outcome = await services.fetcher.fetch_with_fallback(
-                primary, fallback, params, self.auth_token
+            outcome = await self.services.fetcher.fetch_with_fallback(
+                WebhookTarget(url, method), fallback, params, self.auth_token
             )
         except RcmlError as exc:
             metrics.WEBHOOK_FAILURES.labels(str(exc.error_code)).inc()
@@ -151,9 +159,6 @@ class CallContext:
             for error in outcome.errors:
                 self.notify(error.error_code, str(error), error.url)
         return outcome.document
-
-    def document_source(self, services: CallServices) -> CallDocumentSource:
-        return CallDocumentSource(self, services)
 
     # -- status callbacks, notifications -----------------------------------------------------
 
@@ -259,26 +264,3 @@ def _diversion_user(value: str) -> str:
         return parse_name_addr(value.split(",")[0]).uri.user or ""
     except SipParseError:
         return ""
-
-
-class CallDocumentSource:
-    """Fetches redirect/action documents for one call (fallback used at most once per call)."""
-
-    def __init__(self, ctx: CallContext, services: CallServices) -> None:
-        self.ctx = ctx
-        self.services = services
-
-    async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
-        ctx = self.ctx
-        number = ctx.number
-        fallback = None
-        if number is not None and number.voice_fallback_url and not ctx.used_fallback:
-            fallback = WebhookTarget(number.voice_fallback_url, number.voice_fallback_method)
-        params = {**ctx.voice_params(ctx.current_status()), **extra}
-        ctx.urls.append(url)
-        outcome = await self.services.fetcher.fetch_with_fallback(
-            WebhookTarget(url, method), fallback, params, ctx.auth_token
-        )
-        if outcome.used_fallback:
-            ctx.used_fallback = True
-        return outcome.document

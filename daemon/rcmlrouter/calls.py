@@ -24,7 +24,7 @@ from rcmlrouter.errors import (
     SipError,
 )
 from rcmlrouter.rcml.execute import RcmlExecutor
-from rcmlrouter.rcml.fetch import WebhookTarget, webhook_failures
+from rcmlrouter.rcml.fetch import webhook_failures
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.routing.numbers import normalize_dialed
 from rcmlrouter.sip.endpoint import IncomingCall
@@ -105,7 +105,7 @@ class CallSupervisor:
             await self._route(ctx)
             leg.ring()
             document = await self._first_document(ctx)
-            executor = RcmlExecutor(leg, ctx.document_source(self.services), ctx.notify)
+            executor = RcmlExecutor(leg, ctx, ctx.notify)
             await executor.run(document)
         except SipError as exc:
             ctx.outcome = ctx.outcome or ("not-found" if exc.sip_status == 404 else "rejected")
@@ -158,10 +158,7 @@ class CallSupervisor:
         if not url:
             ctx.outcome = "not-found"
             raise RouteNotFoundError(f"number {number.phone_number} has no voice URL")
-        fallback = None
-        if number.voice_fallback_url:
-            fallback = WebhookTarget(number.voice_fallback_url, number.voice_fallback_method)
-        return await ctx.fetch_first(self.services, WebhookTarget(url, method), fallback)
+        return await ctx.fetch(url, method, {})
 
     def _record_rcml_failure(self, ctx: CallContext, exc: RcmlError) -> None:
         ctx.outcome = "rcml-error"
