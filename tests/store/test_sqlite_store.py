@@ -247,3 +247,28 @@ async def test_list_totals_follow_creates_transfers_and_deletes(store: SqliteSto
     ]
     assert forward == sorted(forward) and len(forward) == 43
     assert (await store.list_numbers(query, 9, 5)).items == []
+
+
+async def test_buy_number_is_one_atomic_unit(store: SqliteStore) -> None:
+    from rcmlrouter.store.base import InventoryEntry
+
+    admin, _ = await store.ensure_default_setup()
+    await store.import_inventory([InventoryEntry("+15105555555", "US", "mobile")])
+    seen: list[str] = []
+
+    def refuse(entry: InventoryEntry) -> IncomingNumber:
+        seen.append(entry.number_type)
+        raise ValueError("wrong type")
+
+    with pytest.raises(ValueError, match="wrong type"):
+        await store.buy_number("+15105555555", refuse)
+    assert seen == ["mobile"]
+    assert (await store.get_inventory_entry("+15105555555")).assigned_sid is None  # rolled back
+    number = _number(admin, "+15105555555", is_sip=False)
+    bought = await store.buy_number("+15105555555", lambda _entry: number)
+    assert bought.sid == number.sid
+    assert (await store.get_inventory_entry("+15105555555")).assigned_sid == number.sid
+    with pytest.raises(ConflictError):
+        await store.buy_number("+15105555555", lambda _e: replace(number, sid=new_sid("PN")))
+    with pytest.raises(NotFoundError):
+        await store.buy_number("+15105550000", lambda _e: number)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from aiohttp import web
 
@@ -91,20 +92,52 @@ async def create_number(request: web.Request, number_type: str | None) -> web.Re
     params = await Params.from_body(request)
     store = store_of(request)
     changes = number_changes(params, settings_of(request).public_base_url)
-    base = await _new_number(store, account, params, number_type)
-    number = apply_changes(base, changes, base.date_created)
-    await check_applications(store, account.sid, number)
+    e164 = _bought_by_phone_number(params)
     try:
-        created = await store.create_number(number, from_inventory=not number.is_sip)
+        if e164 is not None:
+            created = await _buy(store, account, e164, changes, number_type)
+        else:
+            base = await _new_number(store, account, params, number_type)
+            number = apply_changes(base, changes, base.date_created)
+            await check_applications(store, account.sid, number)
+            created = await store.create_number(number, from_inventory=not number.is_sip)
     except ConflictError as exc:
-        raise ApiError(400, 21422, f"PhoneNumber: {number.phone_number} is not available") from exc
+        phone = e164 or params.text("PhoneNumber") or params.text("AreaCode")
+        raise ApiError(400, 21422, f"PhoneNumber: {phone} is not available") from exc
     return render(request, number_resource(request, created))
+
+
+def _bought_by_phone_number(params: Params) -> str | None:
+    """The E.164 number of a provider purchase by ``PhoneNumber`` (None: SIP or AreaCode)."""
+    phone = params.text("PhoneNumber")
+    if params.text("AreaCode") or params.boolean("isSIP") or not phone:
+        return None
+    return parse_provider_number(phone)
+
+
+async def _buy(
+    store: Store, account: Account, e164: str, changes: dict[str, Any], number_type: str | None
+) -> IncomingNumber:
+    """Claim ``e164`` from the inventory and create it, in one store transaction."""
+    now = time.time()
+    probe = apply_changes(_provider_number(account, InventoryEntry(e164, "", "")), changes, now)
+    await check_applications(store, account.sid, probe)
+
+    def build(entry: InventoryEntry) -> IncomingNumber:
+        if number_type is not None and entry.number_type != number_type:
+            raise invalid("PhoneNumber", f"{e164} is a {entry.number_type} number", 21421)
+        return apply_changes(_provider_number(account, entry), changes, now)
+
+    try:
+        return await store.buy_number(e164, build)
+    except NotFoundError as exc:
+        raise invalid("PhoneNumber", f"{e164} is not in the number inventory", 21422) from exc
 
 
 async def _new_number(
     store: Store, account: Account, params: Params, number_type: str | None
 ) -> IncomingNumber:
-    is_sip = params.boolean("isSIP")
+    """A SIP number, or a provider number picked by ``AreaCode``."""
     area_code = params.text("AreaCode")
     if area_code:
         if number_type is not None:
@@ -113,18 +146,9 @@ async def _new_number(
     phone = params.text("PhoneNumber")
     if not phone:
         raise invalid("PhoneNumber", "PhoneNumber or AreaCode is required")
-    if is_sip:
-        # An unencoded "+" (curl -d PhoneNumber=mms:+1234) arrives form-decoded as a space; a
-        # space is never part of a SIP number, so it can only have been a "+".
-        return _sip_number(account, phone.replace(" ", "+"), number_type)
-    e164 = parse_provider_number(phone)
-    try:
-        entry = await store.get_inventory_entry(e164)
-    except NotFoundError as exc:
-        raise invalid("PhoneNumber", f"{e164} is not in the number inventory", 21422) from exc
-    if number_type is not None and entry.number_type != number_type:
-        raise invalid("PhoneNumber", f"{e164} is a {entry.number_type} number", 21421)
-    return _provider_number(account, entry)
+    # An unencoded "+" (curl -d PhoneNumber=mms:+1234) arrives form-decoded as a space; a
+    # space is never part of a SIP number, so it can only have been a "+".
+    return _sip_number(account, phone.replace(" ", "+"), number_type)
 
 
 async def _pick_by_area_code(store: Store, area_code: str) -> InventoryEntry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import replace
 
 from rcmlrouter.errors import ConflictError, NotFoundError
@@ -130,6 +130,37 @@ class SqliteStore(AccountQueries):
 
         await self.run_in_transaction(insert)
         return await self._announce_upsert(number)
+
+    async def buy_number(
+        self, phone_number: str, build: Callable[[InventoryEntry], IncomingNumber]
+    ) -> IncomingNumber:
+        """Read ``phone_number``'s inventory entry, ``build`` the number from it, claim the
+        entry and insert the number: one transaction, one database round trip.
+
+        Raises NotFoundError when the number is not in the inventory, ConflictError when it is
+        taken or still recycling; whatever ``build`` raises aborts the transaction.
+        """
+        now = time.time()
+
+        def buy(db: sqlite3.Connection) -> IncomingNumber:
+            row = db.execute(
+                f"SELECT {rows.INVENTORY_COLUMNS} FROM inventory WHERE phone_number = ?",
+                (phone_number,),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"{phone_number} is not in the inventory")
+            number = build(rows.to_inventory(row))
+            claimed = db.execute(
+                "UPDATE inventory SET assigned_sid = ? WHERE phone_number = ? "
+                "AND assigned_sid IS NULL AND available_at <= ?",
+                (number.sid, phone_number, now),
+            )
+            if claimed.rowcount == 0:
+                raise ConflictError(f"{phone_number} is not available")
+            db.execute(rows.NUMBER_INSERT, rows.number_values(number))
+            return number
+
+        return await self._announce_upsert(await self.run_in_transaction(buy))
 
     async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int:
         """Insert many numbers in one transaction, bypassing the inventory (imports, benches).
