@@ -241,3 +241,31 @@ def test_unsupported_verb_answers_hangs_up_and_records_a_notification(
                 break
             time.sleep(0.1)
     assert mine and "Say" in mine[0]["message_text"]
+
+
+def test_provisioning_changes_reach_routing_at_once(daemon, webhooks, workdir, dial) -> None:
+    first = webhooks.route(f"/voice/{dial}/a", rcml("<Hangup/>"))
+    second = webhooks.route(f"/voice/{dial}/b", rcml("<Hangup/>"))
+    number = daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=first)
+    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+    with daemon.api() as api:
+        response = api.post(
+            f"/IncomingPhoneNumbers/{number['sid']}.json", data={"VoiceUrl": second}
+        )
+        assert response.status_code == 200, response.text
+    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+    assert len(webhooks.requests(f"/voice/{dial}/a")) == 1
+    assert len(webhooks.requests(f"/voice/{dial}/b")) == 1  # the cached row was dropped
+    with daemon.api() as api:
+        assert api.delete(f"/IncomingPhoneNumbers/{number['sid']}.json").status_code == 204
+    call(daemon, workdir, dial, "uac_refused.xml.in", code="404")
+
+
+def test_deleted_regex_number_leaves_the_regex_set(daemon, webhooks, workdir) -> None:
+    url = webhooks.route("/voice/regex-gone", rcml("<Hangup/>"))
+    number = daemon.create_number(PhoneNumber="^4321[0-9]{3}$", isSIP="true", VoiceUrl=url)
+    call(daemon, workdir, "4321000", "uac_daemon_hangs_up.xml")
+    with daemon.api() as api:
+        assert api.delete(f"/IncomingPhoneNumbers/{number['sid']}.json").status_code == 204
+    call(daemon, workdir, "4321001", "uac_refused.xml.in", code="404")
+    assert len(webhooks.requests("/voice/regex-gone")) == 1
