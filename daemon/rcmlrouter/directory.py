@@ -80,8 +80,21 @@ class Directory:
         return None
 
     def on_number_change(self, change: NumberChange) -> None:
-        """Store change listener: forget the cached row."""
+        """Store change listener: forget the cached row and the applications it names.
+
+        The store also reports the numbers of an updated or deleted application, so an
+        application's new URLs are used from the next call on.
+        """
         self._numbers.pop(change.sid)
+        number = change.number
+        if number is not None:
+            for sid in (
+                number.voice_application_sid,
+                number.sms_application_sid,
+                number.refer_application_sid,
+            ):
+                if sid:
+                    self._applications.pop(sid)
 
     async def number(self, sid: str) -> IncomingNumber:
         cached = self._numbers.get(sid)

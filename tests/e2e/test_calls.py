@@ -269,3 +269,18 @@ def test_deleted_regex_number_leaves_the_regex_set(daemon, webhooks, workdir) ->
         assert api.delete(f"/IncomingPhoneNumbers/{number['sid']}.json").status_code == 204
     call(daemon, workdir, "4321001", "uac_refused.xml.in", code="404")
     assert len(webhooks.requests("/voice/regex-gone")) == 1
+
+
+def test_application_update_reaches_the_next_call(daemon, webhooks, workdir, dial) -> None:
+    old = webhooks.route(f"/app/{dial}/old", rcml("<Hangup/>"))
+    new = webhooks.route(f"/app/{dial}/new", rcml("<Hangup/>"))
+    with daemon.api() as api:
+        app = api.post("/Applications.json", data={"FriendlyName": "a", "VoiceUrl": old}).json()
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceApplicationSid=app["sid"])
+    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+    with daemon.api() as api:
+        response = api.post(f"/Applications/{app['sid']}.json", data={"VoiceUrl": new})
+        assert response.status_code == 200, response.text
+    call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+    assert len(webhooks.requests(f"/app/{dial}/old")) == 1
+    assert len(webhooks.requests(f"/app/{dial}/new")) == 1
