@@ -30,7 +30,7 @@ from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls import CallSupervisor
 from rcmlrouter.config import Config, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
-from rcmlrouter.errors import ConfigError
+from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.ports import RtpPortPool
@@ -143,7 +143,10 @@ class Daemon:
             max_transactions=config.sip.max_transactions,
             advertise=config.sip.advertise or None,
         )
-        await self.endpoint.start(list(config.sip.listen))
+        try:
+            await self.endpoint.start(list(config.sip.listen))
+        except SipError as exc:
+            raise ConfigError([f"sip.listen: {exc.reason}"]) from exc
         await self._start_api(store)
         lifecycle_logger().info(
             "ready",
@@ -185,7 +188,10 @@ class Daemon:
         host_port = parse_host_port(config.api.listen)
         assert host_port is not None
         site = web.TCPSite(self._runner, host_port[0], host_port[1], reuse_address=True)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ConfigError([f"api.listen: cannot listen on {config.api.listen}: {exc}"]) from exc
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.api_port = sockets[0].getsockname()[1] if sockets else host_port[1]

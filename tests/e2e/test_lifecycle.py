@@ -113,3 +113,15 @@ def test_advertised_address_is_in_the_contact(tmp_path) -> None:
     finally:
         uac.close()
         node.stop()
+
+
+def test_a_busy_port_is_a_clear_startup_error(daemon: DaemonProcess, tmp_path) -> None:
+    for key, value, words in (
+        ("RCMLROUTER_API_LISTEN", f"127.0.0.1:{daemon.api_port}", "api.listen"),
+        ("RCMLROUTER_SIP_LISTEN", f"udp:127.0.0.1:{daemon.sip_port}", "sip.listen"),
+    ):
+        other = DaemonProcess(tmp_path / key, **{key: value})
+        other.init()
+        result = other.cli("run", check=False)
+        assert result.returncode == 2, result.stdout[-500:] + result.stderr[-500:]
+        assert words in result.stderr and "Traceback" not in result.stderr
