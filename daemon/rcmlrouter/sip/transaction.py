@@ -96,17 +96,28 @@ class Transaction:
         self.link.on_terminated(self)
 
 
+def _released(txn: Transaction) -> RuntimeError:
+    return RuntimeError(f"{type(txn).__name__}: the request is released at the final response")
+
+
 class InviteServerTransaction(Transaction):
     """§17.2.1 + RFC 6026: Proceeding → Accepted (2xx) / Completed (3xx-6xx) → Confirmed."""
 
-    __slots__ = ("last_response", "on_timeout", "request")
+    __slots__ = ("_request", "last_response", "on_timeout")
 
     def __init__(self, key: ServerKey, link: Link, request: SipRequest) -> None:
         super().__init__(key, link)
-        self.request = request
+        self._request: SipRequest | None = request
         self.state = State.PROCEEDING
         self.last_response: SipResponse | None = None
         self.on_timeout: Callable[[], None] | None = None
+
+    @property
+    def request(self) -> SipRequest:
+        """The INVITE, until the final response (a lingering transaction keeps no request)."""
+        if self._request is None:
+            raise _released(self)
+        return self._request
 
     def respond(self, response: SipResponse) -> None:
         if self.state is not State.PROCEEDING:
@@ -115,6 +126,7 @@ class InviteServerTransaction(Transaction):
         self.send(response)
         if response.status < 200:
             return
+        self._request = None  # lingering for Timer L/H needs only the last response
         self._settle()
         if response.status < 300:
             self.state = State.ACCEPTED
@@ -158,12 +170,19 @@ class InviteServerTransaction(Transaction):
 class NonInviteServerTransaction(Transaction):
     """§17.2.2: Trying → Proceeding → Completed (Timer J) → Terminated."""
 
-    __slots__ = ("last_response", "request")
+    __slots__ = ("_request", "last_response")
 
     def __init__(self, key: ServerKey, link: Link, request: SipRequest) -> None:
         super().__init__(key, link)
-        self.request = request
+        self._request: SipRequest | None = request
         self.last_response: SipResponse | None = None
+
+    @property
+    def request(self) -> SipRequest:
+        """The request, until the final response (a lingering transaction keeps no request)."""
+        if self._request is None:
+            raise _released(self)
+        return self._request
 
     def respond(self, response: SipResponse) -> None:
         if self.state in (State.COMPLETED, State.TERMINATED):
@@ -173,6 +192,7 @@ class NonInviteServerTransaction(Transaction):
         if response.status < 200:
             self.state = State.PROCEEDING
             return
+        self._request = None  # lingering for Timer J needs only the last response
         self.state = State.COMPLETED
         self._settle()
         self._start(0.0 if self.reliable else self.config.timeout, self.terminate)  # Timer J
