@@ -62,6 +62,25 @@ def is_dial_string(value: str) -> bool:
     return bool(value) and all(ch in _DIAL_CHARACTERS for ch in value)
 
 
+NANP_REGIONS = frozenset({"US", "CA"})
+
+
+def nanp_e164_candidate(number: str) -> str | None:
+    """The only E.164 form a plain-digit North American dialed string can have, without
+    phonenumbers: ``+1`` + 10 digits (``NXXNXXXXXX``, or ``1`` + those). None when the string
+    cannot be a valid NANP number.
+
+    Sound for lookups: whenever :func:`to_e164` (region US/CA) gives a number, this gives the
+    same; when this gives a string that is not valid, no valid provisioned number equals it.
+    Only for strings of digits that do not start with the ``011`` international prefix.
+    """
+    if len(number) == 10 and number[0] in "23456789":
+        return "+1" + number
+    if len(number) == 11 and number[0] == "1" and number[1] in "23456789":
+        return "+" + number
+    return None
+
+
 def to_e164(number: str, default_region: str = "US") -> str | None:
     """The E.164 form of ``number`` (phonenumbers), or None when it is not a valid number.
 

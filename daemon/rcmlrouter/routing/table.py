@@ -15,7 +15,13 @@ from typing import Literal
 
 from rcmlrouter.errors import InvalidNumberError
 from rcmlrouter.routing.e164_filter import E164TailIndex
-from rcmlrouter.routing.numbers import classify_sip_number, compile_pattern, to_e164
+from rcmlrouter.routing.numbers import (
+    NANP_REGIONS,
+    classify_sip_number,
+    compile_pattern,
+    nanp_e164_candidate,
+    to_e164,
+)
 from rcmlrouter.routing.regex_set import OrgRegexSet, RegexRoute
 
 MatchKind = Literal["exact", "regex", "catch-all"]
@@ -200,7 +206,17 @@ class RoutingSnapshot:
         org_exact = org.exact if org is not None else _EMPTY
         if not dialed:
             return None
-        if self._e164_keys.may_hit(dialed):
+        if default_region in NANP_REGIONS and dialed.isdigit() and not dialed.startswith("011"):
+            # North American plain digits: the E.164 form is known without phonenumbers.
+            # Provider numbers are valid by construction; a SIP number must pass it too.
+            e164 = nanp_e164_candidate(dialed)
+            if e164 is not None:
+                sid = provider.get(e164)
+                if sid is None and e164 in org_exact and to_e164(dialed, default_region):
+                    sid = org_exact[e164]
+                if sid is not None:
+                    return _route_match(sid, "exact", e164)
+        elif self._e164_keys.may_hit(dialed):
             e164 = to_e164(dialed, default_region)
             if e164 is not None:
                 sid = provider.get(e164) or org_exact.get(e164)
