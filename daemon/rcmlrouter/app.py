@@ -27,7 +27,7 @@ from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.call_context import CallServices
 from rcmlrouter.callbacks import CallbackOutbox
-from rcmlrouter.calls import CallSupervisor
+from rcmlrouter.calls import CallSupervisor, finish_interrupted_calls
 from rcmlrouter.config import Config, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
@@ -136,6 +136,7 @@ class Daemon:
             RtpPortPool(config.media.rtp_port_min, config.media.rtp_port_max),
             admin.sid,
         )
+        await finish_interrupted_calls(self.services)
         self.supervisor = CallSupervisor(self.services)
         self.endpoint = SipEndpoint(
             SipRequestRouter(self.supervisor),

@@ -238,7 +238,15 @@ class CallContext:
         )
         structlog.contextvars.unbind_contextvars("call_sid")
 
-    def _record(self, status: str, end: float, duration: int, kind: str | None) -> CallRecord:
+    def checkpoint(self, status: str) -> None:
+        """Record the call as it stands ("ringing", "in-progress"). A call still unfinished
+        when the process dies is found at the next start, which sends its COMPLETED callback."""
+        kind = self.match.kind if self.match else None
+        self.services.call_records.add(self._record(status, None, None, kind))
+
+    def _record(
+        self, status: str, end: float | None, duration: int | None, kind: str | None
+    ) -> CallRecord:
         return CallRecord(
             sid=self.call_sid,
             account_sid=self.account_sid,
@@ -251,7 +259,7 @@ class CallContext:
             start_time=self.start_time,
             answer_time=self.answer_time,
             end_time=end,
-            duration=float(duration),
+            duration=None if duration is None else float(duration),
             sip_status=self.sip_status,
             urls=list(self.urls),
             used_fallback=self.used_fallback,

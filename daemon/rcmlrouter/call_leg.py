@@ -29,6 +29,7 @@ class SipCallLeg:
         self.call.ring()
         self.ctx.sip_status = 180
         self.ctx.emit_status("ringing")
+        self.ctx.checkpoint("ringing")
 
     async def answer(self) -> None:
         media = self.services.config.media
@@ -45,6 +46,7 @@ class SipCallLeg:
             self.ctx.answer_time = time.time()
             self.ctx.sip_status = 200
             self.ctx.emit_status("in-progress")
+            self.ctx.checkpoint("in-progress")
         else:  # no ACK: the endpoint hangs up and ends the call; wait to be cancelled
             await self.call.ended
 

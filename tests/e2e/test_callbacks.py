@@ -9,7 +9,7 @@ import pytest
 
 from support.daemon import DaemonProcess
 from support.ports import free_port
-from support.sipp import run_sipp, scenario
+from support.sipp import run_sipp, scenario, start_call
 from support.webhooks import Recorded, Reply, WebhookServer, rcml
 
 pytestmark = pytest.mark.e2e
@@ -87,4 +87,34 @@ def test_callbacks_survive_kill_9_and_restart(tmp_path, webhooks) -> None:
         finally:
             receiver.stop()
     finally:
+        node.stop()
+
+
+def test_call_cut_by_kill_9_gets_its_completed_callback_after_restart(tmp_path, webhooks) -> None:
+    node = DaemonProcess(tmp_path / "node").start()
+    sipp = None
+    try:
+        url = webhooks.route("/voice/cut", rcml('<Pause length="30"/>'))
+        cb = webhooks.route("/status/cut", Reply("", content_type="text/plain"))
+        node.create_number(PhoneNumber="66002", isSIP="true", VoiceUrl=url, StatusCallback=cb)
+        sipp = start_call(scenario("uac_daemon_hangs_up.xml", tmp_path), node.sip_port,
+                          service="66002", workdir=tmp_path)  # fmt: skip
+        assert len(webhooks.wait_for("/status/cut", 2)) == 2  # ringing, in-progress
+        time.sleep(0.5)  # the in-progress checkpoint is group-committed within 50 ms
+        node.kill()
+        sipp.kill()
+        node.start()
+        events = webhooks.wait_for("/status/cut", 3, timeout=15)
+        assert [e.params["CallStatus"] for e in events] == ["ringing", "in-progress", "completed"]
+        assert [e.params["SequenceNumber"] for e in events] == ["0", "1", "2"]
+        assert len({e.params["CallSid"] for e in events}) == 1
+        with node.api() as api:
+            record = api.get(f"/Calls/{events[0].params['CallSid']}.json")
+        assert record.status_code == 200 and record.json()["status"] == "completed"
+        assert node.logs("calls.interrupted")
+        time.sleep(0.5)
+        assert len(webhooks.requests("/status/cut")) == 3
+    finally:
+        if sipp is not None and sipp.poll() is None:
+            sipp.kill()
         node.stop()

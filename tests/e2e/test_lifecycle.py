@@ -9,40 +9,19 @@ import httpx
 import pytest
 
 from support.daemon import DaemonProcess
-from support.ports import free_port
 from support.rawsip import RawUac
-from support.sipp import run_sipp, scenario, sipp_path
+from support.sipp import run_sipp, scenario, start_call
 from support.webhooks import WebhookServer, rcml
 
 pytestmark = pytest.mark.e2e
 
 
 def background_call(node: DaemonProcess, number: str, workdir) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sipp_path(),
-            f"127.0.0.1:{node.sip_port}",
-            "-sf",
-            str(scenario("uac_daemon_hangs_up.xml", workdir)),
-            "-s",
-            number,
-            "-m",
-            "1",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(free_port()),
-            "-mp",
-            str(free_port()),
-            "-timeout",
-            "30s",
-            "-timeout_error",
-            "-nostdin",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=workdir,
-        text=True,
+    return start_call(
+        scenario("uac_daemon_hangs_up.xml", workdir),
+        node.sip_port,
+        service=number,
+        workdir=workdir,
     )
 
 

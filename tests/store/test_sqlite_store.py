@@ -23,6 +23,7 @@ from rcmlrouter.store.base import (
     verify_password,
 )
 from rcmlrouter.store.sqlite import SqliteStore
+from rcmlrouter.store.sqlite_core import migration_scripts
 
 
 @pytest.fixture
@@ -57,13 +58,17 @@ async def test_file_is_private_and_migrations_are_idempotent(tmp_path: Path) -> 
     admin, token = await first.ensure_default_setup()
     assert token is not None and len(token) == 32
     await first.close()
+    latest = len(migration_scripts())
+    assert latest >= 3
     second = await SqliteStore.open(path)
-    assert await second.migrate() == 2
-    again, no_token = await second.ensure_default_setup()
-    assert again == admin and no_token is None
-    await second.close()
+    try:
+        assert await second.migrate() == latest  # nothing left to apply
+        again, no_token = await second.ensure_default_setup()
+        assert again == admin and no_token is None
+    finally:
+        await second.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (2,)
+        assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (latest,)
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

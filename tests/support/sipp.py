@@ -98,3 +98,15 @@ def run_sipp(
     )
     text = errors.read_text(errors="replace") if errors.exists() else ""
     return SippResult(proc.returncode, proc.stdout + proc.stderr, text)
+
+
+def start_call(
+    scenario_file: Path, port: int, *, service: str, workdir: Path
+) -> subprocess.Popen[str]:
+    """One call in the background (e.g. held while the daemon is stopped or killed)."""
+    return subprocess.Popen(
+        [sipp_path(), f"127.0.0.1:{port}", "-sf", str(scenario_file), "-s", service, "-m", "1",
+         "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
+         "-timeout", "30s", "-timeout_error", "-nostdin"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, text=True,
+    )  # fmt: skip

@@ -72,7 +72,13 @@ class SqliteConnection:
             except OSError as exc:
                 raise StoreError(f"cannot create database {file}: {exc}") from exc
         try:
-            db = await aiosqlite.connect(str(path), isolation_level=None)
+            pending = aiosqlite.connect(str(path), isolation_level=None)
+            # A store someone forgot to close must not keep the process alive at exit (SQLite
+            # in WAL mode treats that like a crash: the open transaction is rolled back).
+            worker = getattr(pending, "_thread", None)
+            if worker is not None:
+                worker.daemon = True
+            db = await pending
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")

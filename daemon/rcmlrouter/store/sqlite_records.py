@@ -32,6 +32,13 @@ class RecordQueries(SqliteConnection):
             [rows.call_values(r) for r in records],
         )
 
+    async def unfinished_calls(self) -> list[CallRecord]:
+        """Calls recorded without an end time (in progress, or cut short by a crash)."""
+        found = await self.fetchall(
+            f"SELECT {rows.CALL_COLUMNS} FROM calls WHERE end_time IS NULL ORDER BY start_time"
+        )
+        return [rows.to_call(r) for r in found]
+
     async def get_call(self, sid: str) -> CallRecord:
         row = await self.fetchone(f"SELECT {rows.CALL_COLUMNS} FROM calls WHERE sid = ?", (sid,))
         if row is None:
