@@ -3,6 +3,7 @@
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -111,39 +112,8 @@ def to_account(row: tuple[Any, ...]) -> Account:
     )
 
 
-def account_values(a: Account) -> tuple[Any, ...]:
-    return (
-        a.sid,
-        a.parent_sid,
-        a.organization_sid,
-        a.friendly_name,
-        a.email,
-        a.auth_token,
-        a.password_hash,
-        a.status,
-        a.date_created,
-        a.date_updated,
-    )
-
-
 def to_application(row: tuple[Any, ...]) -> Application:
     return Application(*row)
-
-
-def application_values(a: Application) -> tuple[Any, ...]:
-    return (
-        a.sid,
-        a.account_sid,
-        a.friendly_name,
-        a.voice_url,
-        a.voice_method,
-        a.sms_url,
-        a.sms_method,
-        a.refer_url,
-        a.refer_method,
-        a.date_created,
-        a.date_updated,
-    )
 
 
 _CAPABILITY_FIELDS = ("voice_capable", "sms_capable", "mms_capable", "fax_capable")
@@ -292,19 +262,6 @@ def to_notification(row: tuple[Any, ...]) -> Notification:
     return Notification(*row)
 
 
-def notification_values(n: Notification) -> tuple[Any, ...]:
-    return (
-        n.sid,
-        n.account_sid,
-        n.call_sid,
-        n.error_code,
-        n.level,
-        n.message,
-        n.request_url,
-        n.date_created,
-    )
-
-
 def to_outbox(row: tuple[Any, ...]) -> OutboxEvent:
     id_, call_sid, account, sequence, url, method, params, attempts, due, created, error = row
     return OutboxEvent(
@@ -335,3 +292,16 @@ def outbox_values(e: OutboxEvent) -> tuple[Any, ...]:
         e.created_at,
         e.last_error,
     )
+
+
+def field_values(row: Account | Application | Notification) -> tuple[Any, ...]:
+    """Every field in declaration order: the column order of the accounts, applications and
+    notifications tables (``to_account``, ``to_application``, ``to_notification`` read it back).
+    """
+    return tuple(getattr(row, name) for name in _FIELD_NAMES[type(row)])
+
+
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in (Account, Application, Notification)
+}

@@ -44,7 +44,7 @@ class SqliteStore(AccountQueries):
         async with self.transaction() as db:
             await db.execute(
                 f"INSERT INTO applications ({rows.APP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows.application_values(app),
+                rows.field_values(app),
             )
         return app
 
@@ -57,7 +57,7 @@ class SqliteStore(AccountQueries):
         return rows.to_application(row)
 
     async def update_application(self, app: Application) -> Application:
-        values = rows.application_values(app)
+        values = rows.field_values(app)
         async with self.transaction() as db:
             cursor = await db.execute(
                 "UPDATE applications SET account_sid=?, friendly_name=?, voice_url=?, "

@@ -60,7 +60,7 @@ class AccountQueries(RecordQueries):
             )
             await db.execute(
                 f"INSERT INTO accounts ({rows.ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows.account_values(admin),
+                rows.field_values(admin),
             )
         return admin, token
 
@@ -127,6 +127,6 @@ class AccountQueries(RecordQueries):
         async with self.transaction() as db:
             await db.execute(
                 f"INSERT INTO accounts ({rows.ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows.account_values(account),
+                rows.field_values(account),
             )
         return account

@@ -94,7 +94,7 @@ class RecordQueries(SqliteConnection):
             return
         await self.execute_many(
             f"INSERT INTO notifications ({rows.NOTIFICATION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-            [rows.notification_values(n) for n in items],
+            [rows.field_values(n) for n in items],
         )
 
     async def get_notification(self, sid: str) -> Notification:
