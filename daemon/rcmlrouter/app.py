@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from pathlib import Path
 
 import aiohttp
 import structlog
@@ -57,14 +56,23 @@ async def open_store(config: Config) -> Store:
 async def load_snapshot(store: Store) -> RoutingSnapshot:
     started = time.perf_counter()
     snapshot = RoutingSnapshot()
-    async for sid, org, phone, is_sip, created in store.iter_route_rows():
-        for entry, error in snapshot.load([RouteEntry(sid, org, phone, is_sip, created)]):
-            log.warning("routing.number_skipped", sid=entry.sid, error=str(error))
+    batch: list[RouteEntry] = []
+    async for row in store.iter_route_rows():
+        batch.append(RouteEntry(*row))
+        if len(batch) >= 10_000:
+            _load(snapshot, batch)
+            batch = []
+    _load(snapshot, batch)
     metrics.ROUTING_NUMBERS.set(len(snapshot))
     log.info(
         "routing.loaded", numbers=len(snapshot), seconds=round(time.perf_counter() - started, 3)
     )
     return snapshot
+
+
+def _load(snapshot: RoutingSnapshot, entries: list[RouteEntry]) -> None:
+    for entry, error in snapshot.load(entries):
+        log.warning("routing.number_skipped", sid=entry.sid, error=str(error))
 
 
 class SipRequestRouter:
@@ -288,9 +296,3 @@ async def run_daemon(config: Config) -> None:
                 systemd.notify("WATCHDOG=1")
     finally:
         await daemon.stop()
-
-
-def data_dir(config: Config) -> Path:
-    path = Path(config.data.dir)
-    path.mkdir(parents=True, exist_ok=True)
-    return path

@@ -210,7 +210,7 @@ class CallContext:
             return "no-answer"
         return "failed"
 
-    def finish(self, services: CallServices) -> None:
+    def finish(self) -> None:
         """COMPLETED callback, call record, metrics and the one ``call.completed`` line."""
         end = time.time()
         if self.end_cause == "cancel" and self.answer_time is None:
@@ -222,7 +222,7 @@ class CallContext:
             extra["SipResponseCode"] = str(self.sip_status)
         self.emit_status(status, extra)
         kind = self.match.kind if self.match else None
-        services.call_records.add(self._record(status, end, duration, kind))
+        self.services.call_records.add(self._record(status, end, duration, kind))
         metrics.CALLS_TOTAL.labels(self.outcome or status, kind or "none").inc()
         log.info(
             "call.completed",

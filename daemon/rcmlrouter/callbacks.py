@@ -99,9 +99,6 @@ class CallbackOutbox:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def flush(self, grace: float = 10.0) -> bool:
-        return await self._writer.flush(grace)
-
     async def _persist(self, batch: Sequence[OutboxEvent]) -> None:
         ids = await self.store.enqueue_callbacks(batch)
         for event, event_id in zip(batch, ids, strict=True):

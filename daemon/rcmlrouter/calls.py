@@ -102,7 +102,7 @@ class CallSupervisor:
             metrics.CALLS_ACTIVE.dec()
             if call.ended.done() and not call.ended.cancelled():
                 ctx.end_cause = ctx.end_cause or call.ended.result()
-            ctx.finish(self.services)
+            ctx.finish()
 
     async def _run(self, ctx: CallContext, leg: SipCallLeg) -> None:
         try:

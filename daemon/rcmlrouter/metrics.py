@@ -13,9 +13,6 @@ CALLS_TOTAL = Counter(
     registry=REGISTRY,
 )
 CALLS_ACTIVE = Gauge("rcmlrouter_calls_active", "Calls in progress.", registry=REGISTRY)
-MESSAGES_TOTAL = Counter(
-    "rcmlrouter_messages_total", "SIP MESSAGEs handled, by outcome.", ["outcome"], registry=REGISTRY
-)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",

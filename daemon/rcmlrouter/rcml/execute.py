@@ -168,8 +168,3 @@ _HANDLERS: dict[type[Any], Handler] = {
     Dial: _not_yet_supported,
     Sms: _not_yet_supported,
 }
-
-
-def register_verb(verb_type: type[Any], handler: Handler) -> None:
-    """Install the handler for a verb (the media and dial layers add theirs at start-up)."""
-    _HANDLERS[verb_type] = handler
