@@ -19,6 +19,7 @@ RULES = [
             "rcmlrouter.api",
             "rcmlrouter.rcml",
             "rcmlrouter.calls",
+            "rcmlrouter.messaging",
             "rcmlrouter.routing",
         ),
     ),
@@ -38,8 +39,16 @@ RULES = [
     ("rcmlrouter.rcml.parse", ("aiohttp", "asyncio", "socket", "rcmlrouter.store")),
     ("rcmlrouter.rcml.model", ("aiohttp", "asyncio", "socket", "rcmlrouter.store")),
     ("rcmlrouter.rcml.execute", ("aiohttp", "socket", "rcmlrouter.store", "rcmlrouter.sip")),
-    ("rcmlrouter.store", ("aiohttp", "rcmlrouter.sip", "rcmlrouter.api", "rcmlrouter.calls")),
-    ("rcmlrouter.api", ("rcmlrouter.sip", "rcmlrouter.calls", "socket")),
+    (
+        "rcmlrouter.store",
+        ("aiohttp", "rcmlrouter.sip", "rcmlrouter.api", "rcmlrouter.calls", "rcmlrouter.messaging"),
+    ),
+    ("rcmlrouter.api", ("rcmlrouter.sip", "rcmlrouter.calls", "rcmlrouter.messaging", "socket")),
+    # what calls and messaging share lives below both of them
+    ("rcmlrouter.services", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
+    ("rcmlrouter.callbacks", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
+    # a message never reaches into the call machinery (calls may send messages: <Sms>)
+    ("rcmlrouter.messaging", ("rcmlrouter.calls", "rcmlrouter.api")),
 ]
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 

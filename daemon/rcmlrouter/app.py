@@ -24,9 +24,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
-from rcmlrouter.call_context import CallServices
 from rcmlrouter.callbacks import CallbackOutbox
-from rcmlrouter.calls import CallSupervisor, finish_interrupted_calls
+from rcmlrouter.calls.recovery import finish_interrupted_calls
+from rcmlrouter.calls.supervisor import CallSupervisor
 from rcmlrouter.config import Config, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
@@ -35,6 +35,7 @@ from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
+from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.store.base import CallRecord, Notification, NumberChange, Store
@@ -96,7 +97,7 @@ class Daemon:
         self._closers: list[tuple[str, object]] = []
         self.endpoint: SipEndpoint | None = None
         self.supervisor: CallSupervisor | None = None
-        self.services: CallServices | None = None
+        self.services: Services | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.store: Store | None = None
@@ -133,7 +134,7 @@ class Daemon:
         for writer in (call_records, notifications):
             writer.start()
         outbox.start()
-        self.services = CallServices(
+        self.services = Services(
             config,
             snapshot,
             directory,

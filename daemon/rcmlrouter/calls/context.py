@@ -5,45 +5,21 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import formatdate
 
 import structlog
 
 from rcmlrouter import metrics
-from rcmlrouter.callbacks import CallbackOutbox
-from rcmlrouter.config import Config
-from rcmlrouter.directory import Directory
 from rcmlrouter.errors import RcmlError, SipParseError
-from rcmlrouter.journal import BatchWriter
-from rcmlrouter.media.ports import RtpPortPool
-from rcmlrouter.rcml.fetch import RcmlFetcher, WebhookTarget
+from rcmlrouter.rcml.fetch import WebhookTarget
 from rcmlrouter.rcml.model import Document
-from rcmlrouter.routing.table import RouteMatch, RoutingSnapshot
+from rcmlrouter.routing.table import RouteMatch
+from rcmlrouter.services import Services, rfc2822
 from rcmlrouter.sip.endpoint import IncomingCall
 from rcmlrouter.sip.message import SipRequest
 from rcmlrouter.sip.uri import parse_name_addr
 from rcmlrouter.store.base import API_VERSION, CallRecord, IncomingNumber, Notification, new_sid
 
 log = structlog.get_logger("rcmlrouter.calls")
-
-
-@dataclass(slots=True)
-class CallServices:
-    """The shared components every call uses (built by the composition root)."""
-
-    config: Config
-    snapshot: RoutingSnapshot
-    directory: Directory
-    fetcher: RcmlFetcher
-    outbox: CallbackOutbox
-    call_records: BatchWriter[CallRecord]
-    notifications: BatchWriter[Notification]
-    ports: RtpPortPool
-    admin_account_sid: str
-
-
-def rfc2822(timestamp: float) -> str:
-    return formatdate(timestamp, usegmt=False).replace("-0000", "+0000")
 
 
 def caller_name(request: SipRequest) -> str:
@@ -59,7 +35,7 @@ class CallContext:
     """Everything known about one call, built up as it progresses."""
 
     call: IncomingCall
-    services: CallServices
+    services: Services
     call_sid: str
     start_time: float
     from_user: str
@@ -80,7 +56,7 @@ class CallContext:
     _params: dict[str, str] | None = None
 
     @classmethod
-    def start(cls, call: IncomingCall, services: CallServices) -> CallContext:
+    def start(cls, call: IncomingCall, services: Services) -> CallContext:
         return cls(
             call=call,
             services=services,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from rcmlrouter.call_context import CallContext, CallServices
+from rcmlrouter.calls.context import CallContext
 from rcmlrouter.errors import OverloadError
+from rcmlrouter.services import Services
 from rcmlrouter.sip.endpoint import IncomingCall
 from rcmlrouter.sip.sdp import build_answer, build_offer, parse_offer
 
@@ -14,7 +15,7 @@ from rcmlrouter.sip.sdp import build_answer, build_offer, parse_offer
 class SipCallLeg:
     """Answers, rejects and hangs up one inbound call; emits the matching status callbacks."""
 
-    def __init__(self, call: IncomingCall, ctx: CallContext, services: CallServices) -> None:
+    def __init__(self, call: IncomingCall, ctx: CallContext, services: Services) -> None:
         self.call = call
         self.ctx = ctx
         self.services = services
