@@ -33,6 +33,7 @@ from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import Services
@@ -144,6 +145,7 @@ class Daemon:
             notifications,
             RtpPortPool(config.media.rtp_port_min, config.media.rtp_port_max),
             admin.sid,
+            SmsSender(),
         )
         await finish_interrupted_calls(self.services)
         self.supervisor = CallSupervisor(self.services)

@@ -10,6 +10,7 @@ from rcmlrouter.config import Config
 from rcmlrouter.directory import Directory
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.rcml.execute import MessageSender
 from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.routing.table import RoutingSnapshot
 from rcmlrouter.store.base import CallRecord, Notification
@@ -28,6 +29,8 @@ class Services:
     notifications: BatchWriter[Notification]
     ports: RtpPortPool
     admin_account_sid: str
+    sms: MessageSender
+    """Sends ``<Sms>`` / ``<Message>`` messages (``messaging.outbound.SmsSender``)."""
 
 
 def rfc2822(timestamp: float) -> str:

@@ -55,6 +55,59 @@ class DocumentSource(Protocol):
     async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document: ...
 
 
+@dataclass(frozen=True, slots=True)
+class SmsOrigin:
+    """Who an ``<Sms>`` is sent for: its defaults, its record and its callbacks.
+
+    ``default_to`` is the caller (or the sender of the message being answered), ``default_from``
+    the number that was called (or messaged); ``direction`` is ``outbound-call`` inside a voice
+    document and ``outbound-reply`` inside an SMS document.
+    """
+
+    account_sid: str
+    default_to: str
+    default_from: str
+    direction: str
+    number_sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsResult:
+    """How sending one message ended: ``status`` is ``sent`` or ``failed`` (+ ``error_code``)."""
+
+    sid: str
+    status: str
+    error_code: int | None = None
+
+    def action_params(self) -> dict[str, str]:
+        """The parameters posted to the verb's ``action`` (Restcomm's and Twilio's names)."""
+        params = {"SmsSid": self.sid, "MessageSid": self.sid, "SmsStatus": self.status}
+        params["MessageStatus"] = self.status
+        if self.error_code is not None:
+            params["ErrorCode"] = str(self.error_code)
+        return params
+
+
+class MessageSender(Protocol):
+    """Sends the message an ``<Sms>`` / ``<Message>`` verb describes (messaging implements it).
+
+    Never raises for a message that could not be delivered: that is a ``failed`` result.
+    """
+
+    async def send(self, verb: Sms, origin: SmsOrigin) -> SmsResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsChannel:
+    """A sender bound to the call (or message) whose document runs ``<Sms>`` verbs."""
+
+    sender: MessageSender
+    origin: SmsOrigin
+
+    async def send(self, verb: Sms) -> SmsResult:
+        return await self.sender.send(verb, self.origin)
+
+
 class _Stop:
     """Marker: the document ends here."""
 

@@ -1,0 +1,1 @@
+"""SIP MESSAGE: inbound messages, outbound messages and the ``<Sms>``/``<Message>`` verbs."""
