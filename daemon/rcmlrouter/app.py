@@ -39,7 +39,7 @@ from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import SipEndpoint
-from rcmlrouter.store.base import CallRecord, Notification, NumberChange, Store
+from rcmlrouter.store.base import Notification, NumberChange, Store
 from rcmlrouter.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
@@ -126,22 +126,18 @@ class Daemon:
             user_agent=config.sip.user_agent,
         )
         outbox = CallbackOutbox(store, fetcher, directory.auth_token, config.callbacks)
-        call_records: BatchWriter[CallRecord] = BatchWriter(
-            "calls", store.record_calls, linger=0.05
-        )
         notifications: BatchWriter[Notification] = BatchWriter(
             "notifications", store.add_notifications, linger=0.05
         )
-        for writer in (call_records, notifications):
-            writer.start()
+        notifications.start()
         outbox.start()
+        await outbox.recover()  # earlier runs' undelivered events go first
         self.services = Services(
             config,
             snapshot,
             directory,
             fetcher,
             outbox,
-            call_records,
             notifications,
             RtpPortPool(config.media.rtp_port_min, config.media.rtp_port_max),
             admin.sid,
@@ -242,7 +238,6 @@ class Daemon:
         if endpoint is not None:
             steps.append(("sip", lambda: _stop_endpoint(endpoint)))
         if services is not None:
-            steps.append(("call-records", services.call_records.stop))
             steps.append(("notifications", services.notifications.stop))
             steps.append(("callbacks", services.outbox.stop))
         if self._runner is not None:

@@ -1,14 +1,19 @@
 """Status callbacks: a durable outbox in the store and the workers that deliver it.
 
-``CallbackOutbox.enqueue`` never blocks the call. The event is group-committed to the store's
-outbox by a :class:`~rcmlrouter.journal.BatchWriter`; once it is durable it joins its call's
-in-memory queue, and one worker per call with pending events sends them in order: the next event
-of a call goes out only after the previous one got a 2xx. Failures are retried with exponential
+``CallbackOutbox.commit`` is the journal of calls and messages: a call or message record and the
+outbox events it owes are group-committed to the store **in one transaction** by a
+:class:`~rcmlrouter.journal.BatchWriter` (so a crash keeps both or neither), and the returned
+future resolves once they are durable. It never blocks the caller: a call awaits it only where
+something must be durable before the outside world sees it (before its first webhook; a MESSAGE
+before its 202). An event joins its call's in-memory queue only after its commit, and one worker
+per call with pending events sends them in order: the next event of a call goes out only after
+the previous one got a 2xx. Failures are retried with exponential
 backoff (``callbacks.retry_initial`` doubling up to ``retry_max``) for as long as it takes.
 Delivered events are deleted from the outbox in batches. At start the undelivered events of
 earlier runs (a restart, a ``kill -9``) are loaded from the store and sent the same way.
 
-The store is read only at start: the send path needs no polling query.
+The store is read only at start (:meth:`CallbackOutbox.recover`, awaited before any new work is
+taken, so recovered events always precede new ones): the send path needs no polling query.
 
 Delivery is at-least-once at the transport level: an event whose 2xx arrived but whose
 deletion was lost to a ``kill -9`` in the same instant is sent again after restart.
@@ -31,11 +36,21 @@ from rcmlrouter.config import CallbacksConfig
 from rcmlrouter.errors import FetchError, RcmlRouterError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.rcml.fetch import RcmlFetcher
-from rcmlrouter.store.base import OutboxEvent, Store
+from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent, Store
 
 log = structlog.get_logger(__name__)
 
 RECOVERY_PAGE = 5000
+
+
+@dataclasses.dataclass(slots=True)
+class JournalEntry:
+    """Records and events that must become durable together."""
+
+    call: CallRecord | None
+    message: MessageRecord | None
+    events: Sequence[OutboxEvent]
+    committed: asyncio.Future[None]
 
 
 class CallbackOutbox:
@@ -52,17 +67,48 @@ class CallbackOutbox:
         self.fetcher = fetcher
         self.auth_token = auth_token
         self.config = config
-        self._writer: BatchWriter[OutboxEvent] = BatchWriter(
-            "callbacks", self._persist, linger=0.005
+        self._writer: BatchWriter[JournalEntry] = BatchWriter(
+            "journal", self._persist, linger=0.005
         )
         self._marks: BatchWriter[int] = BatchWriter(
             "callback-marks", store.mark_callbacks_delivered, linger=0.05
         )
         self._queues: dict[str, deque[OutboxEvent]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._recovery: asyncio.Task[None] | None = None
         self._limit = asyncio.Semaphore(max(1, config.workers) * 16)
         self.pending = 0
+
+    @staticmethod
+    def event(
+        key_sid: str,
+        account_sid: str,
+        sequence: int,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+    ) -> OutboxEvent:
+        """An event for :meth:`commit`; ``key_sid`` (a call or message sid) orders delivery."""
+        now = time.time()
+        return OutboxEvent(
+            None, key_sid, account_sid, sequence, url, method, dict(params), 0, now, now
+        )
+
+    def commit(
+        self,
+        *,
+        call: CallRecord | None = None,
+        message: MessageRecord | None = None,
+        events: Sequence[OutboxEvent] = (),
+    ) -> asyncio.Future[None]:
+        """Write ``call``/``message`` and ``events`` in one transaction (group-committed).
+
+        The events are delivered only after the commit. The future resolves when all of it is
+        durable; await it (``asyncio.shield`` it in a cancellable task) before acknowledging
+        anything to the outside world.
+        """
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._writer.add(JournalEntry(call, message, events, committed))
+        return committed
 
     def enqueue(
         self,
@@ -73,16 +119,12 @@ class CallbackOutbox:
         method: str,
         params: Mapping[str, str],
     ) -> None:
-        now = time.time()
-        event = OutboxEvent(
-            None, call_sid, account_sid, sequence, url, method, dict(params), 0, now, now
-        )
-        self._writer.add(event)
+        """Commit one event on its own."""
+        self.commit(events=[self.event(call_sid, account_sid, sequence, url, method, params)])
 
     def start(self) -> None:
         self._writer.start()
         self._marks.start()
-        self._recovery = asyncio.create_task(self._recover(), name="callback-recovery")
 
     async def stop(self, grace: float = 5.0) -> None:
         """Persist everything queued, give deliveries ``grace`` seconds, stop.
@@ -93,18 +135,25 @@ class CallbackOutbox:
         if self._workers:
             await asyncio.wait(list(self._workers.values()), timeout=grace)
         await self._marks.stop(grace)
-        for task in [self._recovery, *self._workers.values()]:
-            if task is not None and not task.done():
+        for task in list(self._workers.values()):
+            if not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    async def _persist(self, batch: Sequence[OutboxEvent]) -> None:
-        ids = await self.store.enqueue_callbacks(batch)
-        for event, event_id in zip(batch, ids, strict=True):
+    async def _persist(self, batch: Sequence[JournalEntry]) -> None:
+        calls = [entry.call for entry in batch if entry.call is not None]
+        messages = [entry.message for entry in batch if entry.message is not None]
+        events = [event for entry in batch for event in entry.events]
+        ids = await self.store.write_journal(calls, messages, events)
+        for event, event_id in zip(events, ids, strict=True):
             self._ready(dataclasses.replace(event, id=event_id))
+        for entry in batch:
+            if not entry.committed.done():  # its awaiting task may have been cancelled
+                entry.committed.set_result(None)
 
-    async def _recover(self) -> None:
+    async def recover(self) -> None:
+        """Queue the undelivered events of earlier runs. Awaited at start, before any commit."""
         after = 0
         recovered = 0
         while True:

@@ -13,7 +13,7 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.rcml.execute import MessageSender
 from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.routing.table import RoutingSnapshot
-from rcmlrouter.store.base import CallRecord, Notification
+from rcmlrouter.store.base import Notification
 
 
 @dataclass(slots=True)
@@ -25,7 +25,6 @@ class Services:
     directory: Directory
     fetcher: RcmlFetcher
     outbox: CallbackOutbox
-    call_records: BatchWriter[CallRecord]
     notifications: BatchWriter[Notification]
     ports: RtpPortPool
     admin_account_sid: str

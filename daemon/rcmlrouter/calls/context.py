@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,14 @@ from rcmlrouter.services import Services, rfc2822
 from rcmlrouter.sip.endpoint import IncomingCall
 from rcmlrouter.sip.message import SipRequest
 from rcmlrouter.sip.uri import parse_name_addr
-from rcmlrouter.store.base import API_VERSION, CallRecord, IncomingNumber, Notification, new_sid
+from rcmlrouter.store.base import (
+    API_VERSION,
+    CallRecord,
+    IncomingNumber,
+    Notification,
+    OutboxEvent,
+    new_sid,
+)
 
 log = structlog.get_logger("rcmlrouter.calls")
 
@@ -138,17 +146,17 @@ class CallContext:
 
     # -- status callbacks, notifications -----------------------------------------------------
 
-    def emit_status(self, status: str, extra: Mapping[str, str] | None = None) -> None:
-        """Queue one status callback (RINGING / IN_PROGRESS / COMPLETED) in order."""
+    def _status_events(self, status: str, extra: Mapping[str, str] | None) -> list[OutboxEvent]:
+        """The next status callback (RINGING / IN_PROGRESS / final), if the number has one."""
         number = self.number
         if number is None or not number.status_callback:
-            return
+            return []
         params = self.voice_params(status)
         params["Timestamp"] = rfc2822(time.time())
         params["SequenceNumber"] = str(self._sequence)
         if extra:
             params.update(extra)
-        self.services.outbox.enqueue(
+        event = self.services.outbox.event(
             self.call_sid,
             self.account_sid,
             self._sequence,
@@ -157,6 +165,7 @@ class CallContext:
             params,
         )
         self._sequence += 1
+        return [event]
 
     def notify(self, error_code: int, message: str, url: str | None = None) -> None:
         self.services.notifications.add(
@@ -187,7 +196,7 @@ class CallContext:
         return "failed"
 
     def finish(self) -> None:
-        """COMPLETED callback, call record, metrics and the one ``call.completed`` line."""
+        """Final record with the COMPLETED callback (one commit), metrics, ``call.completed``."""
         end = time.time()
         if self.end_cause == "cancel" and self.answer_time is None:
             self.sip_status = 487  # the endpoint answered the INVITE with 487
@@ -196,9 +205,9 @@ class CallContext:
         extra = {"CallDuration": str(duration)}
         if self.answer_time is None and self.sip_status is not None:
             extra["SipResponseCode"] = str(self.sip_status)
-        self.emit_status(status, extra)
+        events = self._status_events(status, extra)
         kind = self.match.kind if self.match else None
-        self.services.call_records.add(self._record(status, end, duration, kind))
+        self.services.outbox.commit(call=self._record(status, end, duration, kind), events=events)
         metrics.CALLS_TOTAL.labels(self.outcome or status, kind or "none").inc()
         log.info(
             "call.completed",
@@ -214,11 +223,15 @@ class CallContext:
         )
         structlog.contextvars.unbind_contextvars("call_sid")
 
-    def checkpoint(self, status: str) -> None:
-        """Record the call as it stands ("ringing", "in-progress"). A call still unfinished
-        when the process dies is found at the next start, which sends its COMPLETED callback."""
+    def checkpoint(self, status: str) -> asyncio.Future[None]:
+        """Record the call as it stands ("ringing", "in-progress") together with its status
+        callback, in one commit; the future resolves when both are durable. A call still
+        unfinished when the process dies is closed at the next start, which sends the final
+        callback it owes (its sequence and URL are in this record)."""
+        events = self._status_events(status, None)
         kind = self.match.kind if self.match else None
-        self.services.call_records.add(self._record(status, None, None, kind))
+        record = self._record(status, None, None, kind)
+        return self.services.outbox.commit(call=record, events=events)
 
     def _record(
         self, status: str, end: float | None, duration: int | None, kind: str | None
@@ -240,6 +253,9 @@ class CallContext:
             urls=list(self.urls),
             used_fallback=self.used_fallback,
             error_code=self.error_code,
+            next_sequence=self._sequence,
+            status_callback=self.number.status_callback if self.number else None,
+            status_callback_method=(self.number.status_callback_method if self.number else "POST"),
         )
 
 

@@ -2,65 +2,66 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 
 import structlog
 
-from rcmlrouter.errors import NotFoundError
 from rcmlrouter.services import Services, rfc2822
-from rcmlrouter.store.base import API_VERSION, CallRecord
+from rcmlrouter.store.base import API_VERSION, CallRecord, OutboxEvent
 
 log = structlog.get_logger(__name__)
 
 
 async def finish_interrupted_calls(services: Services) -> int:
-    """Close the calls a crash left unfinished; send the COMPLETED callbacks they still owe.
+    """Close the calls a crash left unfinished; commit the final callbacks they still owe.
 
-    Run at start, before SIP listens. An answered call ends "completed" (its duration runs to
-    this restart, the first moment the end is known), an unanswered one "failed".
+    Run at start, after the outbox recovered its undelivered events and before SIP listens.
+    An answered call ends "completed" (its duration runs to this restart, the first moment the
+    end is known), an unanswered one "failed" (SipResponseCode 500). The final event goes to the
+    StatusCallback the call was using, at the SequenceNumber after its last committed event:
+    both were committed with the call's last checkpoint, in the same transaction as its events.
     """
-    store = services.directory.store
-    interrupted = await store.unfinished_calls()
+    interrupted = await services.directory.store.unfinished_calls()
     now = time.time()
+    commits = []
     for record in interrupted:
         answered = record.answer_time is not None
         status = "completed" if answered else "failed"
         duration = int(now - record.answer_time) if record.answer_time is not None else 0
-        await _owed_completed(services, record, status, duration, now)
-        services.call_records.add(
-            dataclasses.replace(
-                record, status=status, end_time=now, duration=float(duration),
-                sip_status=record.sip_status if answered else 500,
-            )
-        )  # fmt: skip
-    if interrupted:
+        events: list[OutboxEvent] = []
+        if record.status_callback:
+            events.append(_owed_final_event(services, record, status, duration, now))
+        closed = dataclasses.replace(
+            record,
+            status=status,
+            end_time=now,
+            duration=float(duration),
+            sip_status=record.sip_status if answered else 500,
+            next_sequence=record.next_sequence + len(events),
+        )
+        commits.append(services.outbox.commit(call=closed, events=events))
+    if commits:
+        await asyncio.gather(*commits)
         log.warning("calls.interrupted", count=len(interrupted))
     return len(interrupted)
 
 
-async def _owed_completed(
+def _owed_final_event(
     services: Services, record: CallRecord, status: str, duration: int, now: float
-) -> None:
-    if record.number_sid is None:
-        return
-    try:
-        number = await services.directory.number(record.number_sid)
-    except NotFoundError:
-        return
-    if not number.status_callback:
-        return
+) -> OutboxEvent:
+    assert record.status_callback is not None
     params = {
         "CallSid": record.sid, "AccountSid": record.account_sid, "From": record.from_,
         "To": record.to, "CallStatus": status, "ApiVersion": API_VERSION,
         "Direction": record.direction, "CallTimestamp": rfc2822(record.start_time),
         "Timestamp": rfc2822(now), "CallDuration": str(duration),
+        "SequenceNumber": str(record.next_sequence),
     }  # fmt: skip
     if record.answer_time is None:
         params["SipResponseCode"] = "500"
-    sequence = 2 if record.answer_time is not None else 1
-    params["SequenceNumber"] = str(sequence)
-    services.outbox.enqueue(
-        record.sid, record.account_sid, sequence, number.status_callback,
-        number.status_callback_method, params,
+    return services.outbox.event(
+        record.sid, record.account_sid, record.next_sequence, record.status_callback,
+        record.status_callback_method, params,
     )  # fmt: skip

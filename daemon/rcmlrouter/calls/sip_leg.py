@@ -26,11 +26,11 @@ class SipCallLeg:
     def answered(self) -> bool:
         return self.ctx.answer_time is not None
 
-    def ring(self) -> None:
+    def ring(self) -> asyncio.Future[None]:
+        """180 Ringing; the ringing record and RINGING callback, durable when the future is."""
         self.call.ring()
         self.ctx.sip_status = 180
-        self.ctx.emit_status("ringing")
-        self.ctx.checkpoint("ringing")
+        return self.ctx.checkpoint("ringing")
 
     async def answer(self) -> None:
         media = self.services.config.media
@@ -46,7 +46,6 @@ class SipCallLeg:
         if await self.call.answer(sdp):
             self.ctx.answer_time = time.time()
             self.ctx.sip_status = 200
-            self.ctx.emit_status("in-progress")
             self.ctx.checkpoint("in-progress")
         else:  # no ACK: the endpoint hangs up and ends the call; wait to be cancelled
             await self.call.ended

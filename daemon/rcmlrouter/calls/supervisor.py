@@ -104,7 +104,8 @@ class CallSupervisor:
     async def _run(self, ctx: CallContext, leg: SipCallLeg) -> None:
         try:
             await self._route(ctx)
-            leg.ring()
+            # The call is on record before anyone outside hears of it (its first webhook).
+            await asyncio.shield(leg.ring())
             document = await self._first_document(ctx)
             executor = RcmlExecutor(leg, ctx, ctx.notify)
             await executor.run(document)

@@ -177,6 +177,11 @@ class CallRecord:
     urls: list[str] = field(default_factory=list)
     used_fallback: bool = False
     error_code: int | None = None
+    # The StatusCallback the call reports to and the SequenceNumber of its next event: written
+    # in the same transaction as the call's outbox events, so a restart knows what is owed.
+    next_sequence: int = 0
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,22 @@ class MessageRecord:
     urls: list[str] = field(default_factory=list)
     used_fallback: bool = False
     error_code: int | None = None
+    # Inbound: the request's X- headers (webhook SipHeader_ parameters, also after a restart)
+    # and its "Call-ID CSeq" (a re-sent MESSAGE is not processed twice, across a restart too).
+    sip_headers: dict[str, str] = field(default_factory=dict)
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """Filters for listing an account's messages; ``sent_from``/``sent_before`` bound
+    ``date_created`` (from inclusive, before exclusive)."""
+
+    account_sid: str
+    to: str | None = None
+    from_: str | None = None
+    sent_from: float | None = None
+    sent_before: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +349,10 @@ class Store(Protocol):
     async def record_messages(self, records: Sequence[MessageRecord]) -> None: ...
     async def get_message(self, sid: str) -> MessageRecord: ...
     async def list_messages(
-        self, account_sid: str, page: int, page_size: int
+        self, query: MessageQuery, page: int, page_size: int
     ) -> Page[MessageRecord]: ...
+    async def accepted_messages(self) -> list[MessageRecord]: ...
+    async def recent_message_keys(self, since: float) -> list[tuple[str, str]]: ...
     async def add_notifications(self, items: Sequence[Notification]) -> None: ...
     async def get_notification(self, sid: str) -> Notification: ...
     async def list_notifications(
@@ -337,6 +360,12 @@ class Store(Protocol):
     ) -> Page[Notification]: ...
 
     # callback outbox
+    async def write_journal(
+        self,
+        calls: Sequence[CallRecord],
+        messages: Sequence[MessageRecord],
+        events: Sequence[OutboxEvent],
+    ) -> list[int]: ...
     async def enqueue_callbacks(self, events: Sequence[OutboxEvent]) -> list[int]: ...
     async def pending_callbacks(self, after_id: int, limit: int) -> list[OutboxEvent]: ...
     async def mark_callbacks_delivered(self, ids: Sequence[int]) -> None: ...

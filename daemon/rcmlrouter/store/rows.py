@@ -86,11 +86,12 @@ INVENTORY_COLUMNS = (
 )
 CALL_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, direction, status, match_kind, "
-    "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code"
+    "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code, "
+    "next_sequence, status_callback, status_callback_method"
 )
 MESSAGE_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, body, direction, status, "
-    "date_created, urls, used_fallback, error_code"
+    "date_created, urls, used_fallback, error_code, sip_headers, dedupe_key"
 )
 NOTIFICATION_COLUMNS = (
     "sid, account_sid, call_sid, error_code, level, message, request_url, date_created"
@@ -194,6 +195,9 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         urls,
         fallback,
         error,
+        next_sequence,
+        status_callback,
+        status_callback_method,
     ) = row
     return CallRecord(
         sid,
@@ -212,6 +216,9 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         list(json.loads(urls)),
         bool(fallback),
         error,
+        next_sequence,
+        status_callback,
+        status_callback_method,
     )
 
 
@@ -233,12 +240,15 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
         json.dumps(list(c.urls)),
         int(c.used_fallback),
         c.error_code,
+        c.next_sequence,
+        c.status_callback,
+        c.status_callback_method,
     )
 
 
 def to_message(row: tuple[Any, ...]) -> MessageRecord:
     args: list[Any] = [*row[0:9], list(json.loads(row[9])), row[10] == 1, row[11]]
-    return MessageRecord(*args)
+    return MessageRecord(*args, dict(json.loads(row[12])), row[13])
 
 
 def message_values(m: MessageRecord) -> tuple[Any, ...]:
@@ -255,6 +265,8 @@ def message_values(m: MessageRecord) -> tuple[Any, ...]:
         json.dumps(list(m.urls)),
         int(m.used_fallback),
         m.error_code,
+        json.dumps(m.sip_headers),
+        m.dedupe_key,
     )
 
 

@@ -11,12 +11,20 @@ from rcmlrouter.store import rows
 from rcmlrouter.store.base import CallRecord, MessageRecord, Notification, OutboxEvent, Page
 from rcmlrouter.store.sqlite_core import SqliteConnection
 
-_CALL_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in rows.CALL_COLUMNS.split(", ")[1:])
+
+def _upsert(table: str, columns: str) -> str:
+    """INSERT … ON CONFLICT (sid) DO UPDATE every other column: the record as last written."""
+    names = columns.split(", ")
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names[1:])
+    placeholders = ", ".join("?" for _ in names)
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT (sid) DO UPDATE SET {updates}"
+    )
 
 
-_MESSAGE_UPDATES = ", ".join(
-    f"{name} = excluded.{name}" for name in rows.MESSAGE_COLUMNS.split(", ")[1:]
-)
+_CALL_UPSERT = _upsert("calls", rows.CALL_COLUMNS)
+_MESSAGE_UPSERT = _upsert("messages", rows.MESSAGE_COLUMNS)
 
 
 class RecordQueries(SqliteConnection):
@@ -26,11 +34,7 @@ class RecordQueries(SqliteConnection):
         """Insert or replace call records, all in one transaction."""
         if not records:
             return
-        await self.execute_many(
-            f"INSERT INTO calls ({rows.CALL_COLUMNS}) VALUES ({', '.join('?' * 16)}) "
-            f"ON CONFLICT (sid) DO UPDATE SET {_CALL_UPDATES}",
-            [rows.call_values(r) for r in records],
-        )
+        await self.execute_many(_CALL_UPSERT, [rows.call_values(r) for r in records])
 
     async def unfinished_calls(self) -> list[CallRecord]:
         """Calls recorded without an end time (in progress, or cut short by a crash)."""
@@ -61,11 +65,7 @@ class RecordQueries(SqliteConnection):
         """Insert or replace message records, all in one transaction."""
         if not records:
             return
-        await self.execute_many(
-            f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 12)}) "
-            f"ON CONFLICT (sid) DO UPDATE SET {_MESSAGE_UPDATES}",
-            [rows.message_values(m) for m in records],
-        )
+        await self.execute_many(_MESSAGE_UPSERT, [rows.message_values(m) for m in records])
 
     async def get_message(self, sid: str) -> MessageRecord:
         row = await self.fetchone(
@@ -119,22 +119,40 @@ class RecordQueries(SqliteConnection):
         )
         return Page([rows.to_notification(r) for r in found], int(count[0]) if count else 0)
 
+    # ---- journal: records and their outbox events, one transaction -------------------------
+
+    async def write_journal(
+        self,
+        calls: Sequence[CallRecord],
+        messages: Sequence[MessageRecord],
+        events: Sequence[OutboxEvent],
+    ) -> list[int]:
+        """Upsert call and message records (in order: the last write of a sid wins) and append
+        outbox events, all in one transaction; return the events' ids, in order.
+
+        This is the crash-consistency point: a record and the events it owes become durable
+        together or not at all.
+        """
+        call_rows = [rows.call_values(c) for c in calls]
+        message_rows = [rows.message_values(m) for m in messages]
+        event_rows = [rows.outbox_values(e) for e in events]
+
+        def write(db: sqlite3.Connection) -> list[int]:
+            if call_rows:
+                db.executemany(_CALL_UPSERT, call_rows)
+            if message_rows:
+                db.executemany(_MESSAGE_UPSERT, message_rows)
+            return [int(db.execute(_OUTBOX_INSERT, row).lastrowid or 0) for row in event_rows]
+
+        return await self.run_in_transaction(write)
+
     # ---- outbox ----------------------------------------------------------------------------
 
     async def enqueue_callbacks(self, events: Sequence[OutboxEvent]) -> list[int]:
         """Append events in one transaction; return the ids the database assigned, in order."""
         if not events:
             return []
-        values = [rows.outbox_values(e) for e in events]
-
-        def insert(db: sqlite3.Connection) -> list[int]:
-            ids = []
-            for row in values:
-                cursor = db.execute(_OUTBOX_INSERT, row)
-                ids.append(int(cursor.lastrowid or 0))
-            return ids
-
-        return await self.run_in_transaction(insert)
+        return await self.write_journal((), (), events)
 
     async def pending_callbacks(self, after_id: int, limit: int) -> list[OutboxEvent]:
         """Undelivered events with an id above ``after_id``, by id (so in order per call)."""
