@@ -70,6 +70,7 @@ def test_every_verb_with_explicit_attributes() -> None:
             action="https://app.example.com/sms-status",
             method="GET",
             body="Your code is 1234",
+            status_callback="https://app.example.com/sms-callback",
         ),
         Redirect("https://app.example.com/next", method="GET"),
         Reject("busy"),
@@ -93,6 +94,23 @@ def test_defaults_are_twilios() -> None:
     assert verbs[7] == Redirect("http://app.example.com/next", "POST")
     assert verbs[8] == Reject("rejected")
     assert verbs[9] == Hangup()
+
+
+def test_message_and_sms_parse_to_the_same_verb() -> None:
+    document = parse_rcml(load("messages.xml"), "https://app.example.com/sms/in.xml")
+    assert document.verbs == (
+        Sms(body="Thanks, we got your message"),
+        Sms(
+            to="sip:alice@127.0.0.1:5070;transport=tcp",
+            from_="+15105550000",
+            action="https://app.example.com/sms/status",
+            method="GET",
+            body="Your code is 1234",
+            status_callback="https://app.example.com/callbacks/sms",
+        ),
+        Sms(to="+15105559999", body="Sms too", status_callback="https://cb.example.com/sms"),
+        Redirect("https://app.example.com/sms/next.xml"),
+    )
 
 
 def test_nested_gather_and_relative_urls_resolved() -> None:
@@ -167,6 +185,11 @@ INVALID = [
     ("play_no_url.xml", "<Play> text: URL is empty"),
     ("play_ftp.xml", r"<Play> text: expected an absolute http\(s\) URL"),
     ("sms_no_body.xml", "<Sms> text: the message body is empty"),
+    ("sms_bad_to.xml", "<Sms> attribute to: invalid address"),
+    ("message_two_bodies.xml", "<Message> has more than one <Body>"),
+    ("message_media.xml", "<Media> is not allowed inside <Message>"),
+    ("message_text_and_body.xml", "<Message> must contain either text or a <Body>"),
+    ("message_empty_body.xml", "<Message> text: the message body is empty"),
     ("hangup_with_child.xml", "<Say> is not allowed inside <Hangup>"),
     ("xxe.xml", "DTDs are not allowed"),
     ("billion_laughs.xml", "DTDs are not allowed"),

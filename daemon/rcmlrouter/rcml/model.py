@@ -117,13 +117,19 @@ class Dial:
 
 @dataclass(frozen=True, slots=True)
 class Sms:
-    """Send ``body`` as a SIP MESSAGE; ``to`` / ``from_`` default to the caller / the number."""
+    """Send ``body`` as a SIP MESSAGE; ``to`` / ``from_`` default to the caller / the number.
+
+    Both ``<Sms>`` (Restcomm) and ``<Message>`` (Twilio; text or a ``<Body>`` noun) parse to this.
+    ``action`` gets the outcome (``SmsStatus``) and its document replaces the rest of the running
+    one; ``status_callback`` gets the final status through the durable outbox.
+    """
 
     to: str | None = None
     from_: str | None = None
     action: str | None = None
     method: str = "POST"
     body: str = ""
+    status_callback: str | None = None
 
 
 Verb: TypeAlias = Reject | Hangup | Redirect | Pause | Say | Play | Gather | Record | Dial | Sms

@@ -290,16 +290,43 @@ def _target_text(element: Element, text: str) -> str:
 
 def _parse_sms(element: Element, context: _Context) -> Sms:
     _no_children(element)
-    body = _text(element)
+    return _message_verb(element, context, _text(element))
+
+
+def _parse_message(element: Element, context: _Context) -> Sms:
+    """Twilio's ``<Message>``: the body as text or as one ``<Body>`` noun (no ``<Media>``)."""
+    text = _text(element)
+    bodies = []
+    for child in element:
+        if child.tag != "Body":
+            raise RcmlParseError(f"<{child.tag}> is not allowed inside <Message> (supported: Body)")
+        _no_children(child)
+        bodies.append(_text(child))
+    if len(bodies) > 1:
+        raise RcmlParseError("<Message> has more than one <Body>")
+    if bodies and text:
+        raise RcmlParseError("<Message> must contain either text or a <Body>, not both")
+    return _message_verb(element, context, bodies[0] if bodies else text)
+
+
+def _message_verb(element: Element, context: _Context, body: str) -> Sms:
     if not body:
-        raise RcmlParseError("<Sms> text: the message body is empty")
+        raise RcmlParseError(f"<{element.tag}> text: the message body is empty")
     return Sms(
-        to=(element.get("to") or "").strip() or None,
-        from_=(element.get("from") or "").strip() or None,
+        to=_address_attr(element, "to"),
+        from_=_address_attr(element, "from"),
         action=_url_attr(element, "action", context),
         method=_method_attr(element),
         body=body,
+        status_callback=_url_attr(element, "statusCallback", context),
     )
+
+
+def _address_attr(element: Element, name: str) -> str | None:
+    value = (element.get(name) or "").strip()
+    if len(value) > _MAX_TARGET_LENGTH or any(ch.isspace() for ch in value):
+        raise RcmlParseError(f"<{element.tag}> attribute {name}: invalid address {value!r}")
+    return value or None
 
 
 _GATHER_CHILD_PARSERS: dict[str, Callable[[Element, _Context], GatherChild]] = {
@@ -319,4 +346,5 @@ _VERB_PARSERS: dict[str, Callable[[Element, _Context], Verb]] = {
     "Record": _parse_record,
     "Dial": _parse_dial,
     "Sms": _parse_sms,
+    "Message": _parse_message,
 }
