@@ -75,3 +75,29 @@ def test_wildcard_listen_needs_an_advertised_address() -> None:
         load_config(None, env)
     config = load_config(None, {**env, "RCMLROUTER_SIP_ADVERTISE": "sip.example.net"})
     assert config.sip.advertise == "sip.example.net"
+
+
+def test_sms_section_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[sms]\ngateway = "sip:gw.example.com:5080;transport=tcp"\nusername = "u"\n')
+    config = load_config(path, {"RCMLROUTER_SMS_PASSWORD": "s3cret", "RCMLROUTER_SMS_TIMEOUT": "5"})
+    assert config.sms.gateway == "sip:gw.example.com:5080;transport=tcp"
+    assert (config.sms.username, config.sms.password, config.sms.timeout) == ("u", "s3cret", 5.0)
+    env = {"RCMLROUTER_SMS_GATEWAY": "sip:127.0.0.1:5090"}
+    assert load_config(None, env).sms.gateway == "sip:127.0.0.1:5090"
+    assert load_config(None, {}).sms.gateway == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"RCMLROUTER_SMS_GATEWAY": "gw.example.com"}, "sms.gateway: expected sip:HOST"),
+        ({"RCMLROUTER_SMS_GATEWAY": "sip:gw:99999"}, "sms.gateway: expected sip:HOST"),
+        ({"RCMLROUTER_SMS_GATEWAY": "sip:gw;transport=sctp"}, "transport must be udp or tcp"),
+        ({"RCMLROUTER_SMS_USERNAME": "u"}, "set both or neither"),
+        ({"RCMLROUTER_SMS_TIMEOUT": "0"}, "sms.timeout: must be positive"),
+    ],
+)
+def test_sms_section_problems(env: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_config(None, env)

@@ -9,6 +9,7 @@ only the CLI turns that into an exit status.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -80,6 +81,16 @@ class MediaConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SmsConfig:
+    """Outbound messages (``<Sms>`` / ``<Message>``) to phone numbers go to ``gateway``."""
+
+    gateway: str = ""  # sip:HOST[:PORT][;transport=udp|tcp]; empty: phone numbers fail (21612)
+    username: str = ""  # digest credentials for 401/407 challenges of the gateway
+    password: str = ""
+    timeout: float = 32.0  # seconds to wait for a final response (capped by Timer F, 64*T1)
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     format: str = "auto"
@@ -96,6 +107,7 @@ class Config:
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
     numbers: NumbersConfig = field(default_factory=NumbersConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -223,6 +235,32 @@ def _validate(config: Config, problems: list[str]) -> None:
         problems.append("media.rtp_port_min/rtp_port_max: expected 0 < min < max <= 65535")
     if config.sip.max_transactions < 1 or config.sip.max_calls < 1:
         problems.append("sip.max_transactions and sip.max_calls must be at least 1")
+    _validate_sms(config.sms, problems)
+
+
+_SMS_GATEWAY = re.compile(
+    r"sips?:(?:[^@;\s]+@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?"
+    r"(;[^\s]*)?\Z"
+)
+
+
+def _validate_sms(sms: SmsConfig, problems: list[str]) -> None:
+    if sms.gateway:
+        match = _SMS_GATEWAY.match(sms.gateway)
+        params = (match.group(3) or "").lower() if match else ""
+        transport = re.search(r";transport=([^;]*)", params)
+        if match is None or (match.group(2) and int(match.group(2)) > 65535):
+            problems.append(
+                f"sms.gateway: expected sip:HOST[:PORT][;transport=udp|tcp], got {sms.gateway!r}"
+            )
+        elif transport and transport.group(1) not in ("udp", "tcp"):
+            problems.append(
+                f"sms.gateway: transport must be udp or tcp, got {transport.group(1)!r}"
+            )
+    if bool(sms.username) != bool(sms.password):
+        problems.append("sms.username and sms.password: set both or neither")
+    if sms.timeout <= 0:
+        problems.append("sms.timeout: must be positive")
 
 
 def parse_host_port(value: str) -> tuple[str, int] | None:
