@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -10,7 +12,7 @@ from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import store_of
-from rcmlrouter.api.form import Params, read_paging
+from rcmlrouter.api.form import Params, invalid, read_paging
 from rcmlrouter.api.render import (
     Collection,
     Resource,
@@ -24,6 +26,7 @@ from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.base import (
     API_VERSION,
     CallRecord,
+    MessageQuery,
     MessageRecord,
     Notification,
     Page,
@@ -31,6 +34,10 @@ from rcmlrouter.store.base import (
 )
 
 R = TypeVar("R")
+# Twilio's names: DateSent=YYYY-MM-DD is that UTC day; "DateSent<=D" arrives as the parameter
+# "DateSent<" (on or before D), "DateSent>=D" as "DateSent>" (on or after D).
+MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+DAY = 86400.0
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
@@ -67,10 +74,12 @@ def message_fields(request: web.Request, m: MessageRecord) -> dict[str, Any]:
         "body": m.body,
         "status": m.status,
         "direction": m.direction,
+        "num_media": "0",
         "urls": list(m.urls),
         "used_fallback": m.used_fallback,
         "error_code": m.error_code,
         "date_created": rfc2822(m.date_created),
+        "date_sent": rfc2822(m.date_created),
         "api_version": API_VERSION,
         "uri": f"{api_base(request)}/Accounts/{m.account_sid}/SMS/Messages/{m.sid}.json",
     }
@@ -93,6 +102,41 @@ def notification_fields(request: web.Request, n: Notification) -> dict[str, Any]
     }
 
 
+def message_query(account_sid: str, params: Params) -> MessageQuery:
+    """The ``To``, ``From`` and ``DateSent`` filters of a message list."""
+    day, on_or_before, on_or_after = (
+        _day_start(params, name) for name in ("DateSent", "DateSent<", "DateSent>")
+    )
+    starts = [t for t in (day, on_or_after) if t is not None]
+    ends = [t + DAY for t in (day, on_or_before) if t is not None]
+    return MessageQuery(
+        account_sid,
+        to=_number_filter(params, "To"),
+        from_=_number_filter(params, "From"),
+        sent_from=max(starts) if starts else None,
+        sent_before=min(ends) if ends else None,
+    )
+
+
+def _number_filter(params: Params, name: str) -> str | None:
+    # An unencoded "+" inside a SIP number (?To=mms:+1234) arrives as a space; a number never
+    # has one. (A leading one is lost to the whitespace trim: encode it, %2B.)
+    value = params.text(name)
+    return value.replace(" ", "+") if value else None
+
+
+def _day_start(params: Params, name: str) -> float | None:
+    """POSIX seconds at 00:00 UTC of the ``YYYY-MM-DD`` in ``name``; 400 (20001) if malformed."""
+    value = params.text(name)
+    if not value:
+        return None
+    try:
+        parsed = time.strptime(value, "%Y-%m-%d")
+    except ValueError as exc:
+        raise invalid(name, f"{value!r} is not a date YYYY-MM-DD") from exc
+    return float(calendar.timegm(parsed))
+
+
 @dataclass(frozen=True, slots=True)
 class RecordKind(Generic[R]):
     """One read-only record resource: how to list it, fetch one, and render it."""
@@ -100,16 +144,20 @@ class RecordKind(Generic[R]):
     label: str  # for error messages
     collection: tuple[str, str, str]  # XML list element, XML item element, JSON list key
     fields: Callable[[web.Request, R], dict[str, Any]]
-    list_page: Callable[[Store, str, int, int], Awaitable[Page[R]]]
+    list_page: Callable[[Store, str, Params, int, int], Awaitable[Page[R]]]
     get_one: Callable[[Store, str], Awaitable[R]]
+    filters: tuple[str, ...] = ()  # query parameters repeated in the paging URIs
 
 
 def list_handler(kind: RecordKind[R]) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         _, account = await authorize(request)
-        paging = read_paging(Params.from_query(request))
-        page = await kind.list_page(store_of(request), account.sid, paging.page, paging.page_size)
-        meta = page_meta(request, paging, page.total, len(page.items), [])
+        params = Params.from_query(request)
+        paging = read_paging(params)
+        store = store_of(request)
+        page = await kind.list_page(store, account.sid, params, paging.page, paging.page_size)
+        filters = [(name, params.text(name) or "") for name in kind.filters if params.text(name)]
+        meta = page_meta(request, paging, page.total, len(page.items), filters)
         items = [kind.fields(request, item) for item in page.items]
         return render(request, Collection(*kind.collection, meta, items))
 
@@ -133,18 +181,21 @@ def instance_handler(kind: RecordKind[R]) -> Handler:
 
 CALLS: RecordKind[CallRecord] = RecordKind(
     "call", ("Calls", "Call", "calls"), call_fields,
-    lambda store, account, page, size: store.list_calls(account, page, size),
+    lambda store, account, _params, page, size: store.list_calls(account, page, size),
     lambda store, sid: store.get_call(sid),
 )  # fmt: skip
 NOTIFICATIONS: RecordKind[Notification] = RecordKind(
     "notification", ("Notifications", "Notification", "notifications"), notification_fields,
-    lambda store, account, page, size: store.list_notifications(account, page, size),
+    lambda store, account, _params, page, size: store.list_notifications(account, page, size),
     lambda store, sid: store.get_notification(sid),
 )  # fmt: skip
 MESSAGES: RecordKind[MessageRecord] = RecordKind(
     "message", ("SMSMessages", "SMSMessage", "messages"), message_fields,
-    lambda store, account, page, size: store.list_messages(account, page, size),
+    lambda store, account, params, page, size: store.list_messages(
+        message_query(account, params), page, size
+    ),
     lambda store, sid: store.get_message(sid),
+    MESSAGE_FILTERS,
 )  # fmt: skip
 
 handle_calls = list_handler(CALLS)

@@ -31,11 +31,12 @@ from rcmlrouter.store.sqlite_lists import (
     page_sids,
     unfiltered_total,
 )
+from rcmlrouter.store.sqlite_messages import MessageQueries
 
 ROUTE_BATCH = 20_000
 
 
-class SqliteStore(AccountQueries):
+class SqliteStore(AccountQueries, MessageQueries):
     """The SQLite store. Every method is a coroutine unless noted."""
 
     # ---- applications ----------------------------------------------------------------------

@@ -61,34 +61,6 @@ class RecordQueries(SqliteConnection):
         )
         return Page([rows.to_call(r) for r in found], int(count[0]) if count else 0)
 
-    async def record_messages(self, records: Sequence[MessageRecord]) -> None:
-        """Insert or replace message records, all in one transaction."""
-        if not records:
-            return
-        await self.execute_many(_MESSAGE_UPSERT, [rows.message_values(m) for m in records])
-
-    async def get_message(self, sid: str) -> MessageRecord:
-        row = await self.fetchone(
-            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE sid = ?", (sid,)
-        )
-        if row is None:
-            raise NotFoundError(f"no message {sid}")
-        return rows.to_message(row)
-
-    async def list_messages(
-        self, account_sid: str, page: int, page_size: int
-    ) -> Page[MessageRecord]:
-        """Newest first."""
-        count = await self.fetchone(
-            "SELECT COUNT(*) FROM messages WHERE account_sid = ?", (account_sid,)
-        )
-        found = await self.fetchall(
-            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE account_sid = ? "
-            "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",
-            (account_sid, page_size, page * page_size),
-        )
-        return Page([rows.to_message(r) for r in found], int(count[0]) if count else 0)
-
     async def add_notifications(self, items: Sequence[Notification]) -> None:
         if not items:
             return

@@ -1,0 +1,80 @@
+"""Message records on SQLite: write, read, list with filters, and what a restart needs
+(accepted messages not yet processed, the dedupe keys of the last seconds)."""
+
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rcmlrouter.errors import NotFoundError
+from rcmlrouter.store import rows
+from rcmlrouter.store.base import MessageQuery, MessageRecord, Page
+from rcmlrouter.store.sqlite_core import SqliteConnection
+from rcmlrouter.store.sqlite_records import _MESSAGE_UPSERT
+
+ACCEPTED = "accepted"
+
+
+def message_where(query: MessageQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its values) of an account's message list."""
+    clauses = ["account_sid = ?"]
+    values: list[Any] = [query.account_sid]
+    for clause, value in (
+        ("to_number = ?", query.to),
+        ("from_number = ?", query.from_),
+        ("date_created >= ?", query.sent_from),
+        ("date_created < ?", query.sent_before),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            values.append(value)
+    return " AND ".join(clauses), values
+
+
+class MessageQueries(SqliteConnection):
+    """The ``messages`` table."""
+
+    async def record_messages(self, records: Sequence[MessageRecord]) -> None:
+        """Insert or replace message records, all in one transaction."""
+        if not records:
+            return
+        await self.execute_many(_MESSAGE_UPSERT, [rows.message_values(m) for m in records])
+
+    async def get_message(self, sid: str) -> MessageRecord:
+        row = await self.fetchone(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE sid = ?", (sid,)
+        )
+        if row is None:
+            raise NotFoundError(f"no message {sid}")
+        return rows.to_message(row)
+
+    async def list_messages(
+        self, query: MessageQuery, page: int, page_size: int
+    ) -> Page[MessageRecord]:
+        """Newest first."""
+        where, values = message_where(query)
+        count = await self.fetchone(f"SELECT COUNT(*) FROM messages WHERE {where}", values)
+        found = await self.fetchall(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {where} "
+            "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?",
+            (*values, page_size, page * page_size),
+        )
+        return Page([rows.to_message(r) for r in found], int(count[0]) if count else 0)
+
+    async def accepted_messages(self) -> list[MessageRecord]:
+        """Inbound messages stored and answered 202 but not processed yet, oldest first."""
+        found = await self.fetchall(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE status = '{ACCEPTED}' "
+            "ORDER BY date_created, sid"
+        )
+        return [rows.to_message(r) for r in found]
+
+    async def recent_message_keys(self, since: float) -> list[tuple[str, str]]:
+        """``(dedupe_key, sid)`` of the messages created at or after ``since``."""
+        found = await self.fetchall(
+            "SELECT dedupe_key, sid FROM messages "
+            "WHERE dedupe_key IS NOT NULL AND date_created >= ?",
+            (since,),
+        )
+        return [(str(key), str(sid)) for key, sid in found]
