@@ -132,6 +132,7 @@ class Daemon:
         notifications.start()
         outbox.start()
         await outbox.recover()  # earlier runs' undelivered events go first
+        sms = SmsSender(config, outbox, notifications)
         self.services = Services(
             config,
             snapshot,
@@ -141,7 +142,7 @@ class Daemon:
             notifications,
             RtpPortPool(config.media.rtp_port_min, config.media.rtp_port_max),
             admin.sid,
-            SmsSender(),
+            sms,
         )
         await finish_interrupted_calls(self.services)
         self.supervisor = CallSupervisor(self.services)
@@ -151,6 +152,7 @@ class Daemon:
             max_transactions=config.sip.max_transactions,
             advertise=config.sip.advertise or None,
         )
+        sms.attach(self.endpoint)
         try:
             await self.endpoint.start(list(config.sip.listen))
         except SipError as exc:

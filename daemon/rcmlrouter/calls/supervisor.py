@@ -23,7 +23,7 @@ from rcmlrouter.errors import (
     RouteNotFoundError,
     SipError,
 )
-from rcmlrouter.rcml.execute import RcmlExecutor
+from rcmlrouter.rcml.execute import RcmlExecutor, SmsChannel, SmsOrigin
 from rcmlrouter.rcml.fetch import webhook_failures
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.routing.numbers import normalize_dialed
@@ -107,7 +107,14 @@ class CallSupervisor:
             # The call is on record before anyone outside hears of it (its first webhook).
             await asyncio.shield(leg.ring())
             document = await self._first_document(ctx)
-            executor = RcmlExecutor(leg, ctx, ctx.notify)
+            origin = SmsOrigin(
+                ctx.account_sid,
+                default_to=ctx.from_user,
+                default_from=ctx.dialed,
+                direction="outbound-call",
+                number_sid=ctx.number.sid if ctx.number else None,
+            )
+            executor = RcmlExecutor(leg, ctx, ctx.notify, SmsChannel(self.services.sms, origin))
             await executor.run(document)
         except SipError as exc:
             ctx.outcome = ctx.outcome or ("not-found" if exc.sip_status == 404 else "rejected")

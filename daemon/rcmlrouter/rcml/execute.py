@@ -131,11 +131,16 @@ class RcmlExecutor:
     """Executes documents on one call; ``notify`` records a warning notification."""
 
     def __init__(
-        self, leg: CallLeg, source: DocumentSource, notify: Callable[[int, str], None]
+        self,
+        leg: CallLeg,
+        source: DocumentSource,
+        notify: Callable[[int, str], None],
+        sms: SmsChannel | None = None,
     ) -> None:
         self.leg = leg
         self.source = source
         self.notify = notify
+        self.sms = sms
         self.report = ExecutionReport()
 
     async def run(self, document: Document) -> ExecutionReport:
@@ -201,6 +206,16 @@ async def _pause(executor: RcmlExecutor, verb: Pause) -> Outcome:
     return None
 
 
+async def _sms(executor: RcmlExecutor, verb: Sms) -> Outcome:
+    """Send the message (the call need not be answered); its ``action`` replaces the rest."""
+    if executor.sms is None:
+        return await _not_yet_supported(executor, verb)
+    result = await executor.sms.send(verb)
+    if verb.action is not None:
+        return await executor.follow(verb.action, verb.method, result.action_params())
+    return None
+
+
 async def _not_yet_supported(executor: RcmlExecutor, verb: Verb) -> Outcome:
     """A verb the parser knows that this build cannot run: answer, hang up, and say so."""
     name = type(verb).__name__
@@ -219,5 +234,5 @@ _HANDLERS: dict[type[Any], Handler] = {
     Gather: _not_yet_supported,
     Record: _not_yet_supported,
     Dial: _not_yet_supported,
-    Sms: _not_yet_supported,
+    Sms: _sms,
 }
