@@ -33,6 +33,7 @@ from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
@@ -78,15 +79,20 @@ def _load(snapshot: RoutingSnapshot, entries: list[RouteEntry]) -> None:
 
 
 class SipRequestRouter:
-    """The SIP endpoint's handler: INVITEs to the call supervisor, the rest refused for now."""
+    """The SIP endpoint's handler: INVITEs to the call supervisor, MESSAGEs to the message
+    handler, the rest refused for now."""
 
-    def __init__(self, supervisor: CallSupervisor) -> None:
+    def __init__(self, supervisor: CallSupervisor, messages: MessageHandler) -> None:
         self.supervisor = supervisor
+        self.messages = messages
 
     def on_invite(self, call: IncomingCall) -> None:
         self.supervisor.on_invite(call)
 
     def on_request(self, request: IncomingRequest) -> None:
+        if request.request.method == "MESSAGE":
+            self.messages.on_message(request)
+            return
         request.respond(501, headers=[("Reason", 'SIP;cause=501;text="method not supported yet"')])
 
 
@@ -98,6 +104,7 @@ class Daemon:
         self._closers: list[tuple[str, object]] = []
         self.endpoint: SipEndpoint | None = None
         self.supervisor: CallSupervisor | None = None
+        self.messages: MessageHandler | None = None
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -145,9 +152,11 @@ class Daemon:
             sms,
         )
         await finish_interrupted_calls(self.services)
+        self.messages = MessageHandler(self.services)
+        await self.messages.start()  # accepted, unprocessed messages of earlier runs are queued
         self.supervisor = CallSupervisor(self.services)
         self.endpoint = SipEndpoint(
-            SipRequestRouter(self.supervisor),
+            SipRequestRouter(self.supervisor, self.messages),
             user_agent=config.sip.user_agent,
             max_transactions=config.sip.max_transactions,
             advertise=config.sip.advertise or None,
@@ -237,6 +246,8 @@ class Daemon:
             endpoint.set_draining(True)
         if supervisor is not None:
             steps.append(("drain", lambda: supervisor.drain(self.config.sip.drain_timeout)))
+        if (messages := self.messages) is not None:
+            steps.append(("messages", lambda: messages.drain(self.config.sip.drain_timeout)))
         if endpoint is not None:
             steps.append(("sip", lambda: _stop_endpoint(endpoint)))
         if services is not None:

@@ -30,7 +30,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from rcmlrouter.errors import FetchError, RcmlError, RcmlParseError
+from rcmlrouter.errors import FetchError, RcmlError
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.rcml.overrides import (
     RETRY_TOKENS,
@@ -59,6 +59,10 @@ __all__ = [
 XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml"})
 _CHUNK = 65536
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+DocumentCheck = Callable[[Document], None]
+"""Refuses a parsed document by raising ``RcmlError`` (``RcmlFetcher.fetch``'s ``check``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +201,25 @@ class RcmlFetcher:
         self._user_agent = user_agent
 
     async def fetch(
-        self, url: str, method: str, params: Mapping[str, str], auth_token: str
+        self,
+        url: str,
+        method: str,
+        params: Mapping[str, str],
+        auth_token: str,
+        check: DocumentCheck | None = None,
     ) -> FetchedDocument:
-        """Request ``url`` and parse the RCML; raise ``FetchError`` or ``RcmlParseError``."""
+        """Request ``url`` and parse the RCML; raise ``FetchError`` or ``RcmlParseError``.
+
+        ``check`` may refuse a valid document (e.g. a voice verb in an SMS document) by raising
+        ``RcmlError``: that is a failure of this fetch like a parse error (fallback, 12100).
+        """
         request = self._prepare(url, method, params, auth_token, self._defaults)
         status, final_url, body = await self._perform(request)
         try:
             document = parse_rcml(body, final_url)
-        except RcmlParseError as exc:
+            if check is not None:
+                check(document)
+        except RcmlError as exc:
             exc.url = request.target_url
             raise
         return FetchedDocument(request.target_url, document, status)
@@ -215,6 +230,7 @@ class RcmlFetcher:
         fallback: WebhookTarget | None,
         params: Mapping[str, str],
         auth_token: str,
+        check: DocumentCheck | None = None,
     ) -> FetchOutcome:
         """Fetch ``primary``; on failure fetch ``fallback`` with ``ErrorCode`` and ``ErrorUrl``.
 
@@ -222,7 +238,7 @@ class RcmlFetcher:
         being the fallback's error; :func:`webhook_failures` lists both.
         """
         try:
-            fetched = await self.fetch(primary.url, primary.method, params, auth_token)
+            fetched = await self.fetch(primary.url, primary.method, params, auth_token, check)
         except RcmlError as primary_error:
             if fallback is None:
                 raise
@@ -235,7 +251,7 @@ class RcmlFetcher:
             log.info("webhook.fallback", url=error_url, error_code=primary_error.error_code)
             try:
                 fetched = await self.fetch(
-                    fallback.url, fallback.method, fallback_params, auth_token
+                    fallback.url, fallback.method, fallback_params, auth_token, check
                 )
             except RcmlError as fallback_error:
                 raise primary_error from fallback_error

@@ -247,8 +247,15 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
 
 
 def to_message(row: tuple[Any, ...]) -> MessageRecord:
-    args: list[Any] = [*row[0:9], list(json.loads(row[9])), row[10] == 1, row[11]]
-    return MessageRecord(*args, dict(json.loads(row[12])), row[13])
+    args: list[Any] = [
+        *row[0:9],
+        list(json.loads(row[9])),
+        row[10] == 1,
+        row[11],
+        dict(json.loads(row[12])),
+        row[13],
+    ]
+    return MessageRecord(*args)
 
 
 def message_values(m: MessageRecord) -> tuple[Any, ...]:

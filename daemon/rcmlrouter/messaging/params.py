@@ -1,0 +1,61 @@
+"""SMS webhook parameters (SPEC §3.1, §5): Restcomm's names and Twilio's for the same data.
+
+Built from the stored :class:`~rcmlrouter.store.base.MessageRecord` alone (the X- headers are kept
+with it), so a message processed after a restart is posted exactly as it would have been.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rcmlrouter.sip.message import Header
+from rcmlrouter.store.base import API_VERSION, MessageRecord
+
+# GSM 03.38 default alphabet and its extension table (each extension character costs two septets).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def num_segments(body: str) -> int:
+    """How many SMS segments ``body`` takes: GSM-7 when every character is in the GSM 03.38
+    alphabet (160 septets in one segment, 153 per part of a concatenated message), else UCS-2
+    (70 UTF-16 units, 67 per part)."""
+    septets = 0
+    for ch in body:
+        if ch in GSM7_BASIC:
+            septets += 1
+        elif ch in GSM7_EXTENDED:
+            septets += 2
+        else:
+            units = len(body.encode("utf-16-le")) // 2
+            return 1 if units <= 70 else -(-units // 67)
+    return 1 if septets <= 160 else -(-septets // 153)
+
+
+def x_headers(headers: Iterable[Header]) -> dict[str, str]:
+    """The request's ``X-`` headers by name; of a repeated header the last value, as in a
+    call's SipHeader_ parameters."""
+    return {name: value for name, value in headers if name[:2] in ("X-", "x-")}
+
+
+def message_params(record: MessageRecord) -> dict[str, str]:
+    """The parameters of the SMS URL request (and of action / Redirect fetches)."""
+    params = {
+        "SmsSid": record.sid,
+        "MessageSid": record.sid,
+        "AccountSid": record.account_sid,
+        "From": record.from_,
+        "To": record.to,
+        "Body": record.body,
+        "ApiVersion": API_VERSION,
+        "NumMedia": "0",
+        "NumSegments": str(num_segments(record.body)),
+        "SmsStatus": "received",
+        "Direction": "inbound",
+    }
+    for name, value in record.sip_headers.items():
+        params[f"SipHeader_{name}"] = value
+    return params
