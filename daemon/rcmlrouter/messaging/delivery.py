@@ -19,7 +19,6 @@ import asyncio
 import ipaddress
 import re
 import secrets
-import socket
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -229,8 +228,7 @@ async def _resolve(destination: Source) -> Source:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
         if not infos:
             raise OSError(f"{host}: no address") from None
         host = str(infos[0][4][0])
