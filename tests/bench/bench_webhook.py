@@ -23,6 +23,7 @@ DOCUMENTS = {
     "busy": b'<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>',
     "hangup": b'<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>',
     "pause": b'<?xml version="1.0" encoding="UTF-8"?><Response><Pause length="60"/></Response>',
+    "empty": b'<?xml version="1.0" encoding="UTF-8"?><Response/>',  # message_bench.py SmsUrl
 }
 
 COUNTS: collections.Counter[str] = collections.Counter()

@@ -2,9 +2,10 @@
 
 Run: .venv/bin/python tests/bench/trivial_responder.py --port PORT [--uvloop]
 
-Answers each INVITE with ``100 Trying`` and ``486 Busy Here`` (headers copied, a To tag added)
-and absorbs ACKs; anything else gets nothing. No routing, no webhook, no store: the benchmark's
-same-run baseline for "what a Python asyncio SIP loop costs per call on this machine".
+Answers each INVITE with ``100 Trying`` and ``486 Busy Here`` (headers copied, a To tag added),
+each MESSAGE with ``202 Accepted``, and absorbs ACKs; anything else gets nothing. No routing, no
+webhook, no store: the benchmark's same-run baseline for "what a Python asyncio SIP loop costs
+per call on this machine".
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class TrivialResponder(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's UDPTransport
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if not data.startswith(b"INVITE ") or self.transport is None:
+        is_message = data.startswith(b"MESSAGE ")
+        if not (is_message or data.startswith(b"INVITE ")) or self.transport is None:
             return  # ACK (and anything else) is absorbed
         self.invites += 1
         head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
@@ -36,6 +38,10 @@ class TrivialResponder(asyncio.DatagramProtocol):
                 if name in (b"to", b"t") and b";tag=" not in line:
                     line += b";tag=trivial"
                 copied.append(line)
+        if is_message:  # message_bench.py's baseline: 202 at once
+            accepted = [b"SIP/2.0 202 Accepted", *copied, b"Content-Length: 0", b"", b""]
+            self.transport.sendto(b"\r\n".join(accepted), addr)
+            return
         trying = b"\r\n".join([b"SIP/2.0 100 Trying", *copied, b"Content-Length: 0", b"", b""])
         busy = b"\r\n".join([b"SIP/2.0 486 Busy Here", *copied, b"Content-Length: 0", b"", b""])
         self.transport.sendto(trying, addr)
