@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rcmlrouter.sip.invite_client import InviteClientTransaction
 from rcmlrouter.sip.message import (
     SipMessage,
     SipRequest,
@@ -11,7 +12,6 @@ from rcmlrouter.sip.message import (
 from rcmlrouter.sip.response import build_response
 from rcmlrouter.sip.timers import ManualTimers, TimerConfig
 from rcmlrouter.sip.transaction import (
-    InviteClientTransaction,
     InviteServerTransaction,
     Link,
     NonInviteClientTransaction,

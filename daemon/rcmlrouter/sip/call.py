@@ -48,14 +48,15 @@ class CallHost(Protocol):
 
 
 class IncomingRequest:
-    """A non-INVITE server transaction handed to the application; respond exactly once."""
+    """A server transaction handed to the application (a non-INVITE request, or a re-INVITE
+    given to an ``on_reinvite`` callback); respond exactly once."""
 
     __slots__ = ("_host", "_to_tag", "_txn", "request", "source")
 
     def __init__(
         self,
         host: CallHost,
-        txn: NonInviteServerTransaction,
+        txn: NonInviteServerTransaction | InviteServerTransaction,
         source: Source,
         to_tag: str | None,
     ) -> None:
@@ -94,6 +95,7 @@ class IncomingCall:
         "_bye",
         "_host",
         "_in_dialog",
+        "_reinvite",
         "_retransmit",
         "answered",
         "call_id",
@@ -130,6 +132,7 @@ class IncomingCall:
         self._retransmit: Timer | None = None
         self._bye: asyncio.Future[None] | None = None
         self._in_dialog: Callable[[IncomingRequest], None] | None = None
+        self._reinvite: Callable[[IncomingRequest], None] | None = None
 
     @property
     def local_tag(self) -> str:
@@ -154,11 +157,23 @@ class IncomingCall:
         )
 
     def ring(self, status: int = 180, reason: str = "Ringing") -> None:
+        self.progress(status, reason=reason)
+
+    def progress(
+        self, status: int = 183, sdp: bytes | None = None, *, reason: str | None = None
+    ) -> None:
+        """A provisional response (180, 183 with SDP for early media...) before the final one."""
         if self._final_sent():
             return
-        self.txn.respond(
-            self._host.make_response(self.request, status, reason, to_tag=self.local_tag)
+        response = self._host.make_response(
+            self.request,
+            status,
+            reason,
+            to_tag=self.local_tag,
+            body=sdp or b"",
+            content_type="application/sdp" if sdp else None,
         )
+        self.txn.respond(response)
 
     def reject(
         self,
@@ -267,6 +282,17 @@ class IncomingCall:
 
     def on_in_dialog_request(self, callback: Callable[[IncomingRequest], None]) -> None:
         self._in_dialog = callback
+
+    def on_reinvite(self, callback: Callable[[IncomingRequest], None]) -> None:
+        """Take the caller's re-INVITEs: the callback must ``respond`` once (200 with the SDP
+        answer, 488, 491...). Without a callback they are answered with ``local_sdp``."""
+        self._reinvite = callback
+
+    def dispatch_reinvite(self, request: IncomingRequest) -> bool:
+        if self._reinvite is None:
+            return False
+        self._reinvite(request)
+        return True
 
     def dispatch_in_dialog(self, request: IncomingRequest) -> bool:
         """Give REFER/NOTIFY/INFO... to the application callback; False when there is none."""

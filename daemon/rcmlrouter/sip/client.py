@@ -1,4 +1,5 @@
-"""Client transactions of the endpoint: Via stamping, matching responses, transport failures."""
+"""Client transactions of the endpoint (non-INVITE and INVITE): Via stamping, matching
+responses, transport failures, how many are still waiting for a final response."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import asyncio
 import random
 from collections.abc import Callable
 
+from rcmlrouter.sip.invite_client import InviteClientTransaction, ResponseCallback
 from rcmlrouter.sip.message import SipRequest, SipResponse
 from rcmlrouter.sip.transaction import MAGIC_COOKIE, Link, NonInviteClientTransaction
 from rcmlrouter.sip.transport import Source, Transports, via_value
 
 ClientKey = tuple[str, str]
+ClientTransaction = NonInviteClientTransaction | InviteClientTransaction
+CLIENT_TRANSACTIONS = (NonInviteClientTransaction, InviteClientTransaction)
 
 
 def new_branch() -> str:
@@ -18,25 +22,35 @@ def new_branch() -> str:
 
 
 class ClientTransactions:
-    """The table of our non-INVITE client transactions, keyed by (branch, method)."""
+    """The table of our client transactions, keyed by (branch, method). ``in_flight`` counts
+    those without a final response yet (the owner calls :meth:`settled`)."""
 
     def __init__(self, transports: Transports, make_link: Callable[[Source], Link]) -> None:
         self._transports = transports
         self._make_link = make_link
-        self._table: dict[ClientKey, tuple[NonInviteClientTransaction, Source]] = {}
+        self._table: dict[ClientKey, tuple[ClientTransaction, Source]] = {}
+        self.in_flight = 0
 
     def __len__(self) -> int:
         return len(self._table)
 
-    def start(self, request: SipRequest, destination: Source) -> asyncio.Future[SipResponse | None]:
-        """Stamp a Via, send with retransmissions; the future gets the final response, or None
-        on timeout or transport failure."""
-        transport, host, _ = destination
-        local_host, local_port = self._transports.local_address(transport, host)
-        branch = new_branch()
-        request.headers.insert(0, ("Via", via_value(transport, local_host, local_port, branch)))
+    def _stamp(self, request: SipRequest, destination: Source, via: str | None) -> str:
+        """Put our Via on top (``via``: a given one, e.g. the INVITE's for its CANCEL)."""
+        if via is None:
+            transport, host, _ = destination
+            local_host, local_port = self._transports.local_address(transport, host)
+            via = via_value(transport, local_host, local_port, new_branch())
+        request.headers.insert(0, ("Via", via))
         if request.get("Max-Forwards") is None:
             request.headers.insert(1, ("Max-Forwards", "70"))
+        return request.top_via.branch or ""
+
+    def start(
+        self, request: SipRequest, destination: Source, *, via: str | None = None
+    ) -> asyncio.Future[SipResponse | None]:
+        """Stamp a Via, send with retransmissions; the future gets the final response, or None
+        on timeout or transport failure."""
+        branch = self._stamp(request, destination, via)
         future: asyncio.Future[SipResponse | None] = asyncio.get_running_loop().create_future()
 
         def on_result(response: SipResponse | None) -> None:
@@ -46,8 +60,29 @@ class ClientTransactions:
         key = (branch, request.method)
         txn = NonInviteClientTransaction(key, self._make_link(destination), request, on_result)
         self._table[key] = (txn, destination)
+        self.in_flight += 1
         txn.start()
         return future
+
+    def start_invite(
+        self,
+        request: SipRequest,
+        destination: Source,
+        on_result: ResponseCallback,
+        on_provisional: Callable[[SipResponse], None],
+    ) -> InviteClientTransaction:
+        """Stamp a Via and start an INVITE client transaction (its callbacks: see there)."""
+        key = (self._stamp(request, destination, None), "INVITE")
+        link = self._make_link(destination)
+        txn = InviteClientTransaction(key, link, request, on_result, on_provisional)
+        self._table[key] = (txn, destination)
+        self.in_flight += 1
+        txn.start()
+        return txn
+
+    def settled(self) -> None:
+        """A transaction got its final response (or ended without one)."""
+        self.in_flight -= 1
 
     def on_response(self, response: SipResponse) -> bool:
         """Give a response to its transaction; False when none matches."""

@@ -1,21 +1,22 @@
-"""UAS dialog state (RFC 3261 §12), sans-I/O.
+"""Dialog state (RFC 3261 §12), UAS and UAC sides, sans-I/O.
 
 A dialog is keyed by (Call-ID, local tag, remote tag). It tracks CSeq in both directions, the
-route set (Record-Route of the INVITE, in order) and the remote target (the INVITE's Contact),
-and builds in-dialog requests (BYE, NOTIFY...) with the right From/To/tags/CSeq/Route.
+route set (UAS: Record-Route of the INVITE, in order; UAC: Record-Route of the response,
+reversed) and the remote target (the peer's Contact), and builds in-dialog requests (BYE,
+NOTIFY, re-INVITE, the ACK of a 2xx...) with the right From/To/tags/CSeq/Route.
 """
 
 from __future__ import annotations
 
 from rcmlrouter.errors import SipParseError
-from rcmlrouter.sip.message import SipRequest
+from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse
 from rcmlrouter.sip.uri import SipUri, parse_name_addr, parse_uri
 
 DialogKey = tuple[str, str, str]
 
 
 class Dialog:
-    """One confirmed or early UAS dialog."""
+    """One confirmed or early dialog, either side."""
 
     __slots__ = (
         "call_id",
@@ -69,6 +70,25 @@ class Dialog:
             invite.cseq[0],
         )
 
+    @classmethod
+    def from_uac_response(cls, invite: SipRequest, response: SipResponse) -> Dialog:
+        """The UAC side of the dialog a 1xx (early) or 2xx (confirmed) with a To tag creates
+        (§12.1.2). The remote CSeq is unknown until the callee sends a request (0)."""
+        contacts = response.get_all("Contact")
+        target = parse_name_addr(contacts[0]).uri if contacts else parse_uri(invite.uri)
+        dialog = cls(
+            invite.call_id,
+            invite.from_addr.tag or "",
+            response.to_addr.tag or "",
+            invite.get("From") or "",
+            response.get("To") or "",
+            str(target),
+            list(reversed(response.get_all("Record-Route"))),
+            0,
+        )
+        dialog.local_cseq = invite.cseq[0]
+        return dialog
+
     @property
     def key(self) -> DialogKey:
         return (self.call_id, self.local_tag, self.remote_tag)
@@ -84,9 +104,9 @@ class Dialog:
         self.remote_cseq = number
         return True
 
-    def update_target(self, request: SipRequest) -> None:
-        """A target refresh (re-INVITE) may move the remote target."""
-        contacts = request.get_all("Contact")
+    def update_target(self, message: SipMessage) -> None:
+        """A target refresh (re-INVITE, or its 2xx) may move the remote target."""
+        contacts = message.get_all("Contact")
         if contacts:
             self.remote_target = str(parse_name_addr(contacts[0]).uri)
 
@@ -102,11 +122,16 @@ class Dialog:
         via: str,
         headers: list[tuple[str, str]] | None = None,
         body: bytes = b"",
+        *,
+        cseq: int | None = None,
     ) -> SipRequest:
-        """A new in-dialog request; consumes the next local CSeq number."""
+        """A new in-dialog request; consumes the next local CSeq number unless ``cseq`` is
+        given (the ACK of a 2xx carries its INVITE's number)."""
         if not self.remote_target:
             raise SipParseError("dialog has no remote target")
-        self.local_cseq += 1
+        if cseq is None:
+            self.local_cseq += 1
+            cseq = self.local_cseq
         request = SipRequest(
             method,
             self.remote_target,
@@ -116,7 +141,7 @@ class Dialog:
                 ("From", self.local_party),
                 ("To", self.remote_party),
                 ("Call-ID", self.call_id),
-                ("CSeq", f"{self.local_cseq} {method}"),
+                ("CSeq", f"{cseq} {method}"),
             ],
             body,
         )

@@ -12,13 +12,15 @@ from typing import Protocol
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
-from rcmlrouter.sip.client import ClientTransactions
-from rcmlrouter.sip.dialog import Dialog
+from rcmlrouter.sip.client import CLIENT_TRANSACTIONS, ClientTransactions
+from rcmlrouter.sip.dialer import Dialer
+from rcmlrouter.sip.dialog import Dialog, DialogKey
 from rcmlrouter.sip.message import (
     Header,
     SipRequest,
     SipResponse,
 )
+from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.response import (
     build_response,
     new_tag,
@@ -31,9 +33,9 @@ from rcmlrouter.sip.timers import TimerConfig, TimerHeap
 from rcmlrouter.sip.transaction import (
     InviteServerTransaction,
     Link,
-    NonInviteClientTransaction,
     NonInviteServerTransaction,
     ServerKey,
+    State,
     Transaction,
     server_key,
 )
@@ -87,7 +89,16 @@ class SipEndpoint:
         self._clients = ClientTransactions(self._transports, self._link)
         self._server: dict[ServerKey, Transaction] = {}
         self._pending: dict[ServerKey, IncomingCall] = {}
-        self._dialogs: dict[tuple[str, str, str], IncomingCall] = {}
+        self._dialogs: dict[DialogKey, IncomingCall | OutgoingCall] = {}
+        self._dialer = Dialer(
+            self._transports,
+            self._clients,
+            self._dialogs,
+            self._send,
+            self.config,
+            user_agent=user_agent,
+            allow=ALLOW,
+        )
         self._draining = False
         self._in_flight = 0  # server transactions without a final response yet
         self._current: InviteServerTransaction | NonInviteServerTransaction | None = None
@@ -95,10 +106,12 @@ class SipEndpoint:
 
     async def start(self, listen: list[str]) -> None:
         self.timers = TimerHeap(asyncio.get_running_loop())
+        self._dialer.timers = self.timers
         self._links.clear()
         await self._transports.start(listen)
 
     async def stop(self) -> None:
+        await self._dialer.stop()
         await self._transports.stop()
         if self.timers is not None:
             self.timers.close()
@@ -117,7 +130,7 @@ class SipEndpoint:
     @property
     def in_flight(self) -> int:
         """Transactions still waiting for a final response: the overload measure."""
-        return self._in_flight + len(self._clients)
+        return self._in_flight + self._clients.in_flight
 
     @property
     def dialog_count(self) -> int:
@@ -242,11 +255,13 @@ class SipEndpoint:
         return link
 
     def _txn_settled(self, txn: Transaction) -> None:
-        if not isinstance(txn, NonInviteClientTransaction):
+        if isinstance(txn, CLIENT_TRANSACTIONS):
+            self._clients.settled()
+        else:
             self._in_flight -= 1
 
     def _txn_done(self, txn: Transaction) -> None:
-        if isinstance(txn, NonInviteClientTransaction):
+        if isinstance(txn, CLIENT_TRANSACTIONS):
             self._clients.forget(txn.key)
             return
         self._server.pop(txn.key, None)
@@ -365,16 +380,25 @@ class SipEndpoint:
             txn.respond(self.make_response(request, 500, "CSeq Out Of Order", to_tag=None))
             return
         if isinstance(txn, InviteServerTransaction):
-            self._on_reinvite(call, txn)
+            self._on_reinvite(call, txn, source)
             return
         incoming = IncomingRequest(self, txn, source, None)
         self._dispatch_in_dialog(call, incoming)
 
-    def _on_reinvite(self, call: IncomingCall, txn: InviteServerTransaction) -> None:
-        if not call.answered or call.ended.done() or call.local_sdp is None:
+    def _on_reinvite(
+        self, call: IncomingCall | OutgoingCall, txn: InviteServerTransaction, source: Source
+    ) -> None:
+        if not call.answered or call.ended.done():
             txn.respond(self.make_response(txn.request, 491, "Request Pending", to_tag=None))
             return
         call.dialog.update_target(txn.request)
+        if call.dispatch_reinvite(IncomingRequest(self, txn, source, None)):
+            txn.respond(self.make_response(txn.request, 100, "Trying", to_tag=None))
+            self.timers.schedule(self.config.timeout, lambda: self._reinvite_unanswered(txn))
+            return
+        if call.local_sdp is None:
+            txn.respond(self.make_response(txn.request, 491, "Request Pending", to_tag=None))
+            return
         txn.respond(
             self.make_response(
                 txn.request,
@@ -386,7 +410,14 @@ class SipEndpoint:
             )
         )
 
-    def _dispatch_in_dialog(self, call: IncomingCall, incoming: IncomingRequest) -> None:
+    def _reinvite_unanswered(self, txn: InviteServerTransaction) -> None:
+        """The application never answered a re-INVITE it took: 500, so nothing lingers."""
+        if txn.state is State.PROCEEDING:
+            txn.respond(self.make_response(txn.request, 500, None, to_tag=None))
+
+    def _dispatch_in_dialog(
+        self, call: IncomingCall | OutgoingCall, incoming: IncomingRequest
+    ) -> None:
         method = incoming.request.method
         if method == "BYE":
             incoming.respond(200)
@@ -419,8 +450,53 @@ class SipEndpoint:
     # --- client side -----------------------------------------------------------------------
 
     def _on_response(self, response: SipResponse) -> None:
-        if not self._clients.on_response(response):
-            self.stats.dropped += 1  # includes 2xx retransmissions of finished INVITEs
+        if self._clients.on_response(response):
+            return
+        if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
+            key = (response.call_id, response.from_addr.tag or "", response.to_addr.tag or "")
+            call = self._dialogs.get(key)
+            if isinstance(call, OutgoingCall):
+                call.on_late_2xx(response)  # retransmitted after the transaction ended: re-ACK
+                return
+        self.stats.dropped += 1
+
+    def start_call(
+        self,
+        target_uri: str,
+        *,
+        from_uri: str,
+        from_display: str | None = None,
+        to_uri: str | None = None,
+        headers: list[Header] | None = None,
+        sdp: bytes | None = None,
+        credentials: tuple[str, str] | None = None,
+        destination: Source | None = None,
+        ring_timeout: float = RING_TIMEOUT,
+    ) -> OutgoingCall:
+        """Send an INVITE to ``target_uri`` (its Request-URI and To, unless ``to_uri``).
+
+        ``destination`` (transport, host, port) overrides where it is sent (a trunk or outbound
+        proxy); otherwise the URI decides (``;transport=``, port 5060, A/AAAA for a name).
+        ``credentials`` (user, password) answer one 401/407. ``ring_timeout``: CANCEL after
+        that long without a final response (``ended`` = "timeout"). Raises :class:`SipError`
+        for an unusable URI; everything later is reported through the call's futures.
+        """
+        return self._dialer.start_call(
+            target_uri,
+            from_uri=from_uri,
+            from_display=from_display,
+            to_uri=to_uri,
+            headers=headers,
+            sdp=sdp,
+            credentials=credentials,
+            destination=destination,
+            ring_timeout=ring_timeout,
+        )
+
+    @property
+    def outgoing_calls(self) -> int:
+        """Outgoing calls not ended yet."""
+        return self._dialer.calls
 
     async def send_request(self, request: SipRequest, destination: Source) -> SipResponse:
         """Out-of-dialog non-INVITE request (e.g. MESSAGE). Returns the final response (any
@@ -437,6 +513,8 @@ class SipEndpoint:
         request = call.dialog.build_request(method, "", headers, body)
         request.headers.pop(0)  # the Via is stamped by the client transaction
         request.headers.insert(1, ("Contact", self._contact(call.request)))
+        if method == "INVITE":  # a re-INVITE: INVITE transaction, its 2xx ACKed
+            return self._dialer.reinvite(call.dialog, request, destination)
         return self._clients.start(request, destination)
 
     def _dialog_destination(self, call: IncomingCall, hop: SipUri) -> Source:

@@ -244,6 +244,7 @@ class NonInviteClientTransaction(Transaction):
             return
         self.state = State.COMPLETED
         self._stop_timers()
+        self._settle()
         self.on_result(response)
         self._start(0.0 if self.reliable else self.config.t4, self.terminate)  # Timer K
 
@@ -251,72 +252,3 @@ class NonInviteClientTransaction(Transaction):
         if self.state in (State.TRYING, State.PROCEEDING):
             self.on_result(None)
             self.terminate()
-
-
-class InviteClientTransaction(Transaction):
-    """§17.1.1: Timers A/B/D; ACK for non-2xx built here. 2xx goes to the TU (which ACKs)."""
-
-    __slots__ = ("on_provisional", "on_result", "request")
-
-    def __init__(
-        self,
-        key: ServerKey,
-        link: Link,
-        request: SipRequest,
-        on_result: ResponseCallback,
-        on_provisional: Callable[[SipResponse], None],
-    ) -> None:
-        super().__init__(key, link)
-        self.request = request
-        self.on_result = on_result
-        self.on_provisional = on_provisional
-        self.state = State.CALLING
-
-    def start(self) -> None:
-        self.send(self.request)
-        if not self.reliable:
-            self._start(self.config.t1, lambda: self._timer_a(self.config.t1))
-        self._start(self.config.timeout, self._timer_b)
-
-    def _timer_a(self, interval: float) -> None:
-        if self.state is State.CALLING:
-            self.send(self.request)
-            self._start(2 * interval, lambda: self._timer_a(2 * interval))
-
-    def _timer_b(self) -> None:
-        if self.state in (State.CALLING, State.PROCEEDING):
-            self.on_result(None)
-            self.terminate()
-
-    def on_response(self, response: SipResponse) -> None:
-        if response.status < 200:
-            if self.state in (State.CALLING, State.PROCEEDING):
-                self.state = State.PROCEEDING
-                self._stop_timers()
-                self._start(self.config.timeout * 3, self._timer_b)  # guard: no final ever
-                self.on_provisional(response)
-            return
-        if self.state in (State.COMPLETED, State.TERMINATED, State.ACCEPTED):
-            if self.state is State.COMPLETED and response.status >= 300:
-                self.send(build_non2xx_ack(self.request, response))
-            return
-        self._stop_timers()
-        self.on_result(response)
-        if response.status < 300:
-            self.state = State.ACCEPTED
-            self._start(self.config.timeout, self.terminate)  # Timer M
-            return
-        self.state = State.COMPLETED
-        self.send(build_non2xx_ack(self.request, response))
-        self._start(0.0 if self.reliable else 32.0, self.terminate)  # Timer D
-
-
-def build_non2xx_ack(invite: SipRequest, response: SipResponse) -> SipRequest:
-    """§17.1.1.3: the ACK for a non-2xx final response (same branch, To from the response)."""
-    headers = [("Via", invite.get("Via") or "")]
-    for name in ("Route", "From", "Call-ID"):
-        headers.extend((name, v) for v in invite.get_all(name))
-    headers.append(("To", response.get("To") or ""))
-    headers.append(("CSeq", f"{invite.cseq[0]} ACK"))
-    headers.append(("Max-Forwards", "70"))
-    return SipRequest("ACK", invite.uri, headers)
