@@ -41,6 +41,7 @@ from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.store.base import Notification, NumberChange, Store
+from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
@@ -48,11 +49,17 @@ log = structlog.get_logger(__name__)
 
 async def open_store(config: Config) -> Store:
     """The store named by ``store.url`` (schema migrated on open)."""
-    url = config.store.url
+    return await open_store_url(config.store.url)
+
+
+async def open_store_url(url: str) -> Store:
+    """``sqlite:///PATH`` or ``postgresql://…`` / ``postgres://…`` (schema migrated on open)."""
     if url.startswith("sqlite:///"):
         path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         return await SqliteStore.open(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return await PostgresStore.open(url)
     raise ConfigError([f"store.url: unsupported store {url.split(':', 1)[0]!r} in this build"])
 
 

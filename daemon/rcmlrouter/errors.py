@@ -12,7 +12,8 @@ sent to the fallback URL.
     ├── ConfigError                 bad configuration; lists every problem at once
     ├── StoreError                  the database failed or refused
     │   ├── NotFoundError           no such row
-    │   └── ConflictError           a uniqueness rule was violated
+    │   ├── ConflictError           a uniqueness rule was violated
+    │   └── StoreUnavailableError   the database cannot be reached (API/SIP answer 503)
     ├── InvalidNumberError          a phone number or SIP number is malformed (21421)
     │   └── InvalidPatternError     a regex number breaks the pattern rules (21505)
     ├── ApiError                    HTTP status + Restcomm code + message
@@ -50,6 +51,11 @@ class NotFoundError(StoreError):
 
 class ConflictError(StoreError):
     """A uniqueness rule was violated."""
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached (connection lost, refused or timed out); retrying later
+    may succeed. Answered 503 by the API and SIP."""
 
 
 class InvalidNumberError(RcmlRouterError):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from rcmlrouter.store.base import InventoryQuery, NumberQuery
@@ -29,7 +30,12 @@ def number_pattern_sql(pattern: str) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def number_where(query: NumberQuery) -> tuple[str, list[Any]]:
+PatternSql = Callable[[str], tuple[str, list[Any]]]
+
+
+def number_where(
+    query: NumberQuery, pattern_sql: PatternSql = number_pattern_sql
+) -> tuple[str, list[Any]]:
     clauses, params = ["n.account_sid = ?"], [query.account_sid]
     if query.number_type is not None:
         clauses.append("n.number_type = ?")
@@ -40,13 +46,15 @@ def number_where(query: NumberQuery) -> tuple[str, list[Any]]:
     if not query.include_beta:
         clauses.append("n.beta = 0")
     if query.phone_number:
-        sql, extra = number_pattern_sql(query.phone_number)
+        sql, extra = pattern_sql(query.phone_number)
         clauses.append(sql)
         params.extend(extra)
     return " AND ".join(clauses), params
 
 
-def inventory_where(query: InventoryQuery, now: float) -> tuple[str, list[Any]]:
+def inventory_where(
+    query: InventoryQuery, now: float, pattern_sql: PatternSql = number_pattern_sql
+) -> tuple[str, list[Any]]:
     clauses = ["assigned_sid IS NULL", "available_at <= ?"]
     params: list[Any] = [now]
     for column, wanted in (("iso_country", query.iso_country), ("number_type", query.number_type)):
@@ -57,7 +65,7 @@ def inventory_where(query: InventoryQuery, now: float) -> tuple[str, list[Any]]:
         clauses.append("phone_number LIKE ?")
         params.append(f"+1{query.area_code}%")
     if query.contains:
-        sql, extra = number_pattern_sql(query.contains)
+        sql, extra = pattern_sql(query.contains)
         clauses.append(sql.replace("n.", ""))
         params.extend(extra)
     for column, value in (("region", query.region), ("postal_code", query.postal_code)):
