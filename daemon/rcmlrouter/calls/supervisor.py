@@ -16,6 +16,7 @@ import structlog
 from rcmlrouter import metrics
 from rcmlrouter.calls.context import CallContext, caller_name
 from rcmlrouter.calls.sip_leg import SipCallLeg
+from rcmlrouter.destination import find_destination, routed_number
 from rcmlrouter.errors import (
     FetchError,
     OverloadError,
@@ -132,30 +133,22 @@ class CallSupervisor:
     async def _route(self, ctx: CallContext) -> None:
         services = self.services
         request = ctx.call.request
-        to_uri = ctx.call.request.to_addr.uri
+        to_uri = request.to_addr.uri
         ruri = parse_uri(request.uri)
         source = ruri if services.config.routing.dialed_from == "request-uri" else to_uri
         ctx.dialed = normalize_dialed(source.user or "")
-        dest = await services.directory.organization_for(ruri.host, to_uri.host)
-        dest = dest or services.directory.default_organization
-        caller = await services.directory.organization_for(ctx.call.request.from_addr.uri.host)
-        if dest is None:
-            raise RouteNotFoundError("no organization is configured")
-        match = services.snapshot.resolve(
-            ctx.dialed,
-            dest.sid,
-            caller.sid if caller else None,
-            services.config.routing.default_region,
+        destination = await find_destination(
+            services, ctx.dialed, (ruri.host, to_uri.host), request.from_addr.uri.host
         )
-        if match is None:
+        if destination.match is None:
             ctx.outcome = "not-found"
-            ctx.notify(13224, f"no number matches {ctx.dialed!r} in {dest.domain}")
+            domain = destination.organization.domain
+            ctx.notify(13224, f"no number matches {ctx.dialed!r} in {domain}")
             raise RouteNotFoundError(f"no number matches {ctx.dialed or 'the empty string'}")
-        ctx.match = match
-        ctx.number = await services.directory.number(match.sid)
-        ctx.account_sid = ctx.number.account_sid
-        ctx.auth_token = await services.directory.auth_token(ctx.account_sid)
-        ctx.caller_name = caller_name(ctx.call.request) if ctx.number.voice_caller_id_lookup else ""
+        routed = await routed_number(services, destination.match)
+        ctx.match, ctx.number, ctx.auth_token = routed.match, routed.number, routed.auth_token
+        ctx.account_sid = routed.number.account_sid
+        ctx.caller_name = caller_name(request) if routed.number.voice_caller_id_lookup else ""
 
     async def _first_document(self, ctx: CallContext) -> Document:
         number = ctx.number
