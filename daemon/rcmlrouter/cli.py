@@ -32,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help=f"also provision SIP number {DEMO_NUMBER}"
     )
     sub.add_parser("check-config", help="validate the configuration and print it")
-    sub.add_parser("migrate", help="apply pending schema migrations")
+    migrate = sub.add_parser(
+        "migrate", help="apply pending schema migrations, or copy one store into another"
+    )
+    migrate.add_argument("--from", dest="source", help="copy from this store URL (sqlite:///…)")
+    migrate.add_argument("--to", dest="target", help="copy into this store URL (postgresql://…)")
+    migrate.add_argument("--force", action="store_true", help="replace a non-empty target")
     route = sub.add_parser("route", help="show which number a dialed string reaches")
     route.add_argument("number")
     route.add_argument("--domain", help="destination organization domain")
@@ -133,12 +138,36 @@ async def _cmd_check_config(config: Config, _args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cmd_migrate(config: Config, _args: argparse.Namespace) -> int:
+async def _cmd_migrate(config: Config, args: argparse.Namespace) -> int:
     from rcmlrouter.app import open_store
 
+    if args.source or args.target:
+        return await _copy_store(args.source, args.target, force=args.force)
     store = await open_store(config)  # opening applies pending migrations
     await store.close()
     print(json.dumps({"migrated": True}))
+    return 0
+
+
+async def _copy_store(source_url: str | None, target_url: str | None, *, force: bool) -> int:
+    """``migrate --from URL --to URL``: copy every table; counts as JSON on stdout."""
+    from rcmlrouter.app import open_store_url
+    from rcmlrouter.store.migrate_copy import copy_store
+
+    if not source_url or not target_url:
+        raise ConfigError(["migrate: --from and --to go together"])
+    if not target_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(["migrate: --to must be a postgresql:// URL"])
+    source = await open_store_url(source_url)
+    try:
+        target = await open_store_url(target_url)
+        try:
+            counts = await copy_store(source, target, force=force)
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+    print(json.dumps({"copied": counts}))
     return 0
 
 

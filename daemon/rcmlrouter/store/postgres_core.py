@@ -39,7 +39,7 @@ POOL_MIN, POOL_MAX = 1, 10
 CONNECT_TIMEOUT = 5.0  # seconds to open one connection
 COMMAND_TIMEOUT = 15.0  # seconds for one statement
 ACQUIRE_TIMEOUT = 10.0  # seconds to wait for a pooled connection
-RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0)  # backoff between attempts of one unit
+RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0)  # backoff between attempts of one unit
 
 # SQLSTATE classes: 08 connection exception, 57 operator intervention (57P01 admin shutdown,
 # i.e. pg_terminate_backend; 57P03 cannot connect now), 53 insufficient resources.
