@@ -81,7 +81,7 @@ def is_connection_loss(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         return str(exc.sqlstate or "")[:2] in _LOST_CLASSES
     if isinstance(exc, asyncpg.InterfaceError):
-        return "closed" in str(exc) or "connection" in str(exc)
+        return "closed" in str(exc)  # "connection is closed", "… was closed in the middle …"
     return isinstance(exc, OSError | ConnectionError)
 
 
@@ -140,8 +140,12 @@ class PostgresConnection:
         """Apply pending migrations; return the schema version."""
 
         async def apply(conn: asyncpg.Connection) -> int:
+            # one migrator per schema at a time (nodes starting together)
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('rcmlrouter:' || "
+                "current_setting('search_path')))"
+            )
             await _ensure_schema(conn)
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
                 "applied_at DOUBLE PRECISION NOT NULL)"
