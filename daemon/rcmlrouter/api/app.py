@@ -16,7 +16,7 @@ from rcmlrouter.api.context import (
     ApiSettings,
 )
 from rcmlrouter.api.render import render_error
-from rcmlrouter.errors import ApiError
+from rcmlrouter.errors import ApiError, StoreUnavailableError
 from rcmlrouter.store.base import Store
 
 log = structlog.get_logger()
@@ -46,6 +46,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ApiError as exc:
         return render_error(request, exc)
+    except StoreUnavailableError as exc:  # the database is unreachable: try again later
+        log.warning("api.store_unavailable", path=request.path, error=str(exc))
+        response = render_error(request, ApiError(503, 20503, "Service unavailable, retry later"))
+        response.headers["Retry-After"] = "5"
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
