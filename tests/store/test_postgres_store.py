@@ -25,6 +25,7 @@ from rcmlrouter.store.base import (
 )
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
+from rcmlrouter.store.sqlite_core import migration_scripts
 from support.pg import SERVER_URL, new_schema_name, schema_url, terminate_backends
 from support.tcpproxy import TcpProxy
 
@@ -106,6 +107,29 @@ async def test_an_unreachable_database_is_a_prompt_unavailable_error_then_recove
     finally:
         await store.close()
         await proxy.stop()
+
+
+async def test_an_unreachable_server_at_open_is_a_prompt_unavailable_error() -> None:
+    from support.ports import free_port
+
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailableError):
+        await PostgresStore.open(f"postgresql://postgres@127.0.0.1:{free_port()}/test")
+    assert time.monotonic() - started < 10
+
+
+async def test_nodes_starting_together_migrate_once_and_share_one_admin(schema: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(schema_url(schema)) for _ in range(3)))
+    try:
+        setups = await asyncio.gather(*(s.ensure_default_setup() for s in stores))
+        assert len({admin.sid for admin, _ in setups}) == 1
+        assert [token is not None for _, token in setups].count(True) == 1
+        assert (await stores[0].fetchone("SELECT COUNT(*) FROM schema_version")) == (
+            len(migration_scripts()),
+        )
+    finally:
+        for store in stores:
+            await store.close()
 
 
 # ---- migrate --from sqlite --to postgresql ---------------------------------------------------
