@@ -75,6 +75,7 @@ class DaemonProcess:
     def start(self, timeout: float = 20.0) -> DaemonProcess:
         if not self.account_sid:
             self.init()
+        ready_before = len(self.logs("ready"))  # a restart waits for its own ready line
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rcmlrouter", "run"],
             env=self.env,
@@ -84,7 +85,7 @@ class DaemonProcess:
             text=True,
         )
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-        if self.wait_log("ready", timeout) is None:
+        if self.wait_log("ready", timeout, count=ready_before + 1) is None:
             self.kill()
             raise RuntimeError("daemon did not become ready:\n" + "\n".join(self.raw[-40:]))
         return self
