@@ -23,7 +23,8 @@ sent to the fallback URL.
     │   └── OverloadError           too much in flight or draining (503 + Retry-After)
     └── RcmlError                   RCML could not be obtained or run
         ├── FetchError              the HTTP fetch failed (11200 / 11205 / 11206 / 12300)
-        └── RcmlParseError          the document is not valid RCML (12100)
+        ├── RcmlParseError          the document is not valid RCML (12100)
+        └── MediaError              audio not fetched, decoded or synthesised (11200 / 12300)
 """
 
 from __future__ import annotations
@@ -149,3 +150,9 @@ class RcmlParseError(RcmlError):
     """The document is not valid RCML."""
 
     error_code = 12100
+
+
+class MediaError(RcmlError):
+    """Audio for a media verb could not be fetched, decoded or synthesised."""
+
+    error_code = 12300

@@ -1,0 +1,214 @@
+"""One call's media: the RTP endpoint, the sender on the shared clock, DTMF in, the recorder.
+
+The call leg opens a :class:`MediaSession` once the SDP is agreed and drives it with a few
+awaitables: :meth:`~MediaSession.play`, :meth:`~MediaSession.collect_digits`,
+:meth:`~MediaSession.record`, :meth:`~MediaSession.send_digits`. Every one of them returns (does
+not raise) when the session is closed under it, e.g. because the caller hung up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from rcmlrouter.media import g711, rtp
+from rcmlrouter.media.audio import tone
+from rcmlrouter.media.clock import MediaClock
+from rcmlrouter.media.dtmf import DtmfReceiver
+from rcmlrouter.media.player import ClipSource, RtpSender, Source
+from rcmlrouter.media.recorder import Recorder, RecordingResult
+
+BEEP: Final = ClipSource(tone(1000.0, 0.5, amplitude=0.3))
+RECORD_POLL: Final = 0.1
+_STATIC_PT: Final = {0: "PCMU", 8: "PCMA"}
+_NOT_SENDING: Final = ("sendonly", "inactive")  # the peer's direction that means hold
+
+
+@dataclass(frozen=True, slots=True)
+class MediaParams:
+    """The agreed media, from the SDP offer/answer (``direction`` is the peer's)."""
+
+    codec: str
+    payload_type: int
+    telephone_event_pt: int | None
+    remote_ip: str
+    remote_port: int
+    direction: str = "sendrecv"
+
+    @property
+    def on_hold(self) -> bool:
+        return self.direction in _NOT_SENDING or self.remote_ip in ("0.0.0.0", "::")  # noqa: S104
+
+
+class MediaSession:
+    """A call's RTP stream and the operations the RCML verbs need."""
+
+    def __init__(self, params: MediaParams, clock: MediaClock, endpoint: rtp.RtpEndpoint) -> None:
+        self.params = params
+        self.clock = clock
+        self.endpoint = endpoint
+        endpoint.on_packet = self._on_packet
+        self.sender = RtpSender(
+            self.endpoint.send, params.codec, params.payload_type, params.telephone_event_pt
+        )
+        self.sender.on_hold = params.on_hold
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._dtmf = DtmfReceiver()
+        self._digits: deque[str] = deque()
+        self._digit_signal: asyncio.Future[None] | None = None
+        self._recorder: Recorder | None = None
+        self._clock_stream = clock.register(self.sender.tick)
+
+    @classmethod
+    async def open(
+        cls, local_ip: str, port: int, params: MediaParams, clock: MediaClock
+    ) -> MediaSession:
+        """Bind ``port`` (and ``port + 1``) and start sending. Raises OSError."""
+        remote = (params.remote_ip, params.remote_port)
+        endpoint = await rtp.RtpEndpoint.open(local_ip, port, remote)
+        return cls(params, clock, endpoint)
+
+    # -- the peer -------------------------------------------------------------------------------
+
+    def update(self, params: MediaParams) -> None:
+        """A re-INVITE changed the media: address, codec, or hold (``sendonly``/``inactive``)."""
+        self.params = params
+        self.endpoint.set_remote((params.remote_ip, params.remote_port))
+        self.sender.set_codec(params.codec, params.payload_type, params.telephone_event_pt)
+        self.sender.on_hold = params.on_hold
+
+    def receive_digit(self, digit: str) -> None:
+        """A key press (RFC 4733 or SIP INFO)."""
+        self._digits.append(digit)
+        signal, self._digit_signal = self._digit_signal, None
+        if signal is not None and not signal.done():
+            signal.set_result(None)
+
+    def flush_digits(self) -> None:
+        self._digits.clear()
+
+    def _on_packet(self, packet: rtp.RtpPacket) -> None:
+        if packet.payload_type == self.params.telephone_event_pt:
+            for digit in self._dtmf.feed(packet.timestamp, packet.payload):
+                self.receive_digit(digit)
+            return
+        codec = _STATIC_PT.get(packet.payload_type)
+        if packet.payload_type == self.params.payload_type:
+            codec = self.params.codec
+        if self._recorder is not None and codec is not None:
+            pcm = g711.decode_bytes(packet.payload, codec)
+            self._recorder.feed(packet.timestamp, pcm, asyncio.get_running_loop().time())
+
+    # -- operations -----------------------------------------------------------------------------
+
+    async def play(self, source: Source, *, interrupt_on_digits: bool = False) -> str | None:
+        """Play ``source`` to the end; with ``interrupt_on_digits``, stop at the first key press
+        and return that digit (it stays buffered for :meth:`collect_digits`). ``None`` when the
+        source played out or the session closed."""
+        if interrupt_on_digits and self._digits:
+            return self._digits[0]
+        if self.closed.done():
+            return None
+        playout = self.sender.play(source)
+        try:
+            while not playout.done.done() and not self.closed.done():
+                waits: list[asyncio.Future[Any]] = [playout.done, self.closed]
+                if interrupt_on_digits:
+                    waits.append(self._next_digit())
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if interrupt_on_digits and self._digits:
+                    return self._digits[0]
+            return None
+        finally:
+            playout.stop()
+
+    async def collect_digits(
+        self, num_digits: int, finish_on_key: str, digit_timeout: float
+    ) -> str:
+        """Key presses until ``num_digits`` (0 = no limit), ``finish_on_key`` (not included),
+        ``digit_timeout`` seconds without a key, or the end of the session."""
+        collected = ""
+        while True:
+            while self._digits:
+                digit = self._digits.popleft()
+                if finish_on_key and digit == finish_on_key:
+                    return collected
+                collected += digit
+                if num_digits and len(collected) >= num_digits:
+                    return collected
+            if self.closed.done():
+                return collected
+            signal = self._next_digit()
+            await asyncio.wait([signal, self.closed], timeout=digit_timeout)
+            if not self._digits:
+                return collected
+
+    async def record(
+        self,
+        path: Path,
+        *,
+        max_length: float = 3600.0,
+        silence_timeout: float = 5.0,
+        finish_on_key: str = "1234567890*#",
+        beep: bool = True,
+    ) -> RecordingResult:
+        """Record the caller to ``path`` (16-bit 8 kHz WAV) until silence, length, a finish
+        key, or hangup; see :class:`RecordingResult`."""
+        if beep:
+            await self.play(BEEP)
+        self.flush_digits()
+        loop = asyncio.get_running_loop()
+        recorder = Recorder(path, max_length, silence_timeout)
+        recorder.start(loop.time())
+        self._recorder = recorder
+        try:
+            digit = await self._record_until_done(recorder, set(finish_on_key))
+        finally:
+            self._recorder = None
+            duration = recorder.close()
+        reason = recorder.done.result()
+        return RecordingResult(path, duration, reason, digit)
+
+    async def _record_until_done(self, recorder: Recorder, keys: Iterable[str]) -> str:
+        loop = asyncio.get_running_loop()
+        while not recorder.done.done():
+            if self.closed.done():
+                recorder.finish("hangup")
+                break
+            while self._digits:
+                digit = self._digits.popleft()
+                if digit in keys:
+                    recorder.finish("finish-key")
+                    return digit
+            waits: list[asyncio.Future[Any]] = [recorder.done, self._next_digit(), self.closed]
+            await asyncio.wait(waits, timeout=RECORD_POLL)
+            recorder.check(loop.time())
+        return ""
+
+    async def send_digits(self, digits: str) -> None:
+        """Send key presses as RFC 4733 events (``w`` waits 0.5 s, ``W`` 1 s)."""
+        if self.closed.done():
+            return
+        done = self.sender.send_digits(digits)
+        await asyncio.wait([done, self.closed], return_when=asyncio.FIRST_COMPLETED)
+
+    def close(self) -> None:
+        """Stop sending, release the sockets; pending operations return."""
+        if self.closed.done():
+            return
+        self.clock.unregister(self._clock_stream)
+        self.endpoint.close()
+        if self.sender.playout is not None:
+            self.sender.playout.stop()
+        if self._recorder is not None:
+            self._recorder.finish("hangup")
+        self.closed.set_result(None)
+
+    def _next_digit(self) -> asyncio.Future[None]:
+        if self._digit_signal is None or self._digit_signal.done():
+            self._digit_signal = asyncio.get_running_loop().create_future()
+        return self._digit_signal
