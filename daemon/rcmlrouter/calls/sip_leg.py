@@ -50,12 +50,13 @@ class SipCallLeg:
         else:  # no ACK: the endpoint hangs up and ends the call; wait to be cancelled
             await self.call.ended
 
-    def reject(self, status: int, reason: str) -> None:
+    def reject(self, status: int, reason: str, retry_after: int | None = None) -> None:
         if self.rejected or self.call.ended.done():
             return
         self.rejected = True
         self.ctx.sip_status = status
-        self.call.reject(status, reason_header=reason)
+        headers = [("Retry-After", str(retry_after))] if retry_after is not None else None
+        self.call.reject(status, headers=headers, reason_header=reason)
 
     async def hangup(self) -> None:
         await self.call.hangup()
@@ -63,12 +64,12 @@ class SipCallLeg:
     async def pause(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
-    async def fail(self, status: int, reason: str) -> None:
+    async def fail(self, status: int, reason: str, retry_after: int | None = None) -> None:
         """End the call after an error: reject it if unanswered, else hang up."""
         if self.answered:
             await self.hangup()
         else:
-            self.reject(status, reason)
+            self.reject(status, reason, retry_after)
 
     async def hangup_or_reject(self) -> None:
         await self.fail(503, "the server is shutting down")

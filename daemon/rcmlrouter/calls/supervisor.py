@@ -23,6 +23,7 @@ from rcmlrouter.errors import (
     RcmlError,
     RouteNotFoundError,
     SipError,
+    StoreUnavailableError,
 )
 from rcmlrouter.rcml.execute import RcmlExecutor, SmsChannel, SmsOrigin
 from rcmlrouter.rcml.fetch import webhook_failures
@@ -35,6 +36,9 @@ from rcmlrouter.sip.uri import parse_uri
 log = structlog.get_logger(__name__)
 
 # End causes that come from the far end (or the network) and interrupt the running RCML.
+# How long a call waits for its ringing checkpoint to be durable before it is refused with 503.
+COMMIT_WAIT = 3.0
+STORE_RETRY_AFTER = 5
 REMOTE_ENDS = frozenset({"remote-bye", "cancel", "ack-timeout", "transport-error"})
 
 
@@ -105,8 +109,7 @@ class CallSupervisor:
     async def _run(self, ctx: CallContext, leg: SipCallLeg) -> None:
         try:
             await self._route(ctx)
-            # The call is on record before anyone outside hears of it (its first webhook).
-            await asyncio.shield(leg.ring())
+            await self._ring(ctx, leg)
             document = await self._first_document(ctx)
             origin = SmsOrigin(
                 ctx.account_sid,
@@ -119,7 +122,12 @@ class CallSupervisor:
             await executor.run(document)
         except SipError as exc:
             ctx.outcome = ctx.outcome or ("not-found" if exc.sip_status == 404 else "rejected")
-            await leg.fail(exc.sip_status, exc.reason)
+            retry_after = exc.retry_after if isinstance(exc, OverloadError) else None
+            await leg.fail(exc.sip_status, exc.reason, retry_after)
+        except StoreUnavailableError as exc:
+            log.warning("call.store_unavailable", error=str(exc))
+            ctx.outcome = "store-unavailable"
+            await leg.fail(503, "the store is unavailable", STORE_RETRY_AFTER)
         except RcmlError as exc:
             self._record_rcml_failure(ctx, exc)
             status = 404 if isinstance(exc, FetchError) and exc.http_status == 404 else 500
@@ -129,6 +137,16 @@ class CallSupervisor:
             ctx.outcome = "error"
             ctx.notify(11100, f"internal error: {exc!r}")
             await leg.fail(500, "internal error")
+
+    @staticmethod
+    async def _ring(ctx: CallContext, leg: SipCallLeg) -> None:
+        """180 Ringing. The call is on record before anyone outside hears of it (its first
+        webhook): wait for the ringing checkpoint's commit, at most ``COMMIT_WAIT`` seconds."""
+        try:
+            async with asyncio.timeout(COMMIT_WAIT):
+                await asyncio.shield(leg.ring())
+        except TimeoutError as exc:
+            raise StoreUnavailableError(f"no commit within {COMMIT_WAIT} s") from exc
 
     async def _route(self, ctx: CallContext) -> None:
         services = self.services
