@@ -301,6 +301,13 @@ class IncomingCall:
         self._in_dialog(request)
         return True
 
+    def send_in_dialog(
+        self, method: str, headers: list[Header], body: bytes = b""
+    ) -> asyncio.Future[SipResponse | None]:
+        """An in-dialog request to the caller (re-INVITE, INFO, NOTIFY...): the future gets the
+        final response, None on timeout. A re-INVITE's 2xx is ACKed by the endpoint."""
+        return self._host.send_in_dialog(self, method, headers, body)
+
     def send_notify(
         self, event: str, body: bytes, content_type: str, subscription_state: str
     ) -> None:
