@@ -4,8 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/rcmlrouter.example.toml
 RCMLROUTER := $(BIN)/rcmlrouter --config $(CONFIG)
-# Debian packages the tests drive: SIPp (load generator / scenario driver).
-TEST_DEBS := sip-tester
+# Debian packages the tests drive: SIPp (load generator / scenario driver), espeak-ng (<Say>).
+TEST_DEBS := sip-tester espeak-ng
 
 .PHONY: run test lint typecheck unit bench setup test-setup debs clean
 
@@ -18,6 +18,7 @@ run: setup
 	exec $(RCMLROUTER) run
 
 setup: $(VENV)/.installed
+	-@$(MAKE) --no-print-directory debs DEBS=espeak-ng  # <Say>; without it Say fails
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is required"'
