@@ -68,7 +68,7 @@ class OutgoingHost(Protocol):
 
 
 class OutgoingCall:
-    """One INVITE we sent and the dialog it creates. See the README's SIP section.
+    """One INVITE we sent and the dialog it creates (README, Development: outgoing calls).
 
     ``result`` resolves with the final response once (never an exception): the 2xx, the
     rejection (after the digest retry), or a local 408 (no response) / 503 (transport failure,
