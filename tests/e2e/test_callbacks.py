@@ -108,6 +108,12 @@ def test_call_cut_by_kill_9_gets_its_completed_callback_after_restart(tmp_path, 
         assert [e.params["CallStatus"] for e in events] == ["ringing", "in-progress", "completed"]
         assert [e.params["SequenceNumber"] for e in events] == ["0", "1", "2"]
         assert len({e.params["CallSid"] for e in events}) == 1
+        # the final event sent by the restart carries the call's own voice parameters
+        assert (
+            events[2].params["SipHeader_X-Test-Header"]
+            == events[0].params["SipHeader_X-Test-Header"]
+        )
+        assert events[2].params["From"] == events[0].params["From"]
         with node.api() as api:
             record = api.get(f"/Calls/{events[0].params['CallSid']}.json")
         assert record.status_code == 200 and record.json()["status"] == "completed"

@@ -256,7 +256,16 @@ class CallContext:
             next_sequence=self._sequence,
             status_callback=self.number.status_callback if self.number else None,
             status_callback_method=(self.number.status_callback_method if self.number else "POST"),
+            callback_params=self._callback_params(),
         )
+
+    def _callback_params(self) -> dict[str, str]:
+        """The voice parameters a restart needs to send this call's final callback."""
+        if self.number is None or not self.number.status_callback:
+            return {}
+        if self._params is None:
+            self._params = self._base_params()
+        return self._params
 
 
 def _diversion_user(value: str) -> str:

@@ -52,7 +52,8 @@ def _owed_final_event(
     services: Services, record: CallRecord, status: str, duration: int, now: float
 ) -> OutboxEvent:
     assert record.status_callback is not None
-    params = {
+    params = dict(record.callback_params)
+    params |= {
         "CallSid": record.sid, "AccountSid": record.account_sid, "From": record.from_,
         "To": record.to, "CallStatus": status, "ApiVersion": API_VERSION,
         "Direction": record.direction, "CallTimestamp": rfc2822(record.start_time),

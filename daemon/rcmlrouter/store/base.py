@@ -182,6 +182,7 @@ class CallRecord:
     next_sequence: int = 0
     status_callback: str | None = None
     status_callback_method: str = "POST"
+    callback_params: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ INVENTORY_COLUMNS = (
 CALL_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, direction, status, match_kind, "
     "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code, "
-    "next_sequence, status_callback, status_callback_method"
+    "next_sequence, status_callback, status_callback_method, callback_params"
 )
 MESSAGE_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, body, direction, status, "
@@ -198,6 +198,7 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         next_sequence,
         status_callback,
         status_callback_method,
+        callback_params,
     ) = row
     return CallRecord(
         sid,
@@ -219,6 +220,7 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         next_sequence,
         status_callback,
         status_callback_method,
+        dict(json.loads(callback_params)),
     )
 
 
@@ -243,6 +245,7 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
         c.next_sequence,
         c.status_callback,
         c.status_callback_method,
+        json.dumps(c.callback_params, sort_keys=True),
     )
 
 
