@@ -113,6 +113,13 @@ async def test_the_last_write_of_a_call_in_one_batch_wins(store: Store) -> None:
     assert (await store.get_message("SM1")).status == "processed"
 
 
+async def test_a_dialed_leg_keeps_its_parent(store: Store) -> None:
+    child = _call("CA2", direction="outbound-dial", parent_call_sid="CA1", number_sid=None)
+    await store.write_journal([_call(), child], [], [])
+    assert (await store.get_call("CA2")).parent_call_sid == "CA1"
+    assert (await store.get_call("CA1")).parent_call_sid is None
+
+
 # ---- messages ---------------------------------------------------------------------------------
 
 

@@ -49,6 +49,7 @@ def call_fields(request: web.Request, c: CallRecord) -> dict[str, Any]:
         "from": c.from_,
         "to": c.to,
         "direction": c.direction,
+        "parent_call_sid": c.parent_call_sid,
         "status": c.status,
         "match_kind": c.match_kind,
         "start_time": rfc2822(c.start_time),

@@ -183,6 +183,7 @@ class CallRecord:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     callback_params: dict[str, str] = field(default_factory=dict)
+    parent_call_sid: str | None = None  # the dialing call of an outbound-dial leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +266,16 @@ class NumberQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class NumberCursor:
+    """A position in a number list (ordered by phone_number, then sid): the rows after it, or
+    with ``before`` the rows before it. Stable under inserts, unlike an offset."""
+
+    phone_number: str
+    sid: str
+    before: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class InventoryQuery:
     """Filters for available inventory numbers (SPEC §1.6). ``contains`` is digits and ``*``."""
 
@@ -309,6 +320,10 @@ class Store(Protocol):
     async def create_account(
         self, parent: Account, friendly_name: str, email: str | None, password: str | None
     ) -> Account: ...
+    async def update_account(self, account: Account) -> Account: ...
+    async def list_accounts(
+        self, root_sid: str, friendly_name: str | None, status: str | None, page: int, size: int
+    ) -> Page[Account]: ...
 
     # applications
     async def create_application(self, app: Application) -> Application: ...
@@ -333,6 +348,9 @@ class Store(Protocol):
     async def list_numbers(
         self, query: NumberQuery, page: int, page_size: int
     ) -> Page[IncomingNumber]: ...
+    async def list_numbers_from(
+        self, query: NumberQuery, cursor: NumberCursor | None, limit: int
+    ) -> list[IncomingNumber]: ...
     def iter_route_rows(self) -> AsyncIterator[tuple[str, str, str, bool, float]]: ...
     def add_change_listener(self, callback: ChangeListener) -> None: ...
 

@@ -87,7 +87,7 @@ INVENTORY_COLUMNS = (
 CALL_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, direction, status, match_kind, "
     "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code, "
-    "next_sequence, status_callback, status_callback_method, callback_params"
+    "next_sequence, status_callback, status_callback_method, callback_params, parent_call_sid"
 )
 MESSAGE_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, body, direction, status, "
@@ -199,6 +199,7 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         status_callback,
         status_callback_method,
         callback_params,
+        parent_call_sid,
     ) = row
     return CallRecord(
         sid,
@@ -221,6 +222,7 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         status_callback,
         status_callback_method,
         dict(json.loads(callback_params)),
+        parent_call_sid,
     )
 
 
@@ -246,6 +248,7 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
         c.status_callback,
         c.status_callback_method,
         json.dumps(c.callback_params, sort_keys=True),
+        c.parent_call_sid,
     )
 
 
