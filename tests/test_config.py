@@ -101,3 +101,57 @@ def test_sms_section_from_file_and_environment(tmp_path: Path) -> None:
 def test_sms_section_problems(env: dict[str, str], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_config(None, env)
+
+
+def test_trunks_and_dial_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[dial]\ndefault_trunk = "carrier"\n'
+        '[[trunks]]\nname = "carrier"\nuri = "sip:trunk.example.net:5080"\nusername = "acct"\n'
+        'password = "from-file"\nnumber_format = "national"\n'
+        '[[trunks]]\nname = "backup"\nuri = "sip:10.0.0.2"\ntransport = "tcp"\n'
+    )
+    env = {
+        "RCMLROUTER_TRUNKS_CARRIER_PASSWORD": "secret",
+        "RCMLROUTER_TRUNKS_LAB_URI": "sip:127.0.0.1:5099",
+    }
+    config = load_config(path, env)
+    carrier, backup, lab = config.trunks
+    assert (carrier.name, carrier.uri, carrier.transport) == (
+        "carrier",
+        "sip:trunk.example.net:5080",
+        "udp",
+    )
+    assert (carrier.username, carrier.password, carrier.number_format) == (
+        "acct",
+        "secret",
+        "national",
+    )
+    assert (backup.transport, backup.number_format) == ("tcp", "e164")
+    assert (lab.name, lab.uri) == ("lab", "sip:127.0.0.1:5099")
+    assert config.trunk() is carrier and config.trunk("lab") is lab
+    assert config.trunk("missing") is None
+    assert load_config(None, {}).trunk() is None
+
+
+def test_trunk_problems_are_reported_together(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[dial]\ndefault_trunk = "nope"\n'
+        '[[trunks]]\nname = "a"\nuri = "http://x"\ntransport = "sctp"\nnumber_format = "x"\n'
+        'username = "u"\ncolour = "red"\n'
+        '[[trunks]]\nname = "a"\nuri = "sip:h"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, {})
+    text = "\n".join(info.value.problems)
+    for fragment in (
+        "trunks.a.uri",
+        "trunks.a.transport",
+        "trunks.a.number_format",
+        "trunks.a.username and password",
+        "unknown key trunks.a.colour",
+        "trunks: names must be unique",
+        "dial.default_trunk",
+    ):
+        assert fragment in text

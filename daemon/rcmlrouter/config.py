@@ -91,6 +91,23 @@ class SmsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TrunkConfig:
+    """One outbound trunk (``[[trunks]]``): where ``<Dial><Number>`` calls go."""
+
+    name: str = ""
+    uri: str = ""  # sip:HOST[:PORT]; the dialed number becomes the user part
+    transport: str = "udp"  # udp | tcp
+    username: str = ""  # digest credentials answering the trunk's 401/407
+    password: str = ""
+    number_format: str = "e164"  # e164 (+14155550100) | national (4155550100 in the US)
+
+
+@dataclass(frozen=True, slots=True)
+class DialConfig:
+    default_trunk: str = ""  # the [[trunks]] name numbers go to; empty: the first trunk
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     format: str = "auto"
@@ -108,14 +125,26 @@ class Config:
     numbers: NumbersConfig = field(default_factory=NumbersConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    dial: DialConfig = field(default_factory=DialConfig)
+    trunks: tuple[TrunkConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
+
+    def trunk(self, name: str = "") -> TrunkConfig | None:
+        """The trunk called ``name``; by default ``dial.default_trunk`` or the first one."""
+        wanted = name or self.dial.default_trunk
+        for trunk in self.trunks:
+            if not wanted or trunk.name == wanted:
+                return trunk
+        return None
 
     @property
     def api_base_url(self) -> str:
         return self.api.public_url.rstrip("/") or f"http://{self.api.listen}"
 
 
-_SECTIONS: dict[str, Any] = get_type_hints(Config)
+_SECTIONS: dict[str, Any] = {
+    name: cls for name, cls in get_type_hints(Config).items() if name != "trunks"
+}
 
 
 def load_config(path: str | Path | None, environ: Mapping[str, str] | None = None) -> Config:
@@ -133,8 +162,9 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     sections: dict[str, Any] = {}
     for name in raw:
-        if name not in _SECTIONS:
+        if name not in _SECTIONS and name != "trunks":
             problems.append(f"unknown section [{name}]")
+    sections["trunks"] = _build_trunks(raw.get("trunks", []), env, problems)
     for name, cls in _SECTIONS.items():
         values = raw.get(name, {})
         if not isinstance(values, dict):
@@ -149,13 +179,19 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
 
 
 def _build_section(
-    name: str, cls: type[Any], values: dict[str, Any], env: Mapping[str, str], problems: list[str]
+    name: str,
+    cls: type[Any],
+    values: dict[str, Any],
+    env: Mapping[str, str],
+    problems: list[str],
+    label: str | None = None,
 ) -> Any:
     hints = get_type_hints(cls)
     kwargs: dict[str, Any] = {}
+    label = label or name
     for key in values:
         if key not in hints:
-            problems.append(f"unknown key {name}.{key}")
+            problems.append(f"unknown key {label}.{key}")
     for key, typ in hints.items():
         env_name = f"{ENV_PREFIX}{name}_{key}".upper()
         if env_name in env:
@@ -163,7 +199,7 @@ def _build_section(
             source = f"${env_name}"
         elif key in values:
             raw_value = values[key]
-            source = f"{name}.{key}"
+            source = f"{label}.{key}"
         else:
             continue
         try:
@@ -171,6 +207,34 @@ def _build_section(
         except (TypeError, ValueError) as exc:
             problems.append(f"{source}: {exc}")
     return cls(**kwargs)
+
+
+def _build_trunks(
+    raw: Any, env: Mapping[str, str], problems: list[str]
+) -> tuple[TrunkConfig, ...]:
+    """``[[trunks]]``; ``RCMLROUTER_TRUNKS_<NAME>_<KEY>`` overrides a key of the trunk NAME
+    (upper case, other characters than letters and digits as ``_``), e.g. its password; a
+    ``RCMLROUTER_TRUNKS_<NAME>_URI`` for a name the file lacks defines the trunk ``<name>``."""
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        problems.append("trunks: expected [[trunks]] tables")
+        return ()
+    raw = list(raw)
+    known = {_env_key(str(item.get("name", ""))) for item in raw}
+    for variable in sorted(env):
+        found = re.fullmatch(rf"{ENV_PREFIX}TRUNKS_(\w+)_URI", variable)
+        if found and found.group(1) not in known:
+            raw.append({"name": found.group(1).lower()})
+    trunks = []
+    for index, values in enumerate(raw):
+        name = values.get("name")
+        label = f"trunks.{name}" if isinstance(name, str) and name else f"trunks[{index}]"
+        prefix = f"trunks_{_env_key(str(name or index))}"
+        trunks.append(_build_section(prefix, TrunkConfig, values, env, problems, label))
+    return tuple(trunks)
+
+
+def _env_key(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()
 
 
 def _coerce(value: Any, typ: Any, *, from_env: bool) -> Any:
@@ -236,6 +300,7 @@ def _validate(config: Config, problems: list[str]) -> None:
     if config.sip.max_transactions < 1 or config.sip.max_calls < 1:
         problems.append("sip.max_transactions and sip.max_calls must be at least 1")
     _validate_sms(config.sms, problems)
+    _validate_trunks(config, problems)
 
 
 _SMS_GATEWAY = re.compile(
@@ -261,6 +326,27 @@ def _validate_sms(sms: SmsConfig, problems: list[str]) -> None:
         problems.append("sms.username and sms.password: set both or neither")
     if sms.timeout <= 0:
         problems.append("sms.timeout: must be positive")
+
+
+def _validate_trunks(config: Config, problems: list[str]) -> None:
+    names = [trunk.name for trunk in config.trunks]
+    for trunk in config.trunks:
+        label = f"trunks.{trunk.name}" if trunk.name else "trunks"
+        if not trunk.name:
+            problems.append("trunks: every trunk needs a name")
+        match = _SMS_GATEWAY.match(trunk.uri)
+        if match is None or "@" in trunk.uri or (match.group(2) and int(match.group(2)) > 65535):
+            problems.append(f"{label}.uri: expected sip:HOST[:PORT], got {trunk.uri!r}")
+        if trunk.transport not in ("udp", "tcp"):
+            problems.append(f"{label}.transport: expected 'udp' or 'tcp'")
+        if trunk.number_format not in ("e164", "national"):
+            problems.append(f"{label}.number_format: expected 'e164' or 'national'")
+        if bool(trunk.username) != bool(trunk.password):
+            problems.append(f"{label}.username and password: set both or neither")
+    if len(set(names)) != len(names):
+        problems.append("trunks: names must be unique")
+    if config.dial.default_trunk and config.dial.default_trunk not in names:
+        problems.append(f"dial.default_trunk: no trunk named {config.dial.default_trunk!r}")
 
 
 def parse_host_port(value: str) -> tuple[str, int] | None:
