@@ -209,9 +209,7 @@ def _build_section(
     return cls(**kwargs)
 
 
-def _build_trunks(
-    raw: Any, env: Mapping[str, str], problems: list[str]
-) -> tuple[TrunkConfig, ...]:
+def _build_trunks(raw: Any, env: Mapping[str, str], problems: list[str]) -> tuple[TrunkConfig, ...]:
     """``[[trunks]]``; ``RCMLROUTER_TRUNKS_<NAME>_<KEY>`` overrides a key of the trunk NAME
     (upper case, other characters than letters and digits as ``_``), e.g. its password; a
     ``RCMLROUTER_TRUNKS_<NAME>_URI`` for a name the file lacks defines the trunk ``<name>``."""
