@@ -162,6 +162,38 @@ def test_text_dial_and_whitespace_are_stripped() -> None:
     assert say == Say("hi there")
 
 
+def test_dial_nouns_carry_status_callbacks_and_credentials() -> None:
+    body = (
+        b'<Response><Dial callerId="+15105550000"><Number statusCallback="/cb" '
+        b'statusCallbackEvent="initiated ringing answered completed" statusCallbackMethod="get">'
+        b"+15105551234</Number>"
+        b'<Sip username="u" password="p">sip:bob@example.com</Sip></Dial></Response>'
+    )
+    [dial] = parse_rcml(body, "http://app.example.com/voice").verbs
+    assert isinstance(dial, Dial) and dial.caller_id == "+15105550000"
+    number, sip = dial.targets
+    assert number == DialNumber(
+        "+15105551234",
+        "http://app.example.com/cb",
+        ("initiated", "ringing", "answered", "completed"),
+        "GET",
+    )
+    assert sip == DialSip("sip:bob@example.com", username="u", password="p")
+    assert sip.status_callback is None and sip.status_callback_event == ("completed",)
+
+
+@pytest.mark.parametrize(
+    ("noun", "message"),
+    [
+        ('<Number statusCallbackEvent="hungup">1</Number>', "statusCallbackEvent"),
+        ('<Sip username="u">sip:a@b</Sip>', "username and password"),
+    ],
+)
+def test_dial_noun_attribute_errors(noun: str, message: str) -> None:
+    with pytest.raises(RcmlParseError, match=message):
+        parse_rcml(f"<Response><Dial>{noun}</Dial></Response>".encode())
+
+
 INVALID = [
     ("empty.xml", "empty RCML document"),
     ("whitespace.xml", "empty RCML document"),

@@ -86,18 +86,34 @@ class Record:
     method: str = "POST"
 
 
+DIAL_EVENTS = ("initiated", "ringing", "answered", "completed")
+
+
 @dataclass(frozen=True, slots=True)
 class DialNumber:
-    """A phone number dialed through the outbound trunk."""
+    """A phone number dialed through the outbound trunk.
+
+    ``status_callback`` gets the leg's ``status_callback_event`` events (Twilio's default:
+    only ``completed``) with ``SequenceNumber``.
+    """
 
     number: str
+    status_callback: str | None = None
+    status_callback_event: tuple[str, ...] = ("completed",)
+    status_callback_method: str = "POST"
 
 
 @dataclass(frozen=True, slots=True)
 class DialSip:
-    """A SIP URI (``sip:`` or ``sips:``) dialed directly."""
+    """A SIP URI (``sip:`` or ``sips:``) dialed directly; ``username``/``password`` answer a
+    401/407 challenge of the far end."""
 
     uri: str
+    status_callback: str | None = None
+    status_callback_event: tuple[str, ...] = ("completed",)
+    status_callback_method: str = "POST"
+    username: str | None = None
+    password: str | None = None
 
 
 DialTarget: TypeAlias = DialNumber | DialSip

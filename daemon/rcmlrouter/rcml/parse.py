@@ -26,6 +26,7 @@ import defusedxml.ElementTree
 
 from rcmlrouter.errors import RcmlParseError
 from rcmlrouter.rcml.model import (
+    DIAL_EVENTS,
     Dial,
     DialNumber,
     DialSip,
@@ -252,7 +253,7 @@ def _parse_dial(element: Element, context: _Context) -> Dial:
     text = _text(element)
     if text and len(element):
         raise RcmlParseError("<Dial> must contain either a number as text or nouns, not both")
-    targets = tuple(_parse_dial_target(child) for child in element)
+    targets = tuple(_parse_dial_target(child, context) for child in element)
     if text:
         targets = (DialNumber(_target_text(element, text)),)
     if not targets:
@@ -268,16 +269,37 @@ def _parse_dial(element: Element, context: _Context) -> Dial:
     )
 
 
-def _parse_dial_target(element: Element) -> DialTarget:
+def _parse_dial_target(element: Element, context: _Context) -> DialTarget:
     _no_children(element)
+    callback = _url_attr(element, "statusCallback", context)
+    events = _dial_events(element)
+    method = _method_attr(element, "statusCallbackMethod")
     if element.tag == "Number":
-        return DialNumber(_target_text(element, _text(element)))
+        return DialNumber(_target_text(element, _text(element)), callback, events, method)
     if element.tag == "Sip":
         uri = _target_text(element, _text(element))
         if not uri.lower().startswith(("sip:", "sips:")):
             raise RcmlParseError(f"<Sip> text: expected a sip: or sips: URI, got {uri!r}")
-        return DialSip(uri)
+        username = element.get("username") or None
+        password = element.get("password") or None
+        if bool(username) != bool(password):
+            raise RcmlParseError("<Sip> username and password: give both or neither")
+        return DialSip(uri, callback, events, method, username, password)
     raise RcmlParseError(f"<{element.tag}> is not allowed inside <Dial> (supported: Number, Sip)")
+
+
+def _dial_events(element: Element) -> tuple[str, ...]:
+    raw = element.get("statusCallbackEvent")
+    if raw is None:
+        return ("completed",)
+    events = tuple(dict.fromkeys(raw.replace(",", " ").split()))
+    unknown = [event for event in events if event not in DIAL_EVENTS]
+    if unknown or not events:
+        raise RcmlParseError(
+            f"<{element.tag}> statusCallbackEvent: expected some of {' '.join(DIAL_EVENTS)}, "
+            f"got {raw!r}"
+        )
+    return events
 
 
 def _target_text(element: Element, text: str) -> str:
