@@ -24,6 +24,7 @@ from rcmlrouter.store.base import (
     InventoryEntry,
     InventoryQuery,
     NumberChange,
+    NumberCursor,
     NumberQuery,
     Page,
 )
@@ -40,7 +41,7 @@ from rcmlrouter.store.postgres_lists import (
     page_sids,
     unfiltered_total,
 )
-from rcmlrouter.store.sqlite_lists import inventory_where, number_where
+from rcmlrouter.store.sqlite_lists import inventory_where, keyset_sql, number_where
 
 ROUTE_BATCH = 20_000  # rows fetched per round trip by iter_route_rows' cursor
 
@@ -266,6 +267,15 @@ class PostgresStore(AccountQueries):
             return Page([rows.to_number(r) for r in found], total)
 
         return await self.read_snapshot(unit)
+
+    async def list_numbers_from(
+        self, query: NumberQuery, cursor: NumberCursor | None, limit: int
+    ) -> list[IncomingNumber]:
+        """Up to ``limit`` numbers after (or before) ``cursor`` in list order, ascending."""
+        where, params = number_where(query, number_pattern_sql)
+        sql, values = keyset_sql(where, params, cursor, limit)
+        found = [rows.to_number(r) for r in await self.fetchall(sql, values)]
+        return found[::-1] if cursor is not None and cursor.before else found
 
     async def iter_route_rows(self) -> AsyncIterator[tuple[str, str, str, bool, float]]:
         """(sid, organization_sid, phone_number, is_sip, date_created) for every number, read

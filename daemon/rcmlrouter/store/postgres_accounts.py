@@ -13,12 +13,14 @@ from rcmlrouter.store.base import (
     DEFAULT_DOMAIN,
     Account,
     Organization,
+    Page,
     hash_password,
     new_auth_token,
     new_sid,
 )
 from rcmlrouter.store.postgres_core import numbered
 from rcmlrouter.store.postgres_messages import MessageQueries
+from rcmlrouter.store.sqlite_accounts import ACCOUNT_UPDATE, account_list_sql
 
 _ACCOUNT_INSERT_Q = f"INSERT INTO accounts ({rows.ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _ACCOUNT_INSERT = numbered(_ACCOUNT_INSERT_Q)
@@ -132,3 +134,30 @@ class AccountQueries(MessageQueries):
         )
         await self.execute_many(_ACCOUNT_INSERT_Q, [rows.field_values(account)])
         return account
+
+    async def update_account(self, account: Account) -> Account:
+        """Store ``account``'s friendly_name, status and date_updated."""
+        values = (account.friendly_name, account.status, account.date_updated, account.sid)
+
+        async def unit(conn: asyncpg.Connection) -> None:
+            done = await conn.execute(numbered(ACCOUNT_UPDATE), *values)
+            if done.split()[-1] == "0":
+                raise NotFoundError(f"no account {account.sid}")
+
+        await self.write(unit, idempotent=True)
+        return account
+
+    async def list_accounts(
+        self, root_sid: str, friendly_name: str | None, status: str | None, page: int, size: int
+    ) -> Page[Account]:
+        """``root_sid`` and its descendants, oldest first (one read snapshot)."""
+        count, page_sql, values, page_values = account_list_sql(
+            root_sid, friendly_name, status, page, size
+        )
+
+        async def unit(conn: asyncpg.Connection) -> Page[Account]:
+            total = await conn.fetchval(numbered(count), *values)
+            found = await conn.fetch(numbered(page_sql), *page_values)
+            return Page([rows.to_account(tuple(r)) for r in found], int(total))
+
+        return await self.read_snapshot(unit)

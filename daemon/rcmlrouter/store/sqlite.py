@@ -20,6 +20,7 @@ from rcmlrouter.store.base import (
     InventoryEntry,
     InventoryQuery,
     NumberChange,
+    NumberCursor,
     NumberQuery,
     Page,
 )
@@ -27,6 +28,7 @@ from rcmlrouter.store.sqlite_accounts import AccountQueries
 from rcmlrouter.store.sqlite_lists import (
     filtered_page,
     inventory_where,
+    keyset_sql,
     number_where,
     page_sids,
     unfiltered_total,
@@ -238,6 +240,15 @@ class SqliteStore(AccountQueries, MessageQueries):
             return Page([rows.to_number(r) for r in found], total)
 
         return await self.run_read(read)
+
+    async def list_numbers_from(
+        self, query: NumberQuery, cursor: NumberCursor | None, limit: int
+    ) -> list[IncomingNumber]:
+        """Up to ``limit`` numbers after (or before) ``cursor`` in list order, ascending."""
+        where, params = number_where(query)
+        sql, values = keyset_sql(where, params, cursor, limit)
+        found = [rows.to_number(r) for r in await self.fetchall(sql, values)]
+        return found[::-1] if cursor is not None and cursor.before else found
 
     async def iter_route_rows(self) -> AsyncIterator[tuple[str, str, str, bool, float]]:
         """(sid, organization_sid, phone_number, is_sip, date_created) for every number."""

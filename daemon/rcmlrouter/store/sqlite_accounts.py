@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
@@ -11,11 +12,38 @@ from rcmlrouter.store.base import (
     DEFAULT_DOMAIN,
     Account,
     Organization,
+    Page,
     hash_password,
     new_auth_token,
     new_sid,
 )
 from rcmlrouter.store.sqlite_records import RecordQueries
+
+ACCOUNT_UPDATE = "UPDATE accounts SET friendly_name = ?, status = ?, date_updated = ? WHERE sid = ?"
+_TREE = (
+    "WITH RECURSIVE tree (sid, depth) AS ("
+    " SELECT sid, 0 FROM accounts WHERE sid = ?"
+    " UNION ALL SELECT a.sid, t.depth + 1 FROM accounts a"
+    " JOIN tree t ON a.parent_sid = t.sid WHERE t.depth < 64) "
+)
+
+
+def account_list_sql(
+    root_sid: str, friendly_name: str | None, status: str | None, page: int, size: int
+) -> tuple[str, str, list[Any], list[Any]]:
+    """(count SQL, page SQL, count values, page values): ``root_sid`` and its descendants,
+    by FriendlyName and Status, oldest first. Both engines run it."""
+    where, values = "sid IN (SELECT sid FROM tree)", [root_sid]
+    for column, wanted in (("friendly_name", friendly_name), ("status", status)):
+        if wanted is not None:
+            where += f" AND {column} = ?"
+            values.append(wanted)
+    count = f"{_TREE}SELECT COUNT(*) FROM accounts WHERE {where}"
+    page_sql = (
+        f"{_TREE}SELECT {rows.ACCOUNT_COLUMNS} FROM accounts WHERE {where} "
+        "ORDER BY date_created, sid LIMIT ? OFFSET ?"
+    )
+    return count, page_sql, values, [*values, size, page * size]
 
 
 class AccountQueries(RecordQueries):
@@ -130,3 +158,23 @@ class AccountQueries(RecordQueries):
                 rows.field_values(account),
             )
         return account
+
+    async def update_account(self, account: Account) -> Account:
+        """Store ``account``'s friendly_name, status and date_updated."""
+        values = (account.friendly_name, account.status, account.date_updated, account.sid)
+        async with self.transaction() as db:
+            cursor = await db.execute(ACCOUNT_UPDATE, values)
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"no account {account.sid}")
+        return account
+
+    async def list_accounts(
+        self, root_sid: str, friendly_name: str | None, status: str | None, page: int, size: int
+    ) -> Page[Account]:
+        """``root_sid`` and its descendants, oldest first."""
+        count, page_sql, values, page_values = account_list_sql(
+            root_sid, friendly_name, status, page, size
+        )
+        total = await self.fetchone(count, values)
+        found = await self.fetchall(page_sql, page_values)
+        return Page([rows.to_account(r) for r in found], int(total[0]) if total else 0)

@@ -7,7 +7,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
-from rcmlrouter.store.base import InventoryQuery, NumberQuery
+from rcmlrouter.store import rows
+from rcmlrouter.store.base import InventoryQuery, NumberCursor, NumberQuery
 
 
 def like_escape(text: str) -> str:
@@ -129,3 +130,22 @@ def filtered_page(
         return [], 0
     counted = db.execute(f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params)
     return [], int(counted.fetchone()[0])
+
+
+def keyset_sql(
+    where: str, params: list[Any], cursor: NumberCursor | None, limit: int
+) -> tuple[str, list[Any]]:
+    """Up to ``limit`` full number rows after (or, ``before``, just before) ``cursor``.
+
+    Rows of a ``before`` page come last-first; the caller reverses them. Both engines run it
+    (PostgreSQL through ``numbered``): row values compare (phone_number, sid) in list order.
+    """
+    order, values = "ASC", list(params)
+    if cursor is not None:
+        where += f" AND (n.phone_number, n.sid) {'<' if cursor.before else '>'} (?, ?)"
+        values += [cursor.phone_number, cursor.sid]
+        order = "DESC" if cursor.before else "ASC"
+    sql = (
+        f"{rows.NUMBER_SELECT} WHERE {where} ORDER BY n.phone_number {order}, n.sid {order} LIMIT ?"
+    )
+    return sql, [*values, limit]
