@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,15 +12,17 @@ from typing import Any
 
 import pytest
 
+import support.sipp_uas
 from rcmlrouter.config import Config, SmsConfig
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest, SipEndpoint
 from rcmlrouter.sip.timers import TimerConfig
 from rcmlrouter.store.base import MessageRecord, Notification, OutboxEvent
+from support.sipp_uas import SIPP
+from support.sipp_uas import free_port as free_port  # re-exported for the tests
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 FAST = TimerConfig(t1=0.025, t2=0.1, t4=0.1)  # Timer F = 64*T1 = 1.6 s
-SIPP = shutil.which("sipp")
 requires_sipp = pytest.mark.skipif(SIPP is None, reason="sipp is not installed")
 
 
@@ -102,59 +102,7 @@ async def start_sender(**sms: Any) -> Sending:
     return Sending(endpoint, sender, outbox, notifications)
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class SippUas(support.sipp_uas.SippUas):
+    """SIPp as the MESSAGE gateway (scenarios in tests/messaging/scenarios)."""
 
-
-class SippUas:
-    """``sipp -sf SCENARIO`` as a UAS on 127.0.0.1:``port`` handling ``calls`` messages."""
-
-    def __init__(self, scenario: str, cwd: Path, transport: str = "u1", calls: int = 1) -> None:
-        self.scenario = scenario
-        self.cwd = cwd
-        self.transport = transport
-        self.calls = calls
-        kind = socket.SOCK_STREAM if transport.startswith("t") else socket.SOCK_DGRAM
-        self.port = free_port(kind)
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def __aenter__(self) -> SippUas:
-        assert SIPP is not None
-        args = [SIPP, "-sf", str(SCENARIOS / self.scenario), "-t", self.transport]
-        args += ["-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.calls)]
-        args += ["-timeout", "15s", "-timeout_error", "-nostdin", "-trace_err", "-trace_msg"]
-        self.process = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=self.cwd
-        )
-        await self._listening()
-        return self
-
-    async def _listening(self) -> None:
-        """Wait until SIPp has bound its port."""
-        kind = socket.SOCK_STREAM if self.transport.startswith("t") else socket.SOCK_DGRAM
-        for _ in range(100):
-            with socket.socket(socket.AF_INET, kind) as sock:
-                try:
-                    sock.bind(("127.0.0.1", self.port))
-                except OSError:
-                    return
-            await asyncio.sleep(0.05)
-        raise AssertionError("sipp did not start listening")
-
-    async def finish(self, timeout: float = 10.0) -> tuple[int, str]:
-        """SIPp's exit status (0: every scenario step passed) and its error log."""
-        assert self.process is not None
-        try:
-            await asyncio.wait_for(self.process.communicate(), timeout)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
-        logs = "".join(p.read_text(errors="replace")[-4000:] for p in self.cwd.glob("*.log"))
-        return self.process.returncode or 0, logs
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.kill()
-            await self.process.wait()
+    scenarios = SCENARIOS
