@@ -49,6 +49,18 @@ RULES = [
     ("rcmlrouter.callbacks", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
     # a message never reaches into the call machinery (calls may send messages: <Sms>)
     ("rcmlrouter.messaging", ("rcmlrouter.calls", "rcmlrouter.api")),
+    # the change feed and work claiming sit beside the store: app.py wires them to the rest
+    (
+        "rcmlrouter.cluster",
+        (
+            "aiohttp",
+            "rcmlrouter.sip",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+        ),
+    ),
 ]
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 

@@ -24,9 +24,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
+from rcmlrouter.api.context import ACCOUNTS_KEY
 from rcmlrouter.callbacks import CallbackOutbox
-from rcmlrouter.calls.recovery import finish_interrupted_calls
+from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
+from rcmlrouter.cluster.apply import SnapshotApplier
+from rcmlrouter.cluster.node import ClusterNode, node_id_for
+from rcmlrouter.cluster.work import Claim
 from rcmlrouter.config import Config, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
@@ -49,17 +53,18 @@ log = structlog.get_logger(__name__)
 
 async def open_store(config: Config) -> Store:
     """The store named by ``store.url`` (schema migrated on open)."""
-    return await open_store_url(config.store.url)
+    return await open_store_url(config.store.url, node_id=node_id_for(config))
 
 
-async def open_store_url(url: str) -> Store:
-    """``sqlite:///PATH`` or ``postgresql://…`` / ``postgres://…`` (schema migrated on open)."""
+async def open_store_url(url: str, *, node_id: str = "") -> Store:
+    """``sqlite:///PATH`` or ``postgresql://…`` / ``postgres://…`` (schema migrated on open);
+    ``node_id`` owns what this process writes on PostgreSQL (``cluster/work.py``)."""
     if url.startswith("sqlite:///"):
         path = sqlite_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         return await SqliteStore.open(path)
     if url.startswith(("postgresql://", "postgres://")):
-        return await PostgresStore.open(url)
+        return await PostgresStore.open(url, node_id=node_id)
     raise ConfigError([f"store.url: unsupported store {url.split(':', 1)[0]!r} in this build"])
 
 
@@ -117,6 +122,7 @@ class Daemon:
         self._session: aiohttp.ClientSession | None = None
         self.store: Store | None = None
         self.api_port: int | None = None
+        self.cluster: ClusterNode | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -128,10 +134,20 @@ class Daemon:
                 account_sid=admin.sid,
                 hint="run `rcmlrouter init` to print the credentials",
             )
+        self.cluster = cluster = ClusterNode.create(config, store)
+        await cluster.open_feed()  # PostgreSQL: LISTEN before the snapshot is read
         snapshot = await load_snapshot(store)
         directory = Directory(store)
         await directory.refresh_organizations()
-        store.add_change_listener(lambda change: self._apply_change(snapshot, directory, change))
+
+        def apply_number(change: NumberChange) -> None:
+            self._apply_change(snapshot, directory, change)
+
+        def local_change(change: NumberChange) -> None:
+            apply_number(change)
+            cluster.local_change()
+
+        store.add_change_listener(local_change)
         self._session = create_webhook_session(pool_size=config.webhooks.pool_size)
         hooks = config.webhooks
         fetcher = RcmlFetcher(
@@ -145,7 +161,9 @@ class Daemon:
         )
         notifications.start()
         outbox.start()
-        await outbox.recover()  # earlier runs' undelivered events go first
+        # earlier runs' undelivered events go first (a cluster node: its own and dead nodes')
+        claim = await cluster.claim_at_start()
+        outbox.adopt(claim.events)
         sms = SmsSender(config, outbox, notifications)
         self.services = Services(
             config,
@@ -158,9 +176,9 @@ class Daemon:
             admin.sid,
             sms,
         )
-        await finish_interrupted_calls(self.services)
+        await close_interrupted_calls(self.services, claim.calls)
         self.messages = MessageHandler(self.services)
-        await self.messages.start()  # accepted, unprocessed messages of earlier runs are queued
+        await self.messages.start(claim.messages)  # accepted, unprocessed: queued
         self.supervisor = CallSupervisor(self.services)
         self.endpoint = SipEndpoint(
             SipRequestRouter(self.supervisor, self.messages),
@@ -169,11 +187,18 @@ class Daemon:
             advertise=config.sip.advertise or None,
         )
         sms.attach(self.endpoint)
+        self.services.endpoint = self.endpoint
         try:
             await self.endpoint.start(list(config.sip.listen))
         except SipError as exc:
             raise ConfigError([f"sip.listen: {exc.reason}"]) from exc
         await self._start_api(store)
+        assert self._runner is not None
+        accounts = self._runner.app[ACCOUNTS_KEY]
+        cluster.start(
+            SnapshotApplier(store, snapshot, directory, apply_number, accounts.clear),
+            self._take_over,
+        )
         lifecycle_logger().info(
             "ready",
             sip=[f"{t}:{h}:{p}" for t, h, p in self.endpoint.addresses],
@@ -181,6 +206,13 @@ class Daemon:
             numbers=len(snapshot),
         )
         systemd.notify("READY=1")
+
+    async def _take_over(self, claim: Claim) -> None:
+        """Finish a dead cluster node's work as a restart finishes its own."""
+        assert self.services is not None and self.messages is not None
+        self.services.outbox.adopt(claim.events)
+        await close_interrupted_calls(self.services, claim.calls)
+        self.messages.adopt(claim.messages)
 
     @staticmethod
     def _apply_change(
@@ -226,8 +258,10 @@ class Daemon:
         draining = self.supervisor is not None and self.supervisor.draining
         status = 503 if draining else 200
         active = self.supervisor.active if self.supervisor else 0
+        cluster = self.cluster.health() if self.cluster is not None else {}
         return web.json_response(
-            {"status": "draining" if draining else "ok", "calls": active}, status=status
+            {"status": "draining" if draining else "ok", "calls": active, **cluster},
+            status=status,
         )
 
     async def stop(self) -> None:
@@ -260,6 +294,8 @@ class Daemon:
         if services is not None:
             steps.append(("notifications", services.notifications.stop))
             steps.append(("callbacks", services.outbox.stop))
+        if self.cluster is not None:
+            steps.append(("cluster", self.cluster.stop))
         if self._runner is not None:
             steps.append(("api", self._runner.cleanup))
         if self._session is not None:

@@ -13,7 +13,9 @@ Delivered events are deleted from the outbox in batches. At start the undelivere
 earlier runs (a restart, a ``kill -9``) are loaded from the store and sent the same way.
 
 The store is read only at start (:meth:`CallbackOutbox.recover`, awaited before any new work is
-taken, so recovered events always precede new ones): the send path needs no polling query.
+taken, so recovered events always precede new ones): the send path needs no polling query. In a
+cluster, the events a dead node left are claimed by a survivor and queued with
+:meth:`CallbackOutbox.adopt` (``cluster/work.py``).
 
 Delivery is at-least-once at the transport level: an event whose 2xx arrived but whose
 deletion was lost to a ``kill -9`` in the same instant is sent again after restart.
@@ -171,6 +173,14 @@ class CallbackOutbox:
             after = page[-1].id or after
         if recovered:
             log.info("callbacks.recovered", events=recovered)
+
+    def adopt(self, events: Sequence[OutboxEvent]) -> None:
+        """Queue durable events this process now owns, in id order (so in order per call):
+        an earlier run's (at start, before any commit) or a dead cluster node's."""
+        for event in sorted(events, key=lambda e: e.id or 0):
+            self._ready(event)
+        if events:
+            log.info("callbacks.recovered", events=len(events))
 
     def _ready(self, event: OutboxEvent) -> None:
         """A durable event joins its call's queue; start the call's worker if it is idle."""

@@ -108,6 +108,15 @@ class DialConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Many nodes on one PostgreSQL store (ignored on SQLite, which is one node)."""
+
+    node_id: str = ""  # unique per node and stable across restarts; default HOSTNAME:SIP_PORT
+    lease: float = 10.0  # seconds without a heartbeat after which a node is dead
+    version_check: float = 5.0  # seconds between change-feed version checks (the backstop)
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     format: str = "auto"
@@ -125,6 +134,7 @@ class Config:
     numbers: NumbersConfig = field(default_factory=NumbersConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dial: DialConfig = field(default_factory=DialConfig)
     trunks: tuple[TrunkConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
@@ -298,6 +308,8 @@ def _validate(config: Config, problems: list[str]) -> None:
     if config.sip.max_transactions < 1 or config.sip.max_calls < 1:
         problems.append("sip.max_transactions and sip.max_calls must be at least 1")
     _validate_sms(config.sms, problems)
+    if config.cluster.lease <= 0 or config.cluster.version_check <= 0:
+        problems.append("cluster.lease and cluster.version_check: must be positive")
     _validate_trunks(config, problems)
 
 

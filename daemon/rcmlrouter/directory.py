@@ -47,6 +47,9 @@ class _TtlCache(Generic[T]):
     def pop(self, key: str) -> None:
         self._items.pop(key, None)
 
+    def clear(self) -> None:
+        self._items.clear()
+
 
 class Directory:
     """Organizations, numbers, accounts and applications as the call path sees them."""
@@ -95,6 +98,20 @@ class Directory:
             ):
                 if sid:
                     self._applications.pop(sid)
+
+    def forget_application(self, sid: str) -> None:
+        """An application changed (in any process): read it again on next use."""
+        self._applications.pop(sid)
+
+    def forget_account(self, sid: str) -> None:
+        """An account changed (token, status): read it again on next use."""
+        self._accounts.pop(sid)
+
+    def forget_all(self) -> None:
+        """Drop every cached row (after a full reload of the routing snapshot)."""
+        for cache in (self._numbers, self._accounts, self._applications):
+            cache.clear()
+        self._orgs_loaded_at = 0.0
 
     async def number(self, sid: str) -> IncomingNumber:
         cached = self._numbers.get(sid)

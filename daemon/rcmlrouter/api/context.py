@@ -43,6 +43,11 @@ class AccountCache:
             self._items.clear()
         self._items[key] = (time.monotonic() + self.ttl, account)
 
+    def clear(self) -> None:
+        """Forget every account: one changed (a rotated token, a closed account), here or on
+        another node (the change feed calls this)."""
+        self._items.clear()
+
 
 STORE_KEY = web.AppKey("store", Store)
 ACCOUNTS_KEY = web.AppKey("accounts", AccountCache)

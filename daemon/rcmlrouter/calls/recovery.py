@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Sequence
 
 import structlog
 
@@ -23,7 +24,14 @@ async def finish_interrupted_calls(services: Services) -> int:
     StatusCallback the call was using, at the SequenceNumber after its last committed event:
     both were committed with the call's last checkpoint, in the same transaction as its events.
     """
-    interrupted = await services.directory.store.unfinished_calls()
+    return await close_interrupted_calls(
+        services, await services.directory.store.unfinished_calls()
+    )
+
+
+async def close_interrupted_calls(services: Services, interrupted: Sequence[CallRecord]) -> int:
+    """Close ``interrupted`` calls (an earlier run's, or a dead cluster node's) as
+    :func:`finish_interrupted_calls` does; return how many."""
     now = time.time()
     commits = []
     for record in interrupted:

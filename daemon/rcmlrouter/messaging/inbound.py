@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import structlog
 
@@ -54,20 +55,27 @@ class MessageHandler:
         self.draining = False
         self._accepting: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> int:
+    async def start(self, unfinished: Sequence[MessageRecord] | None = None) -> int:
         """Before SIP listens: reload recent dedupe keys, queue unfinished messages of earlier
-        runs, start the workers. Returns how many messages were recovered."""
+        runs (``unfinished``, else read from the store), start the workers. Returns how many
+        messages were recovered."""
         store = self.services.directory.store
         now = time.time()
         for key, _sid in await store.recent_message_keys(now - DEDUPE_SECONDS):
             self.recent.add(key, _accepted())
-        unfinished = await store.accepted_messages()
+        if unfinished is None:
+            unfinished = await store.accepted_messages()
         for record in unfinished:
             self.processor.submit(record)
         self.processor.start()
         if unfinished:
             log.warning("messages.recovered", count=len(unfinished))
         return len(unfinished)
+
+    def adopt(self, records: Sequence[MessageRecord]) -> None:
+        """Process accepted messages a dead cluster node left (claimed by ``cluster/work.py``)."""
+        for record in records:
+            self.processor.submit(record)
 
     async def drain(self, grace: float) -> None:
         """Refuse new messages (503); finish accepting; give processing ``grace`` seconds.

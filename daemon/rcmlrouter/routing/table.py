@@ -99,6 +99,10 @@ class RoutingSnapshot:
     def __len__(self) -> int:
         return len(self._locations)
 
+    def sids(self) -> list[str]:
+        """The sid of every number in the snapshot."""
+        return list(self._locations)
+
     def load(self, entries: Iterable[RouteEntry]) -> list[tuple[RouteEntry, InvalidNumberError]]:
         """Upsert many entries; return those refused instead of raising."""
         refused: list[tuple[RouteEntry, InvalidNumberError]] = []

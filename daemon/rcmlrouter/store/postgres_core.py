@@ -106,12 +106,18 @@ class PostgresConnection:
         self._listeners: list[ChangeListener] = []
 
     @classmethod
-    async def open(cls, url: str) -> Self:
+    async def open(cls, url: str, *, node_id: str = "") -> Self:
         """Connect to ``postgresql://…`` (libpq URL; ``?options=-csearch_path%3DSCHEMA`` or
-        ``?search_path=SCHEMA`` picks the schema, created when missing) and migrate."""
+        ``?search_path=SCHEMA`` picks the schema, created when missing) and migrate.
+
+        ``node_id`` (a cluster node) is the session setting ``rcmlrouter.node_id`` of every
+        pooled connection: the default owner of the outbox events, call and message records
+        this process writes (migration 0008)."""
+        settings = {"rcmlrouter.node_id": node_id} if node_id else None
         try:
             pool = await asyncpg.create_pool(
                 url,
+                server_settings=settings,
                 min_size=POOL_MIN,
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT,

@@ -1,0 +1,314 @@
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+"""Work that any node can finish: outbox events, unfinished calls and accepted messages.
+
+On PostgreSQL every row a node writes to ``callback_outbox``, ``calls`` and ``messages`` carries
+its node id in ``owner`` (the column's default is the connection's ``rcmlrouter.node_id``
+setting, migration 0008). Each node heartbeats in ``nodes``; a node whose heartbeat is older
+than the lease is dead, and a survivor **claims** its rows: in one transaction, under an
+advisory lock (one claimer at a time, so the events of one call never split between two
+survivors), with ``FOR UPDATE SKIP LOCKED``, ``owner`` becomes the survivor. The daemon then
+does with the claim exactly what a restart does with its own leftovers: the events are queued
+in id order (so in order per call), the calls are closed with the final callback they owe, the
+messages are processed.
+
+At start a node claims its own rows of an earlier run (same node id) plus a dead node's; rows
+without an owner (copied by ``migrate``) belong to whoever claims them first. A graceful stop
+deletes the node's heartbeat, so what it could not deliver is claimed at once.
+
+On SQLite (one node) :class:`LocalWork` hands the start-up everything an earlier run left.
+
+Known limit: a node that is alive but cannot reach the database for longer than the lease is
+declared dead; its events may then be delivered by a survivor and by itself (at-least-once,
+as for a ``kill -9``); it logs ``cluster.declared_dead`` when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import asyncpg
+import structlog
+
+from rcmlrouter.errors import RcmlRouterError
+from rcmlrouter.store import rows
+from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent, Store
+from rcmlrouter.store.postgres import PostgresStore
+
+log = structlog.get_logger(__name__)
+
+RECOVERY_PAGE = 5000
+PRUNE_KEEP = 100_000  # change_log rows kept (a node further behind reloads everything)
+_NOW = "EXTRACT(EPOCH FROM clock_timestamp())"
+
+
+@dataclass(slots=True)
+class Claim:
+    """Work a node took on: from an earlier run of its own, or from dead nodes."""
+
+    events: list[OutboxEvent] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    messages: list[MessageRecord] = field(default_factory=list)
+    dead_nodes: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.calls or self.messages)
+
+
+TakeOver = Callable[[Claim], Awaitable[None]]
+
+
+class WorkOwnership(Protocol):
+    async def claim_at_start(self) -> Claim: ...
+    def start(self, take_over: TakeOver) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> dict[str, Any]: ...
+
+
+class LocalWork:
+    """SQLite, one node: every leftover row is this process's."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def claim_at_start(self) -> Claim:
+        claim = Claim()
+        after = 0
+        while True:
+            try:
+                page = await self.store.pending_callbacks(after, RECOVERY_PAGE)
+            except RcmlRouterError as exc:
+                log.warning("callbacks.recovery_failed", error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            claim.events.extend(page)
+            if len(page) < RECOVERY_PAGE:
+                break
+            after = page[-1].id or after
+        claim.calls = await self.store.unfinished_calls()
+        claim.messages = await self.store.accepted_messages()
+        return claim
+
+    def start(self, take_over: TakeOver) -> None:
+        """Nothing to watch: there is no other node."""
+
+    async def stop(self) -> None:
+        """Nothing to hand over."""
+
+    def health(self) -> dict[str, Any]:
+        return {"node_id": None}
+
+
+def _prefixed(columns: str) -> str:
+    return ", ".join(f"o.{name}" for name in columns.split(", "))
+
+
+# $1 me, $2 the owner counted as own ('' in periodic sweeps), $3 live node ids
+_CLAIMABLE = "(owner IS NULL OR owner = $2 OR NOT (owner = ANY($3::text[])))"
+_CLAIM_EVENTS = (
+    f"UPDATE callback_outbox o SET owner = $1 FROM (SELECT id FROM callback_outbox "
+    f"WHERE {_CLAIMABLE} ORDER BY id FOR UPDATE SKIP LOCKED) c "
+    f"WHERE o.id = c.id RETURNING {_prefixed(rows.OUTBOX_COLUMNS)}"
+)
+_CLAIM_CALLS = (
+    f"UPDATE calls o SET owner = $1 FROM (SELECT sid FROM calls "
+    f"WHERE end_time IS NULL AND {_CLAIMABLE} FOR UPDATE SKIP LOCKED) c "
+    f"WHERE o.sid = c.sid RETURNING {_prefixed(rows.CALL_COLUMNS)}"
+)
+_CLAIM_MESSAGES = (
+    f"UPDATE messages o SET owner = $1 FROM (SELECT sid FROM messages "
+    f"WHERE status = 'accepted' AND {_CLAIMABLE} FOR UPDATE SKIP LOCKED) c "
+    f"WHERE o.sid = c.sid RETURNING {_prefixed(rows.MESSAGE_COLUMNS)}"
+)
+
+
+class ClusterWork:
+    """PostgreSQL: heartbeats, and claims of dead nodes' work."""
+
+    def __init__(
+        self,
+        store: PostgresStore,
+        node_id: str,
+        *,
+        lease: float = 10.0,
+        sip: str = "",
+        api: str = "",
+    ) -> None:
+        self.store = store
+        self.node_id = node_id
+        self.lease = lease
+        self.sip = sip
+        self.api = api
+        self.instance = secrets.token_hex(8)
+        self.claimed = 0  # rows claimed from dead nodes since start
+        self._task: asyncio.Task[None] | None = None
+
+    async def register(self) -> None:
+        """Heartbeat for the first time; when another live process holds this node id, wait
+        for its lease to run out (a restart right after a ``kill -9`` does that)."""
+        waited = False
+        while True:
+            holder = await self.store.fetchone(
+                f"SELECT instance, {_NOW} - heartbeat_at FROM nodes WHERE node_id = ?",
+                (self.node_id,),
+            )
+            if holder is None or holder[0] == self.instance or float(holder[1]) > self.lease:
+                break
+            if not waited:
+                log.warning("cluster.node_id_busy", node_id=self.node_id, wait=self.lease)
+                waited = True
+            await asyncio.sleep(min(0.5, self.lease / 4))
+        await self._heartbeat(first=True)
+
+    async def _heartbeat(self, *, first: bool = False) -> None:
+        async def unit(conn: asyncpg.Connection) -> str:
+            return str(
+                await conn.execute(
+                    f"UPDATE nodes SET heartbeat_at = {_NOW}, sip = $3, api = $4 "
+                    "WHERE node_id = $1 AND instance = $2",
+                    self.node_id,
+                    self.instance,
+                    self.sip,
+                    self.api,
+                )
+            )
+
+        if await self.store.write(unit, idempotent=True) != "UPDATE 0":
+            return
+        if not first:
+            log.error("cluster.declared_dead", node_id=self.node_id, lease=self.lease)
+        await self.store.write(self._insert_node, idempotent=True)
+
+    async def _insert_node(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            f"INSERT INTO nodes (node_id, started_at, heartbeat_at, instance, sip, api) "
+            f"VALUES ($1, {_NOW}, {_NOW}, $2, $3, $4) ON CONFLICT (node_id) DO UPDATE SET "
+            "started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at, "
+            "instance = EXCLUDED.instance, sip = EXCLUDED.sip, api = EXCLUDED.api",
+            self.node_id,
+            self.instance,
+            self.sip,
+            self.api,
+        )
+
+    async def claim_at_start(self) -> Claim:
+        """Register; claim this node's rows of an earlier run and dead nodes' rows."""
+        await self.register()
+        claim = await self.claim(include_own=True)
+        log.info(
+            "cluster.started",
+            node_id=self.node_id,
+            events=len(claim.events),
+            calls=len(claim.calls),
+            messages=len(claim.messages),
+            dead_nodes=claim.dead_nodes,
+        )
+        return claim
+
+    async def claim(self, *, include_own: bool = False) -> Claim:
+        """One transaction: claim every row whose owner is dead (or missing), and forget the
+        dead nodes. ``include_own``: this node's rows too (at start: an earlier run's)."""
+
+        async def unit(conn: asyncpg.Connection) -> Claim:
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('rcmlrouter.claim:' || current_schema()))"
+            )
+            live = [
+                str(r[0])
+                for r in await conn.fetch(
+                    f"SELECT node_id FROM nodes WHERE heartbeat_at >= {_NOW} - $1 OR node_id = $2",
+                    self.lease,
+                    self.node_id,
+                )
+            ]
+            args = (self.node_id, self.node_id if include_own else "", live)
+            claim = Claim(
+                events=sorted(
+                    (rows.to_outbox(tuple(r)) for r in await conn.fetch(_CLAIM_EVENTS, *args)),
+                    key=lambda e: e.id or 0,
+                ),
+                calls=sorted(
+                    (rows.to_call(tuple(r)) for r in await conn.fetch(_CLAIM_CALLS, *args)),
+                    key=lambda c: (c.start_time, c.sid),
+                ),
+                messages=sorted(
+                    (rows.to_message(tuple(r)) for r in await conn.fetch(_CLAIM_MESSAGES, *args)),
+                    key=lambda m: (m.date_created, m.sid),
+                ),
+            )
+            claim.dead_nodes = [
+                str(r[0])
+                for r in await conn.fetch(
+                    "DELETE FROM nodes WHERE NOT (node_id = ANY($1::text[])) RETURNING node_id",
+                    live,
+                )
+            ]
+            return claim
+
+        return await self.store.write(unit)
+
+    def start(self, take_over: TakeOver) -> None:
+        """Heartbeat every lease/4 s; look for dead nodes' work every lease/2 s."""
+        self._task = asyncio.create_task(self._watch(take_over), name="cluster-work")
+
+    async def _watch(self, take_over: TakeOver) -> None:
+        beat = max(0.05, self.lease / 4)
+        ticks = 0
+        while True:
+            await asyncio.sleep(beat)
+            ticks += 1
+            try:
+                await self._heartbeat()
+                if ticks % 2 == 0:
+                    claim = await self.claim()
+                    if claim or claim.dead_nodes:
+                        await self._take_over(take_over, claim)
+                if ticks % 240 == 0:
+                    await self._prune_change_log()
+            except RcmlRouterError as exc:
+                log.warning("cluster.heartbeat_failed", error=str(exc))
+
+    async def _take_over(self, take_over: TakeOver, claim: Claim) -> None:
+        self.claimed += len(claim.events) + len(claim.calls) + len(claim.messages)
+        log.warning(
+            "cluster.took_over",
+            node_id=self.node_id,
+            dead_nodes=claim.dead_nodes,
+            events=len(claim.events),
+            calls=len(claim.calls),
+            messages=len(claim.messages),
+        )
+        if claim:
+            try:
+                await take_over(claim)
+            except Exception:  # the watch must go on; the claimed rows stay ours
+                log.exception("cluster.take_over_failed", node_id=self.node_id)
+
+    async def _prune_change_log(self) -> None:
+        await self.store.execute_many(
+            "DELETE FROM change_log WHERE version <= "
+            "(SELECT version FROM change_version WHERE one = 1) - ?",
+            [(PRUNE_KEEP,)],
+            idempotent=True,
+        )
+
+    async def stop(self) -> None:
+        """Stop heartbeating and leave: survivors claim what this node did not finish."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        with contextlib.suppress(RcmlRouterError):
+            await self.store.execute_many(
+                "DELETE FROM nodes WHERE node_id = ? AND instance = ?",
+                [(self.node_id, self.instance)],
+                idempotent=True,
+            )
+
+    def health(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "lease": self.lease, "claimed": self.claimed}
