@@ -1,20 +1,31 @@
-"""Accounts: read an account, create a sub-account (SPEC §1.5)."""
+"""Accounts: read, list, update an account; create a sub-account (SPEC §1.5).
+
+The list holds the URL account and its descendants; an update changes ``FriendlyName`` and
+``Status`` (active / suspended / closed; not one's own status, and a closed account stays
+closed).
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from rcmlrouter.api.auth import authenticate, authorize
-from rcmlrouter.api.context import store_of
-from rcmlrouter.api.form import Params, invalid
-from rcmlrouter.api.render import Resource, api_base, render, rfc2822
+from rcmlrouter.api.context import accounts_of, store_of
+from rcmlrouter.api.flavour import flavour_of
+from rcmlrouter.api.form import Params, invalid, read_paging
+from rcmlrouter.api.render import Collection, Resource, api_base, render, rfc2822
+from rcmlrouter.api.render_twilio import twilio_account_fields
+from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, ConflictError
 from rcmlrouter.store.base import Account
 
 MIN_PASSWORD = 8
 MAX_EMAIL = 254
+STATUSES = ("active", "suspended", "closed")
 
 
 def account_fields(request: web.Request, a: Account) -> dict[str, Any]:
@@ -34,12 +45,63 @@ def account_fields(request: web.Request, a: Account) -> dict[str, Any]:
     }
 
 
+def _resource(request: web.Request, account: Account) -> Resource:
+    fields = twilio_account_fields if flavour_of(request).is_twilio else account_fields
+    return Resource("Account", fields(request, account))
+
+
 async def handle_instance(request: web.Request) -> web.Response:
-    """GET ``Accounts/{AC}``. Updating accounts is not supported (405)."""
-    if request.method != "GET":
-        raise ApiError(405, 20001, "updating accounts is not supported")
-    _, account = await authorize(request)
-    return render(request, Resource("Account", account_fields(request, account)))
+    """``Accounts/{AC}``: GET reads, POST / PUT update."""
+    caller, account = await authorize(request)
+    if request.method in ("POST", "PUT"):
+        account = await _update(request, caller, account, await Params.from_body(request))
+    return render(request, _resource(request, account))
+
+
+async def _update(
+    request: web.Request, caller: Account, account: Account, params: Params
+) -> Account:
+    name = params.friendly_name()
+    if name is not None and not name:
+        raise invalid("FriendlyName", "must not be empty")
+    status = params.text("Status")
+    if status is not None:
+        status = status.lower()
+        if status not in STATUSES:
+            raise invalid("Status", f"{status!r} is not one of {', '.join(STATUSES)}")
+        if status != account.status and account.sid == caller.sid:
+            raise ApiError(403, 20403, "an account cannot change its own Status")
+        if account.status == "closed" and status != "closed":
+            raise invalid("Status", f"account {account.sid} is closed for good")
+    updated = replace(
+        account,
+        friendly_name=name or account.friendly_name,
+        status=status or account.status,
+        date_updated=time.time(),
+    )
+    saved = await store_of(request).update_account(updated)
+    cache = accounts_of(request)  # the next request authenticates with the new status
+    for key in (saved.sid, saved.email):
+        if key is not None:
+            cache.put(key, saved)
+    return saved
+
+
+async def handle_list_resource(request: web.Request) -> web.Response:
+    """``Accounts``: GET lists the caller and its descendants, POST creates a sub-account."""
+    if request.method == "POST":
+        return await handle_create(request)
+    caller = await authenticate(request)
+    params = Params.from_query(request)
+    paging = read_paging(params)
+    name, status = params.text("FriendlyName") or None, params.text("Status") or None
+    page = await store_of(request).list_accounts(
+        caller.sid, name, status, paging.page, paging.page_size
+    )
+    filters = [(k, v) for k, v in (("FriendlyName", name), ("Status", status)) if v]
+    meta = list_meta(request, paging, page.total, len(page.items), filters)
+    items = [_resource(request, account).fields for account in page.items]
+    return render(request, Collection("Accounts", "Account", "accounts", meta, items))
 
 
 def _email(params: Params) -> str | None:
@@ -65,4 +127,4 @@ async def handle_create(request: web.Request) -> web.Response:
         account = await store_of(request).create_account(caller, name, email, password or None)
     except ConflictError as exc:
         raise invalid("EmailAddress", f"{email} is already in use") from exc
-    return render(request, Resource("Account", account_fields(request, account)))
+    return render(request, _resource(request, account), flavour_of(request).create_status)

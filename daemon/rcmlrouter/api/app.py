@@ -15,13 +15,14 @@ from rcmlrouter.api.context import (
     AccountCache,
     ApiSettings,
 )
+from rcmlrouter.api.flavour import RESTCOMM, TWILIO
 from rcmlrouter.api.render import render_error
 from rcmlrouter.errors import ApiError, StoreUnavailableError
 from rcmlrouter.store.base import Store
 
 log = structlog.get_logger()
 
-BASES = ("/restcomm/2012-04-24", "/2012-04-24")
+BASES = (*RESTCOMM.bases, *TWILIO.bases)  # one implementation, two flavours (api/flavour.py)
 MAX_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -72,7 +73,7 @@ def _add(router: web.UrlDispatcher, methods: tuple[str, ...], path: str, handler
 def add_routes(router: web.UrlDispatcher) -> None:
     acc = "/Accounts/{account_sid}"
     rw = ("GET", "POST", "PUT", "DELETE")
-    _add(router, ("POST",), "/Accounts", accounts.handle_create)
+    _add(router, ("GET", "POST"), "/Accounts", accounts.handle_list_resource)
     _add(router, ("GET", "POST", "PUT"), acc, accounts.handle_instance)
     _add(router, ("GET", "POST"), f"{acc}/IncomingPhoneNumbers", numbers.handle_list_resource)
     _add(router, rw, f"{acc}/IncomingPhoneNumbers/{{sid}}", numbers.handle_instance_resource)

@@ -10,16 +10,18 @@ from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import settings_of, store_of
+from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.api.form import Params, invalid, read_paging
 from rcmlrouter.api.render import (
     Collection,
     Resource,
     api_base,
-    page_meta,
     render,
     rfc2822,
     strip_format,
 )
+from rcmlrouter.api.render_twilio import twilio_application_fields
+from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.base import Application, new_sid
 
@@ -41,6 +43,11 @@ def application_fields(request: web.Request, a: Application) -> dict[str, Any]:
         "date_updated": rfc2822(a.date_updated),
         "uri": f"{api_base(request)}/Accounts/{a.account_sid}/Applications/{a.sid}.json",
     }
+
+
+def _resource(request: web.Request, app: Application) -> Resource:
+    fields = twilio_application_fields if flavour_of(request).is_twilio else application_fields
+    return Resource("Application", fields(request, app))
 
 
 def _changes(request: web.Request, params: Params) -> dict[str, Any]:
@@ -75,11 +82,11 @@ async def handle_list_resource(request: web.Request) -> web.Response:
             new_sid("AP"), account.sid, "", None, "POST", None, "POST", None, "POST", now, now
         )
         created = await store.create_application(replace(blank, **changes))
-        return render(request, Resource("Application", application_fields(request, created)))
+        return render(request, _resource(request, created), flavour_of(request).create_status)
     paging = read_paging(Params.from_query(request))
     page = await store.list_applications(account.sid, paging.page, paging.page_size)
-    meta = page_meta(request, paging, page.total, len(page.items), [])
-    items = [application_fields(request, a) for a in page.items]
+    meta = list_meta(request, paging, page.total, len(page.items))
+    items = [_resource(request, a).fields for a in page.items]
     return render(request, Collection("Applications", "Application", "applications", meta, items))
 
 
@@ -99,4 +106,4 @@ async def handle_instance(request: web.Request) -> web.Response:
     if request.method in ("POST", "PUT"):
         changes = _changes(request, await Params.from_body(request))
         app = await store.update_application(replace(app, **changes, date_updated=time.time()))
-    return render(request, Resource("Application", application_fields(request, app)))
+    return render(request, _resource(request, app))

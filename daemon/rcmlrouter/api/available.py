@@ -9,10 +9,12 @@ from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import store_of
+from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.api.form import MAX_PAGE_SIZE, Params, invalid
 from rcmlrouter.api.number_params import national_format
 from rcmlrouter.api.numbers import AREA_CODE, TYPE_SEGMENTS
 from rcmlrouter.api.render import Collection, render, strip_format
+from rcmlrouter.api.render_twilio import twilio_available_fields
 from rcmlrouter.errors import ApiError
 from rcmlrouter.store.base import InventoryEntry, InventoryQuery
 
@@ -99,7 +101,8 @@ async def handle_available(request: web.Request) -> web.Response:
     query = _query(Params.from_query(request), country, number_type)
     entries = await store_of(request).list_inventory(query, time.time())
     uri = request.path_qs
-    items = [available_fields(entry) for entry in entries]
+    fields = twilio_available_fields if flavour_of(request).is_twilio else available_fields
+    items = [fields(entry) for entry in entries]
     return render(
         request,
         Collection(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -168,17 +169,21 @@ def number_fields(request: web.Request, n: IncomingNumber) -> dict[str, Any]:
     }
 
 
-def number_resource(request: web.Request, number: IncomingNumber) -> Resource:
-    return Resource("IncomingPhoneNumber", number_fields(request, number))
+NumberFields = Callable[[web.Request, IncomingNumber], dict[str, Any]]
+
+
+def number_resource(
+    request: web.Request, number: IncomingNumber, fields: NumberFields = number_fields
+) -> Resource:
+    return Resource("IncomingPhoneNumber", fields(request, number))
 
 
 def number_collection(
-    request: web.Request, meta: dict[str, Any], numbers: list[IncomingNumber]
+    request: web.Request,
+    meta: dict[str, Any],
+    numbers: list[IncomingNumber],
+    fields: NumberFields = number_fields,
+    json_key: str = "incomingPhoneNumbers",
 ) -> Collection:
-    return Collection(
-        "IncomingPhoneNumbers",
-        "IncomingPhoneNumber",
-        "incomingPhoneNumbers",
-        meta,
-        [number_fields(request, n) for n in numbers],
-    )
+    items = [fields(request, n) for n in numbers]
+    return Collection("IncomingPhoneNumbers", "IncomingPhoneNumber", json_key, meta, items)

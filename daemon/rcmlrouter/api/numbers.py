@@ -10,6 +10,7 @@ from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import settings_of, store_of
+from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.api.form import Params, invalid, read_paging
 from rcmlrouter.api.number_params import (
     APPLICATION_PARAMS,
@@ -21,7 +22,14 @@ from rcmlrouter.api.number_params import (
     number_resource,
     parse_provider_number,
 )
-from rcmlrouter.api.render import page_meta, render, strip_format
+from rcmlrouter.api.render import Collection, Resource, page_meta, render, strip_format
+from rcmlrouter.api.render_twilio import twilio_number_fields
+from rcmlrouter.api.twilio_paging import (
+    keyset_page,
+    offset_number_page,
+    page_token,
+    twilio_page_meta,
+)
 from rcmlrouter.errors import (
     ApiError,
     ConflictError,
@@ -81,17 +89,52 @@ async def list_numbers(request: web.Request, number_type: str | None) -> web.Res
         include_beta=True if beta is None else beta,
         number_type=number_type,
     )
-    page = await store_of(request).list_numbers(query, paging.page, paging.page_size)
     filters = [(name, params.text(name) or "") for name in LIST_FILTERS if params.text(name)]
+    if flavour_of(request).is_twilio:
+        return await _twilio_list(request, query, params, filters)
+    page = await store_of(request).list_numbers(query, paging.page, paging.page_size)
     meta = page_meta(request, paging, page.total, len(page.items), filters)
-    return render(request, number_collection(request, meta, page.items))
+    return render(request, _collection(request, meta, page.items))
+
+
+async def _twilio_list(
+    request: web.Request, query: NumberQuery, params: Params, filters: list[tuple[str, str]]
+) -> web.Response:
+    """A Twilio list page: read at the ``PageToken`` cursor (or from the start), one row more
+    than the page to know whether another follows. ``Page`` > 0 without a token: by offset."""
+    paging, cursor, store = read_paging(params), page_token(params), store_of(request)
+    if cursor is None and paging.page > 0:
+        found = await store.list_numbers(query, paging.page, paging.page_size)
+        items, page = found.items, offset_number_page(paging, found.items, found.total)
+    else:
+        rows = await store.list_numbers_from(query, cursor, paging.page_size + 1)
+        items, page = keyset_page(paging, cursor, params.text("PageToken"), rows)
+    meta = twilio_page_meta(request, page, filters)
+    return render(request, _collection(request, meta, items))
+
+
+def _resource(request: web.Request, number: IncomingNumber) -> Resource:
+    if flavour_of(request).is_twilio:
+        return number_resource(request, number, twilio_number_fields)
+    return number_resource(request, number)
+
+
+def _collection(
+    request: web.Request, meta: dict[str, Any], numbers: list[IncomingNumber]
+) -> Collection:
+    if flavour_of(request).is_twilio:
+        return number_collection(
+            request, meta, numbers, twilio_number_fields, "incoming_phone_numbers"
+        )
+    return number_collection(request, meta, numbers)
 
 
 async def create_number(request: web.Request, number_type: str | None) -> web.Response:
     _, account = await authorize(request)
     params = await Params.from_body(request)
-    store = store_of(request)
+    store, flavour = store_of(request), flavour_of(request)
     changes = number_changes(params, settings_of(request).public_base_url)
+    changes.setdefault("api_version", flavour.api_version)
     e164 = _bought_by_phone_number(params)
     try:
         if e164 is not None:
@@ -104,7 +147,7 @@ async def create_number(request: web.Request, number_type: str | None) -> web.Re
     except ConflictError as exc:
         phone = e164 or params.text("PhoneNumber") or params.text("AreaCode")
         raise ApiError(400, 21422, f"PhoneNumber: {phone} is not available") from exc
-    return render(request, number_resource(request, created))
+    return render(request, _resource(request, created), flavour.create_status)
 
 
 def _bought_by_phone_number(params: Params) -> str | None:
@@ -216,7 +259,7 @@ async def _owned_number(request: web.Request) -> tuple[Account, IncomingNumber]:
 
 async def read_number(request: web.Request) -> web.Response:
     _, number = await _owned_number(request)
-    return render(request, number_resource(request, number))
+    return render(request, _resource(request, number))
 
 
 async def update_number(request: web.Request) -> web.Response:
@@ -236,7 +279,7 @@ async def update_number(request: web.Request) -> web.Response:
         saved = await store.update_number(updated)
     except NotFoundError as exc:
         raise ApiError(404, 20404, f"number {number.sid} not found") from exc
-    return render(request, number_resource(request, saved))
+    return render(request, _resource(request, saved))
 
 
 async def _check_transfer(store: Store, caller: Account, target: str) -> None:

@@ -12,16 +12,18 @@ from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import store_of
+from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.api.form import Params, invalid, read_paging
 from rcmlrouter.api.render import (
     Collection,
     Resource,
     api_base,
-    page_meta,
     render,
     rfc2822,
     strip_format,
 )
+from rcmlrouter.api.render_twilio import twilio_call_fields, twilio_message_fields
+from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.base import (
     API_VERSION,
@@ -148,6 +150,16 @@ class RecordKind(Generic[R]):
     list_page: Callable[[Store, str, Params, int, int], Awaitable[Page[R]]]
     get_one: Callable[[Store, str], Awaitable[R]]
     filters: tuple[str, ...] = ()  # query parameters repeated in the paging URIs
+    # Twilio's shape where it differs: its fields and its (XML list, XML item, JSON key)
+    twilio: tuple[Callable[[web.Request, R], dict[str, Any]], tuple[str, str, str]] | None = None
+
+    def shape(
+        self, request: web.Request
+    ) -> tuple[Callable[[web.Request, R], dict[str, Any]], tuple[str, str, str]]:
+        """(fields, collection names) in the request's flavour."""
+        if self.twilio is not None and flavour_of(request).is_twilio:
+            return self.twilio
+        return self.fields, self.collection
 
 
 def list_handler(kind: RecordKind[R]) -> Handler:
@@ -158,9 +170,10 @@ def list_handler(kind: RecordKind[R]) -> Handler:
         store = store_of(request)
         page = await kind.list_page(store, account.sid, params, paging.page, paging.page_size)
         filters = [(name, params.text(name) or "") for name in kind.filters if params.text(name)]
-        meta = page_meta(request, paging, page.total, len(page.items), filters)
-        items = [kind.fields(request, item) for item in page.items]
-        return render(request, Collection(*kind.collection, meta, items))
+        meta = list_meta(request, paging, page.total, len(page.items), filters)
+        fields, collection = kind.shape(request)
+        items = [fields(request, item) for item in page.items]
+        return render(request, Collection(*collection, meta, items))
 
     return handle
 
@@ -175,7 +188,8 @@ def instance_handler(kind: RecordKind[R]) -> Handler:
             raise ApiError(404, 20404, f"{kind.label} {sid} not found") from exc
         if getattr(item, "account_sid", None) != account.sid:
             raise ApiError(403, 20403, f"{kind.label} {sid} belongs to another account")
-        return render(request, Resource(kind.collection[1], kind.fields(request, item)))
+        fields, collection = kind.shape(request)
+        return render(request, Resource(collection[1], fields(request, item)))
 
     return handle
 
@@ -184,6 +198,7 @@ CALLS: RecordKind[CallRecord] = RecordKind(
     "call", ("Calls", "Call", "calls"), call_fields,
     lambda store, account, _params, page, size: store.list_calls(account, page, size),
     lambda store, sid: store.get_call(sid),
+    twilio=(twilio_call_fields, ("Calls", "Call", "calls")),
 )  # fmt: skip
 NOTIFICATIONS: RecordKind[Notification] = RecordKind(
     "notification", ("Notifications", "Notification", "notifications"), notification_fields,
@@ -197,6 +212,7 @@ MESSAGES: RecordKind[MessageRecord] = RecordKind(
     ),
     lambda store, sid: store.get_message(sid),
     MESSAGE_FILTERS,
+    (twilio_message_fields, ("Messages", "Message", "messages")),
 )  # fmt: skip
 
 handle_calls = list_handler(CALLS)

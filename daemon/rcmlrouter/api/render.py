@@ -18,6 +18,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from rcmlrouter.api.flavour import api_base as api_base  # re-exported for the handlers
+from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.errors import ApiError
 
 JSON_TYPE = "application/json"
@@ -63,11 +65,6 @@ def wants_json(request: web.Request) -> bool:
     return "json" in request.headers.get("Accept", "").lower()
 
 
-def api_base(request: web.Request) -> str:
-    """The base the request came in on: ``/restcomm/2012-04-24`` or ``/2012-04-24``."""
-    return "/restcomm/2012-04-24" if request.path.startswith("/restcomm/") else "/2012-04-24"
-
-
 def camel(key: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in key.split("_"))
 
@@ -93,8 +90,8 @@ def _xml_fill(parent: ET.Element, fields: Mapping[str, Any]) -> None:
             child.text = _xml_text(value)
 
 
-def _xml_document(element: ET.Element) -> str:
-    root = ET.Element("RestcommResponse")
+def _xml_document(request: web.Request, element: ET.Element) -> str:
+    root = ET.Element(flavour_of(request).xml_root)
     root.append(element)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 
@@ -133,7 +130,7 @@ def render(request: web.Request, body: Resource | Collection, status: int = 200)
         element = ET.Element(body.tag, attrs)
         for item in body.items:
             _xml_fill(ET.SubElement(element, body.item_tag), item)
-    return web.Response(status=status, text=_xml_document(element), content_type=XML_TYPE)
+    return web.Response(status=status, text=_xml_document(request, element), content_type=XML_TYPE)
 
 
 def render_error(request: web.Request, error: ApiError) -> web.Response:
@@ -157,7 +154,7 @@ def render_error(request: web.Request, error: ApiError) -> web.Response:
     _xml_fill(element, fields)
     return web.Response(
         status=error.http_status,
-        text=_xml_document(element),
+        text=_xml_document(request, element),
         content_type=XML_TYPE,
         headers=headers,
     )
