@@ -28,6 +28,7 @@ from rcmlrouter.api.context import ACCOUNTS_KEY
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
+from rcmlrouter.calls.transfer import refuse_out_of_dialog
 from rcmlrouter.cluster.apply import SnapshotApplier
 from rcmlrouter.cluster.node import ClusterNode, node_id_for
 from rcmlrouter.cluster.work import Claim
@@ -104,6 +105,9 @@ class SipRequestRouter:
     def on_request(self, request: IncomingRequest) -> None:
         if request.request.method == "MESSAGE":
             self.messages.on_message(request)
+            return
+        if request.request.method == "REFER":
+            refuse_out_of_dialog(request)
             return
         request.respond(501, headers=[("Reason", 'SIP;cause=501;text="method not supported yet"')])
 

@@ -13,6 +13,7 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.rcml.execute import MessageSender
 from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.routing.table import RoutingSnapshot
+from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.store.base import Notification
 
 
@@ -30,6 +31,8 @@ class Services:
     admin_account_sid: str
     sms: MessageSender
     """Sends ``<Sms>`` / ``<Message>`` messages (``messaging.outbound.SmsSender``)."""
+    endpoint: SipEndpoint | None = None
+    """Places ``<Dial>`` legs; set once SIP is built (the endpoint needs the supervisor)."""
 
 
 def rfc2822(timestamp: float) -> str:

@@ -60,6 +60,8 @@ class CallContext:
     error_code: int | None = None
     urls: list[str] = field(default_factory=list)
     used_fallback: bool = False
+    outbound_call_sid: str = ""  # the <Dial> leg, once one exists (OutboundCallSid)
+    transfer_params: dict[str, str] = field(default_factory=dict)  # ReferTarget, Transferor…
     _sequence: int = 0
     _params: dict[str, str] | None = None
 
@@ -82,6 +84,9 @@ class CallContext:
             self._params = self._base_params()
         params = dict(self._params)
         params["CallStatus"] = status
+        if self.outbound_call_sid:
+            params["OutboundCallSid"] = self.outbound_call_sid
+        params.update(self.transfer_params)
         return params
 
     def _base_params(self) -> dict[str, str]:
@@ -91,15 +96,15 @@ class CallContext:
             "AccountSid": self.account_sid,
             "From": self.from_user,
             "To": self.dialed,
-            "ApiVersion": API_VERSION,
+            "ApiVersion": self.number.api_version if self.number else API_VERSION,
             "Direction": "inbound",
             "CallTimestamp": rfc2822(self.start_time),
         }
         if self.caller_name:
             params["CallerName"] = self.caller_name
-        diversion = request.get("Diversion")
-        if diversion:
-            params["ForwardedFrom"] = _diversion_user(diversion)
+        forwarded = forwarded_from(request)
+        if forwarded:
+            params["ForwardedFrom"] = forwarded
         for name, value in request.headers:
             if name[:2] in ("X-", "x-"):
                 params[f"SipHeader_{name}"] = value
@@ -268,8 +273,18 @@ class CallContext:
         return self._params
 
 
-def _diversion_user(value: str) -> str:
+def forwarded_from(request: SipRequest) -> str:
+    """Who forwarded the call: the user of the first ``Diversion`` entry, else of the
+    ``History-Info`` entry before the last one (the target that was retargeted)."""
+    diversion = request.get("Diversion")
+    if diversion:
+        return _entry_user(diversion.split(",")[0])
+    entries = [e for v in request.get_all("History-Info") for e in v.split(",") if e.strip()]
+    return _entry_user(entries[-2]) if len(entries) >= 2 else ""
+
+
+def _entry_user(value: str) -> str:
     try:
-        return parse_name_addr(value.split(",")[0]).uri.user or ""
+        return parse_name_addr(value).uri.user or ""
     except SipParseError:
         return ""

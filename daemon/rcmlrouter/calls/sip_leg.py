@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.context import CallContext
+from rcmlrouter.calls.transfer import route_in_dialog
 from rcmlrouter.errors import OverloadError
+from rcmlrouter.rcml.execute import DialOutcome
+from rcmlrouter.rcml.model import Dial
 from rcmlrouter.services import Services
-from rcmlrouter.sip.endpoint import IncomingCall
+from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest
 from rcmlrouter.sip.sdp import build_answer, build_offer, parse_offer
 
 
@@ -21,6 +25,8 @@ class SipCallLeg:
         self.services = services
         self.rejected = False
         self._port: int | None = None
+        self.bridge: Bridge | None = None  # the running <Dial>
+        call.on_in_dialog_request(self._in_dialog)
 
     @property
     def answered(self) -> bool:
@@ -49,6 +55,25 @@ class SipCallLeg:
             self.ctx.checkpoint("in-progress")
         else:  # no ACK: the endpoint hangs up and ends the call; wait to be cancelled
             await self.call.ended
+
+    async def answer_bridged(self, sdp: bytes) -> bool:
+        """Answer with the callee's SDP (a ``<Dial>`` bridge: no media of our own)."""
+        if not await self.call.answer(sdp):
+            return False
+        self.ctx.answer_time = time.time()
+        self.ctx.sip_status = 200
+        self.ctx.checkpoint("in-progress")
+        return True
+
+    async def dial(self, verb: Dial) -> DialOutcome:
+        self.bridge = Bridge(self, verb)
+        try:
+            return await self.bridge.run()
+        finally:
+            self.bridge = None
+
+    def _in_dialog(self, request: IncomingRequest) -> None:
+        route_in_dialog(request, self.ctx, self.bridge, from_callee=False)
 
     def reject(self, status: int, reason: str, retry_after: int | None = None) -> None:
         if self.rejected or self.call.ended.done():

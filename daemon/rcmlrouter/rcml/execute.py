@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from rcmlrouter.errors import RcmlError
+from rcmlrouter.rcml.media_verbs import MEDIA_HANDLERS, MediaLeg
 from rcmlrouter.rcml.model import (
     Dial,
     Document,
@@ -31,8 +32,9 @@ from rcmlrouter.rcml.model import (
 MAX_REDIRECTS: Final = 20
 
 
-class CallLeg(Protocol):
-    """What the executor needs from a call (the SIP side implements it)."""
+class CallLeg(MediaLeg, Protocol):
+    """What the executor needs from a call (the SIP side implements it); the media operations
+    come from :class:`~rcmlrouter.rcml.media_verbs.MediaLeg`."""
 
     @property
     def answered(self) -> bool: ...
@@ -47,6 +49,23 @@ class CallLeg(Protocol):
     async def hangup(self) -> None: ...
 
     async def pause(self, seconds: float) -> None: ...
+
+    async def dial(self, verb: Dial) -> DialOutcome:
+        """Ring ``verb``'s targets and bridge the first that answers (answering the caller
+        then, not before); returns when the bridge (or the attempt) ends."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialOutcome:
+    """How a ``<Dial>`` ended: ``status`` is the DialCallStatus (completed, busy, no-answer,
+    failed, canceled); ``params`` go to the ``action`` URL; ``document`` is set when a transfer
+    (REFER) replaced the running RCML: it runs next, instead of the action."""
+
+    status: str
+    answered: bool
+    params: Mapping[str, str]
+    document: Document | None = None
 
 
 class DocumentSource(Protocol):
@@ -216,6 +235,17 @@ async def _sms(executor: RcmlExecutor, verb: Sms) -> Outcome:
     return None
 
 
+async def _dial(executor: RcmlExecutor, verb: Dial) -> Outcome:
+    """Bridge to the first target that answers. The action's document continues the call;
+    without one an answered bridge ends the call and an unanswered one goes on (Twilio)."""
+    outcome = await executor.leg.dial(verb)
+    if outcome.document is not None:
+        return outcome.document
+    if verb.action is not None:
+        return await executor.follow(verb.action, verb.method, outcome.params)
+    return STOP if outcome.answered else None
+
+
 async def _not_yet_supported(executor: RcmlExecutor, verb: Verb) -> Outcome:
     """A verb the parser knows that this build cannot run: answer, hang up, and say so."""
     name = type(verb).__name__
@@ -229,10 +259,7 @@ _HANDLERS: dict[type[Any], Handler] = {
     Hangup: _hangup,
     Redirect: _redirect,
     Pause: _pause,
-    Say: _not_yet_supported,
-    Play: _not_yet_supported,
-    Gather: _not_yet_supported,
-    Record: _not_yet_supported,
-    Dial: _not_yet_supported,
+    **MEDIA_HANDLERS,  # Say, Play, Gather, Record
+    Dial: _dial,
     Sms: _sms,
 }

@@ -1,0 +1,255 @@
+"""``<Dial>``: ring every noun in parallel and bridge the caller to the first that answers.
+
+A back-to-back user agent without media of its own: the caller's SDP offer goes out on every
+INVITE and the winner's answer comes back to the caller, so RTP flows end to end. 180 is relayed
+as 180, 183 with SDP as 183 with that SDP (early media, the first leg that sends one). The caller
+is answered only when a callee answers (a caller answered earlier gets a re-INVITE with the
+callee's SDP instead). The other legs are cancelled (a 2xx crossing the CANCEL is ACKed and
+BYEd by the SIP core). Re-INVITEs are relayed both ways, answers relayed back.
+
+The bridge ends when the callee hangs up, at ``timeLimit`` (the callee gets a BYE), when a
+transfer (REFER, :mod:`rcmlrouter.calls.transfer`) replaces the running RCML, or when the
+caller hangs up: the call's task is then cancelled and the cleanup here ends every leg. The
+executor decides what happens to the caller next (the ``action``, the next verb, or a BYE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+import structlog
+
+from rcmlrouter.calls.context import CallContext
+from rcmlrouter.calls.outbound_leg import OutboundLeg
+from rcmlrouter.rcml.execute import DialOutcome
+from rcmlrouter.rcml.model import Dial, Document
+from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.sip.message import SipResponse
+from rcmlrouter.sip.outgoing import OutgoingCall
+
+log = structlog.get_logger(__name__)
+
+RELEASE_WAIT = 5.0  # seconds the cleanup waits for cancelled legs to end (487, BYE response)
+PeerCall = IncomingCall | OutgoingCall
+
+
+class CallerLeg(Protocol):
+    """What the bridge needs from the caller's side (``SipCallLeg``)."""
+
+    call: IncomingCall
+    ctx: CallContext
+
+    @property
+    def answered(self) -> bool: ...
+
+    async def answer_bridged(self, sdp: bytes) -> bool: ...
+
+
+class Bridge:
+    """One ``<Dial>`` of one call; :meth:`run` returns how it ended."""
+
+    def __init__(self, caller: CallerLeg, verb: Dial) -> None:
+        self.caller = caller
+        self.verb = verb
+        self.ctx = caller.ctx
+        self.legs: list[OutboundLeg] = []
+        self.winner: OutboundLeg | None = None
+        self.active = False  # both legs answered and connected
+        self.transfer: asyncio.Future[Document] | None = None
+        self._early = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> DialOutcome:
+        try:
+            self._start_legs()
+            winner = await self._ring()
+            if winner is None or not await self._connect(winner):
+                return self._outcome(None)
+            document = await self._bridged(winner)
+            return self._outcome(winner, document)
+        finally:
+            self.active = False
+            await self._release()
+
+    # -- ringing -----------------------------------------------------------------------------
+
+    def _start_legs(self) -> None:
+        caller_id = self.verb.caller_id or self.ctx.from_user
+        sdp = self.caller.call.remote_sdp
+        for target in self.verb.targets:
+            leg = OutboundLeg(target, self.ctx, caller_id)
+            self.legs.append(leg)
+            leg.start(sdp, float(self.verb.timeout), self._on_progress)
+            if leg.call is not None and not self.ctx.outbound_call_sid:
+                self.ctx.outbound_call_sid = leg.sid
+
+    def _on_progress(self, response: SipResponse) -> None:
+        if self.caller.answered or self.winner is not None:
+            return
+        call = self.caller.call
+        if response.status == 183 and response.body and not self._early:
+            self._early = True
+            call.progress(183, response.body)
+        elif response.status == 180 and not self._early:
+            call.ring()
+
+    async def _ring(self) -> OutboundLeg | None:
+        """Wait for the first answer (the others are cancelled) or for every leg to fail."""
+        pending = {leg.call.result: leg for leg in self.legs if leg.call is not None}
+        while pending:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                leg = pending.pop(future)
+                if leg.call is not None and leg.call.answered and self.winner is None:
+                    self.winner = leg
+            if self.winner is not None:
+                for leg in pending.values():
+                    assert leg.call is not None
+                    leg.call.cancel("answered elsewhere")
+                return self.winner
+        return None
+
+    async def _connect(self, winner: OutboundLeg) -> bool:
+        """Give the caller the callee's SDP: answer it, or re-INVITE it if it was answered."""
+        assert winner.call is not None
+        winner.on_answered()
+        self.ctx.outbound_call_sid = winner.sid
+        sdp = winner.call.remote_sdp or b""
+        if not self.caller.answered:
+            if not await self.caller.answer_bridged(sdp):
+                return False
+        else:
+            response = await self.caller.call.send_in_dialog("INVITE", [], sdp)
+            if response is None or response.status >= 300:
+                log.warning("dial.reinvite_refused", status=response and response.status)
+        return not winner.call.ended.done()
+
+    # -- bridged -----------------------------------------------------------------------------
+
+    async def _bridged(self, winner: OutboundLeg) -> Document | None:
+        callee = winner.call
+        assert callee is not None
+        caller = self.caller.call
+        caller.on_reinvite(self._relay_reinvite(caller, callee))
+        callee.on_reinvite(self._relay_reinvite(callee, caller))
+        callee.on_in_dialog_request(self._callee_request)
+        self.transfer = asyncio.get_running_loop().create_future()
+        self.active = True
+        waiters: list[asyncio.Future[Any]] = [callee.ended, self.transfer]
+        done, _ = await asyncio.wait(
+            waiters, timeout=float(self.verb.time_limit), return_when=asyncio.FIRST_COMPLETED
+        )
+        self.active = False
+        if self.transfer in done and not self.transfer.cancelled():
+            return self.transfer.result()
+        if not done:  # timeLimit
+            await callee.hangup("time limit")
+        return None
+
+    def _callee_request(self, request: IncomingRequest) -> None:
+        from rcmlrouter.calls.transfer import route_in_dialog  # transfer builds on the bridge
+
+        route_in_dialog(request, self.ctx, self, from_callee=True)
+
+    def _relay_reinvite(self, own: PeerCall, other: PeerCall) -> Callable[[IncomingRequest], None]:
+        def on_reinvite(request: IncomingRequest) -> None:
+            self.spawn(self._relay(request, own, other))
+
+        return on_reinvite
+
+    async def _relay(self, request: IncomingRequest, own: PeerCall, other: PeerCall) -> None:
+        """Send the offer to the other side; its answer (or refusal) answers this one."""
+        if not self.active or other.ended.done():
+            request.respond(200, body=own.local_sdp or b"", content_type="application/sdp")
+            return
+        response = await other.send_in_dialog("INVITE", [], request.request.body)
+        if response is None:
+            request.respond(408, headers=[("Reason", 'SIP;cause=408;text="no answer"')])
+        elif response.status < 300 and response.body:
+            own.local_sdp = response.body
+            request.respond(200, body=response.body, content_type="application/sdp")
+        else:
+            request.respond(response.status if response.status >= 300 else 488)
+
+    def relay_info(self, request: IncomingRequest, from_callee: bool) -> None:
+        """SIP INFO (DTMF) from one side goes to the other; answered 200 at once."""
+        request.respond(200)
+        winner = self.winner
+        if not self.active or winner is None or winner.call is None:
+            return
+        other: PeerCall = self.caller.call if from_callee else winner.call
+        headers = [(n, v) for n, v in request.request.headers if n.lower() == "content-type"]
+        other.send_in_dialog("INFO", headers, request.request.body)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    async def _release(self) -> None:
+        """End every leg still up (CANCEL or BYE) and close their records. Runs even when the
+        call's task is being cancelled (the caller hung up)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self.transfer is not None and not self.transfer.done():
+            self.transfer.cancel()
+        calls = [leg.call for leg in self.legs if leg.call is not None]
+        hangups = [asyncio.ensure_future(call.hangup()) for call in calls if not call.ended.done()]
+        if hangups:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait(hangups, timeout=RELEASE_WAIT)
+        for leg in self.legs:
+            leg.finish()
+
+    def _outcome(self, winner: OutboundLeg | None, document: Document | None = None) -> DialOutcome:
+        for leg in self.legs:
+            if leg.call is None or leg.call.ended.done():
+                leg.finish()
+        status = self._dial_status(winner)
+        reported = winner or self._reported_leg()
+        params = {"DialCallStatus": status, "DialCallDuration": "0", "DialRingDuration": "0"}
+        if reported is not None:
+            params.update(_leg_params(reported))
+        return DialOutcome(status, winner is not None, params, document)
+
+    def _dial_status(self, winner: OutboundLeg | None) -> str:
+        if winner is not None:
+            return "completed"
+        if self.caller.call.ended.done():
+            return "canceled"
+        statuses = {leg.status for leg in self.legs}
+        for status in ("no-answer", "busy", "canceled"):
+            if status in statuses:
+                return status
+        return "failed"
+
+    def _reported_leg(self) -> OutboundLeg | None:
+        """The leg whose details go to the action when nobody answered: the last to end."""
+        ended = [leg for leg in self.legs if leg.end_time is not None]
+        return max(ended, key=lambda leg: leg.end_time or 0.0) if ended else None
+
+
+def _leg_params(leg: OutboundLeg) -> dict[str, str]:
+    end = leg.end_time or time.time()
+    rang_until = leg.answer_time or end
+    params = {
+        "DialCallSid": leg.sid,
+        "DialCallDuration": str(leg.duration),
+        "DialRingDuration": str(int(rang_until - leg.start_time)),
+    }
+    if leg.call is not None:
+        params["DialSipCallId"] = leg.call.call_id
+    if leg.sip_status is not None:
+        params["DialSipResponseCode"] = str(leg.sip_status)
+    response = leg.response
+    if response is not None:
+        for name, value in response.headers:
+            if name[:2] in ("X-", "x-"):
+                params[f"DialSipHeader_{name}"] = value
+    return params

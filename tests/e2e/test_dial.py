@@ -1,0 +1,125 @@
+"""<Dial>: SIPp caller → rcmlrouter → SIPp callee(s), on loopback, against the real daemon."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.daemon import DaemonProcess
+from support.sipp import run_sipp, scenario
+from support.sipp_uas import SippUas
+from support.webhooks import Reply, WebhookServer, rcml
+
+pytestmark = pytest.mark.e2e
+
+SIP_SCENARIOS = Path(__file__).resolve().parents[1] / "sip" / "scenarios"
+OK = Reply("", content_type="text/plain")
+
+
+@pytest.fixture(scope="module")
+def trunk() -> SippUas:
+    """Where the daemon's trunk points (a port; each trunk test starts SIPp on it)."""
+    return SippUas("uas_trunk_407.xml", Path("."))
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, trunk: SippUas) -> Any:
+    process = DaemonProcess(
+        tmp_path_factory.mktemp("daemon"),
+        RCMLROUTER_TRUNKS_LAB_URI=f"sip:127.0.0.1:{trunk.port}",
+        RCMLROUTER_TRUNKS_LAB_USERNAME="trunkuser",
+        RCMLROUTER_TRUNKS_LAB_PASSWORD="trunkpass",
+    ).start()
+    yield process
+    process.stop()
+
+
+def caller(
+    daemon: DaemonProcess, workdir: Path, number: str, name: str, **subst: str
+) -> None:
+    result = run_sipp(
+        scenario(name, workdir, **subst), daemon.sip_port, service=number, workdir=workdir
+    )
+    assert result.ok, f"SIPp caller failed ({result.returncode}):\n{result.errors[-3000:]}"
+
+
+def callee_ok(uas: SippUas) -> None:
+    code, logs = uas.wait(15)
+    assert code == 0, f"SIPp callee failed ({code}):\n{logs[-3000:]}"
+
+
+def number(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, *verbs: str, **params: str
+) -> str:
+    url = webhooks.route(f"/voice/{dial}", rcml(*verbs))
+    status = webhooks.route(f"/status/{dial}", OK)
+    daemon.create_number(
+        PhoneNumber=dial, isSIP="true", VoiceUrl=url, StatusCallback=status, **params
+    )
+    return url
+
+
+def call_record(daemon: DaemonProcess, sid: str, status: str | None = None) -> dict[str, Any]:
+    """The Calls resource of ``sid`` (once it has ``status``, when given)."""
+    record: dict[str, Any] = {}
+    with daemon.api() as api:
+        for _ in range(100):
+            response = api.get(f"/Calls/{sid}.json")
+            if response.status_code == 200:
+                record = response.json()
+                if status is None or record["status"] == status:
+                    return record
+            time.sleep(0.05)
+    raise AssertionError(f"call {sid}: {record or 'not found'}")
+
+
+def statuses(webhooks: WebhookServer, path: str, count: int) -> list[dict[str, str]]:
+    events = webhooks.wait_for(path, count)
+    return [e.params for e in sorted(events, key=lambda e: int(e.params["SequenceNumber"]))]
+
+
+# ---- answered bridges ---------------------------------------------------------------------------
+
+
+def test_answered_bridge_caller_hangs_up_and_both_records_are_linked(
+    daemon, webhooks, workdir, dial
+) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f"<Dial><Sip>{uas.uri}</Sip></Dial>")
+        caller(daemon, workdir, dial, "uac_caller_hangs_up.xml")
+        callee_ok(uas)
+    events = statuses(webhooks, f"/status/{dial}", 3)
+    assert [e["CallStatus"] for e in events] == ["ringing", "in-progress", "completed"]
+    child_sid = events[-1]["OutboundCallSid"]
+    assert events[1]["OutboundCallSid"] == child_sid
+    parent = call_record(daemon, events[0]["CallSid"], "completed")
+    child = call_record(daemon, child_sid, "completed")
+    assert parent["direction"] == "inbound" and parent["parent_call_sid"] is None
+    assert child["direction"] == "outbound-dial"
+    assert child["parent_call_sid"] == parent["sid"]
+    assert child["to"] == "callee" and child["from"] == "alice"
+    assert child["sip_response_code"] == 200
+
+
+def test_callee_hangs_up_the_action_gets_the_dial_parameters(
+    daemon, webhooks, workdir, dial
+) -> None:
+    action = webhooks.route(f"/after/{dial}", rcml("<Hangup/>"))
+    with SippUas(SIP_SCENARIOS / "uas_remote_bye.xml", workdir) as uas:
+        dial_verb = f'<Dial action="{action}" callerId="+15105550000"><Sip>{uas.uri}</Sip></Dial>'
+        number(daemon, webhooks, dial, dial_verb)
+        caller(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+        callee_ok(uas)
+    [request] = webhooks.wait_for(f"/after/{dial}", 1)
+    params = request.params
+    assert params["DialCallStatus"] == "completed"
+    assert params["DialCallSid"].startswith("CA") and params["DialCallSid"] != params["CallSid"]
+    assert params["DialSipResponseCode"] == "200"
+    assert params["DialSipCallId"].endswith("@rcmlrouter")
+    assert int(params["DialCallDuration"]) <= 1 and "DialRingDuration" in params
+    assert params["CallStatus"] == "in-progress"
+    child = call_record(daemon, params["DialCallSid"], "completed")
+    assert child["from"] == "+15105550000"
