@@ -117,6 +117,7 @@ class ChangeFeed:
 
     async def open(self) -> int:
         """Connect and LISTEN; the store's version read after LISTEN (load the snapshot after)."""
+        self._stopping = False
         await self._connect()
         current = await self._read_version()
         self.version.reached(current)
