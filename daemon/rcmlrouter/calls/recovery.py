@@ -63,7 +63,8 @@ def _owed_final_event(
     params = dict(record.callback_params)
     params |= {
         "CallSid": record.sid, "AccountSid": record.account_sid, "From": record.from_,
-        "To": record.to, "CallStatus": status, "ApiVersion": API_VERSION,
+        "To": record.to, "CallStatus": status,
+        "ApiVersion": params.get("ApiVersion", API_VERSION),
         "Direction": record.direction, "CallTimestamp": rfc2822(record.start_time),
         "Timestamp": rfc2822(now), "CallDuration": str(duration),
         "SequenceNumber": str(record.next_sequence),

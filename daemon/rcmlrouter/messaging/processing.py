@@ -84,7 +84,7 @@ class InboundMessage:
         self.default_from = record.to
         self.urls: list[str] = []
         self.used_fallback = False
-        self._params = message_params(record)
+        self._params = message_params(record, number.api_version)
 
     async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
         """The SMS document at ``url`` with the message's parameters plus ``extra``; the first
