@@ -335,3 +335,25 @@ async def test_restcomm_and_twilio_share_one_store(api: Api) -> None:
     body: dict[str, Any] = restcomm.json()
     assert body["api_version"] == "2010-04-01" and body["capabilities"]["voice_capable"] is True
     assert body["uri"].startswith("/restcomm/2012-04-24/")
+
+
+async def test_create_statuses_and_the_restcomm_accounts_list(api: Api) -> None:
+    twilio_root = f"{api.root}/2010-04-01/Accounts"
+    made = await api.client.post(f"{twilio_root}.json", data={"FriendlyName": "t"}, auth=api.auth)
+    assert made.status_code == 201 and made.json()["owner_account_sid"] == api.admin.sid
+    app = await api.client.post(
+        twilio_url(api, "Applications.json"), data={"FriendlyName": "a"}, auth=api.auth
+    )
+    assert app.status_code == 201 and app.json()["api_version"] == "2010-04-01"
+    restcomm_root = f"{api.root}/restcomm/2012-04-24/Accounts"
+    listed = await api.client.get(f"{restcomm_root}.json", auth=api.auth)
+    assert listed.status_code == 200 and listed.json()["total"] == 2
+    assert {a["sid"] for a in listed.json()["accounts"]} == {api.admin.sid, made.json()["sid"]}
+    renamed = await api.client.post(
+        f"{restcomm_root}/{made.json()['sid']}.json", data={"FriendlyName": "r"}, auth=api.auth
+    )
+    assert renamed.status_code == 200 and renamed.json()["friendly_name"] == "r"
+    bad = await api.client.post(
+        f"{twilio_root}/{made.json()['sid']}.json", data={"Status": "gone"}, auth=api.auth
+    )
+    assert (bad.status_code, bad.json()["code"]) == (400, 20001)
