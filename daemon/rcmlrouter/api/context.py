@@ -25,8 +25,8 @@ class ApiSettings:
 @dataclass(slots=True)
 class AccountCache:
     """Accounts read for authentication, kept ``ttl`` seconds: one store round trip less per
-    request. Accounts are never changed through the API, so the only staleness is a status
-    or token changed by the CLI, seen within ``ttl``."""
+    request. An account updated through the API (FriendlyName, Status) is put back fresh; a
+    status or token changed by the CLI is seen within ``ttl``."""
 
     ttl: float = 5.0
     size: int = 10_000
