@@ -87,6 +87,13 @@ async def test_create_by_area_code_fetch_update_delete(api: Api) -> None:
     with pytest.raises(TwilioRestException) as missing:
         await sdk(lambda: client.incoming_phone_numbers(bought.sid).fetch())
     assert (missing.value.status, missing.value.code) == (404, 20404)
+    local = await sdk(
+        lambda: client.incoming_phone_numbers.local.create(phone_number="+12129205410")
+    )
+    assert local.api_version == "2010-04-01" and local.phone_number == "+12129205410"
+    listed = await sdk(lambda: client.incoming_phone_numbers.local.list())
+    assert [n.sid for n in listed] == [local.sid]
+    assert await sdk(lambda: client.incoming_phone_numbers.toll_free.list()) == []
 
 
 async def test_errors_carry_twilio_codes(api: Api) -> None:
