@@ -37,9 +37,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, trunk: SippUas) -> Any:
     process.stop()
 
 
-def caller(
-    daemon: DaemonProcess, workdir: Path, number: str, name: str, **subst: str
-) -> None:
+def caller(daemon: DaemonProcess, workdir: Path, number: str, name: str, **subst: str) -> None:
     result = run_sipp(
         scenario(name, workdir, **subst), daemon.sip_port, service=number, workdir=workdir
     )
@@ -111,10 +109,11 @@ def test_callee_hangs_up_the_action_gets_the_dial_parameters(
     with SippUas(SIP_SCENARIOS / "uas_remote_bye.xml", workdir) as uas:
         dial_verb = f'<Dial action="{action}" callerId="+15105550000"><Sip>{uas.uri}</Sip></Dial>'
         number(daemon, webhooks, dial, dial_verb)
-        caller(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
+        caller(daemon, workdir, dial, "uac_bridged_daemon_hangs_up.xml")
         callee_ok(uas)
-    [request] = webhooks.wait_for(f"/after/{dial}", 1)
-    params = request.params
+    got = webhooks.wait_for(f"/after/{dial}", 1)
+    assert got, "\n".join(daemon.raw[-40:])
+    params = got[0].params
     assert params["DialCallStatus"] == "completed"
     assert params["DialCallSid"].startswith("CA") and params["DialCallSid"] != params["CallSid"]
     assert params["DialSipResponseCode"] == "200"
@@ -123,3 +122,121 @@ def test_callee_hangs_up_the_action_gets_the_dial_parameters(
     assert params["CallStatus"] == "in-progress"
     child = call_record(daemon, params["DialCallSid"], "completed")
     assert child["from"] == "+15105550000"
+
+
+def test_time_limit_hangs_up_both(daemon, webhooks, workdir, dial) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f'<Dial timeLimit="1"><Sip>{uas.uri}</Sip></Dial>')
+        started = time.monotonic()
+        caller(daemon, workdir, dial, "uac_bridged_daemon_hangs_up.xml")
+        callee_ok(uas)
+    assert 0.9 < time.monotonic() - started < 5
+
+
+def test_early_media_183_with_sdp_is_relayed(daemon, webhooks, workdir, dial) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_early_media.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f"<Dial><Sip>{uas.uri}</Sip></Dial>")
+        caller(daemon, workdir, dial, "uac_early_media.xml")
+        callee_ok(uas)
+
+
+def test_callee_reinvite_hold_is_relayed_to_the_caller(daemon, webhooks, workdir, dial) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_reinvite.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f"<Dial><Sip>{uas.uri}</Sip></Dial>")
+        caller(daemon, workdir, dial, "uac_answer_reinvite.xml")
+        callee_ok(uas)  # its ACK checked the caller's a=recvonly came back
+
+
+def test_trunk_number_with_407_and_per_noun_status_callbacks(
+    daemon, webhooks, workdir, dial, trunk
+) -> None:
+    noun_status = webhooks.route(f"/noun/{dial}", OK)
+    events = "initiated ringing answered completed"
+    verb = (
+        f'<Dial><Number statusCallback="{noun_status}" statusCallbackEvent="{events}">'
+        "4155550123</Number></Dial>"
+    )
+    number(daemon, webhooks, dial, verb)
+    uas = SippUas("uas_trunk_407.xml", workdir)
+    uas.port = trunk.port
+    with uas:
+        caller(daemon, workdir, dial, "uac_caller_hangs_up.xml")
+        callee_ok(uas)
+    noun = statuses(webhooks, f"/noun/{dial}", 3)
+    assert [e["CallStatus"] for e in noun] == ["initiated", "in-progress", "completed"]
+    assert [e["SequenceNumber"] for e in noun] == ["0", "1", "2"]
+    parent = statuses(webhooks, f"/status/{dial}", 3)[0]["CallSid"]
+    assert {e["ParentCallSid"] for e in noun} == {parent}
+    assert {e["Direction"] for e in noun} == {"outbound-dial"}
+    assert noun[0]["To"] == "+14155550123" and noun[-1]["SipResponseCode"] == "200"
+
+
+# ---- unanswered ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("with_action", [True, False])
+def test_busy_callee(daemon, webhooks, workdir, dial, with_action) -> None:
+    action = webhooks.route(f"/after/{dial}", rcml('<Reject reason="busy"/>'))
+    with SippUas(SIP_SCENARIOS / "uas_busy.xml", workdir) as uas:
+        attribute = f' action="{action}"' if with_action else ""
+        next_verb = "" if with_action else '<Reject reason="busy"/>'
+        number(daemon, webhooks, dial, f"<Dial{attribute}><Sip>{uas.uri}</Sip></Dial>{next_verb}")
+        caller(daemon, workdir, dial, "uac_refused.xml.in", code="486")
+        callee_ok(uas)
+    if with_action:
+        [request] = webhooks.wait_for(f"/after/{dial}", 1)
+        assert request.params["DialCallStatus"] == "busy"
+        assert request.params["DialSipResponseCode"] == "486"
+        assert request.params["CallStatus"] == "ringing"
+    else:
+        assert webhooks.requests(f"/after/{dial}") == []
+    final = statuses(webhooks, f"/status/{dial}", 2)[-1]
+    assert final["CallStatus"] == "busy" and "OutboundCallSid" in final
+
+
+def test_no_answer_cancels_the_callee(daemon, webhooks, workdir, dial) -> None:
+    action = webhooks.route(f"/after/{dial}", rcml("<Reject/>"))
+    with SippUas(SIP_SCENARIOS / "uas_ring_cancel.xml", workdir) as uas:
+        number(
+            daemon,
+            webhooks,
+            dial,
+            f'<Dial timeout="1" action="{action}"><Sip>{uas.uri}</Sip></Dial>',
+        )
+        caller(daemon, workdir, dial, "uac_refused.xml.in", code="603")
+        callee_ok(uas)
+    [request] = webhooks.wait_for(f"/after/{dial}", 1)
+    assert request.params["DialCallStatus"] == "no-answer"
+    assert 1 <= int(request.params["DialRingDuration"]) <= 3
+    child = call_record(daemon, request.params["DialCallSid"], "no-answer")
+    assert child["parent_call_sid"] == request.params["CallSid"]
+
+
+def test_parallel_forking_first_answer_wins_the_other_is_cancelled(
+    daemon, webhooks, workdir, dial
+) -> None:
+    action = webhooks.route(f"/after/{dial}", rcml("<Hangup/>"))
+    with (
+        SippUas("uas_answer_after_ring.xml", workdir) as winner,
+        SippUas(SIP_SCENARIOS / "uas_ring_cancel.xml", workdir) as loser,
+    ):
+        verb = f'<Dial action="{action}"><Sip>{loser.uri}</Sip><Sip>{winner.uri}</Sip></Dial>'
+        number(daemon, webhooks, dial, verb)
+        caller(daemon, workdir, dial, "uac_caller_hangs_up.xml")
+        callee_ok(winner)
+        callee_ok(loser)
+    final = statuses(webhooks, f"/status/{dial}", 3)[-1]
+    assert final["CallStatus"] == "completed"
+    winner_record = call_record(daemon, final["OutboundCallSid"], "completed")
+    assert winner_record["to"] == "callee"
+
+
+def test_caller_cancel_while_the_callee_rings(daemon, webhooks, workdir, dial) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_ring_cancel.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f"<Dial><Sip>{uas.uri}</Sip></Dial>")
+        caller(daemon, workdir, dial, "uac_cancel.xml")  # 487 to the caller
+        callee_ok(uas)  # CANCEL to the callee
+    final = statuses(webhooks, f"/status/{dial}", 2)[-1]
+    assert final["CallStatus"] == "canceled"
+    child = call_record(daemon, final["OutboundCallSid"], "canceled")
+    assert child["direction"] == "outbound-dial"
