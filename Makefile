@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/rcmlrouter.example.toml
 RCMLROUTER := $(BIN)/rcmlrouter --config $(CONFIG)
 # Debian packages the tests drive: SIPp (load generator / scenario driver), espeak-ng (<Say>).
-TEST_DEBS := sip-tester espeak-ng
+TEST_DEBS := sip-tester espeak-ng kamailio
 
 .PHONY: run test lint typecheck unit bench setup test-setup debs clean
 
