@@ -40,6 +40,10 @@ RULES = [
     ("rcmlrouter.rcml.model", ("aiohttp", "asyncio", "socket", "rcmlrouter.store")),
     ("rcmlrouter.rcml.execute", ("aiohttp", "socket", "rcmlrouter.store", "rcmlrouter.sip")),
     (
+        "rcmlrouter.rcml.media_verbs",
+        ("aiohttp", "socket", "rcmlrouter.store", "rcmlrouter.sip", "rcmlrouter.media"),
+    ),
+    (
         "rcmlrouter.store",
         ("aiohttp", "rcmlrouter.sip", "rcmlrouter.api", "rcmlrouter.calls", "rcmlrouter.messaging"),
     ),

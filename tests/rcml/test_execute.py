@@ -8,7 +8,7 @@ import pytest
 
 from rcmlrouter.errors import RcmlError
 from rcmlrouter.rcml.execute import MAX_REDIRECTS, RcmlExecutor
-from rcmlrouter.rcml.model import Document, Hangup, Pause, Redirect, Reject, Say
+from rcmlrouter.rcml.model import Document, Hangup, Pause, Redirect, Reject, Sms
 
 
 class FakeLeg:
@@ -92,6 +92,6 @@ async def test_redirect_loop_is_bounded() -> None:
 
 
 async def test_unsupported_verb_answers_hangs_up_and_notifies() -> None:
-    leg, notes = await run(Document((Say("hello"), Pause(5))))
+    leg, notes = await run(Document((Sms(body="hi"), Pause(5))))  # no SmsChannel here
     assert leg.events == ["answer", "hangup"]
-    assert notes and "Say" in notes[0]
+    assert notes and "Sms" in notes[0]

@@ -250,3 +250,20 @@ def test_internal_entity_without_dtd_is_refused() -> None:
 def test_large_flat_document_parses() -> None:
     body = b"<Response>" + b"<Pause length='0'/>" * 20_000 + b"</Response>"
     assert len(parse_rcml(body).verbs) == 20_000
+
+
+def test_play_digits_and_record_status_callback() -> None:
+    body = (
+        b'<Response><Play digits="1w2#"/><Play digits="9">http://m.example.com/a.wav</Play>'
+        b'<Record recordingStatusCallback="/rec-status" recordingStatusCallbackMethod="GET"/>'
+        b"</Response>"
+    )
+    only_digits, both, record = parse_rcml(body, "http://app.example.com/voice").verbs
+    assert only_digits == Play("", digits="1w2#")
+    assert both == Play("http://m.example.com/a.wav", digits="9")
+    assert record == Record(
+        recording_status_callback="http://app.example.com/rec-status",
+        recording_status_callback_method="GET",
+    )
+    with pytest.raises(RcmlParseError, match="digits"):
+        parse_rcml(b'<Response><Play digits="12x"/></Response>')

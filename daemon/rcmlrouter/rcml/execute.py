@@ -17,14 +17,10 @@ from rcmlrouter.rcml.media_verbs import MEDIA_HANDLERS, MediaLeg
 from rcmlrouter.rcml.model import (
     Dial,
     Document,
-    Gather,
     Hangup,
     Pause,
-    Play,
-    Record,
     Redirect,
     Reject,
-    Say,
     Sms,
     Verb,
 )

@@ -53,10 +53,12 @@ class Say:
 
 @dataclass(frozen=True, slots=True)
 class Play:
-    """Play the audio file at ``url`` ``loop`` times (0 = forever)."""
+    """Play the audio file at ``url`` ``loop`` times (0 = forever); ``digits`` (DTMF, ``w`` =
+    half a second) are sent first. ``url`` is empty when only ``digits`` are given."""
 
     url: str
     loop: int = 1
+    digits: str = ""
 
 
 GatherChild: TypeAlias = Say | Play | Pause
@@ -84,6 +86,8 @@ class Record:
     play_beep: bool = True
     action: str | None = None
     method: str = "POST"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
 
 
 DIAL_EVENTS = ("initiated", "ringing", "answered", "completed")

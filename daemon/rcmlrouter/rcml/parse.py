@@ -48,6 +48,7 @@ from rcmlrouter.rcml.model import (
 _METHODS = frozenset({"GET", "POST"})
 _REJECT_REASONS = frozenset({"rejected", "busy"})
 _DTMF_KEYS = frozenset("0123456789*#")
+_PLAY_DIGITS = frozenset("0123456789*#wW")
 _MAX_TARGET_LENGTH = 256
 _ABSOLUTE_HTTP_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:@%_~!$&'()*+,;=]+(?:[/?#][^\s]*)?\Z")
 
@@ -215,8 +216,12 @@ def _parse_say(element: Element, _context: _Context) -> Say:
 
 def _parse_play(element: Element, context: _Context) -> Play:
     _no_children(element)
-    url = context.resolve(element, "text", _text(element))
-    return Play(url, _int_attr(element, "loop", 1, 0, 1000))
+    digits = (element.get("digits") or "").strip()
+    if not set(digits) <= _PLAY_DIGITS:
+        raise RcmlParseError(f"<Play> attribute digits: expected 0-9 * # w W, got {digits!r}")
+    text = _text(element)
+    url = context.resolve(element, "text", text) if text or not digits else ""
+    return Play(url, _int_attr(element, "loop", 1, 0, 1000), digits)
 
 
 def _parse_gather(element: Element, context: _Context) -> Gather:
@@ -246,6 +251,8 @@ def _parse_record(element: Element, context: _Context) -> Record:
         play_beep=_bool_attr(element, "playBeep", True),
         action=_url_attr(element, "action", context),
         method=_method_attr(element),
+        recording_status_callback=_url_attr(element, "recordingStatusCallback", context),
+        recording_status_callback_method=_method_attr(element, "recordingStatusCallbackMethod"),
     )
 
 
