@@ -20,6 +20,7 @@ from rcmlrouter.store.base import (
     MessageRecord,
     Notification,
     OutboxEvent,
+    Recording,
     Store,
     new_sid,
 )
@@ -224,6 +225,7 @@ async def _populate(store: Store) -> dict[str, object]:
     await store.add_notifications(
         [Notification("NO1", child.sid, "CA1", 11200, "error", "m", None, 1.0)]
     )
+    await store.add_recording(Recording("RE1", child.sid, "CA1", 2.5, 1.0))
     ids = await store.enqueue_callbacks(
         [
             OutboxEvent(None, "CA1", child.sid, i, "http://cb/", "POST", {"i": str(i)})
@@ -243,6 +245,7 @@ EXPECTED = {
     "calls": 12,
     "messages": 7,
     "notifications": 1,
+    "recordings": 1,
     "callback_outbox": 3,
 }
 

@@ -233,6 +233,20 @@ class Notification:
 
 
 @dataclass(frozen=True, slots=True)
+class Recording:
+    """A ``<Record>``: the audio is ``{data dir}/recordings/{account_sid}/{sid}.wav``."""
+
+    sid: str
+    account_sid: str
+    call_sid: str | None
+    duration: float  # seconds
+    date_created: float
+    status: str = "completed"
+    source: str = "RecordVerb"
+    channels: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxEvent:
     id: int | None
     call_sid: str
@@ -377,6 +391,13 @@ class Store(Protocol):
     async def list_notifications(
         self, account_sid: str, page: int, page_size: int
     ) -> Page[Notification]: ...
+
+    # recordings
+    async def add_recording(self, recording: Recording) -> None: ...
+    async def get_recording(self, sid: str) -> Recording: ...
+    async def list_recordings(
+        self, account_sid: str, call_sid: str | None, page: int, page_size: int
+    ) -> Page[Recording]: ...
 
     # callback outbox
     async def write_journal(

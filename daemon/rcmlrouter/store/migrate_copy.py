@@ -22,6 +22,7 @@ from rcmlrouter.store import rows
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
+from rcmlrouter.store.sqlite_recordings import RECORDING_COLUMNS
 
 BATCH = 5_000
 
@@ -44,6 +45,7 @@ TABLES = (
     Table("calls", rows.CALL_COLUMNS, "sid", ""),
     Table("messages", rows.MESSAGE_COLUMNS, "sid", ""),
     Table("notifications", rows.NOTIFICATION_COLUMNS, "sid", ""),
+    Table("recordings", RECORDING_COLUMNS, "sid", ""),
     Table("callback_outbox", rows.OUTBOX_COLUMNS, "id", -1),
 )
 _DERIVED = ("number_counts",)  # kept by triggers; emptied with --force, never copied

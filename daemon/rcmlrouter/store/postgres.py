@@ -41,6 +41,7 @@ from rcmlrouter.store.postgres_lists import (
     page_sids,
     unfiltered_total,
 )
+from rcmlrouter.store.postgres_recordings import RecordingQueries
 from rcmlrouter.store.sqlite_lists import inventory_where, keyset_sql, number_where
 
 ROUTE_BATCH = 20_000  # rows fetched per round trip by iter_route_rows' cursor
@@ -79,7 +80,7 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresStore(AccountQueries):
+class PostgresStore(AccountQueries, RecordingQueries):
     """The PostgreSQL store. Every method is a coroutine unless noted."""
 
     # ---- applications ----------------------------------------------------------------------

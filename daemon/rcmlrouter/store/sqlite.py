@@ -34,11 +34,12 @@ from rcmlrouter.store.sqlite_lists import (
     unfiltered_total,
 )
 from rcmlrouter.store.sqlite_messages import MessageQueries
+from rcmlrouter.store.sqlite_recordings import RecordingQueries
 
 ROUTE_BATCH = 20_000
 
 
-class SqliteStore(AccountQueries, MessageQueries):
+class SqliteStore(AccountQueries, MessageQueries, RecordingQueries):
     """The SQLite store. Every method is a coroutine unless noted."""
 
     # ---- applications ----------------------------------------------------------------------

@@ -1,0 +1,65 @@
+"""``<Record>`` recordings on SQLite (the PostgreSQL store runs the same SQL)."""
+
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Final
+
+from rcmlrouter.errors import NotFoundError
+from rcmlrouter.store.base import Page, Recording
+from rcmlrouter.store.sqlite_core import SqliteConnection
+
+RECORDING_COLUMNS: Final = ", ".join(f.name for f in dataclasses.fields(Recording))
+RECORDING_INSERT: Final = (
+    f"INSERT INTO recordings ({RECORDING_COLUMNS}) "
+    f"VALUES ({', '.join('?' for _ in dataclasses.fields(Recording))})"
+)
+RECORDING_BY_SID: Final = f"SELECT {RECORDING_COLUMNS} FROM recordings WHERE sid = ?"
+
+
+def recording_values(recording: Recording) -> tuple[Any, ...]:
+    return dataclasses.astuple(recording)
+
+
+def to_recording(row: tuple[Any, ...]) -> Recording:
+    sid, account, call, duration, created, status, source, channels = row
+    return Recording(
+        sid, account, call, float(duration), float(created), status, source, int(channels)
+    )
+
+
+def recording_list(account_sid: str, call_sid: str | None) -> tuple[str, str, tuple[Any, ...]]:
+    """(count SQL, page SQL, values) of an account's recordings, newest first; the page SQL
+    takes LIMIT and OFFSET after the values."""
+    where, values = "account_sid = ?", [account_sid]
+    if call_sid is not None:
+        where += " AND call_sid = ?"
+        values.append(call_sid)
+    count = f"SELECT COUNT(*) FROM recordings WHERE {where}"
+    page = (
+        f"SELECT {RECORDING_COLUMNS} FROM recordings WHERE {where} "
+        "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?"
+    )
+    return count, page, tuple(values)
+
+
+class RecordingQueries(SqliteConnection):
+    """The ``recordings`` table."""
+
+    async def add_recording(self, recording: Recording) -> None:
+        await self.execute_many(RECORDING_INSERT, [recording_values(recording)])
+
+    async def get_recording(self, sid: str) -> Recording:
+        row = await self.fetchone(RECORDING_BY_SID, (sid,))
+        if row is None:
+            raise NotFoundError(f"no recording {sid}")
+        return to_recording(row)
+
+    async def list_recordings(
+        self, account_sid: str, call_sid: str | None, page: int, page_size: int
+    ) -> Page[Recording]:
+        count_sql, page_sql, values = recording_list(account_sid, call_sid)
+        count = await self.fetchone(count_sql, values)
+        found = await self.fetchall(page_sql, (*values, page_size, page * page_size))
+        return Page([to_recording(r) for r in found], int(count[0]) if count else 0)
