@@ -155,3 +155,21 @@ def test_trunk_problems_are_reported_together(tmp_path: Path) -> None:
         "dial.default_trunk",
     ):
         assert fragment in text
+
+
+def test_media_rtp_ports_and_the_older_pair(tmp_path: Path) -> None:
+    assert load_config(None, {}).media.port_range == (20000, 30000)  # 20000-29999 inclusive
+    path = tmp_path / "c.toml"
+    path.write_text('[media]\nrtp_ports = "30000-30099"\n')
+    assert load_config(path, {}).media.port_range == (30000, 30100)
+    env = {"RCMLROUTER_MEDIA_RTP_PORTS": "40000-40009"}
+    assert load_config(path, env).media.port_range == (40000, 40010)
+    path.write_text("[media]\nrtp_port_min = 21000\nrtp_port_max = 22000\n")  # still accepted
+    assert load_config(path, {}).media.port_range == (21000, 22000)
+
+
+@pytest.mark.parametrize("ports", ["20000", "30000-20000", "0-100", "a-b", "20000-70000"])
+def test_media_rtp_ports_problems(ports: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"RCMLROUTER_MEDIA_RTP_PORTS": ports})
+    assert any(problem.startswith("media.rtp_ports:") for problem in info.value.problems)

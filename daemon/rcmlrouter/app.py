@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
+from pathlib import Path
 
 import aiohttp
 import structlog
@@ -25,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
+from rcmlrouter.api.recordings import RECORDINGS_DIR_KEY
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
@@ -37,12 +39,15 @@ from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.logconfig import lifecycle_logger
+from rcmlrouter.media.cache import AudioCache
+from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
-from rcmlrouter.services import Services
+from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.store.base import Notification, NumberChange, Store
@@ -176,9 +181,10 @@ class Daemon:
             fetcher,
             outbox,
             notifications,
-            RtpPortPool(config.media.rtp_port_min, config.media.rtp_port_max),
+            RtpPortPool(*config.media.port_range),
             admin.sid,
             sms,
+            media=self._media_services(store),
         )
         await close_interrupted_calls(self.services, claim.calls)
         self.messages = MessageHandler(self.services)
@@ -218,6 +224,19 @@ class Daemon:
         await close_interrupted_calls(self.services, claim.calls)
         self.messages.adopt(claim.messages)
 
+    def _media_services(self, store: Store) -> MediaServices:
+        """The media clock, ``<Play>``'s audio cache and ``<Say>``'s speech under the data
+        directory (``cache/audio``, ``cache/speech``), recordings in ``recordings/``."""
+        data = Path(self.config.data.dir)
+        assert self._session is not None
+        return MediaServices(
+            MediaClock(),
+            AudioCache(data / "cache" / "audio", self._session),
+            SpeechSynthesizer(data / "cache" / "speech"),
+            data / "recordings",
+            store.add_recording,
+        )
+
     @staticmethod
     def _apply_change(
         snapshot: RoutingSnapshot, directory: Directory, change: NumberChange
@@ -242,6 +261,7 @@ class Daemon:
         app = create_api_app(
             store, recycle_after=config.numbers.recycle_after, public_base_url=config.api_base_url
         )
+        app[RECORDINGS_DIR_KEY] = Path(config.data.dir) / "recordings"
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)
@@ -316,12 +336,16 @@ async def _stop_endpoint(endpoint: SipEndpoint) -> None:
 
 async def _serve_demo(request: web.Request) -> web.Response:
     name = request.match_info["name"]
-    if not name.endswith(".xml") or "/" in name or name.startswith("."):
+    content_type = _DEMO_TYPES.get(name.rsplit(".", 1)[-1])
+    if content_type is None or "/" in name or name.startswith("."):
         raise web.HTTPNotFound()
     demo = resources.files("rcmlrouter") / "demos" / name
     if not demo.is_file():
         raise web.HTTPNotFound()
-    return web.Response(body=demo.read_bytes(), content_type="text/xml")
+    return web.Response(body=demo.read_bytes(), content_type=content_type)
+
+
+_DEMO_TYPES = {"xml": "text/xml", "wav": "audio/wav"}
 
 
 async def _serve_metrics(_request: web.Request) -> web.Response:

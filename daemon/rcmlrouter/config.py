@@ -75,9 +75,32 @@ class NumbersConfig:
 
 @dataclass(frozen=True, slots=True)
 class MediaConfig:
+    """RTP for the media verbs: ``rtp_ports = "20000-29999"`` (inclusive; SPEC §7). The older
+    ``rtp_port_min`` / ``rtp_port_max`` pair (``min <= port < max``), when set, wins."""
+
     rtp_address: str = "127.0.0.1"
-    rtp_port_min: int = 20000
-    rtp_port_max: int = 60000
+    rtp_ports: str = "20000-29999"
+    rtp_port_min: int = 0
+    rtp_port_max: int = 0
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        """``(low, high)``, the ports ``low <= port < high``."""
+        if self.rtp_port_min or self.rtp_port_max:
+            return self.rtp_port_min, self.rtp_port_max
+        low, high = parse_port_range(self.rtp_ports)
+        return low, high + 1
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"20000-29999"`` → ``(20000, 29999)``; ValueError unless 1 <= low < high <= 65535."""
+    low_text, dash, high_text = text.strip().partition("-")
+    if not dash or not low_text.strip().isdigit() or not high_text.strip().isdigit():
+        raise ValueError(f"expected LOW-HIGH such as 20000-29999, got {text!r}")
+    low, high = int(low_text), int(high_text)
+    if not 1 <= low < high <= 65535:
+        raise ValueError(f"expected 1 <= LOW < HIGH <= 65535, got {text!r}")
+    return low, high
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,8 +326,15 @@ def _validate(config: Config, problems: list[str]) -> None:
         problems.append("log.level: expected debug, info, warning, error or critical")
     if config.numbers.recycle_after < 0:
         problems.append("numbers.recycle_after: must not be negative")
-    if not 0 < config.media.rtp_port_min < config.media.rtp_port_max <= 65535:
-        problems.append("media.rtp_port_min/rtp_port_max: expected 0 < min < max <= 65535")
+    media = config.media
+    if media.rtp_port_min or media.rtp_port_max:
+        if not 0 < media.rtp_port_min < media.rtp_port_max <= 65535:
+            problems.append("media.rtp_port_min/rtp_port_max: expected 0 < min < max <= 65535")
+    else:
+        try:
+            parse_port_range(media.rtp_ports)
+        except ValueError as exc:
+            problems.append(f"media.rtp_ports: {exc}")
     if config.sip.max_transactions < 1 or config.sip.max_calls < 1:
         problems.append("sip.max_transactions and sip.max_calls must be at least 1")
     _validate_sms(config.sms, problems)

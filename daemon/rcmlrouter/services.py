@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import formatdate
+from pathlib import Path
 
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.config import Config
 from rcmlrouter.directory import Directory
 from rcmlrouter.journal import BatchWriter
+from rcmlrouter.media.cache import AudioCache
+from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.rcml.execute import MessageSender
 from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.routing.table import RoutingSnapshot
 from rcmlrouter.sip.endpoint import SipEndpoint
-from rcmlrouter.store.base import Notification
+from rcmlrouter.store.base import Notification, Recording
+
+
+@dataclass(slots=True)
+class MediaServices:
+    """What the media verbs share: the one media clock, ``<Play>``'s audio cache, ``<Say>``'s
+    speech synthesizer, and where recordings go (``recordings_dir/{AC}/{RE}.wav`` and a store
+    row through ``save_recording``)."""
+
+    clock: MediaClock
+    audio: AudioCache
+    speech: SpeechSynthesizer
+    recordings_dir: Path
+    save_recording: Callable[[Recording], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -31,6 +49,8 @@ class Services:
     admin_account_sid: str
     sms: MessageSender
     """Sends ``<Sms>`` / ``<Message>`` messages (``messaging.outbound.SmsSender``)."""
+    media: MediaServices | None = None
+    """``<Play>``, ``<Say>``, ``<Record>``…; None where no call media is needed (tools, tests)."""
     endpoint: SipEndpoint | None = None
     """Places ``<Dial>`` legs; set once SIP is built (the endpoint needs the supervisor)."""
 

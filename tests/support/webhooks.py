@@ -21,7 +21,7 @@ from support.ports import free_port
 
 @dataclass
 class Reply:
-    body: str = "<Response><Hangup/></Response>"
+    body: str | bytes = "<Response><Hangup/></Response>"
     status: int = 200
     content_type: str = "text/xml"
     delay: float = 0.0
@@ -122,6 +122,6 @@ class WebhookServer:
             await asyncio.sleep(reply.delay)
         return web.Response(
             status=reply.status,
-            body=reply.body.encode(),
+            body=reply.body.encode() if isinstance(reply.body, str) else reply.body,
             headers={"Content-Type": reply.content_type},
         )

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
-from rcmlrouter.api import accounts, applications, available, numbers, records
+from rcmlrouter.api import accounts, applications, available, numbers, recordings, records
 from rcmlrouter.api.context import (
     ACCOUNTS_KEY,
     SETTINGS_KEY,
@@ -90,6 +90,10 @@ def add_routes(router: web.UrlDispatcher) -> None:
     for messages in (f"{acc}/SMS/Messages", f"{acc}/Messages"):
         _add(router, ("GET",), messages, records.handle_messages)
         _add(router, ("GET",), f"{messages}/{{sid}}", records.handle_message)
+    _add(router, ("GET",), f"{acc}/Recordings", recordings.handle_recordings)
+    _add(router, ("GET",), f"{acc}/Recordings/{{sid}}", recordings.handle_recording)
+    calls_recordings = f"{acc}/Calls/{{call_sid}}/Recordings"
+    _add(router, ("GET",), calls_recordings, recordings.handle_call_recordings)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
 

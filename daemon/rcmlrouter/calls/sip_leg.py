@@ -7,13 +7,13 @@ import time
 
 from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.context import CallContext
+from rcmlrouter.calls.media_leg import CallMedia
 from rcmlrouter.calls.transfer import route_in_dialog
-from rcmlrouter.errors import OverloadError
 from rcmlrouter.rcml.execute import DialOutcome
-from rcmlrouter.rcml.model import Dial
+from rcmlrouter.rcml.media_verbs import RecordingOutcome
+from rcmlrouter.rcml.model import Dial, GatherChild, Record
 from rcmlrouter.services import Services
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest
-from rcmlrouter.sip.sdp import build_answer, build_offer, parse_offer
 
 
 class SipCallLeg:
@@ -24,7 +24,7 @@ class SipCallLeg:
         self.ctx = ctx
         self.services = services
         self.rejected = False
-        self._port: int | None = None
+        self.media = CallMedia(call, ctx, services)
         self.bridge: Bridge | None = None  # the running <Dial>
         call.on_in_dialog_request(self._in_dialog)
 
@@ -39,17 +39,9 @@ class SipCallLeg:
         return self.ctx.checkpoint("ringing")
 
     async def answer(self) -> None:
-        media = self.services.config.media
-        try:
-            self._port = self.services.ports.acquire()
-        except LookupError as exc:
-            raise OverloadError("no free RTP port") from exc
-        remote = self.call.remote_sdp
-        if remote:
-            sdp = build_answer(parse_offer(remote), media.rtp_address, self._port).sdp
-        else:  # late offer: ours goes in the 200 OK, the answer comes in the ACK
-            sdp = build_offer(media.rtp_address, self._port)
+        sdp = await self.media.local_sdp()  # late offer: ours; the answer comes in the ACK
         if await self.call.answer(sdp):
+            self.media.on_answered()
             self.ctx.answer_time = time.time()
             self.ctx.sip_status = 200
             self.ctx.checkpoint("in-progress")
@@ -67,12 +59,17 @@ class SipCallLeg:
 
     async def dial(self, verb: Dial) -> DialOutcome:
         self.bridge = Bridge(self, verb)
+        self.media.suspend()
         try:
             return await self.bridge.run()
         finally:
             self.bridge = None
+            await self.media.resume()
 
     def _in_dialog(self, request: IncomingRequest) -> None:
+        method = request.request.method
+        if method == "INFO" and self.bridge is None and self.media.on_info(request):
+            return  # a key press for <Gather> / <Record>
         route_in_dialog(request, self.ctx, self.bridge, from_callee=False)
 
     def reject(self, status: int, reason: str, retry_after: int | None = None) -> None:
@@ -87,7 +84,21 @@ class SipCallLeg:
         await self.call.hangup()
 
     async def pause(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        await self.media.pause(seconds)
+
+    async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
+        return await self.media.play(verb, interruptible=interruptible)
+
+    async def collect_digits(
+        self, num_digits: int, finish_on_key: str, digit_timeout: float
+    ) -> str:
+        return await self.media.collect_digits(num_digits, finish_on_key, digit_timeout)
+
+    async def send_digits(self, digits: str) -> None:
+        await self.media.send_digits(digits)
+
+    async def record(self, verb: Record) -> RecordingOutcome:
+        return await self.media.record(verb)
 
     async def fail(self, status: int, reason: str, retry_after: int | None = None) -> None:
         """End the call after an error: reject it if unanswered, else hang up."""
@@ -100,6 +111,4 @@ class SipCallLeg:
         await self.fail(503, "the server is shutting down")
 
     def release(self) -> None:
-        if self._port is not None:
-            self.services.ports.release(self._port)
-            self._port = None
+        self.media.close()

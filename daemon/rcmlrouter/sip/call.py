@@ -242,7 +242,11 @@ class IncomingCall:
         if self._ack_waiter is not None and not self._ack_waiter.done():
             self._ack_waiter.set_result(False)
 
-    def on_ack(self) -> None:
+    def on_ack(self, sdp: bytes = b"") -> None:
+        """The ACK of our 200 OK; after a late offer (INVITE without SDP) ``sdp`` is the
+        caller's answer, kept as ``remote_sdp``."""
+        if sdp and self.remote_sdp is None:
+            self.remote_sdp = sdp
         if self._retransmit is not None:
             self._retransmit.cancel()
         if self._ack_waiter is not None and not self._ack_waiter.done():

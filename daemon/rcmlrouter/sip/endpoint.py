@@ -340,7 +340,9 @@ class SipEndpoint:
             return
         tag = request.to_addr.tag
         call = self._dialogs.get((request.call_id, tag or "", request.from_addr.tag or ""))
-        if call is not None:
+        if isinstance(call, IncomingCall):
+            call.on_ack(request.body)
+        elif call is not None:
             call.on_ack()
         else:
             self.stats.dropped += 1

@@ -1,0 +1,106 @@
+"""``<Record>`` on a call: the WAV under the data directory, its store row, its callbacks.
+
+The audio goes to ``{data dir}/recordings/{AccountSid}/{RecordingSid}.wav`` (16-bit 8 kHz mono)
+and is served by the API at ``Accounts/{AC}/Recordings/{RE}.wav``. When the caller hangs up
+during the recording the call's task is cancelled: the recording is still finished and stored,
+and the ``action`` gets ``Digits=hangup`` through the durable callback outbox (its document is
+not run: the call is over), as does the ``recordingStatusCallback`` in every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from rcmlrouter.calls.context import CallContext
+from rcmlrouter.media.recorder import RecordingResult
+from rcmlrouter.media.session import MediaSession
+from rcmlrouter.rcml.media_verbs import RecordingOutcome
+from rcmlrouter.rcml.model import Record
+from rcmlrouter.services import MediaServices, rfc2822
+from rcmlrouter.store.base import API_VERSION, Recording, new_sid
+
+log = structlog.get_logger(__name__)
+
+
+def recording_url(ctx: CallContext, sid: str) -> str:
+    base = ctx.services.config.api_base_url
+    return f"{base}/restcomm/{API_VERSION}/Accounts/{ctx.account_sid}/Recordings/{sid}.wav"
+
+
+async def record_call(
+    session: MediaSession, verb: Record, ctx: CallContext, media: MediaServices
+) -> RecordingOutcome:
+    """Record the caller as ``verb`` says; the parameters for its ``action``."""
+    sid = new_sid("RE")
+    path = media.recordings_dir / ctx.account_sid / f"{sid}.wav"
+    started = time.time()
+    recording = asyncio.ensure_future(
+        session.record(
+            path,
+            max_length=float(verb.max_length),
+            silence_timeout=float(verb.timeout),
+            finish_on_key=verb.finish_on_key,
+            beep=verb.play_beep,
+        )
+    )
+    try:
+        result = await asyncio.shield(recording)
+    except asyncio.CancelledError:  # the caller hung up (or the daemon is draining)
+        session.close()
+        result = await recording
+        await _store(ctx, media, sid, result, started)
+        _deliver(ctx, verb, sid, result, hung_up=True)
+        raise
+    await _store(ctx, media, sid, result, started)
+    params = _deliver(ctx, verb, sid, result, hung_up=result.reason == "hangup")
+    return RecordingOutcome(params, caller_hung_up=result.reason == "hangup")
+
+
+async def _store(
+    ctx: CallContext, media: MediaServices, sid: str, result: RecordingResult, started: float
+) -> None:
+    row = Recording(sid, ctx.account_sid, ctx.call_sid, round(result.duration, 3), started)
+    try:
+        await asyncio.shield(media.save_recording(row))
+    except Exception as exc:  # noqa: BLE001 - the call goes on; the file is there
+        log.error("recording.store_failed", recording_sid=sid, error=repr(exc))
+        ctx.notify(12400, f"recording {sid} could not be stored: {exc}")
+    log.info("recording.done", recording_sid=sid, duration=result.duration, reason=result.reason)
+
+
+def _deliver(
+    ctx: CallContext, verb: Record, sid: str, result: RecordingResult, *, hung_up: bool
+) -> dict[str, str]:
+    """The ``action`` parameters; the status callback (and, after a hangup, the action itself)
+    go to the outbox, ordered under the recording's sid."""
+    url = recording_url(ctx, sid)
+    duration = str(round(result.duration))
+    params = {
+        "RecordingUrl": url,
+        "RecordingDuration": duration,
+        "RecordingSid": sid,
+        "Digits": "hangup" if hung_up else result.digits,
+    }
+    outbox, sequence = ctx.services.outbox, 0
+    if hung_up and verb.action is not None:
+        action_params = {**ctx.voice_params("completed"), **params}
+        outbox.enqueue(sid, ctx.account_sid, sequence, verb.action, verb.method, action_params)
+        sequence += 1
+    if verb.recording_status_callback:
+        status = {
+            "AccountSid": ctx.account_sid,
+            "CallSid": ctx.call_sid,
+            "RecordingSid": sid,
+            "RecordingUrl": url,
+            "RecordingStatus": "completed",
+            "RecordingDuration": duration,
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+            "RecordingStartTime": rfc2822(time.time() - result.duration),
+        }
+        url, method = verb.recording_status_callback, verb.recording_status_callback_method
+        outbox.enqueue(sid, ctx.account_sid, sequence, url, method, status)
+    return params

@@ -1,0 +1,216 @@
+"""The media verbs heard by an independent peer: pjsua2 calls the real daemon, records what it
+hears to a WAV, sends RFC 4733 DTMF and plays a WAV into ``<Record>``.
+
+Durations are measured as 20 ms frames with a loud sample; frequencies as the FFT peak.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import subprocess
+import sys
+import wave
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from rcmlrouter.media import audio
+from support.daemon import DaemonProcess
+from support.webhooks import Reply, WebhookServer, rcml
+
+pytest.importorskip("pjsua2")
+pytestmark = pytest.mark.e2e
+SCRIPT = Path(__file__).resolve().parents[1] / "support" / "pjsua_media.py"
+RATE = 8000
+
+
+def wav_bytes(pcm: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(pcm.astype("<i2").tobytes())
+    return out.getvalue()
+
+
+def tone_wav(frequency: float, seconds: float, lead: float = 0.0) -> bytes:
+    pcm = audio.tone(frequency, seconds, amplitude=0.4).pcm
+    return wav_bytes(np.concatenate([np.zeros(int(lead * RATE), np.int16), pcm]))
+
+
+def read_wav(data: bytes | Path) -> np.ndarray:
+    source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
+    with wave.open(source) as w:
+        assert w.getframerate() == RATE
+        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
+
+
+def loud_frames(pcm: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame: whether any sample is loud."""
+    loud = np.abs(pcm.astype(np.float64)) > 3000
+    return loud[: len(loud) // 160 * 160].reshape(-1, 160).any(axis=1)
+
+
+def runs(frames: np.ndarray) -> list[tuple[float, float]]:
+    """(start, length) in seconds of each loud stretch (gaps under 100 ms joined)."""
+    found: list[list[float]] = []
+    for index in np.flatnonzero(frames):
+        at = index / 50
+        if found and at - (found[-1][0] + found[-1][1]) < 0.1:
+            found[-1][1] = at + 0.02 - found[-1][0]
+        else:
+            found.append([at, 0.02])
+    return [(round(s, 2), round(n, 2)) for s, n in found]
+
+
+def frequency(pcm: np.ndarray) -> float:
+    windowed = pcm.astype(np.float64) * np.hanning(len(pcm))
+    spectrum = np.abs(np.fft.rfft(windowed))
+    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum[1:])) + 1])
+
+
+def call(daemon: DaemonProcess, dial: str, heard: Path, *args: str) -> dict[str, Any]:
+    target = f"sip:{dial}@127.0.0.1:{daemon.sip_port}"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "call", target, "--record", str(heard), *args],
+        capture_output=True,
+        text=True,
+        timeout=40,
+        check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"pjsua2 printed no result (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
+    result: dict[str, Any] = json.loads(lines[-1])
+    assert result["done"], result  # the daemon hung up
+    return result
+
+
+def number(daemon: DaemonProcess, webhooks: WebhookServer, dial: str, body: Reply) -> None:
+    url = webhooks.route(f"/voice/{dial}", body)
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
+
+
+def test_play_is_heard_at_its_length_and_pitch_and_a_404_is_skipped(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    tone = webhooks.route(f"/audio/{dial}/tone.wav", Reply(tone_wav(1000, 2.0), 200, "audio/wav"))
+    missing = webhooks.url(f"/audio/{dial}/missing.wav")
+    number(daemon, webhooks, dial, rcml(f"<Play>{missing}</Play>", f"<Play>{tone}</Play>"))
+    heard = tmp_path / "heard.wav"
+    call(daemon, dial, heard, "--seconds", "15")
+    pcm = read_wav(heard)
+    frames = loud_frames(pcm)
+    assert frames.sum() / 50 == pytest.approx(2.0, rel=0.05)
+    start = int(np.argmax(frames)) * 160
+    assert frequency(pcm[start : start + RATE]) == pytest.approx(1000, abs=5)
+    with daemon.api() as api:
+        found = api.get("/Notifications.json").json()
+    codes = [n["error_code"] for n in found["notifications"] if missing in n["message_text"]]
+    assert codes == [11200], found
+
+
+def test_say_produces_speech(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    number(daemon, webhooks, dial, rcml('<Say voice="woman">Hello from rcmlrouter.</Say>'))
+    heard = tmp_path / "heard.wav"
+    call(daemon, dial, heard, "--seconds", "15")
+    pcm = read_wav(heard)
+    frames = loud_frames(pcm)
+    assert 0.4 < frames.sum() / 50 < 4.0
+    loud = [pcm[i * 160 : i * 160 + 800] for i in np.flatnonzero(frames)[::5]]
+    pitches = {round(frequency(chunk) / 50) for chunk in loud if len(chunk) == 800}
+    assert len(pitches) >= 4, pitches  # speech moves around the spectrum; a tone would not
+
+
+def test_gather_stops_its_prompt_at_the_first_digit_and_posts_the_digits(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    tone = webhooks.route(f"/audio/{dial}/tone.wav", Reply(tone_wav(1000, 3.0), 200, "audio/wav"))
+    action = webhooks.route(f"/digits/{dial}", rcml("<Hangup/>"))
+    prompt = "This prompt is long enough to be interrupted by the caller pressing keys."
+    gather = (
+        f'<Gather action="{action}" timeout="3"><Say>{prompt}</Say><Play>{tone}</Play></Gather>'
+    )
+    number(daemon, webhooks, dial, rcml(gather, "<Say>not reached</Say>"))
+    heard = tmp_path / "heard.wav"
+    result = call(daemon, dial, heard, "--dtmf", "42#", "--dtmf-at", "1.5", "--seconds", "15")
+    posted = webhooks.wait_for(f"/digits/{dial}", 1)
+    assert [r.params["Digits"] for r in posted] == ["42"]
+    frames = loud_frames(read_wav(heard))
+    last_sound = float(np.flatnonzero(frames)[-1]) / 50
+    # heard.wav starts when media does (about when the call is confirmed): the prompt
+    # stopped within 400 ms of the first key (sent at 1.5 s), and the tone never played
+    assert result["dtmf_sent_at"] == pytest.approx(1.5, abs=0.1)
+    assert last_sound < 1.5 + 0.4, runs(frames)
+
+
+def test_gather_without_digits_plays_its_verbs_in_order_then_the_next_verb(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    urls = {}
+    for hz in (600, 1000, 1500):
+        reply = Reply(tone_wav(hz, 0.5), 200, "audio/wav")
+        urls[hz] = webhooks.route(f"/audio/{dial}/{hz}.wav", reply)
+    action = webhooks.url(f"/digits/{dial}")
+    gather = (
+        f'<Gather action="{action}" timeout="1"><Play>{urls[600]}</Play><Pause length="1"/>'
+        f"<Play>{urls[1000]}</Play></Gather>"
+    )
+    number(daemon, webhooks, dial, rcml(gather, f"<Play>{urls[1500]}</Play>"))
+    heard = tmp_path / "heard.wav"
+    call(daemon, dial, heard, "--seconds", "15")
+    pcm = read_wav(heard)
+    stretches = runs(loud_frames(pcm))
+    assert [n for _, n in stretches] == pytest.approx([0.5, 0.5, 0.5], abs=0.05), stretches
+    pitches = [frequency(pcm[int(s * RATE) : int((s + n) * RATE)]) for s, n in stretches]
+    assert pitches == pytest.approx([600, 1000, 1500], abs=10)
+    gaps = [b[0] - (a[0] + a[1]) for a, b in itertools.pairwise(stretches)]
+    assert gaps == pytest.approx([1.0, 1.0], abs=0.1)  # the <Pause>, then the Gather timeout
+    assert webhooks.requests(f"/digits/{dial}") == []
+
+
+def test_record_stores_what_the_caller_said(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    action = webhooks.route(f"/recorded/{dial}", rcml("<Hangup/>"))
+    status = webhooks.route(f"/recording-status/{dial}", Reply("", 204))
+    record = (
+        f'<Record action="{action}" timeout="1" maxLength="10" playBeep="false" '
+        f'recordingStatusCallback="{status}"/>'
+    )
+    number(daemon, webhooks, dial, rcml(record))
+    said = tmp_path / "said.wav"
+    said.write_bytes(tone_wav(600, 1.5, lead=0.5))
+    call(daemon, dial, tmp_path / "heard.wav", "--play", str(said), "--seconds", "15")
+    posted = webhooks.wait_for(f"/recorded/{dial}", 1)[0].params
+    assert posted["RecordingDuration"] in ("2", "3")  # 0.5 s lead + 1.5 s + the kept tail
+    assert posted["RecordingSid"].startswith("RE")
+    assert posted["RecordingUrl"].endswith(f"/Recordings/{posted['RecordingSid']}.wav")
+    assert posted["Digits"] == ""
+    path = posted["RecordingUrl"].split(f"/Accounts/{daemon.account_sid}", 1)[1]
+    with daemon.api() as api:
+        audio_file = api.get(path)
+        meta = api.get(path.replace(".wav", ".json")).json()
+        listed = api.get("/Recordings.json").json()
+    anonymous = httpx.get(posted["RecordingUrl"])
+    assert anonymous.status_code == 401
+    assert audio_file.status_code == 200
+    assert audio_file.headers["Content-Type"] == "audio/wav"
+    pcm = read_wav(audio_file.content)
+    frames = loud_frames(pcm)
+    assert frames.sum() / 50 == pytest.approx(1.5, rel=0.05)
+    start = int(np.argmax(frames)) * 160
+    assert frequency(pcm[start : start + RATE]) == pytest.approx(600, abs=5)
+    assert meta["sid"] == posted["RecordingSid"]
+    assert meta["call_sid"] == posted["CallSid"]
+    assert posted["RecordingSid"] in [r["sid"] for r in listed["recordings"]]
+    callback = webhooks.wait_for(f"/recording-status/{dial}", 1)[0].params
+    assert callback["RecordingStatus"] == "completed"
+    assert callback["RecordingSid"] == posted["RecordingSid"]
