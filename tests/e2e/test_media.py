@@ -214,3 +214,15 @@ def test_record_stores_what_the_caller_said(
     callback = webhooks.wait_for(f"/recording-status/{dial}", 1)[0].params
     assert callback["RecordingStatus"] == "completed"
     assert callback["RecordingSid"] == posted["RecordingSid"]
+
+
+def test_the_demo_number_says_hello_and_plays_the_shipped_wav(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    heard = tmp_path / "heard.wav"
+    call(daemon, "1234", heard, "--seconds", "20")  # `init --demo`: /demos/hello.xml
+    stretches = runs(loud_frames(read_wav(heard)))
+    assert sum(n for _, n in stretches) > 3.0, stretches  # the <Say>, then hello.wav
+    with httpx.Client() as client:
+        wav = client.get(f"http://127.0.0.1:{daemon.api_port}/demos/hello.wav")
+    assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"
