@@ -226,3 +226,18 @@ def test_the_demo_number_says_hello_and_plays_the_shipped_wav(
     with httpx.Client() as client:
         wav = client.get(f"http://127.0.0.1:{daemon.api_port}/demos/hello.wav")
     assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"
+
+
+def test_record_cut_by_the_caller_hanging_up_posts_digits_hangup(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    action = webhooks.route(f"/recorded/{dial}", rcml("<Say>never heard</Say>"))
+    number(daemon, webhooks, dial, rcml(f'<Record action="{action}" playBeep="false"/>'))
+    said = tmp_path / "said.wav"
+    said.write_bytes(tone_wav(600, 5.0))
+    args = ("--play", str(said), "--hangup-after", "2", "--seconds", "10")
+    call(daemon, dial, tmp_path / "heard.wav", *args)
+    posted = webhooks.wait_for(f"/recorded/{dial}", 1)[0].params
+    assert posted["Digits"] == "hangup"
+    assert posted["RecordingDuration"] == "2"
+    assert posted["CallStatus"] == "completed"

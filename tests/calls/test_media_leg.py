@@ -1,0 +1,126 @@
+"""CallMedia (calls/media_leg.py) on loopback with a fake SIP call: the SDP it answers or offers,
+the late-offer answer taken from the ACK, the caller's re-INVITE (hold), SIP INFO key presses."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from rcmlrouter.calls.media_leg import CallMedia
+from rcmlrouter.media.clock import MediaClock
+from rcmlrouter.media.ports import RtpPortPool
+from rcmlrouter.sip.sdp import build_offer, parse_offer
+
+
+def free_even_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port % 2 == 0 and port < 65000:
+            return int(port)
+    raise RuntimeError("no even port")
+
+
+class FakeCall:
+    def __init__(self, sdp: bytes | None) -> None:
+        self.remote_sdp = sdp
+        self.local_sdp: bytes | None = None
+        self.answered = True
+        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.reinvite: Any = None
+
+    def on_reinvite(self, callback: Any) -> None:
+        self.reinvite = callback
+
+
+class FakeRequest:
+    def __init__(self, method: str, body: bytes, content_type: str) -> None:
+        headers = [("Content-Type", content_type)] if content_type else []
+        self.request = SimpleNamespace(
+            method=method,
+            body=body,
+            get=lambda name: dict(headers).get(name),
+        )
+        self.responses: list[tuple[int, bytes]] = []
+
+    def respond(self, status: int, reason: str | None = None, **kwargs: Any) -> None:
+        self.responses.append((status, kwargs.get("body", b"")))
+
+
+@pytest.fixture
+async def services(tmp_path: Path) -> AsyncIterator[Any]:
+    port = free_even_port()
+    media = SimpleNamespace(clock=MediaClock())
+    yield SimpleNamespace(
+        config=SimpleNamespace(media=SimpleNamespace(rtp_address="127.0.0.1")),
+        ports=RtpPortPool(port, port + 2),
+        media=media,
+    )
+    media.clock.close()
+
+
+def offer(port: int, direction: str = "sendrecv") -> bytes:
+    return build_offer("127.0.0.1", port).replace(b"a=sendrecv", f"a={direction}".encode())
+
+
+async def test_answers_an_offer_and_follows_a_hold_reinvite(services: Any) -> None:
+    call = FakeCall(offer(40000))
+    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    answer = parse_offer(await media.local_sdp())
+    assert answer.port == media.port and answer.codec_name(answer.payload_types[0]) == "PCMU"
+    assert media.session is not None and media.session.params.remote_port == 40000
+    assert services.ports.in_use == 1
+    held = FakeRequest("INVITE", offer(40002, "sendonly"), "application/sdp")
+    call.reinvite(held)
+    status, body = held.responses[0]
+    assert status == 200 and b"a=recvonly" in body
+    assert media.session.sender.on_hold and media.session.params.remote_port == 40002
+    resumed = FakeRequest("INVITE", offer(40002), "application/sdp")
+    call.reinvite(resumed)
+    assert not media.session.sender.on_hold
+    call.ended.set_result("remote-bye")
+    await asyncio.sleep(0)
+    assert media.session.closed.done() and services.ports.in_use == 0
+
+
+async def test_late_offer_takes_the_answer_from_the_ack(services: Any) -> None:
+    call = FakeCall(None)
+    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    ours = parse_offer(await media.local_sdp())
+    assert ours.payload_types == [0, 8, 101]
+    assert media.session is not None and media.session.sender.on_hold  # nowhere to send yet
+    call.remote_sdp = build_answer_sdp(41000)
+    media.on_answered()
+    assert media.session.params.remote_port == 41000 and media.session.params.codec == "PCMA"
+    assert not media.session.sender.on_hold
+    media.close()
+
+
+def build_answer_sdp(port: int) -> bytes:
+    return (
+        "v=0\r\no=peer 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n"
+        "a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    ).encode()
+
+
+async def test_sip_info_key_presses_reach_gather(services: Any) -> None:
+    call = FakeCall(offer(40000))
+    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    await media.local_sdp()
+    for digit in "42#":
+        info = FakeRequest(
+            "INFO", f"Signal={digit}\r\nDuration=160\r\n".encode(), "application/dtmf-relay"
+        )
+        assert media.on_info(info) and info.responses == [(200, b"")]
+    other = FakeRequest("INFO", b"x", "application/json")
+    assert not media.on_info(other) and other.responses == []
+    assert await media.collect_digits(0, "#", 1.0) == "42"
+    media.close()
