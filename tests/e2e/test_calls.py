@@ -225,10 +225,11 @@ def test_demo_number_pauses_then_hangs_up(daemon, workdir) -> None:
     assert completed(daemon, "1234")["call_status"] == "completed"
 
 
-def test_unsupported_verb_answers_hangs_up_and_records_a_notification(
+def test_failed_play_is_skipped_the_call_hung_up_and_a_notification_recorded(
     daemon, webhooks, workdir, dial
 ) -> None:
-    url = webhooks.route(f"/voice/{dial}", rcml("<Say>hello</Say>"))
+    missing = webhooks.url(f"/audio/{dial}/missing.wav")  # 404
+    url = webhooks.route(f"/voice/{dial}", rcml(f"<Play>{missing}</Play>"))
     daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
     call(daemon, workdir, dial, "uac_daemon_hangs_up.xml")
     call_sid = webhooks.requests(f"/voice/{dial}")[0].params["CallSid"]
@@ -240,7 +241,7 @@ def test_unsupported_verb_answers_hangs_up_and_records_a_notification(
             if mine:
                 break
             time.sleep(0.1)
-    assert mine and "Say" in mine[0]["message_text"]
+    assert mine and mine[0]["error_code"] == 11200 and "Play" in mine[0]["message_text"]
 
 
 def test_provisioning_changes_reach_routing_at_once(daemon, webhooks, workdir, dial) -> None:
