@@ -4,10 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CONFIG ?= config/rcmlrouter.example.toml
 RCMLROUTER := $(BIN)/rcmlrouter --config $(CONFIG)
-# Debian packages the tests drive: SIPp (load generator / scenario driver), espeak-ng (<Say>).
+# Debian packages the tests drive: SIPp (load generator / scenario driver), espeak-ng (<Say>),
+# Kamailio (the SIP load balancer in front of many nodes).
 TEST_DEBS := sip-tester espeak-ng kamailio
 
-.PHONY: run test lint typecheck unit bench setup test-setup debs clean
+.PHONY: run test lint typecheck unit bench soak cluster setup test-setup debs clean
 
 run: setup
 	@mkdir -p var
@@ -59,6 +60,22 @@ bench: test-setup
 	$(BIN)/python tests/bench/routing_bench.py
 	$(BIN)/python tests/bench/api_bench.py
 	$(BIN)/python tests/bench/sip_bench.py
+	$(BIN)/python tests/bench/message_bench.py
+	$(BIN)/python tests/bench/media_bench.py
+	$(BIN)/python tests/bench/cluster_bench.py
+
+# Long runs kept out of `make test`: crash rounds (CRASH_ROUNDS, default 200) and the endurance
+# soak (SOAK_MINUTES, default 10) at 80 % of the measured maximum with status callbacks.
+CRASH_ROUNDS ?= 200
+soak: test-setup
+	CRASH_ROUNDS=$(CRASH_ROUNDS) $(BIN)/pytest -q -m crash -p no:cacheprovider tests/e2e
+	$(BIN)/python tests/bench/soak.py
+
+# Workers (one per core) on one PostgreSQL store behind Kamailio:
+#   RCMLROUTER_STORE_URL=postgresql://user@host/db make cluster
+cluster: setup
+	@$(MAKE) --no-print-directory debs DEBS=kamailio
+	RCMLROUTER=$(BIN)/rcmlrouter CONFIG=$(CONFIG) config/cluster.sh
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
