@@ -82,6 +82,8 @@ def is_connection_loss(exc: BaseException) -> bool:
         return str(exc.sqlstate or "")[:2] in _LOST_CLASSES
     if isinstance(exc, asyncpg.InterfaceError):
         return "closed" in str(exc)  # "connection is closed", "… was closed in the middle …"
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return True  # the protocol state after a backend was killed mid-exchange
     return isinstance(exc, OSError | ConnectionError)
 
 
@@ -218,7 +220,10 @@ class PostgresConnection:
                     result = await work(conn)
                 except BaseException:
                     with contextlib.suppress(
-                        asyncpg.PostgresError, asyncpg.InterfaceError, OSError
+                        asyncpg.PostgresError,
+                        asyncpg.InterfaceError,
+                        asyncpg.exceptions.InternalClientError,
+                        OSError,
                     ):
                         await tx.rollback()
                     raise
@@ -233,7 +238,7 @@ class PostgresConnection:
             if is_connection_loss(exc):
                 raise _Lost(exc, retry=idempotent or not committing) from exc
             raise translate(exc) from exc
-        except (asyncpg.InterfaceError, OSError) as exc:
+        except (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError, OSError) as exc:
             if is_connection_loss(exc):
                 raise _Lost(exc, retry=idempotent or not committing) from exc
             raise translate(exc) from exc
