@@ -139,13 +139,19 @@ class IncomingCall:
         return self.dialog.local_tag
 
     def finish(self, cause: str) -> None:
-        """Resolve ``ended`` once and release the dialog."""
+        """Resolve ``ended`` once and release the dialog.
+
+        The application's callbacks are dropped: they are usually bound methods of an object
+        that holds this call, a reference cycle only the cycle collector would free (and it
+        runs rarely on a big heap). Without them the call is freed as soon as it is let go.
+        """
         if self.ended.done():
             return
         if self._retransmit is not None:
             self._retransmit.cancel()
         if self._ack_waiter is not None and not self._ack_waiter.done():
             self._ack_waiter.set_result(False)
+        self._in_dialog = self._reinvite = None
         self.ended.set_result(cause)
         self._host.call_ended(self)
 

@@ -234,6 +234,9 @@ class OutgoingCall:
             self._ring_timer = None
         if not self.result.done():
             self.result.set_result(self._local(487, "Request Terminated"))
+        # the application's callbacks hold it (and it holds us): break the cycle, see
+        # IncomingCall.finish
+        self._progress = self._in_dialog = self._reinvite = None
         self.ended.set_result(cause)
         self._host.outgoing_ended(self)
 

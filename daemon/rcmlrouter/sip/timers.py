@@ -28,26 +28,51 @@ class TimerConfig:
         return 64 * self.t1
 
 
+def _spent() -> None:
+    """The callback of a timer that fired or was cancelled."""
+
+
 class Timer:
-    """A scheduled callback; :meth:`cancel` makes it a no-op (lazy deletion)."""
+    """A scheduled callback; :meth:`cancel` makes it a no-op (lazy deletion).
 
-    __slots__ = ("callback", "cancelled", "when")
+    A cancelled or fired timer lets go of its callback at once: a cancelled entry may wait in
+    the heap for up to 64*T1 (Timer H/J/L), and its callback holds a transaction with its last
+    response (and whatever the transaction's owner hangs on it).
+    """
 
-    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+    __slots__ = ("callback", "cancelled", "heap", "when")
+
+    def __init__(
+        self, when: float, callback: Callable[[], None], heap: TimerHeap | None = None
+    ) -> None:
         self.when = when
         self.callback = callback
         self.cancelled = False
+        self.heap = heap
 
     def cancel(self) -> None:
+        if self.cancelled:
+            return  # fired, or cancelled already
         self.cancelled = True
+        self.callback = _spent
+        if self.heap is not None:
+            self.heap.on_cancelled()
 
 
 class Timers(Protocol):
     def schedule(self, delay: float, callback: Callable[[], None]) -> Timer: ...
 
 
+COMPACT_MIN = 1024  # cancelled entries before the heap is worth compacting
+
+
 class TimerHeap:
-    """All SIP timers of one endpoint, driven by a single ``loop.call_at`` handle."""
+    """All SIP timers of one endpoint, driven by a single ``loop.call_at`` handle.
+
+    Cancelled timers stay in the heap until they come up (most SIP timers are cancelled long
+    before: Timer H waits 32 s for an ACK that comes in milliseconds); when they outnumber the
+    live ones the heap is rebuilt without them, so its size follows the live timers.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
@@ -55,13 +80,21 @@ class TimerHeap:
         self._seq = itertools.count()
         self._armed: asyncio.TimerHandle | None = None
         self._armed_at = float("inf")
+        self.cancelled = 0  # cancelled entries still in the heap
 
     def __len__(self) -> int:
         return len(self._heap)
 
+    def on_cancelled(self) -> None:
+        self.cancelled += 1
+        if self.cancelled >= COMPACT_MIN and 2 * self.cancelled > len(self._heap):
+            self._heap[:] = [entry for entry in self._heap if not entry[2].cancelled]
+            heapq.heapify(self._heap)  # in place: _fire may be iterating over this list
+            self.cancelled = 0
+
     def schedule(self, delay: float, callback: Callable[[], None]) -> Timer:
         when = self._loop.time() + max(delay, 0.0)
-        timer = Timer(when, callback)
+        timer = Timer(when, callback, self)
         heapq.heappush(self._heap, (when, next(self._seq), timer))
         if when < self._armed_at:
             self._arm(when)
@@ -72,6 +105,7 @@ class TimerHeap:
             self._armed.cancel()
         self._armed = None
         self._heap.clear()
+        self.cancelled = 0
 
     def _arm(self, when: float) -> None:
         if self._armed is not None:
@@ -86,11 +120,15 @@ class TimerHeap:
         heap = self._heap
         while heap and heap[0][0] <= now:
             timer = heapq.heappop(heap)[2]
-            if not timer.cancelled:
-                timer.cancelled = True
-                timer.callback()
+            if timer.cancelled:
+                self.cancelled -= 1
+                continue
+            timer.cancelled = True
+            callback, timer.callback = timer.callback, _spent
+            callback()
         while heap and heap[0][2].cancelled:
             heapq.heappop(heap)
+            self.cancelled -= 1
         if heap:
             self._arm(heap[0][0])
 
@@ -118,5 +156,6 @@ class ManualTimers:
             self.now = max(self.now, when)
             if not timer.cancelled:
                 timer.cancelled = True
-                timer.callback()
+                callback, timer.callback = timer.callback, _spent
+                callback()
         self.now = target
