@@ -1,8 +1,22 @@
-"""Prometheus metrics, served by the API at ``/metrics``."""
+"""Prometheus metrics, served by the API at ``/metrics``.
+
+Besides the metrics the components update, two are computed when scraped: the asyncio task count
+of the loop that serves ``/metrics`` and the cycle collector's pause times, which a
+``gc.callbacks`` hook accumulates in plain numbers (no lock is taken inside a collection).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -39,3 +53,86 @@ CALLBACKS_PENDING = Gauge(
 ROUTING_NUMBERS = Gauge(
     "rcmlrouter_routing_numbers", "Numbers in the routing snapshot.", registry=REGISTRY
 )
+
+
+def _running_tasks() -> float:
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # scraped outside the event loop (tests)
+        return 0.0
+
+
+ASYNCIO_TASKS = Gauge(
+    "rcmlrouter_asyncio_tasks", "asyncio tasks alive in the daemon's loop.", registry=REGISTRY
+)
+ASYNCIO_TASKS.set_function(_running_tasks)
+
+PYTHON_BLOCKS = Gauge(
+    "rcmlrouter_python_allocated_blocks",
+    "Memory blocks held by the Python allocator (sys.getallocatedblocks): the Python heap "
+    "without SQLite's page cache or the allocator's free lists.",
+    registry=REGISTRY,
+)
+PYTHON_BLOCKS.set_function(lambda: float(sys.getallocatedblocks()))
+
+GC_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class GcPauses(Collector):
+    """Pause time of every cycle collection, per generation, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self._started = 0.0
+        self.counts = [[0] * (len(GC_PAUSE_BUCKETS) + 1) for _ in range(3)]
+        self.sums = [0.0, 0.0, 0.0]
+        self.collected = [0, 0, 0]
+        self.longest = [0.0, 0.0, 0.0]
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        generation = int(info.get("generation", 2))
+        index = next(
+            (i for i, bound in enumerate(GC_PAUSE_BUCKETS) if pause <= bound), len(GC_PAUSE_BUCKETS)
+        )
+        self.counts[generation][index] += 1
+        self.sums[generation] += pause
+        self.collected[generation] += int(info.get("collected", 0))
+        self.longest[generation] = max(self.longest[generation], pause)
+
+    def collect(self) -> Iterator[Any]:
+        pauses = HistogramMetricFamily(
+            "rcmlrouter_gc_pause_seconds",
+            "Cycle collector pauses (the whole process stops), by generation.",
+            labels=["generation"],
+        )
+        longest = GaugeMetricFamily(
+            "rcmlrouter_gc_pause_max_seconds",
+            "Longest cycle collector pause since start, by generation.",
+            labels=["generation"],
+        )
+        collected = CounterMetricFamily(
+            "rcmlrouter_gc_collected_objects",
+            "Unreachable objects freed by the cycle collector, by generation.",
+            labels=["generation"],
+        )
+        for generation in range(3):
+            label = [str(generation)]
+            cumulative, buckets = 0, []
+            bounds = [*map(str, GC_PAUSE_BUCKETS), "+Inf"]
+            for bound, count in zip(bounds, self.counts[generation], strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            pauses.add_metric(label, buckets, self.sums[generation])
+            longest.add_metric(label, self.longest[generation])
+            collected.add_metric(label, self.collected[generation])
+        yield pauses
+        yield longest
+        yield collected
+
+
+GC_PAUSES = GcPauses()
+gc.callbacks.append(GC_PAUSES.on_gc)
+REGISTRY.register(GC_PAUSES)
