@@ -35,9 +35,16 @@ class FakeCall:
         self.answered = True
         self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.reinvite: Any = None
+        self.sent: list[tuple[str, bytes]] = []
 
     def on_reinvite(self, callback: Any) -> None:
         self.reinvite = callback
+
+    def send_in_dialog(self, method: str, headers: Any, body: bytes) -> asyncio.Future[Any]:
+        self.sent.append((method, body))
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(status=200, body=build_answer_sdp(42000)))
+        return done
 
 
 class FakeRequest:
@@ -123,4 +130,22 @@ async def test_sip_info_key_presses_reach_gather(services: Any) -> None:
     other = FakeRequest("INFO", b"x", "application/json")
     assert not media.on_info(other) and other.responses == []
     assert await media.collect_digits(0, "#", 1.0) == "42"
+    media.close()
+
+
+async def test_after_a_bridge_the_next_verb_offers_our_media_again(services: Any) -> None:
+    call = FakeCall(offer(40000))
+    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    await media.local_sdp()
+    assert media.session is not None
+    media.suspend()
+    assert media.session.sender.on_hold
+    call.reinvite = None  # the bridge took the caller's re-INVITEs
+    await media.resume()
+    assert call.sent == []  # nothing until a media verb needs it
+    await media.pause(0.02)
+    [(method, body)] = call.sent
+    assert method == "INVITE" and parse_offer(body).port == media.port
+    assert media.session.params.remote_port == 42000 and not media.session.sender.on_hold
+    assert call.reinvite is not None and call.local_sdp == body
     media.close()

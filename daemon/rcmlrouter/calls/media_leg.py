@@ -54,6 +54,7 @@ class CallMedia:
         self.session: MediaSession | None = None
         self.port: int | None = None
         self._late_offer = False
+        self._reoffer = False
         call.ended.add_done_callback(lambda _ended: self.close())
 
     @property
@@ -155,8 +156,16 @@ class CallMedia:
             self.session.sender.on_hold = True
 
     async def resume(self) -> None:
-        """After a bridge: offer our media to the caller again (re-INVITE), so the next verbs
-        are heard, and take its re-INVITEs back."""
+        """After a bridge: the next media verb offers our media to the caller again (a
+        re-INVITE, so it is heard) and takes its re-INVITEs back; a call that just ends does
+        not get one."""
+        self._reoffer = True
+
+    async def _ready(self) -> None:
+        """Before a media operation: the re-offer a bridge left pending."""
+        if not self._reoffer:
+            return
+        self._reoffer = False
         if not self.call.answered or self.call.ended.done():
             return
         if self.session is None:
@@ -180,6 +189,7 @@ class CallMedia:
     # -- verbs ----------------------------------------------------------------------------------
 
     async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
+        await self._ready()
         source = await self._source(verb)
         if self.session is None:  # bridged or never answered with our media: keep the timing
             if isinstance(verb, Pause):
@@ -197,6 +207,7 @@ class CallMedia:
         return ClipSource(await self.media.audio.clip(verb.url), verb.loop)
 
     async def pause(self, seconds: float) -> None:
+        await self._ready()
         if self.session is None:
             await asyncio.sleep(seconds)
         else:
@@ -205,15 +216,18 @@ class CallMedia:
     async def collect_digits(
         self, num_digits: int, finish_on_key: str, digit_timeout: float
     ) -> str:
+        await self._ready()
         if self.session is None:
             return ""
         return await self.session.collect_digits(num_digits, finish_on_key, digit_timeout)
 
     async def send_digits(self, digits: str) -> None:
+        await self._ready()
         if self.session is not None:
             await self.session.send_digits(digits)
 
     async def record(self, verb: Record) -> RecordingOutcome:
+        await self._ready()
         if self.session is None:
             return RecordingOutcome()
         return await record_call(self.session, verb, self.ctx, self.media)
