@@ -61,6 +61,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/api_bench.py
 	$(BIN)/python tests/bench/sip_bench.py
 	$(BIN)/python tests/bench/message_bench.py
+	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
 
