@@ -26,7 +26,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
-from rcmlrouter.api.recordings import RECORDINGS_DIR_KEY
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
@@ -259,9 +258,11 @@ class Daemon:
     async def _start_api(self, store: Store) -> None:
         config = self.config
         app = create_api_app(
-            store, recycle_after=config.numbers.recycle_after, public_base_url=config.api_base_url
+            store,
+            recycle_after=config.numbers.recycle_after,
+            public_base_url=config.api_base_url,
+            recordings_dir=Path(config.data.dir) / "recordings",
         )
-        app[RECORDINGS_DIR_KEY] = Path(config.data.dir) / "recordings"
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)

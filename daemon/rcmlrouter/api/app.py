@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -99,14 +100,21 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 def create_api_app(
-    store: Store, *, recycle_after: float = 0, public_base_url: str | None = None
+    store: Store,
+    *,
+    recycle_after: float = 0,
+    public_base_url: str | None = None,
+    recordings_dir: Path | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
     ``recycle_after``: seconds a released provider number stays out of the inventory.
     ``public_base_url``: base for relative webhook URLs (else they are refused, 21502).
+    ``recordings_dir``: where ``<Record>`` audio is (``{AC}/{RE}.wav``); None: none is served.
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    if recordings_dir is not None:
+        app[recordings.RECORDINGS_DIR_KEY] = recordings_dir
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
     app[SETTINGS_KEY] = ApiSettings(recycle_after, public_base_url)

@@ -71,8 +71,9 @@ async def handle_recording(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, 20404, f"recording {sid} not found") from exc
     if recording.account_sid != account.sid:
         raise ApiError(403, 20403, f"recording {sid} belongs to another account")
-    path = request.app[RECORDINGS_DIR_KEY] / recording.account_sid / f"{sid}.wav"
-    if not path.is_file():
+    directory = request.app.get(RECORDINGS_DIR_KEY)
+    path = directory / recording.account_sid / f"{sid}.wav" if directory else None
+    if path is None or not path.is_file():
         raise ApiError(404, 20404, f"the audio of recording {sid} is gone")
     return web.FileResponse(path, headers={"Content-Type": "audio/wav"})
 
