@@ -1,5 +1,8 @@
 """Command line: run | init | check-config | route NUMBER | orgs | inventory | migrate.
 
+Results go to stdout as JSON (one document, or one JSON object per line for ``orgs list`` and
+``inventory list``); logs go to stderr, except for ``run``, which logs JSON lines to stdout.
+
 The only place that turns errors into exit statuses: 0 success, 1 operational failure,
 2 bad usage or configuration.
 """
@@ -62,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"rcmlrouter: {exc}", file=sys.stderr)
         return 2
-    configure_logging(config.log.level, config.log.format)
+    # the daemon logs to stdout (STYLE 6); the other commands print their result there
+    configure_logging(config.log.level, config.log.format, to_stderr=args.command != "run")
     command = _COMMANDS[args.command]
     try:
         return _run_async(command(config, args))

@@ -1,5 +1,8 @@
 """structlog configuration: JSON lines on stdout (console renderer on a TTY), configured once.
 
+The daemon (``run``) logs to stdout; every other command logs to stderr, so its result alone is
+on stdout (``rcmlrouter init | jq``).
+
 Per-call fields are bound with :mod:`structlog.contextvars`; secrets are redacted by
 :func:`redact_secrets` before rendering.
 """
@@ -14,16 +17,22 @@ from typing import Any
 import structlog
 
 
-class _SafeStdout:
-    """stdout that never raises: a closed pipe (the reader died) must not crash the daemon."""
+class _SafeStream:
+    """stdout (or stderr) that never raises: a closed pipe (the reader died) must not crash the
+    daemon. The stream is looked up on each write, so pytest's capture and redirections work."""
 
     def __init__(self) -> None:
         self.broken = False
+        self.to_stderr = False
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr if self.to_stderr else sys.stdout
 
     def write(self, text: str) -> int:
         if not self.broken:
             try:
-                return sys.stdout.write(text)
+                return int(self.stream.write(text))
             except (OSError, ValueError):
                 self.broken = True
         return 0
@@ -31,12 +40,12 @@ class _SafeStdout:
     def flush(self) -> None:
         if not self.broken:
             try:
-                sys.stdout.flush()
+                self.stream.flush()
             except (OSError, ValueError):
                 self.broken = True
 
 
-_STDOUT = _SafeStdout()
+_STDOUT = _SafeStream()
 _LIFECYCLE: list[Any] = []  # processors of the unfiltered lifecycle logger
 
 _SECRET_KEYS = frozenset({"auth_token", "password", "authorization", "token", "AuthToken"})
@@ -52,16 +61,18 @@ def redact_secrets(
     return event_dict
 
 
-def configure_logging(level: str = "info", fmt: str = "auto") -> None:
+def configure_logging(level: str = "info", fmt: str = "auto", *, to_stderr: bool = False) -> None:
     """Configure structlog and the stdlib root logger (aiohttp, asyncio) once.
 
     ``fmt``: ``json``, ``console``, or ``auto`` (console on a TTY, JSON otherwise).
+    ``to_stderr``: log to stderr (the commands whose result is on stdout); else stdout.
     """
+    _STDOUT.to_stderr = to_stderr
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
     renderer: Any
-    if fmt == "console" or (fmt == "auto" and sys.stdout.isatty()):
+    if fmt == "console" or (fmt == "auto" and _STDOUT.stream.isatty()):
         renderer = structlog.dev.ConsoleRenderer()
     else:
         renderer = structlog.processors.JSONRenderer()
