@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rcmlrouter.config import load_config, parse_sip_listen
+from rcmlrouter.config import MULTI_TENANT_DENY, load_config, parse_sip_listen
 from rcmlrouter.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config" / "rcmlrouter.example.toml"
@@ -173,3 +173,40 @@ def test_media_rtp_ports_problems(ports: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, {"RCMLROUTER_MEDIA_RTP_PORTS": ports})
     assert any(problem.startswith("media.rtp_ports:") for problem in info.value.problems)
+
+
+def test_webhook_deny_networks_from_file_and_environment(tmp_path: Path) -> None:
+    assert load_config(None, {}).webhooks.denied_networks == ()  # the demo: nothing denied
+    path = tmp_path / "c.toml"
+    path.write_text('[webhooks]\ndeny_networks = ["10.0.0.0/8", "fd00::/8"]\n')
+    assert load_config(path, {}).webhooks.denied_networks == ("10.0.0.0/8", "fd00::/8")
+    env = {"RCMLROUTER_WEBHOOKS_DENY_NETWORKS": "127.0.0.2/32, 192.168.0.0/16"}
+    assert load_config(path, env).webhooks.denied_networks == ("127.0.0.2/32", "192.168.0.0/16")
+
+
+def test_multi_tenant_denies_internal_networks_unless_told_otherwise() -> None:
+    config = load_config(None, {"RCMLROUTER_WEBHOOKS_MULTI_TENANT": "true"})
+    assert config.webhooks.denied_networks == MULTI_TENANT_DENY
+    required = "127.0.0.0/8 169.254.0.0/16 169.254.169.254/32 10.0.0.0/8 172.16.0.0/12"
+    for cidr in [*required.split(), "192.168.0.0/16", "100.64.0.0/10", "fe80::/10", "fc00::/7"]:
+        assert cidr in MULTI_TENANT_DENY
+    env = {
+        "RCMLROUTER_WEBHOOKS_MULTI_TENANT": "1",
+        "RCMLROUTER_WEBHOOKS_DENY_NETWORKS": "10.9.0.0/16",
+    }
+    assert load_config(None, env).webhooks.denied_networks == ("10.9.0.0/16",)
+
+
+def test_bad_deny_networks_and_max_age_are_reported() -> None:
+    env = {
+        "RCMLROUTER_WEBHOOKS_DENY_NETWORKS": "10.0.0.0/8,intranet,10.0.0.0/33",
+        "RCMLROUTER_CALLBACKS_MAX_AGE": "0",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env)
+    assert info.value.problems == [
+        "webhooks.deny_networks: not a network (CIDR): 'intranet'",
+        "webhooks.deny_networks: not a network (CIDR): '10.0.0.0/33'",
+        "callbacks.max_age: must be positive",
+    ]
+    assert load_config(None, {"RCMLROUTER_CALLBACKS_MAX_AGE": "3600"}).callbacks.max_age == 3600

@@ -44,6 +44,7 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
+from rcmlrouter.rcml.egress import DenyList, parse_networks
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
@@ -156,7 +157,10 @@ class Daemon:
             cluster.local_change()
 
         store.add_change_listener(local_change)
-        self._session = create_webhook_session(pool_size=config.webhooks.pool_size)
+        self._session = create_webhook_session(
+            pool_size=config.webhooks.pool_size,
+            deny=DenyList(parse_networks(config.webhooks.denied_networks)),
+        )
         hooks = config.webhooks
         fetcher = RcmlFetcher(
             self._session,

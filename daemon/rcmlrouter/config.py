@@ -8,6 +8,7 @@ only the CLI turns that into an exit status.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -53,12 +54,40 @@ class RoutingConfig:
     dialed_from: str = "to"
 
 
+# What ``[webhooks] multi_tenant = true`` denies when ``deny_networks`` is not set: the host
+# itself, link-local (cloud metadata: 169.254.169.254, fd00:ec2::254), private and CGNAT ranges.
+MULTI_TENANT_DENY = (
+    "0.0.0.0/8",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "169.254.169.254/32",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "::/128",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class WebhooksConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
     total_timeout: float = 15.0
     pool_size: int = 200
+    # CIDRs no webhook, callback or media URL may connect to (checked after DNS resolution)
+    deny_networks: tuple[str, ...] = ()
+    multi_tenant: bool = False  # tenants' URLs: deny_networks defaults to MULTI_TENANT_DENY
+
+    @property
+    def denied_networks(self) -> tuple[str, ...]:
+        """``deny_networks``, or in multi-tenant mode when it is empty, ``MULTI_TENANT_DENY``."""
+        if self.multi_tenant and not self.deny_networks:
+            return MULTI_TENANT_DENY
+        return self.deny_networks
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +95,7 @@ class CallbacksConfig:
     workers: int = 8
     retry_initial: float = 1.0
     retry_max: float = 300.0
+    max_age: float = 86400.0  # seconds after its creation an undelivered event is given up
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,10 +350,17 @@ def _validate(config: Config, problems: list[str]) -> None:
     for key in ("connect_timeout", "read_timeout", "total_timeout"):
         if getattr(config.webhooks, key) <= 0:
             problems.append(f"webhooks.{key}: must be positive")
+    for cidr in config.webhooks.deny_networks:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append(f"webhooks.deny_networks: not a network (CIDR): {cidr!r}")
     if config.log.format not in ("json", "console", "auto"):
         problems.append("log.format: expected 'json', 'console' or 'auto'")
     if config.log.level.lower() not in ("debug", "info", "warning", "error", "critical"):
         problems.append("log.level: expected debug, info, warning, error or critical")
+    if config.callbacks.max_age <= 0:
+        problems.append("callbacks.max_age: must be positive")
     if config.numbers.recycle_after < 0:
         problems.append("numbers.recycle_after: must not be negative")
     media = config.media

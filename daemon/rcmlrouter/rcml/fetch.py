@@ -28,9 +28,16 @@ from urllib.parse import quote, quote_plus
 
 import aiohttp
 import structlog
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from rcmlrouter.errors import FetchError, RcmlError
+from rcmlrouter.rcml.egress import (
+    DenyingResolver,
+    DenyList,
+    EgressDeniedError,
+    deny_literal_middleware,
+)
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.rcml.overrides import (
     RETRY_TOKENS,
@@ -124,6 +131,8 @@ def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, s
         token = {4: "4xx", 5: "5xx"}.get(exc.status // 100)
         message = f"{what} answered HTTP {exc.status}"
         return FetchError(message, 11200, url, http_status=exc.status), token
+    if isinstance(exc, EgressDeniedError):
+        return FetchError(f"{what} refused: {exc}", 11205, url), None
     if isinstance(exc, aiohttp.ClientSSLError):
         return FetchError(f"{what} failed: TLS error ({exc})", 11206, url), None
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -388,7 +397,11 @@ class RcmlFetcher:
 
 
 def create_webhook_session(
-    *, pool_size: int = 200, keepalive_timeout: float = 4.0
+    *,
+    pool_size: int = 200,
+    keepalive_timeout: float = 4.0,
+    deny: DenyList | None = None,
+    resolver: AbstractResolver | None = None,
 ) -> aiohttp.ClientSession:
     """The one shared webhook session: pooled keep-alive connector, no cookie jar.
 
@@ -397,8 +410,19 @@ def create_webhook_session(
 
     Cookies are never stored: one session serves every account, and a cookie set by one
     account's webhook must not reach another's. Call inside the running loop; the caller closes it.
+
+    ``deny`` (``webhooks.deny_networks``) is checked on every connection, redirects included,
+    after DNS resolution by ``resolver`` (default ``getaddrinfo``; see
+    :mod:`rcmlrouter.rcml.egress`).
     """
     connector = aiohttp.TCPConnector(
-        limit=pool_size, keepalive_timeout=keepalive_timeout, ttl_dns_cache=60
+        limit=pool_size,
+        keepalive_timeout=keepalive_timeout,
+        ttl_dns_cache=60,
+        resolver=DenyingResolver(deny, resolver) if deny else resolver,
     )
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        middlewares=(deny_literal_middleware(deny),) if deny else (),
+    )
