@@ -8,9 +8,12 @@ something must be durable before the outside world sees it (before its first web
 before its 202). An event joins its call's in-memory queue only after its commit, and one worker
 per call with pending events sends them in order: the next event of a call goes out only after
 the previous one got a 2xx. Failures are retried with exponential
-backoff (``callbacks.retry_initial`` doubling up to ``retry_max``) for as long as it takes.
-Delivered events are deleted from the outbox in batches. At start the undelivered events of
-earlier runs (a restart, a ``kill -9``) are loaded from the store and sent the same way.
+backoff (``callbacks.retry_initial`` doubling up to ``retry_max``) until the event is
+``callbacks.max_age`` old (from its creation, so across restarts): then it is given up
+(removed like a delivered one, a notification with error code 15003,
+``rcmlrouter_callbacks_expired_total``) and the call's next event goes on. Delivered events are
+deleted from the outbox in batches. At start the undelivered events of earlier runs (a restart,
+a ``kill -9``) are loaded from the store and sent the same way.
 
 The store is read only at start (:meth:`CallbackOutbox.recover`, awaited before any new work is
 taken, so recovered events always precede new ones): the send path needs no polling query. In a
@@ -38,11 +41,19 @@ from rcmlrouter.config import CallbacksConfig
 from rcmlrouter.errors import FetchError, RcmlRouterError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.rcml.fetch import RcmlFetcher
-from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent, Store
+from rcmlrouter.store.base import (
+    CallRecord,
+    MessageRecord,
+    Notification,
+    OutboxEvent,
+    Store,
+    new_sid,
+)
 
 log = structlog.get_logger(__name__)
 
 RECOVERY_PAGE = 5000
+EXPIRED_ERROR_CODE = 15003  # Twilio: "Call Progress: Warning Response to Callback URL"
 
 
 @dataclasses.dataclass(slots=True)
@@ -79,6 +90,16 @@ class CallbackOutbox:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._limit = asyncio.Semaphore(max(1, config.workers) * 16)
         self.pending = 0
+        metrics.CALLBACKS_OLDEST_AGE.set_function(self.oldest_age)
+
+    def oldest_age(self) -> float:
+        """Seconds since the oldest undelivered event was created (0 when none is queued).
+
+        A call's queue is in creation order, so the oldest event is one of the queue heads:
+        computed when ``/metrics`` is scraped, in time proportional to the calls with events.
+        """
+        heads = [queue[0].created_at for queue in self._queues.values() if queue]
+        return max(0.0, time.time() - min(heads)) if heads else 0.0
 
     @staticmethod
     def event(
@@ -198,31 +219,49 @@ class CallbackOutbox:
         try:
             while queue:
                 event = queue[0]
-                await self._deliver(event)
+                delivered = await self._deliver(event)
                 queue.popleft()
                 self.pending -= 1
                 metrics.CALLBACKS_PENDING.set(self.pending)
                 assert event.id is not None
-                self._marks.add(event.id)
-                metrics.CALLBACKS_SENT.inc()
+                self._marks.add(event.id)  # an expired event leaves the outbox too
+                if delivered:
+                    metrics.CALLBACKS_SENT.inc()
+                else:
+                    await self._expired(event)
         finally:
             del self._workers[call_sid]
             if not queue:
                 del self._queues[call_sid]
 
-    async def _deliver(self, event: OutboxEvent) -> None:
-        """Send ``event`` until its receiver answers 2xx."""
+    async def _deliver(self, event: OutboxEvent) -> bool:
+        """Send ``event`` until its receiver answers 2xx (True) or it is ``max_age`` old (False).
+
+        The last attempt is made when the event reaches ``max_age``."""
         attempts = event.attempts
+        expires_at = event.created_at + self.config.max_age
         while True:
             async with self._limit:
                 error = await self._post(event)
             if error is None:
-                return
+                return True
             metrics.CALLBACKS_FAILED.inc()
             attempts += 1
+            left = expires_at - time.time()
+            if left <= 0:
+                log.warning(
+                    "callback.expired",
+                    call_sid=event.call_sid,
+                    sequence=event.sequence,
+                    attempts=attempts,
+                    error=error,
+                )
+                return False
             delay = min(
-                self.config.retry_max, self.config.retry_initial * 2 ** min(attempts - 1, 20)
-            ) * random.uniform(0.8, 1.2)
+                left,
+                min(self.config.retry_max, self.config.retry_initial * 2 ** min(attempts - 1, 20))
+                * random.uniform(0.8, 1.2),
+            )
             log.info(
                 "callback.retry",
                 call_sid=event.call_sid,
@@ -232,6 +271,30 @@ class CallbackOutbox:
                 error=error,
             )
             await asyncio.sleep(delay)
+
+    async def _expired(self, event: OutboxEvent) -> None:
+        """Count and record an event given up after ``max_age`` (a lost notification is only
+        logged: the ``callback.expired`` line and the metric remain)."""
+        metrics.CALLBACKS_EXPIRED.inc()
+        age = time.time() - event.created_at
+        notification = Notification(
+            sid=new_sid("NO"),
+            account_sid=event.account_sid,
+            call_sid=event.call_sid if event.call_sid.startswith("CA") else None,
+            error_code=EXPIRED_ERROR_CODE,
+            level="error",
+            message=(
+                f"status callback {event.method} {event.url} for {event.call_sid} (sequence "
+                f"{event.sequence}) given up after {age:.0f} s (callbacks.max_age "
+                f"{self.config.max_age:g} s) without a 2xx answer"
+            ),
+            request_url=event.url,
+            date_created=time.time(),
+        )
+        try:
+            await self.store.add_notifications([notification])
+        except RcmlRouterError as exc:
+            log.warning("callback.expired_notification_failed", error=str(exc))
 
     async def _post(self, event: OutboxEvent) -> str | None:
         """Send one event; None when the receiver answered 2xx, else the error text."""

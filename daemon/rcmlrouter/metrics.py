@@ -50,6 +50,16 @@ CALLBACKS_FAILED = Counter(
 CALLBACKS_PENDING = Gauge(
     "rcmlrouter_callbacks_pending", "Status callbacks waiting in the outbox.", registry=REGISTRY
 )
+CALLBACKS_EXPIRED = Counter(
+    "rcmlrouter_callbacks_expired_total",
+    "Status callbacks given up undelivered after callbacks.max_age.",
+    registry=REGISTRY,
+)
+CALLBACKS_OLDEST_AGE = Gauge(
+    "rcmlrouter_callbacks_oldest_age_seconds",
+    "Age of the oldest status callback waiting in the outbox (0 when none is).",
+    registry=REGISTRY,
+)
 ROUTING_NUMBERS = Gauge(
     "rcmlrouter_routing_numbers", "Numbers in the routing snapshot.", registry=REGISTRY
 )
