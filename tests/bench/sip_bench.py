@@ -162,6 +162,7 @@ class BenchDaemon(DaemonProcess):
     process would otherwise burn a core on json.loads next to the daemon."""
 
     line_count = 0
+    command: tuple[str, ...] = ("-m", "rcmlrouter", "run")  # after the interpreter
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
@@ -182,7 +183,7 @@ class BenchDaemon(DaemonProcess):
         """Start and wait for the API to answer: at log level warning the daemon does not
         print its ``ready`` line (it is logged at info)."""
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rcmlrouter", "run"],
+            [sys.executable, *self.command],
             env=self.env,
             cwd=self.workdir,
             stdout=subprocess.PIPE,
