@@ -19,7 +19,7 @@ from support.store_engines import Engine
 
 TABLES = (
     "callback_outbox, notifications, messages, calls, inventory, incoming_phone_numbers, "
-    "number_counts, applications, accounts, organizations"
+    "number_counts, number_grams, gram_counts, gram_accounts, applications, accounts, organizations"
 )
 
 

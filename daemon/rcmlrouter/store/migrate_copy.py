@@ -48,7 +48,8 @@ TABLES = (
     Table("recordings", RECORDING_COLUMNS, "sid", ""),
     Table("callback_outbox", rows.OUTBOX_COLUMNS, "id", -1),
 )
-_DERIVED = ("number_counts",)  # kept by triggers; emptied with --force, never copied
+# kept by triggers; emptied with --force, never copied
+_DERIVED = ("number_counts", "number_grams", "gram_counts", "gram_accounts")
 
 # Accounts parent-first: depth in the account tree, then sid.
 _ACCOUNTS_BY_DEPTH = (

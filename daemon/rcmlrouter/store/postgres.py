@@ -28,6 +28,7 @@ from rcmlrouter.store.base import (
     NumberQuery,
     Page,
 )
+from rcmlrouter.store.number_grams import postgres_indexed_page
 from rcmlrouter.store.postgres_accounts import AccountQueries
 from rcmlrouter.store.postgres_core import (
     ACQUIRE_TIMEOUT,
@@ -255,7 +256,14 @@ class PostgresStore(AccountQueries, RecordingQueries):
         select = numbered(f"{rows.NUMBER_SELECT} WHERE n.sid = ANY(?::text[])")
 
         async def unit(conn: asyncpg.Connection) -> Page[IncomingNumber]:
-            if filtered:
+            indexed = None
+            if query.phone_number:  # through the gram index when it has a usable window
+                indexed = await postgres_indexed_page(
+                    conn, query, page, page_size, number_pattern_sql
+                )
+            if indexed is not None:
+                sids, total = indexed
+            elif filtered:
                 sids, total = await filtered_page(conn, where, params, page, page_size)
             else:
                 total = await unfiltered_total(conn, query)

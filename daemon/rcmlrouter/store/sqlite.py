@@ -24,11 +24,13 @@ from rcmlrouter.store.base import (
     NumberQuery,
     Page,
 )
+from rcmlrouter.store.number_grams import sqlite_indexed_page
 from rcmlrouter.store.sqlite_accounts import AccountQueries
 from rcmlrouter.store.sqlite_lists import (
     filtered_page,
     inventory_where,
     keyset_sql,
+    number_pattern_sql,
     number_where,
     page_sids,
     unfiltered_total,
@@ -228,7 +230,12 @@ class SqliteStore(AccountQueries, MessageQueries, RecordingQueries):
         filtered = bool(query.phone_number) or query.friendly_name is not None
 
         def read(db: sqlite3.Connection) -> Page[IncomingNumber]:
-            if filtered:
+            indexed = None
+            if query.phone_number:  # through the gram index when it has a usable window
+                indexed = sqlite_indexed_page(db, query, page, page_size, number_pattern_sql)
+            if indexed is not None:
+                sids, total = indexed
+            elif filtered:
                 sids, total = filtered_page(db, where, params, page, page_size)
             else:
                 total = unfiltered_total(db, query)
