@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar, cast
 import aiosqlite
 import structlog
 
-from rcmlrouter.errors import ConflictError, StoreError
+from rcmlrouter.errors import ConflictError, StoreError, StoreUnavailableError
 from rcmlrouter.store.base import ChangeListener, NumberChange
 
 log = structlog.get_logger()
@@ -38,10 +38,30 @@ def migration_scripts() -> list[tuple[int, str]]:
     return sorted(found)
 
 
+# Primary result codes after which a later retry may succeed: answered 503, retried by writers.
+_UNAVAILABLE = {
+    5: "the database is locked by another process (SQLITE_BUSY)",
+    6: "a table is locked (SQLITE_LOCKED)",
+    10: "disk I/O error (SQLITE_IOERR)",
+    13: "the disk is full (SQLITE_FULL)",
+}
+
+
 def _translate(exc: sqlite3.Error) -> StoreError:
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(str(exc))
+    reason = _UNAVAILABLE.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+    if reason is not None:
+        return StoreUnavailableError(f"database unavailable: {reason}: {exc}")
     return StoreError(f"database error: {exc}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is still open: after SQLITE_FULL, SQLITE_IOERR or
+    SQLITE_BUSY SQLite may already have rolled it back itself, and a second ROLLBACK would
+    replace the real error with "no transaction is active"."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _create_private_file(path: Path) -> None:
@@ -132,10 +152,10 @@ class SqliteConnection:
                 yield self._db
                 await self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                await self._db.execute("ROLLBACK")
+                await self._db._execute(_rollback, self._db._conn)  # type: ignore[no-untyped-call]
                 raise _translate(exc) from exc
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._db._execute(_rollback, self._db._conn)  # type: ignore[no-untyped-call]
                 raise
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -158,10 +178,10 @@ class SqliteConnection:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 result = work(conn)
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
-            conn.execute("COMMIT")
             return result
 
         async with self._lock:
