@@ -1,25 +1,23 @@
 """The SIP user-agent core: transport ↔ transactions ↔ dialogs ↔ application.
 
 One :class:`SipEndpoint` per daemon. No task per call or transaction: every timer lives in one
-:class:`TimerHeap`; the application awaits futures.
+:class:`TimerHeap`; the application awaits futures. Here: receiving, sending, building
+responses, the links shared by transactions, and the client side (outgoing calls and requests);
+the server side (refusals, server transactions, dispatch to dialogs and the application) is
+:class:`rcmlrouter.sip.server.RequestDispatcher`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Protocol
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.client import CLIENT_TRANSACTIONS, ClientTransactions
 from rcmlrouter.sip.dialer import Dialer
-from rcmlrouter.sip.dialog import Dialog, DialogKey
-from rcmlrouter.sip.message import (
-    Header,
-    SipRequest,
-    SipResponse,
-)
+from rcmlrouter.sip.dialog import DialogKey
+from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.response import (
     build_response,
@@ -29,28 +27,13 @@ from rcmlrouter.sip.response import (
     reply_destination,
     salvage_request,
 )
+from rcmlrouter.sip.server import ALLOW, RequestDispatcher, RequestHandler
 from rcmlrouter.sip.timers import TimerConfig, TimerHeap
-from rcmlrouter.sip.transaction import (
-    InviteServerTransaction,
-    Link,
-    NonInviteServerTransaction,
-    ServerKey,
-    State,
-    Transaction,
-    server_key,
-)
+from rcmlrouter.sip.transaction import Link, ServerKey, Transaction
 from rcmlrouter.sip.transport import Source, Transports
 from rcmlrouter.sip.uri import SipUri, bare_host, format_host
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REFER, NOTIFY, INFO"
-KNOWN_METHODS = frozenset(ALLOW.replace(",", "").split()) | {"SUBSCRIBE", "UPDATE", "PRACK"}
 MAX_CACHED_LINKS = 4096
-
-
-class RequestHandler(Protocol):
-    def on_invite(self, call: IncomingCall) -> None: ...
-
-    def on_request(self, request: IncomingRequest) -> None: ...
 
 
 @dataclass(slots=True)
@@ -86,7 +69,7 @@ class SipEndpoint:
         self.stats = EndpointStats()
         self.timers: TimerHeap = None  # type: ignore[assignment]  # set in start()
         self._transports = Transports(self, advertise)
-        self._clients = ClientTransactions(self._transports, self._link)
+        self._clients = ClientTransactions(self._transports, self.link_to)
         self._server: dict[ServerKey, Transaction] = {}
         self._pending: dict[ServerKey, IncomingCall] = {}
         self._dialogs: dict[DialogKey, IncomingCall | OutgoingCall] = {}
@@ -99,9 +82,8 @@ class SipEndpoint:
             user_agent=user_agent,
             allow=ALLOW,
         )
+        self._requests = RequestDispatcher(self, self._server, self._pending, self._dialogs)
         self._draining = False
-        self._in_flight = 0  # server transactions without a final response yet
-        self._current: InviteServerTransaction | NonInviteServerTransaction | None = None
         self._links: dict[Source, Link] = {}
 
     async def start(self, listen: list[str]) -> None:
@@ -130,7 +112,12 @@ class SipEndpoint:
     @property
     def in_flight(self) -> int:
         """Transactions still waiting for a final response: the overload measure."""
-        return self._in_flight + self._clients.in_flight
+        return self._requests.in_flight + self._clients.in_flight
+
+    @property
+    def overloaded(self) -> bool:
+        """Draining, or at ``max_transactions`` in flight: new INVITEs get 503."""
+        return self._draining or self.in_flight >= self.max_transactions
 
     @property
     def dialog_count(self) -> int:
@@ -146,14 +133,14 @@ class SipEndpoint:
 
     def on_message(self, message: SipRequest | SipResponse, source: Source) -> None:
         self.stats.messages_in += 1
-        self._current = None
+        self._requests.current = None
         try:
             if isinstance(message, SipResponse):
                 self._on_response(message)
             else:
-                self._on_request(message, source)
+                self._requests.on_request(message, source)
         except SipParseError as exc:
-            txn = self._current
+            txn = self._requests.current
             if txn is not None and not txn.settled:  # answer through the transaction
                 self.stats.parse_errors += 1
                 reason = [reason_header(400, exc.reason)]
@@ -236,7 +223,7 @@ class SipEndpoint:
         suffix = ";transport=tcp" if transport == "tcp" else ""
         return f"<sip:{format_host(local_host)}:{port}{suffix}>"
 
-    def _link(self, destination: Source) -> Link:
+    def link_to(self, destination: Source) -> Link:
         """The (immutable) link of transactions towards ``destination``, shared by all of them:
         no closure, bound methods and Link per transaction."""
         link = self._links.get(destination)
@@ -258,193 +245,13 @@ class SipEndpoint:
         if isinstance(txn, CLIENT_TRANSACTIONS):
             self._clients.settled()
         else:
-            self._in_flight -= 1
+            self._requests.settled()
 
     def _txn_done(self, txn: Transaction) -> None:
         if isinstance(txn, CLIENT_TRANSACTIONS):
             self._clients.forget(txn.key)
             return
-        self._server.pop(txn.key, None)
-        self._pending.pop(txn.key, None)
-
-    # --- requests --------------------------------------------------------------------------
-
-    def _on_request(self, request: SipRequest, source: Source) -> None:
-        request.from_addr  # noqa: B018 - malformed From/To → 400 before any state exists
-        request.to_addr  # noqa: B018
-        key = server_key(request, request.top_via)
-        txn = self._server.get(key)
-        if request.method == "ACK":
-            self._on_ack(request, txn)
-            return
-        if txn is not None:
-            txn.on_retransmit()
-            return
-        reply_to = reply_destination(request, source)
-        refusal = self._refusal(request)
-        if refusal is not None:
-            self._refuse(request, key, reply_to, *refusal)
-        elif request.method == "CANCEL":
-            self._on_cancel(request, key, reply_to)
-        elif request.to_addr.tag is not None:
-            self._on_in_dialog(request, key, source, reply_to)
-        elif request.method == "INVITE":
-            self._on_invite(request, key, source, reply_to)
-        else:
-            self._on_out_of_dialog(request, key, source, reply_to)
-
-    def _refusal(self, request: SipRequest) -> tuple[int, list[Header]] | None:
-        max_forwards = request.get("Max-Forwards")
-        if max_forwards is not None and max_forwards.strip() == "0":
-            return 483, []
-        required = [v for v in request.get_all("Require") if v]
-        if required and request.method != "CANCEL":
-            return 420, [("Unsupported", ", ".join(required))]
-        if request.method not in KNOWN_METHODS:
-            return 501, [("Allow", ALLOW)]
-        is_new_invite = request.method == "INVITE" and request.to_addr.tag is None
-        if is_new_invite and (self._draining or self.in_flight >= self.max_transactions):
-            self.stats.rejected_overload += 1
-            return 503, [("Retry-After", "5")]
-        return None
-
-    def _refuse(
-        self,
-        request: SipRequest,
-        key: ServerKey,
-        reply_to: Source,
-        status: int,
-        headers: list[Header],
-    ) -> None:
-        response = self.make_response(request, status, None, to_tag=new_tag(), headers=headers)
-        if status == 503 or len(self._server) >= 2 * self.max_transactions:
-            self._send(response, reply_to)  # stateless under overload
-            return
-        self._new_server_txn(request, key, reply_to).respond(response)
-
-    def _new_server_txn(
-        self, request: SipRequest, key: ServerKey, reply_to: Source
-    ) -> InviteServerTransaction | NonInviteServerTransaction:
-        txn: InviteServerTransaction | NonInviteServerTransaction
-        if request.method == "INVITE":
-            txn = InviteServerTransaction(key, self._link(reply_to), request)
-        else:
-            txn = NonInviteServerTransaction(key, self._link(reply_to), request)
-        self._server[key] = txn
-        self._in_flight += 1
-        self._current = txn
-        return txn
-
-    def _on_ack(self, request: SipRequest, txn: Transaction | None) -> None:
-        if isinstance(txn, InviteServerTransaction) and txn.on_ack():
-            return
-        tag = request.to_addr.tag
-        call = self._dialogs.get((request.call_id, tag or "", request.from_addr.tag or ""))
-        if isinstance(call, IncomingCall):
-            call.on_ack(request.body)
-        elif call is not None:
-            call.on_ack()
-        else:
-            self.stats.dropped += 1
-
-    def _on_invite(
-        self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
-    ) -> None:
-        dialog = Dialog.from_invite(request, new_tag())  # may raise: before any state exists
-        txn = self._new_server_txn(request, key, reply_to)
-        assert isinstance(txn, InviteServerTransaction)
-        txn.respond(self.make_response(request, 100, "Trying", to_tag=None))
-        call = IncomingCall(self, txn, source, reply_to, dialog)
-        self._pending[key] = call
-        self._dialogs[call.dialog.key] = call
-        self.handler.on_invite(call)
-
-    def _on_cancel(self, request: SipRequest, key: ServerKey, reply_to: Source) -> None:
-        invite_key = (*key[:-1], "INVITE")
-        call = self._pending.get(invite_key)
-        txn = self._new_server_txn(request, key, reply_to)
-        if call is None:
-            txn.respond(self.make_response(request, 481, None, to_tag=new_tag()))
-            return
-        txn.respond(self.make_response(request, 200, "OK", to_tag=call.local_tag))
-        call.cancel()
-
-    def _on_in_dialog(
-        self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
-    ) -> None:
-        dialog_key = (request.call_id, request.to_addr.tag or "", request.from_addr.tag or "")
-        call = self._dialogs.get(dialog_key)
-        txn = self._new_server_txn(request, key, reply_to)
-        if call is None:
-            txn.respond(self.make_response(request, 481, None, to_tag=None))
-            return
-        if not call.dialog.accept_remote_cseq(request):
-            txn.respond(self.make_response(request, 500, "CSeq Out Of Order", to_tag=None))
-            return
-        if isinstance(txn, InviteServerTransaction):
-            self._on_reinvite(call, txn, source)
-            return
-        incoming = IncomingRequest(self, txn, source, None)
-        self._dispatch_in_dialog(call, incoming)
-
-    def _on_reinvite(
-        self, call: IncomingCall | OutgoingCall, txn: InviteServerTransaction, source: Source
-    ) -> None:
-        if not call.answered or call.ended.done():
-            txn.respond(self.make_response(txn.request, 491, "Request Pending", to_tag=None))
-            return
-        call.dialog.update_target(txn.request)
-        if call.dispatch_reinvite(IncomingRequest(self, txn, source, None)):
-            txn.respond(self.make_response(txn.request, 100, "Trying", to_tag=None))
-            self.timers.schedule(self.config.timeout, lambda: self._reinvite_unanswered(txn))
-            return
-        if call.local_sdp is None:
-            txn.respond(self.make_response(txn.request, 491, "Request Pending", to_tag=None))
-            return
-        txn.respond(
-            self.make_response(
-                txn.request,
-                200,
-                "OK",
-                to_tag=None,
-                body=call.local_sdp,
-                content_type="application/sdp",
-            )
-        )
-
-    def _reinvite_unanswered(self, txn: InviteServerTransaction) -> None:
-        """The application never answered a re-INVITE it took: 500, so nothing lingers."""
-        if txn.state is State.PROCEEDING:
-            txn.respond(self.make_response(txn.request, 500, None, to_tag=None))
-
-    def _dispatch_in_dialog(
-        self, call: IncomingCall | OutgoingCall, incoming: IncomingRequest
-    ) -> None:
-        method = incoming.request.method
-        if method == "BYE":
-            incoming.respond(200)
-            call.finish("remote-bye")
-        elif method == "OPTIONS":
-            incoming.respond(200, headers=[("Allow", ALLOW)])
-        elif call.dispatch_in_dialog(incoming):
-            return
-        elif method == "INFO":
-            incoming.respond(200)
-        else:
-            incoming.respond(405, headers=[("Allow", ALLOW)])
-
-    def _on_out_of_dialog(
-        self, request: SipRequest, key: ServerKey, source: Source, reply_to: Source
-    ) -> None:
-        txn = self._new_server_txn(request, key, reply_to)
-        assert isinstance(txn, NonInviteServerTransaction)
-        if request.method == "OPTIONS":
-            headers = [("Allow", ALLOW), ("Accept", "application/sdp, text/plain")]
-            txn.respond(self.make_response(request, 200, "OK", to_tag=new_tag(), headers=headers))
-        elif request.method in ("BYE", "NOTIFY", "INFO", "PRACK", "UPDATE"):
-            txn.respond(self.make_response(request, 481, None, to_tag=new_tag()))
-        else:
-            self.handler.on_request(IncomingRequest(self, txn, source, new_tag()))
+        self._requests.forget(txn.key)
 
     def call_ended(self, call: IncomingCall) -> None:
         self._dialogs.pop(call.dialog.key, None)
@@ -527,4 +334,11 @@ class SipEndpoint:
         return (transport, bare_host(hop.host), hop.port or 5060)
 
 
-__all__ = ["EndpointStats", "IncomingCall", "IncomingRequest", "RequestHandler", "SipEndpoint"]
+__all__ = [
+    "ALLOW",
+    "EndpointStats",
+    "IncomingCall",
+    "IncomingRequest",
+    "RequestHandler",
+    "SipEndpoint",
+]
