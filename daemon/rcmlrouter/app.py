@@ -266,6 +266,10 @@ class Daemon:
             recycle_after=config.numbers.recycle_after,
             public_base_url=config.api_base_url,
             recordings_dir=Path(config.data.dir) / "recordings",
+            auth_fail_limit=config.api.auth_fail_limit,
+            auth_fail_window=config.api.auth_fail_window,
+            token_grace=config.api.token_grace,
+            on_account_change=self.services.directory.forget_account if self.services else None,
         )
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)

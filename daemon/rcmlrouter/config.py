@@ -26,6 +26,9 @@ ENV_PREFIX = "RCMLROUTER_"
 class ApiConfig:
     listen: str = "127.0.0.1:8080"
     public_url: str = ""  # base URL the API is reached at; default http://<listen>
+    auth_fail_limit: int = 10  # failed authentications per address per window, then 429
+    auth_fail_window: float = 60.0  # seconds
+    token_grace: float = 86400.0  # seconds a rotated-out AuthToken still authenticates
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +358,10 @@ def _validate(config: Config, problems: list[str]) -> None:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
             problems.append(f"webhooks.deny_networks: not a network (CIDR): {cidr!r}")
+    if config.api.auth_fail_limit < 1 or config.api.auth_fail_window <= 0:
+        problems.append("api.auth_fail_limit / auth_fail_window: must be positive")
+    if config.api.token_grace < 0:
+        problems.append("api.token_grace: must be 0 or more seconds")
     if config.log.format not in ("json", "console", "auto"):
         problems.append("log.format: expected 'json', 'console' or 'auto'")
     if config.log.level.lower() not in ("debug", "info", "warning", "error", "critical"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rcmlrouter.errors import RouteNotFoundError
+from rcmlrouter.errors import AccountSuspendedError, RouteNotFoundError
 from rcmlrouter.routing.table import RouteMatch
 from rcmlrouter.services import Services
 from rcmlrouter.store.base import IncomingNumber, Organization
@@ -55,7 +55,12 @@ async def find_destination(
 
 
 async def routed_number(services: Services, match: RouteMatch) -> RoutedNumber:
-    """The row of the matched number and its account's auth token (cached reads)."""
+    """The row of the matched number and its account's auth token (cached reads).
+
+    A number of a suspended (or closing) account is refused: ``AccountSuspendedError``, 403.
+    """
     number = await services.directory.number(match.sid)
-    token = await services.directory.auth_token(number.account_sid)
-    return RoutedNumber(match, number, token)
+    account = await services.directory.account(number.account_sid)
+    if account.status != "active":
+        raise AccountSuspendedError(f"account {account.sid} is {account.status}")
+    return RoutedNumber(match, number, account.auth_token)

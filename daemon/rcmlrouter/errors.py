@@ -20,6 +20,7 @@ sent to the fallback URL.
     ├── SipError                    SIP status + Reason text
     │   ├── SipParseError           malformed SIP (400, or dropped when no response is possible)
     │   ├── RouteNotFoundError      no number matched (404)
+    │   ├── AccountSuspendedError   the number's account is suspended or closed (403)
     │   └── OverloadError           too much in flight or draining (503 + Retry-After)
     └── RcmlError                   RCML could not be obtained or run
         ├── FetchError              the HTTP fetch failed (11200 / 11205 / 11206 / 12300)
@@ -102,6 +103,13 @@ class RouteNotFoundError(SipError):
 
     sip_status = 404
     default_reason = "No number matches the dialed string"
+
+
+class AccountSuspendedError(SipError):
+    """The matched number belongs to an account that is not active."""
+
+    sip_status = 403
+    default_reason = "Account suspended"
 
 
 class OverloadError(SipError):

@@ -1,12 +1,14 @@
 """Accounts: read, list, update an account; create a sub-account (SPEC §1.5).
 
-The list holds the URL account and its descendants; an update changes ``FriendlyName`` and
+The list holds the URL account and its descendants; an update changes ``FriendlyName``,
 ``Status`` (active / suspended / closed; not one's own status, and a closed account stays
-closed).
+closed: its numbers are released) and rotates the AuthToken (``AuthToken=rotate``: a new token,
+the old one still accepted for ``[api] token_grace`` seconds).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from typing import Any
@@ -14,14 +16,14 @@ from typing import Any
 from aiohttp import web
 
 from rcmlrouter.api.auth import authenticate, authorize
-from rcmlrouter.api.context import accounts_of, store_of
+from rcmlrouter.api.context import accounts_of, settings_of, store_of
 from rcmlrouter.api.flavour import flavour_of
-from rcmlrouter.api.form import Params, invalid, read_paging
+from rcmlrouter.api.form import MAX_PAGE_SIZE, Params, invalid, read_paging
 from rcmlrouter.api.render import Collection, Resource, api_base, render, rfc2822
 from rcmlrouter.api.render_twilio import twilio_account_fields
 from rcmlrouter.api.twilio_paging import list_meta
-from rcmlrouter.errors import ApiError, ConflictError
-from rcmlrouter.store.base import Account
+from rcmlrouter.errors import ApiError, ConflictError, NotFoundError
+from rcmlrouter.store.base import Account, NumberQuery
 
 MIN_PASSWORD = 8
 MAX_EMAIL = 254
@@ -73,18 +75,46 @@ async def _update(
             raise ApiError(403, 20403, "an account cannot change its own Status")
         if account.status == "closed" and status != "closed":
             raise invalid("Status", f"account {account.sid} is closed for good")
+    rotate = _wants_rotation(params)
+    store, settings = store_of(request), settings_of(request)
     updated = replace(
         account,
         friendly_name=name or account.friendly_name,
         status=status or account.status,
         date_updated=time.time(),
     )
-    saved = await store_of(request).update_account(updated)
-    cache = accounts_of(request)  # the next request authenticates with the new status
+    saved = await store.update_account(updated)
+    if rotate:
+        saved = await store.rotate_auth_token(saved.sid, settings.token_grace)
+    if saved.status == "closed":  # again on a closed account: finishes an interrupted release
+        await _release_numbers(request, saved)
+    cache = accounts_of(request)  # the next request authenticates with the new status / token
     for key in (saved.sid, saved.email):
         if key is not None:
             cache.put(key, saved)
+    if settings.on_account_change is not None:  # calls and messages see it at once
+        settings.on_account_change(saved.sid)
     return saved
+
+
+def _wants_rotation(params: Params) -> bool:
+    """``AuthToken=rotate`` (or empty): issue a new AuthToken; clients never choose one."""
+    value = params.text("AuthToken")
+    if value is None:
+        return False
+    if value.lower() not in ("", "rotate"):
+        raise invalid("AuthToken", "send AuthToken=rotate to issue a new token")
+    return True
+
+
+async def _release_numbers(request: web.Request, account: Account) -> None:
+    """A closed account's numbers go back to the inventory, as DELETE does (with recycle)."""
+    store, recycle_after = store_of(request), settings_of(request).recycle_after
+    query = NumberQuery(account_sid=account.sid)
+    while page := (await store.list_numbers(query, 0, MAX_PAGE_SIZE)).items:
+        for number in page:
+            with contextlib.suppress(NotFoundError):  # released meanwhile
+                await store.delete_number(number.sid, recycle_after)
 
 
 async def handle_list_resource(request: web.Request) -> web.Response:

@@ -9,6 +9,7 @@ import structlog
 from aiohttp import web
 
 from rcmlrouter.api import accounts, applications, available, numbers, recordings, records
+from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
     ACCOUNTS_KEY,
     SETTINGS_KEY,
@@ -105,18 +106,26 @@ def create_api_app(
     recycle_after: float = 0,
     public_base_url: str | None = None,
     recordings_dir: Path | None = None,
+    auth_fail_limit: int = 10,
+    auth_fail_window: float = 60.0,
+    token_grace: float = 86400.0,
+    on_account_change: Callable[[str], None] | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
     ``recycle_after``: seconds a released provider number stays out of the inventory.
     ``public_base_url``: base for relative webhook URLs (else they are refused, 21502).
     ``recordings_dir``: where ``<Record>`` audio is (``{AC}/{RE}.wav``); None: none is served.
+    ``auth_fail_limit`` failed authentications per address in ``auth_fail_window`` seconds,
+    then 429; ``token_grace``: seconds a rotated-out AuthToken still works;
+    ``on_account_change(sid)``: an account's status or token changed (the call path's cache).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     if recordings_dir is not None:
         app[recordings.RECORDINGS_DIR_KEY] = recordings_dir
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
-    app[SETTINGS_KEY] = ApiSettings(recycle_after, public_base_url)
+    app[SETTINGS_KEY] = ApiSettings(recycle_after, public_base_url, token_grace, on_account_change)
+    app[AUTH_FAILURES_KEY] = AuthFailures(auth_fail_limit, auth_fail_window)
     add_routes(app.router)
     return app

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import time
 
 from aiohttp import web
 
+from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, source_of
 from rcmlrouter.api.context import accounts_of, store_of
 from rcmlrouter.api.render import strip_format
 from rcmlrouter.errors import ApiError, NotFoundError
@@ -34,7 +36,24 @@ def _credentials(request: web.Request) -> tuple[str, str]:
 
 
 async def authenticate(request: web.Request) -> Account:
-    """The account whose AccountSid (or email) and AuthToken are in the request; else 401."""
+    """The account whose AccountSid (or email) and AuthToken are in the request; else 401.
+
+    An address with too many recent failures gets 429 before its credentials are looked at.
+    """
+    guard = request.app.get(AUTH_FAILURES_KEY)
+    if guard is None:
+        return await _authenticate(request)
+    source = source_of(request)
+    guard.check(source)
+    try:
+        return await _authenticate(request)
+    except ApiError as exc:
+        if exc.http_status == 401:
+            guard.failed(source)
+        raise
+
+
+async def _authenticate(request: web.Request) -> Account:
     user, token = _credentials(request)
     cache = accounts_of(request)
     account = cache.get(user)
@@ -48,11 +67,18 @@ async def authenticate(request: web.Request) -> Account:
         except NotFoundError as exc:
             raise AUTH_FAILED from exc
         cache.put(user, account)
-    if account.status != "active" or not hmac.compare_digest(
-        account.auth_token.encode(), token.encode()
-    ):
+    if account.status != "active":
         raise AUTH_FAILED
+    if not _same(account.auth_token, token):
+        # a rotated-out token still in its grace period (a store read: failures are rate-limited)
+        retired = await store_of(request).retired_tokens(account.sid, time.time())
+        if not any(_same(old, token) for old in retired):
+            raise AUTH_FAILED
     return account
+
+
+def _same(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 async def controls(store: Store, caller: Account, target_sid: str) -> bool:

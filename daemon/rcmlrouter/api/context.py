@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -20,6 +21,8 @@ class ApiSettings:
 
     recycle_after: float = 0.0
     public_base_url: str | None = None
+    token_grace: float = 86400.0  # seconds a rotated-out AuthToken still authenticates
+    on_account_change: Callable[[str], None] | None = None  # the call path's account cache
 
 
 @dataclass(slots=True)

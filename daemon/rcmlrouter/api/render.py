@@ -143,6 +143,9 @@ def render_error(request: web.Request, error: ApiError) -> web.Response:
     headers = {}
     if error.http_status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="rcmlrouter"'
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     if wants_json(request):
         return web.Response(
             status=error.http_status,

@@ -20,7 +20,14 @@ from rcmlrouter.store.base import (
 )
 from rcmlrouter.store.postgres_core import numbered
 from rcmlrouter.store.postgres_messages import MessageQueries
-from rcmlrouter.store.sqlite_accounts import ACCOUNT_UPDATE, account_list_sql
+from rcmlrouter.store.sqlite_accounts import (
+    ACCOUNT_UPDATE,
+    NEW_KEY_SQL,
+    PURGE_RETIRED_SQL,
+    RETIRE_SQL,
+    RETIRED_VALID_SQL,
+    account_list_sql,
+)
 
 _ACCOUNT_INSERT_Q = f"INSERT INTO accounts ({rows.ACCOUNT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _ACCOUNT_INSERT = numbered(_ACCOUNT_INSERT_Q)
@@ -161,3 +168,22 @@ class AccountQueries(MessageQueries):
             return Page([rows.to_account(tuple(r)) for r in found], int(total))
 
         return await self.read_snapshot(unit)
+
+    async def rotate_auth_token(self, sid: str, grace: float) -> Account:
+        """A new AuthToken for ``sid``; the old one authenticates ``grace`` more seconds."""
+        now, token = time.time(), new_auth_token()
+
+        async def unit(conn: asyncpg.Connection) -> None:
+            await conn.execute(numbered(PURGE_RETIRED_SQL), sid, now)
+            if grace > 0:
+                await conn.execute(numbered(RETIRE_SQL), now + grace, sid)
+            done = await conn.execute(numbered(NEW_KEY_SQL), token, now, sid)
+            if done.split()[-1] == "0":
+                raise NotFoundError(f"no account {sid}")
+
+        await self.write(unit)
+        return await self.get_account(sid)
+
+    async def retired_tokens(self, sid: str, now: float) -> list[str]:
+        """``sid``'s rotated-out AuthTokens still in their grace period."""
+        return [row[0] for row in await self.fetchall(RETIRED_VALID_SQL, (sid, now))]

@@ -20,6 +20,15 @@ from rcmlrouter.store.base import (
 from rcmlrouter.store.sqlite_records import RecordQueries
 
 ACCOUNT_UPDATE = "UPDATE accounts SET friendly_name = ?, status = ?, date_updated = ? WHERE sid = ?"
+# AuthToken rotation: the old token is kept until its grace ends; expired ones are dropped
+RETIRE_SQL = (
+    "INSERT INTO account_tokens (account_sid, auth_token, expires_at) "
+    "SELECT sid, auth_token, CAST(? AS DOUBLE PRECISION) FROM accounts WHERE sid = ? "
+    "ON CONFLICT (account_sid, auth_token) DO UPDATE SET expires_at = excluded.expires_at"
+)
+PURGE_RETIRED_SQL = "DELETE FROM account_tokens WHERE account_sid = ? AND expires_at <= ?"
+NEW_KEY_SQL = "UPDATE accounts SET auth_token = ?, date_updated = ? WHERE sid = ?"
+RETIRED_VALID_SQL = "SELECT auth_token FROM account_tokens WHERE account_sid = ? AND expires_at > ?"
 _TREE = (
     "WITH RECURSIVE tree (sid, depth) AS ("
     " SELECT sid, 0 FROM accounts WHERE sid = ?"
@@ -178,3 +187,19 @@ class AccountQueries(RecordQueries):
         total = await self.fetchone(count, values)
         found = await self.fetchall(page_sql, page_values)
         return Page([rows.to_account(r) for r in found], int(total[0]) if total else 0)
+
+    async def rotate_auth_token(self, sid: str, grace: float) -> Account:
+        """A new AuthToken for ``sid``; the old one authenticates ``grace`` more seconds."""
+        now, token = time.time(), new_auth_token()
+        async with self.transaction() as db:
+            await db.execute(PURGE_RETIRED_SQL, (sid, now))
+            if grace > 0:
+                await db.execute(RETIRE_SQL, (now + grace, sid))
+            cursor = await db.execute(NEW_KEY_SQL, (token, now, sid))
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"no account {sid}")
+        return await self.get_account(sid)
+
+    async def retired_tokens(self, sid: str, now: float) -> list[str]:
+        """``sid``'s rotated-out AuthTokens still in their grace period."""
+        return [row[0] for row in await self.fetchall(RETIRED_VALID_SQL, (sid, now))]
