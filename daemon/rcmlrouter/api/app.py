@@ -8,7 +8,15 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from rcmlrouter.api import accounts, applications, available, numbers, recordings, records
+from rcmlrouter.api import (
+    accounts,
+    applications,
+    available,
+    numbers,
+    openapi,
+    recordings,
+    records,
+)
 from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
     ACCOUNTS_KEY,
@@ -98,6 +106,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), calls_recordings, recordings.handle_call_recordings)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
+    router.add_get("/openapi.json", openapi.handle_openapi)
 
 
 def create_api_app(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -90,10 +91,17 @@ def _xml_fill(parent: ET.Element, fields: Mapping[str, Any]) -> None:
             child.text = _xml_text(value)
 
 
+# Characters XML 1.0 does not allow even escaped (control characters, lone surrogates, U+FFFE/F):
+# a value holding one (a FriendlyName, a sid in a path) is shown with U+FFFD instead, so the
+# document stays parseable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _xml_document(request: web.Request, element: ET.Element) -> str:
     root = ET.Element(flavour_of(request).xml_root)
     root.append(element)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    text = ET.tostring(root, encoding="unicode")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + _NOT_XML.sub("\ufffd", text)
 
 
 @dataclass(frozen=True, slots=True)
