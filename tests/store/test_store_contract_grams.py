@@ -9,7 +9,16 @@ import re
 import time
 from dataclasses import replace
 
-from rcmlrouter.store.base import Account, IncomingNumber, NumberQuery, Store, new_sid
+import pytest
+
+from rcmlrouter.store.base import (
+    Account,
+    IncomingNumber,
+    NumberCursor,
+    NumberQuery,
+    Store,
+    new_sid,
+)
 from rcmlrouter.store.number_grams import best_window, pattern_windows
 from support.store_engines import Engine
 
@@ -36,6 +45,20 @@ def _matches(pattern: str, phone: str) -> bool:
     body = pattern.removeprefix("+")
     regex = "".join("[0-9]" if ch == "*" else re.escape(ch) for ch in body)
     return re.search(regex, phone, re.IGNORECASE) is not None
+
+
+async def _walk(store: Store, query: NumberQuery) -> list[tuple[str, str]]:
+    """The whole list through keyset pages of 7 (Twilio's PageToken), checked backwards too."""
+    seen: list[tuple[str, str]] = []
+    cursor: NumberCursor | None = None
+    while page := await store.list_numbers_from(query, cursor, 7):
+        seen += [(n.phone_number, n.sid) for n in page]
+        cursor = NumberCursor(page[-1].phone_number, page[-1].sid)
+    if len(seen) > 7:  # the page before the last one, read backwards from it
+        last = seen[-1]
+        before = await store.list_numbers_from(query, NumberCursor(*last, before=True), 7)
+        assert [(n.phone_number, n.sid) for n in before] == seen[-8:-1]
+    return seen
 
 
 def test_windows_skip_letters_and_expand_stars() -> None:
@@ -92,6 +115,7 @@ async def test_indexed_filters_equal_a_scan(store: Store, engine: Engine) -> Non
             page = await store.list_numbers(query, 0, 1000)
             got = [(n.phone_number, n.sid) for n in page.items]
             assert (got, page.total) == (expected, len(expected)), (pattern, extra)
+            assert await _walk(store, query) == expected, (pattern, extra)
             second = await store.list_numbers(query, 1, 3)
             assert [(n.phone_number, n.sid) for n in second.items] == expected[3:6]
             assert second.total == len(expected)
@@ -101,3 +125,22 @@ async def test_indexed_filters_equal_a_scan(store: Store, engine: Engine) -> Non
     )
     moved_away = await store.list_numbers(NumberQuery(other.sid, phone_number="200*"), 0, 100)
     assert {n.sid for n in moved_away.items} == {n.sid for n in moved[10:]}
+
+
+async def test_a_selective_filter_never_scans(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin, _ = await store.ensure_default_setup()
+    await store.bulk_insert_numbers([_number(admin, f"+1212{i:07d}") for i in range(2000)])
+
+    def no_scan(*_args: object) -> None:
+        raise AssertionError("the account was scanned")
+
+    for module in ("rcmlrouter.store.sqlite", "rcmlrouter.store.postgres"):
+        monkeypatch.setattr(f"{module}.keyset_sql", no_scan)
+        monkeypatch.setattr(f"{module}.filtered_page", no_scan)
+    query = NumberQuery(admin.sid, phone_number="21200*12*")
+    page = await store.list_numbers(query, 0, 50)
+    assert page.total == 100  # +1212 00 0 12 YZ: i = 1200…1299
+    assert [n.phone_number for n in page.items][:2] == ["+12120001200", "+12120001201"]
+    assert len(await store.list_numbers_from(query, None, 150)) == 100

@@ -26,7 +26,8 @@ from typing import Any
 
 import asyncpg
 
-from rcmlrouter.store.base import NumberQuery
+from rcmlrouter.store import rows
+from rcmlrouter.store.base import IncomingNumber, NumberCursor, NumberQuery
 from rcmlrouter.store.postgres_core import numbered
 
 GRAM = 4
@@ -90,6 +91,38 @@ def best_window(windows: list[list[str]], counts: dict[str, int]) -> list[str] |
 
 
 @dataclass(frozen=True, slots=True)
+class Plan:
+    """How a filter reads the index: the account's key and the grams of the chosen window.
+    ``account_id`` None: the account never had a number (the answer is empty)."""
+
+    account_id: int | None
+    grams: list[str]
+
+
+def plan_from(windows: list[list[str]], account_id: int, counts: dict[str, int]) -> Plan | None:
+    grams = best_window(windows, counts)
+    return None if grams is None else Plan(account_id, grams)
+
+
+def _source(query: NumberQuery, plan: Plan, pattern_sql: PatternSql) -> tuple[str, list[Any]]:
+    """FROM clause: the window's rows checked against the whole pattern, as ``c``; joined
+    with the numbers (``n``) only when other filters need their columns."""
+    assert query.phone_number
+    check, check_values = pattern_sql(query.phone_number)
+    candidates = (
+        "SELECT DISTINCT g.phone_number, g.sid FROM number_grams g "
+        f"WHERE g.account_id = ? AND g.gram IN ({_marks(plan.grams)}) "
+        f"AND {check.replace('n.phone_number', 'g.phone_number')}"
+    )
+    values: list[Any] = [plan.account_id, *plan.grams, *check_values]
+    extra, extra_values = _other_filters(query)
+    if not extra:
+        return f"({candidates}) c", values
+    join = f"JOIN incoming_phone_numbers n ON n.sid = c.sid AND {extra}"
+    return f"({candidates}) c {join}", [*values, *extra_values]
+
+
+@dataclass(frozen=True, slots=True)
 class IndexedPage:
     """The SQL of a page read through the index: ``page`` gives (sid, total) rows."""
 
@@ -100,27 +133,9 @@ class IndexedPage:
 
 
 def indexed_page_sql(
-    query: NumberQuery,
-    account_id: int,
-    grams: list[str],
-    pattern_sql: PatternSql,
-    page: int,
-    page_size: int,
+    query: NumberQuery, plan: Plan, pattern_sql: PatternSql, page: int, page_size: int
 ) -> IndexedPage:
-    assert query.phone_number
-    check, check_values = pattern_sql(query.phone_number)
-    candidates = (
-        "SELECT DISTINCT g.phone_number, g.sid FROM number_grams g "
-        f"WHERE g.account_id = ? AND g.gram IN ({_marks(grams)}) "
-        f"AND {check.replace('n.phone_number', 'g.phone_number')}"
-    )
-    values: list[Any] = [account_id, *grams, *check_values]
-    extra, extra_values = _other_filters(query)
-    if extra:
-        source = f"({candidates}) c JOIN incoming_phone_numbers n ON n.sid = c.sid WHERE {extra}"
-        values += extra_values
-    else:
-        source = f"({candidates}) c"
+    source, values = _source(query, plan, pattern_sql)
     return IndexedPage(
         f"SELECT c.sid, COUNT(*) OVER () FROM {source} "
         "ORDER BY c.phone_number, c.sid LIMIT ? OFFSET ?",
@@ -128,6 +143,26 @@ def indexed_page_sql(
         f"SELECT COUNT(*) FROM {source}",
         values,
     )
+
+
+def keyset_sids_sql(
+    query: NumberQuery,
+    plan: Plan,
+    pattern_sql: PatternSql,
+    cursor: NumberCursor | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """Sids of up to ``limit`` numbers after (``before``: just before, last first) ``cursor``."""
+    source, values = _source(query, plan, pattern_sql)
+    where, order = "", "ASC"
+    if cursor is not None:
+        where = f" WHERE (c.phone_number, c.sid) {'<' if cursor.before else '>'} (?, ?)"
+        values = [*values, cursor.phone_number, cursor.sid]
+        order = "DESC" if cursor.before else "ASC"
+    sql = (
+        f"SELECT c.sid FROM {source}{where} ORDER BY c.phone_number {order}, c.sid {order} LIMIT ?"
+    )
+    return sql, [*values, limit]
 
 
 def _other_filters(query: NumberQuery) -> tuple[str, list[Any]]:
@@ -144,29 +179,79 @@ def _other_filters(query: NumberQuery) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), values
 
 
-def sqlite_indexed_page(
-    db: sqlite3.Connection, query: NumberQuery, page: int, page_size: int, pattern_sql: PatternSql
-) -> tuple[list[str], int] | None:
-    """(sids of the page, total) through the index; None: scan the account instead."""
+def _in_list_order(found: list[Any]) -> list[IncomingNumber]:
+    """Full number rows sorted as lists are (phone number, sid)."""
+    return [rows.to_number(tuple(r)) for r in sorted(found, key=lambda r: (r[3], r[0]))]
+
+
+NUMBERS_BY_SID = f"{rows.NUMBER_SELECT} WHERE n.sid IN "
+
+
+# ---- SQLite -----------------------------------------------------------------------------------
+
+
+def sqlite_plan(db: sqlite3.Connection, query: NumberQuery) -> Plan | None:
+    """The index plan of ``query``'s PhoneNumber filter; None: scan the account instead."""
     windows = pattern_windows(query.phone_number or "")
     if not windows:
         return None
     row = db.execute(ACCOUNT_ID_SQL, (query.account_sid,)).fetchone()
-    if row is None:  # the account never had a number
-        return [], 0
-    account_id = int(row[0])
-    sql, values = probe_sql(account_id, query.account_sid, windows)
+    if row is None:
+        return Plan(None, [])
+    sql, values = probe_sql(int(row[0]), query.account_sid, windows)
     counts = {gram: int(total) for gram, total in db.execute(sql, values).fetchall()}
-    grams = best_window(windows, counts)
-    if grams is None:
-        return None
-    plan = indexed_page_sql(query, account_id, grams, pattern_sql, page, page_size)
-    found = db.execute(plan.page, plan.page_values).fetchall()
+    return plan_from(windows, int(row[0]), counts)
+
+
+def sqlite_indexed_page(
+    db: sqlite3.Connection, query: NumberQuery, page: int, page_size: int, pattern_sql: PatternSql
+) -> tuple[list[str], int] | None:
+    """(sids of the page, total) through the index; None: scan the account instead."""
+    plan = sqlite_plan(db, query)
+    if plan is None or plan.account_id is None:
+        return None if plan is None else ([], 0)
+    sql = indexed_page_sql(query, plan, pattern_sql, page, page_size)
+    found = db.execute(sql.page, sql.page_values).fetchall()
     if found:
         return [r[0] for r in found], int(found[0][1])
     if page == 0:
         return [], 0
-    return [], int(db.execute(plan.count, plan.count_values).fetchone()[0])
+    return [], int(db.execute(sql.count, sql.count_values).fetchone()[0])
+
+
+def sqlite_indexed_numbers(
+    db: sqlite3.Connection,
+    query: NumberQuery,
+    cursor: NumberCursor | None,
+    limit: int,
+    pattern_sql: PatternSql,
+) -> list[IncomingNumber] | None:
+    """Up to ``limit`` numbers after (or before) ``cursor``, ascending; None: scan instead."""
+    plan = sqlite_plan(db, query)
+    if plan is None or plan.account_id is None:
+        return None if plan is None else []
+    sql, values = keyset_sids_sql(query, plan, pattern_sql, cursor, limit)
+    sids = [r[0] for r in db.execute(sql, values).fetchall()]
+    if not sids:
+        return []
+    found = db.execute(f"{NUMBERS_BY_SID}({_marks(sids)})", sids).fetchall()
+    return _in_list_order(found)
+
+
+# ---- PostgreSQL -------------------------------------------------------------------------------
+
+
+async def postgres_plan(conn: asyncpg.Connection, query: NumberQuery) -> Plan | None:
+    """:func:`sqlite_plan` on PostgreSQL."""
+    windows = pattern_windows(query.phone_number or "")
+    if not windows:
+        return None
+    account_id = await conn.fetchval(numbered(ACCOUNT_ID_SQL), query.account_sid)
+    if account_id is None:
+        return Plan(None, [])
+    sql, values = probe_sql(int(account_id), query.account_sid, windows)
+    found = await conn.fetch(numbered(sql), *values)
+    return plan_from(windows, int(account_id), {r[0]: int(r[1]) for r in found})
 
 
 async def postgres_indexed_page(
@@ -177,21 +262,32 @@ async def postgres_indexed_page(
     pattern_sql: PatternSql,
 ) -> tuple[list[str], int] | None:
     """:func:`sqlite_indexed_page` on PostgreSQL."""
-    windows = pattern_windows(query.phone_number or "")
-    if not windows:
-        return None
-    account_id = await conn.fetchval(numbered(ACCOUNT_ID_SQL), query.account_sid)
-    if account_id is None:
-        return [], 0
-    sql, values = probe_sql(int(account_id), query.account_sid, windows)
-    found = await conn.fetch(numbered(sql), *values)
-    grams = best_window(windows, {r[0]: int(r[1]) for r in found})
-    if grams is None:
-        return None
-    plan = indexed_page_sql(query, int(account_id), grams, pattern_sql, page, page_size)
-    found = await conn.fetch(numbered(plan.page), *plan.page_values)
+    plan = await postgres_plan(conn, query)
+    if plan is None or plan.account_id is None:
+        return None if plan is None else ([], 0)
+    sql = indexed_page_sql(query, plan, pattern_sql, page, page_size)
+    found = await conn.fetch(numbered(sql.page), *sql.page_values)
     if found:
         return [r[0] for r in found], int(found[0][1])
     if page == 0:
         return [], 0
-    return [], int(await conn.fetchval(numbered(plan.count), *plan.count_values))
+    return [], int(await conn.fetchval(numbered(sql.count), *sql.count_values))
+
+
+async def postgres_indexed_numbers(
+    conn: asyncpg.Connection,
+    query: NumberQuery,
+    cursor: NumberCursor | None,
+    limit: int,
+    pattern_sql: PatternSql,
+) -> list[IncomingNumber] | None:
+    """:func:`sqlite_indexed_numbers` on PostgreSQL."""
+    plan = await postgres_plan(conn, query)
+    if plan is None or plan.account_id is None:
+        return None if plan is None else []
+    sql, values = keyset_sids_sql(query, plan, pattern_sql, cursor, limit)
+    sids = [r[0] for r in await conn.fetch(numbered(sql), *values)]
+    if not sids:
+        return []
+    found = await conn.fetch(numbered(f"{NUMBERS_BY_SID}(SELECT unnest(?::text[]))"), sids)
+    return _in_list_order(found)

@@ -28,7 +28,7 @@ from rcmlrouter.store.base import (
     NumberQuery,
     Page,
 )
-from rcmlrouter.store.number_grams import postgres_indexed_page
+from rcmlrouter.store.number_grams import postgres_indexed_numbers, postgres_indexed_page
 from rcmlrouter.store.postgres_accounts import AccountQueries
 from rcmlrouter.store.postgres_core import (
     ACQUIRE_TIMEOUT,
@@ -281,6 +281,15 @@ class PostgresStore(AccountQueries, RecordingQueries):
         self, query: NumberQuery, cursor: NumberCursor | None, limit: int
     ) -> list[IncomingNumber]:
         """Up to ``limit`` numbers after (or before) ``cursor`` in list order, ascending."""
+        if query.phone_number:  # through the gram index when it has a usable window
+
+            async def indexed(conn: asyncpg.Connection) -> list[IncomingNumber] | None:
+                return await postgres_indexed_numbers(
+                    conn, query, cursor, limit, number_pattern_sql
+                )
+
+            if (numbers := await self.read_snapshot(indexed)) is not None:
+                return numbers
         where, params = number_where(query, number_pattern_sql)
         sql, values = keyset_sql(where, params, cursor, limit)
         found = [rows.to_number(r) for r in await self.fetchall(sql, values)]

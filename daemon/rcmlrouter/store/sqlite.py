@@ -24,7 +24,7 @@ from rcmlrouter.store.base import (
     NumberQuery,
     Page,
 )
-from rcmlrouter.store.number_grams import sqlite_indexed_page
+from rcmlrouter.store.number_grams import sqlite_indexed_numbers, sqlite_indexed_page
 from rcmlrouter.store.sqlite_accounts import AccountQueries
 from rcmlrouter.store.sqlite_lists import (
     filtered_page,
@@ -253,6 +253,13 @@ class SqliteStore(AccountQueries, MessageQueries, RecordingQueries):
         self, query: NumberQuery, cursor: NumberCursor | None, limit: int
     ) -> list[IncomingNumber]:
         """Up to ``limit`` numbers after (or before) ``cursor`` in list order, ascending."""
+        if query.phone_number:  # through the gram index when it has a usable window
+
+            def indexed(db: sqlite3.Connection) -> list[IncomingNumber] | None:
+                return sqlite_indexed_numbers(db, query, cursor, limit, number_pattern_sql)
+
+            if (numbers := await self.run_read(indexed)) is not None:
+                return numbers
         where, params = number_where(query)
         sql, values = keyset_sql(where, params, cursor, limit)
         found = [rows.to_number(r) for r in await self.fetchall(sql, values)]
