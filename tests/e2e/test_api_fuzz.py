@@ -85,6 +85,7 @@ def _error_code(text: str) -> int | None:
     return int(found) if found and found.isdigit() else None
 
 
+@pytest.mark.timeout(120 + 60 * EXAMPLES * (4 if EVERYTHING else 1) // 20)
 def test_generated_requests_get_no_5xx_and_coded_4xx(daemon: DaemonProcess) -> None:
     base_url = f"http://127.0.0.1:{daemon.api_port}"
     document = httpx.get(f"{base_url}/openapi.json", timeout=10).json()
