@@ -64,6 +64,7 @@ class JournalEntry:
     message: MessageRecord | None
     events: Sequence[OutboxEvent]
     committed: asyncio.Future[None]
+    added: float = 0.0  # time.monotonic() at commit()
 
 
 class CallbackOutbox:
@@ -130,7 +131,7 @@ class CallbackOutbox:
         anything to the outside world.
         """
         committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._writer.add(JournalEntry(call, message, events, committed))
+        self._writer.add(JournalEntry(call, message, events, committed, time.monotonic()))
         return committed
 
     def enqueue(
@@ -171,7 +172,9 @@ class CallbackOutbox:
         ids = await self.store.write_journal(calls, messages, events)
         for event, event_id in zip(events, ids, strict=True):
             self._ready(dataclasses.replace(event, id=event_id))
+        now = time.monotonic()
         for entry in batch:
+            metrics.JOURNAL_COMMIT_SECONDS.observe(now - entry.added)
             if not entry.committed.done():  # its awaiting task may have been cancelled
                 entry.committed.set_result(None)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 import structlog
 
+from rcmlrouter import metrics
 from rcmlrouter.errors import StoreError
 
 T = TypeVar("T")
@@ -43,6 +45,8 @@ class BatchWriter(Generic[T]):
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        self._seconds = metrics.STORE_BATCH_SECONDS.labels(name)
+        self._items = metrics.STORE_BATCH_ITEMS.labels(name)
 
     def add(self, item: T) -> None:
         self._pending.append(item)
@@ -79,6 +83,7 @@ class BatchWriter(Generic[T]):
                 if self._linger and len(self._pending) < self._max_batch:
                     await asyncio.sleep(self._linger)  # gather more into one transaction
             batch = self._pending[: self._max_batch]
+            started = time.monotonic()
             try:
                 await self._write(batch)
             except StoreError as exc:
@@ -87,6 +92,8 @@ class BatchWriter(Generic[T]):
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.05
+            self._seconds.observe(time.monotonic() - started)
+            self._items.observe(len(batch))
             del self._pending[: len(batch)]
             if self._on_written is not None:
                 self._on_written(batch)

@@ -55,6 +55,27 @@ CALLBACKS_EXPIRED = Counter(
     "Status callbacks given up undelivered after callbacks.max_age.",
     registry=REGISTRY,
 )
+COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+JOURNAL_COMMIT_SECONDS = Histogram(
+    "rcmlrouter_journal_commit_seconds",
+    "From CallbackOutbox.commit to its transaction committed (what a ringing call waits).",
+    buckets=COMMIT_BUCKETS,
+    registry=REGISTRY,
+)
+STORE_BATCH_SECONDS = Histogram(
+    "rcmlrouter_store_batch_seconds",
+    "One group-committed store write (a BatchWriter batch), by writer.",
+    ["writer"],
+    buckets=COMMIT_BUCKETS,
+    registry=REGISTRY,
+)
+STORE_BATCH_ITEMS = Histogram(
+    "rcmlrouter_store_batch_items",
+    "Items per group-committed store write, by writer.",
+    ["writer"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+    registry=REGISTRY,
+)
 CALLBACKS_OLDEST_AGE = Gauge(
     "rcmlrouter_callbacks_oldest_age_seconds",
     "Age of the oldest status callback waiting in the outbox (0 when none is).",
