@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.dialog import Dialog, DialogKey
-from rcmlrouter.sip.message import Header, SipRequest
+from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.response import new_tag, reply_destination
 from rcmlrouter.sip.transaction import (
@@ -70,6 +70,9 @@ class RequestDispatcher:
         txn = self._server.get(key)
         if request.method == "ACK":
             self._on_ack(request, txn)
+            return
+        if isinstance(txn, InviteServerTransaction) and txn.last_response is None:
+            self._trying(txn)  # retransmitted before we said anything: Trying now
             return
         if txn is not None:
             txn.on_retransmit()
@@ -145,11 +148,20 @@ class RequestDispatcher:
         dialog = Dialog.from_invite(request, new_tag())  # may raise: before any state exists
         txn = self._new_txn(request, key, reply_to)
         assert isinstance(txn, InviteServerTransaction)
-        txn.respond(self._ep.make_response(request, 100, "Trying", to_tag=None))
+        txn.trying_after(self._ep.config.trying, lambda: self._trying_response(request))
         call = IncomingCall(self._ep, txn, source, reply_to, dialog)
         self._pending[key] = call
         self._dialogs[call.dialog.key] = call
         self._ep.handler.on_invite(call)
+
+    def _trying_response(self, request: SipRequest) -> SipResponse:
+        """RFC 3261 §17.2.1: 100 Trying only when the INVITE is not answered (rung, rejected,
+        answered) within ``TimerConfig.trying``: a quick call costs one datagram less."""
+        return self._ep.make_response(request, 100, "Trying", to_tag=None)
+
+    def _trying(self, txn: InviteServerTransaction) -> None:
+        if txn.state is State.PROCEEDING and txn.last_response is None:
+            txn.respond(self._trying_response(txn.request))
 
     def _on_cancel(self, request: SipRequest, key: ServerKey, reply_to: Source) -> None:
         invite_key = (*key[:-1], "INVITE")

@@ -21,6 +21,7 @@ class TimerConfig:
     t1: float = 0.5
     t2: float = 4.0
     t4: float = 5.0
+    trying: float = 0.2  # §17.2.1: 100 Trying only if the TU has not answered within 200 ms
 
     @property
     def timeout(self) -> float:

@@ -137,6 +137,16 @@ class InviteServerTransaction(Transaction):
             self._start(self.config.t1, lambda: self._timer_g(self.config.t1))
         self._start(self.config.timeout, self._timer_h)
 
+    def trying_after(self, delay: float, trying: Callable[[], SipResponse]) -> None:
+        """§17.2.1: send ``trying()`` (a 100) after ``delay`` unless a response went out
+        first. A transaction timer: cancelled when the transaction ends."""
+
+        def fire() -> None:
+            if self.state is State.PROCEEDING and self.last_response is None:
+                self.respond(trying())
+
+        self._start(delay, fire)
+
     def _timer_g(self, interval: float) -> None:
         if self.state is State.COMPLETED and self.last_response is not None:
             self.send(self.last_response)
