@@ -90,10 +90,15 @@ async def test_malformed_answerable_gets_400_with_reason_else_dropped(
     peer.send(bad_contact, target)
     assert (await peer.recv_status(400)).call_id == "bad3"
     assert endpoint.transaction_count == 0
-    peer.send(b"NOT SIP AT ALL\r\n\r\n", target)
     peer.send(sip_request("OPTIONS", call_id="x", branch="b").replace("Call-ID: x\r\n", ""), target)
+    no_call_id = await peer.recv_status(400)  # Via and CSeq are enough (RFC 4475 §3.3.1)
+    assert no_call_id.get("Call-ID") is None and no_call_id.cseq == (1, "OPTIONS")
+    peer.send(b"NOT SIP AT ALL\r\n\r\n", target)
+    peer.send(
+        sip_request("OPTIONS", call_id="y", branch="c").replace("CSeq: 1 OPTIONS\r\n", ""), target
+    )
     assert await peer.nothing()
-    assert endpoint.stats.parse_errors == 5 and endpoint.stats.dropped == 2
+    assert endpoint.stats.parse_errors == 6 and endpoint.stats.dropped == 2
 
 
 async def test_received_and_rport_stamped_and_used(endpoint: SipEndpoint, peer: RawUdpPeer) -> None:

@@ -124,7 +124,9 @@ def test_salvage_gives_answerable_request_only_when_possible() -> None:
     assert salvaged is not None and salvaged.call_id == "clerr@example.com"
     response = build_response(salvaged, 400, "Bad Request", to_tag="x")
     assert response.get("To") == "<sip:bob@example.com>;tag=x"
-    assert salvage_request(sample("missing_call_id.sip")) is None
+    no_call_id = salvage_request(sample("missing_call_id.sip"))  # Via + CSeq: answerable
+    assert no_call_id is not None and no_call_id.get("Call-ID") is None
+    assert salvage_request(b"OPTIONS sip:x SIP/2.0\r\nCSeq: 1 OPTIONS\r\n\r\n") is None
 
 
 def test_content_length_required_on_stream_and_extra_bytes_ignored_on_udp() -> None:

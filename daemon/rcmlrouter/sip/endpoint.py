@@ -21,10 +21,10 @@ from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.response import (
     build_response,
+    error_destination,
     new_tag,
     reason_header,
     reason_phrase,
-    reply_destination,
     salvage_request,
 )
 from rcmlrouter.sip.server import ALLOW, RequestDispatcher, RequestHandler
@@ -167,11 +167,11 @@ class SipEndpoint:
             response = self.make_response(
                 request,
                 error.sip_status,
-                error.default_reason,
+                None,
                 to_tag=new_tag(),
                 headers=[reason_header(error.sip_status, error.reason)],
             )
-            self._send(response, reply_destination(request, source))
+            self._send(response, error_destination(request, source))
         except SipParseError:
             self.stats.dropped += 1
 
@@ -217,10 +217,13 @@ class SipEndpoint:
 
     def _contact(self, request: SipRequest) -> str:
         via = request.top_via
-        transport = "udp" if via.transport == "UDP" else "tcp"
+        transport = via.transport.lower() if via.transport in ("UDP", "TLS") else "tcp"
         host = via.params.get("received") or bare_host(via.host)
-        local_host, port = self._transports.local_address(transport, host)
-        suffix = ";transport=tcp" if transport == "tcp" else ""
+        try:
+            local_host, port = self._transports.local_address(transport, host)
+        except SipError:  # the Via names a transport we do not listen on: our first listener
+            transport, local_host, port = self._transports.addresses[0]
+        suffix = "" if transport == "udp" else f";transport={transport}"
         return f"<sip:{format_host(local_host)}:{port}{suffix}>"
 
     def link_to(self, destination: Source) -> Link:

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 
 from rcmlrouter.errors import SipParseError
-from rcmlrouter.sip.uri import NameAddr, Via, parse_name_addr, parse_via, split_outside_quotes
+from rcmlrouter.sip.uri import (
+    NameAddr,
+    Via,
+    ascii_int,
+    parse_name_addr,
+    parse_via,
+    split_outside_quotes,
+)
 
 MAX_MESSAGE_BYTES = 65536
 MAX_HEADERS = 100
@@ -313,9 +320,10 @@ class SipResponse(SipMessage):
 
 def parse_cseq(value: str) -> tuple[int, str]:
     parts = value.split()
-    if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) > MAX_CSEQ:
+    number = ascii_int(parts[0]) if len(parts) == 2 else None
+    if number is None or number > MAX_CSEQ:
         raise SipParseError(f"malformed CSeq {value[:40]!r}")
-    return int(parts[0]), parts[1].upper()
+    return number, parts[1].upper()
 
 
 def is_token(text: str) -> bool:
@@ -403,9 +411,10 @@ def _parse_headers(lines: list[str]) -> list[Header]:
 def _start_line(line: str) -> SipRequest | SipResponse:
     if line[:8].upper() == "SIP/2.0 ":
         code, _, reason = line[8:].strip().partition(" ")
-        if len(code) != 3 or not code.isdigit() or not 100 <= int(code) <= 699:
+        status = ascii_int(code, 3) if len(code) == 3 else None
+        if status is None or not 100 <= status <= 699:
             raise SipParseError(f"malformed status line {line[:60]!r}")
-        return SipResponse(int(code), reason.strip())
+        return SipResponse(status, reason.strip())
     parts = line.split(" ")
     if len(parts) != 3 or not is_token(parts[0]) or not parts[1]:
         raise SipParseError(f"malformed request line {line[:60]!r}")
@@ -418,9 +427,10 @@ def _content_length(message: SipMessage) -> int | None:
     values = message.get_all("Content-Length")
     if not values:
         return None
-    if len(set(values)) > 1 or not values[0].isdigit():
+    length = ascii_int(values[0], 18)
+    if len(set(values)) > 1 or length is None:
         raise SipParseError("malformed Content-Length")
-    return int(values[0])
+    return length
 
 
 def _check_request(request: SipRequest) -> None:
@@ -438,7 +448,7 @@ def _check_request(request: SipRequest) -> None:
 def parse_message(data: bytes, *, stream: bool = False) -> SipRequest | SipResponse:
     """Parse one complete message. ``stream`` (TCP) makes Content-Length mandatory."""
     if len(data) > MAX_MESSAGE_BYTES:
-        raise SipParseError("message too large")
+        raise SipParseError("message too large", sip_status=513)
     head, rest, _ = split_head(data.lstrip(b"\r\n"))
     lines = _header_lines(head)
     if not lines or not lines[0]:
@@ -480,10 +490,14 @@ def frame_length(buffer: bytes | bytearray) -> int | None:
             text = value.strip()
             if not text.isdigit():
                 raise SipParseError("malformed Content-Length")
+            if len(text) > 18:
+                raise SipParseError("message too large", sip_status=413)
+            if length is not None and int(text) != length:  # RFC 4475 §3.3.9: no framing
+                raise SipParseError("conflicting Content-Length values")
             length = int(text)
     if length is None:
         raise SipParseError("Content-Length is required on stream transports")
     total = head_end + length
     if total > MAX_MESSAGE_BYTES:
-        raise SipParseError("message too large")
+        raise SipParseError("message too large", sip_status=413)
     return total if len(buffer) >= total else None

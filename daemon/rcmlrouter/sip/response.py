@@ -4,6 +4,7 @@ just enough of a malformed request to answer it with 400."""
 from __future__ import annotations
 
 import random
+import re
 
 from rcmlrouter.errors import SipParseError
 from rcmlrouter.sip.message import (
@@ -17,8 +18,8 @@ from rcmlrouter.sip.message import (
     is_token,
     split_head,
 )
-from rcmlrouter.sip.transport import Source
-from rcmlrouter.sip.uri import bare_host, split_outside_quotes
+from rcmlrouter.sip.transport import Source, stamp_received
+from rcmlrouter.sip.uri import ascii_int, bare_host, split_outside_quotes
 
 
 def build_response(
@@ -34,7 +35,9 @@ def build_response(
     unless it already has one. Record-Route is copied for dialog-forming responses."""
     copied: list[Header] = [h for h in request.headers if h[0] == "Via"]
     for name in ("From", "To", "Call-ID", "CSeq"):
-        value = request.get(name) or ""
+        value = request.get(name)
+        if value is None:
+            continue  # a salvaged request may lack From/To/Call-ID (RFC 4475 §3.3.1)
         if name == "To" and to_tag and ";tag=" not in value.replace(" ", "").lower():
             value = f"{value};tag={to_tag}"
         copied.append((name, value))
@@ -48,12 +51,13 @@ def build_response(
 REASON_PHRASES = {
     100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
     183: "Session Progress", 200: "OK", 202: "Accepted", 400: "Bad Request", 403: "Forbidden",
-    404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout",
-    415: "Unsupported Media Type",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable", 408: "Request Timeout",
+    413: "Request Entity Too Large", 415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
     420: "Bad Extension", 480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist",
     483: "Too Many Hops", 486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here",
     500: "Server Internal Error", 501: "Not Implemented", 503: "Service Unavailable",
-    505: "Version Not Supported", 603: "Decline",
+    505: "Version Not Supported", 513: "Message Too Large", 603: "Decline",
 }  # fmt: skip
 
 
@@ -71,36 +75,53 @@ def reply_destination(request: SipRequest, source: Source) -> Source:
         return source
     via = request.top_via
     rport = via.params.get("rport")
-    port = int(rport) if rport and rport.isdigit() else (via.port or 5060)
+    port = (ascii_int(rport, 5) if rport else None) or via.port or 5060
     return ("udp", via.params.get("received") or bare_host(via.host), port)
 
 
 def salvage_request(data: bytes) -> SipRequest | None:
-    """Best effort: a request with just enough headers to send a 400, or None."""
-    try:
-        head, _, _ = split_head(data[:MAX_MESSAGE_BYTES])
-        lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
-        parts = lines[0].split(" ")
-        if len(parts) < 3 or not is_token(parts[0]) or parts[0].upper() == "ACK":
-            return None
-        request = SipRequest(parts[0], parts[1])
-        for line in lines[1 : MAX_HEADERS + 1]:
-            name, colon, value = line.partition(":")
-            name = canonical_name(name.strip())
-            if colon and name in REQUIRED_HEADERS:
-                if name == "Via":
-                    request.headers.extend(
-                        (name, v.strip()) for v in split_outside_quotes(value, ",")
-                    )
-                else:
-                    request.headers.append((name, value.strip()))
-        for name in REQUIRED_HEADERS:
-            request._require(name)
-        request.top_via  # noqa: B018
-        request.cseq  # noqa: B018
-    except SipParseError:
+    """Best effort: a request with just enough headers to answer it (an error status), or None.
+
+    A Via and a CSeq are enough (RFC 4475 §3.3.1: From, To or Call-ID may be missing; §3.1.2.4:
+    the CSeq number may be out of range; both are copied as they are). A top Via of another
+    SIP version (§3.1.2.16) is read as SIP/2.0 so that the 505 can be sent.
+    """
+    head, _, _ = split_head(data[:MAX_MESSAGE_BYTES])
+    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
+    parts = lines[0].split(" ")
+    if len(parts) < 3 or not is_token(parts[0]) or parts[0].upper() == "ACK":
         return None
+    request = SipRequest(parts[0], parts[1])
+    for line in lines[1 : MAX_HEADERS + 1]:
+        name, colon, value = line.partition(":")
+        name = canonical_name(name.strip())
+        if colon and name in REQUIRED_HEADERS:
+            if name == "Via":
+                request.headers.extend((name, v.strip()) for v in split_outside_quotes(value, ","))
+            else:
+                request.headers.append((name, value.strip()))
+    if request.get("Via") is None or request.get("CSeq") is None:
+        return None
+    try:
+        request.top_via  # noqa: B018
+    except SipParseError:
+        index = next(i for i, (name, _) in enumerate(request.headers) if name == "Via")
+        request.headers[index] = ("Via", _OTHER_VERSION.sub("SIP/2.0/", request.headers[index][1]))
+        try:
+            request.top_via  # noqa: B018
+        except SipParseError:
+            return None
     return request
+
+
+_OTHER_VERSION = re.compile(r"^\s*SIP\s*/\s*\d+\.\d+\s*/", re.IGNORECASE)
+
+
+def error_destination(request: SipRequest, source: Source) -> Source:
+    """Where a stateless error response goes: as for any request (RFC 3581 ``received`` and
+    ``rport`` stamped from ``source``, so a name in the Via is never looked up)."""
+    stamp_received(request, source[1], source[2])
+    return reply_destination(request, source)
 
 
 def reason_header(status: int, text: str) -> Header:

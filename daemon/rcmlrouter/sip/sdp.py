@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass, field
 
 from rcmlrouter.errors import SipError, SipParseError
+from rcmlrouter.sip.uri import ascii_int
 
 STATIC_CODECS = {0: "PCMU", 8: "PCMA"}
 SUPPORTED = ("PCMU", "PCMA")
@@ -62,12 +63,13 @@ class AudioAnswer:
 
 def _media_line(value: str) -> tuple[int, list[int]]:
     parts = value.split()
-    if len(parts) < 4 or not parts[1].isdigit():
+    port = ascii_int(parts[1], 5) if len(parts) >= 4 else None
+    types = [ascii_int(p, 3) for p in parts[3:]]
+    if port is None:
         raise SipParseError("malformed m= line")
-    try:
-        return int(parts[1]), [int(p) for p in parts[3:]]
-    except ValueError as exc:
-        raise SipParseError("malformed payload type in m= line") from exc
+    if None in types:
+        raise SipParseError("malformed payload type in m= line")
+    return port, [t for t in types if t is not None]
 
 
 def _attribute(offer: AudioOffer, value: str) -> None:
@@ -76,11 +78,12 @@ def _attribute(offer: AudioOffer, value: str) -> None:
         offer.direction = name
     elif name in ("rtpmap", "fmtp"):
         pt_text, _, params = rest.partition(" ")
-        if pt_text.isdigit():
+        payload_type = ascii_int(pt_text, 3)
+        if payload_type is not None:
             target = offer.rtpmap if name == "rtpmap" else offer.fmtp
-            target[int(pt_text)] = params.strip()
-    elif name == "ptime" and rest.strip().isdigit():
-        offer.ptime = int(rest.strip())
+            target[payload_type] = params.strip()
+    elif name == "ptime" and (ptime := ascii_int(rest.strip(), 4)) is not None:
+        offer.ptime = ptime
 
 
 def parse_offer(body: bytes) -> AudioOffer:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.sip.conformance import request_refusal
 from rcmlrouter.sip.dialog import Dialog, DialogKey
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
-from rcmlrouter.sip.response import new_tag, reply_destination
+from rcmlrouter.sip.response import new_tag, reason_header, reply_destination
 from rcmlrouter.sip.transaction import (
     InviteServerTransaction,
     NonInviteServerTransaction,
@@ -91,9 +92,13 @@ class RequestDispatcher:
             self._on_out_of_dialog(request, key, source, reply_to)
 
     def _refusal(self, request: SipRequest) -> tuple[int, list[Header]] | None:
+        refusal = request_refusal(request)
+        if refusal is not None:
+            status, text, headers = refusal
+            return status, [*headers, reason_header(status, text)]
         max_forwards = request.get("Max-Forwards")
-        if max_forwards is not None and max_forwards.strip() == "0":
-            return 483, []
+        if max_forwards is not None and int(max_forwards) == 0 and request.method != "OPTIONS":
+            return 483, []  # an OPTIONS is for us, not forwarded: answered (RFC 4475 §3.3.11)
         required = [v for v in request.get_all("Require") if v]
         if required and request.method != "CANCEL":
             return 420, [("Unsupported", ", ".join(required))]

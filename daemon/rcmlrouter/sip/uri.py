@@ -19,6 +19,17 @@ _VIA_PROTO_RE = re.compile(r"SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+(.+)", re.IGNORE
 Params = dict[str, str | None]
 
 
+def ascii_int(text: str, max_digits: int = 10) -> int | None:
+    """``text`` as an integer when it is 1 to ``max_digits`` ASCII digits, else None.
+
+    ``str.isdigit`` alone lets through what ``int`` refuses ('²', or over 4300 digits): a
+    ValueError from a header value would escape the parser.
+    """
+    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
 def split_outside_quotes(text: str, sep: str) -> list[str]:
     """Split ``text`` at ``sep`` except inside double quotes or angle brackets."""
     if '"' not in text and "<" not in text:
@@ -89,9 +100,9 @@ def parse_hostport(text: str) -> tuple[str, int | None]:
             raise SipParseError(f"malformed host {text!r}")
     port: int | None = None
     if port_text or text.endswith(":"):
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        port = ascii_int(port_text, 5)
+        if port is None or not 0 < port < 65536:
             raise SipParseError(f"malformed port in {text!r}")
-        port = int(port_text)
     return host.lower(), port
 
 
