@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.conformance import request_refusal
+from rcmlrouter.sip.conformance import request_refusal
 from rcmlrouter.sip.dialog import Dialog, DialogKey
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
@@ -54,6 +55,8 @@ class RequestDispatcher:
         self._server = server
         self._pending = pending
         self._dialogs = dialogs
+        # re-INVITEs whose 2xx waits for its ACK, by (Call-ID, CSeq number)
+        self._reinvites: dict[tuple[str, int], InviteServerTransaction] = {}
         self.in_flight = 0  # server transactions without a final response yet
         self.current: ServerTxn | None = None  # the transaction of the request being handled
 
@@ -63,6 +66,9 @@ class RequestDispatcher:
     def forget(self, key: ServerKey) -> None:
         self._server.pop(key, None)
         self._pending.pop(key, None)
+        if self._reinvites:  # rare: only re-INVITEs answered and not ACKed yet
+            for ack_key in [k for k, txn in self._reinvites.items() if txn.key == key]:
+                del self._reinvites[ack_key]
 
     def on_request(self, request: SipRequest, source: Source) -> None:
         request.from_addr  # noqa: B018 - malformed From/To → 400 before any state exists
@@ -138,6 +144,9 @@ class RequestDispatcher:
     def _on_ack(self, request: SipRequest, txn: Transaction | None) -> None:
         if isinstance(txn, InviteServerTransaction) and txn.on_ack():
             return
+        reinvite = self._reinvites.pop((request.call_id, request.cseq[0]), None)
+        if reinvite is not None:
+            reinvite.ack_2xx()
         tag = request.to_addr.tag
         call = self._dialogs.get((request.call_id, tag or "", request.from_addr.tag or ""))
         if isinstance(call, IncomingCall):
@@ -204,6 +213,8 @@ class RequestDispatcher:
             txn.respond(respond(txn.request, 491, "Request Pending", to_tag=None))
             return
         call.dialog.update_target(txn.request)
+        txn.repeat_2xx = True
+        self._reinvites[(txn.request.call_id, txn.request.cseq[0])] = txn
         if call.dispatch_reinvite(IncomingRequest(self._ep, txn, source, None)):
             txn.respond(respond(txn.request, 100, "Trying", to_tag=None))
             self._ep.timers.schedule(

@@ -103,7 +103,7 @@ def _released(txn: Transaction) -> RuntimeError:
 class InviteServerTransaction(Transaction):
     """§17.2.1 + RFC 6026: Proceeding → Accepted (2xx) / Completed (3xx-6xx) → Confirmed."""
 
-    __slots__ = ("_request", "last_response", "on_timeout")
+    __slots__ = ("_request", "last_response", "on_timeout", "repeat_2xx")
 
     def __init__(self, key: ServerKey, link: Link, request: SipRequest) -> None:
         super().__init__(key, link)
@@ -111,6 +111,9 @@ class InviteServerTransaction(Transaction):
         self.state = State.PROCEEDING
         self.last_response: SipResponse | None = None
         self.on_timeout: Callable[[], None] | None = None
+        # a re-INVITE: its 2xx is sent again (T1 doubling to T2) until ack_2xx() or Timer L,
+        # the UAS core's duty (RFC 3261 §13.3.1.4) done here, as IncomingCall does for the first
+        self.repeat_2xx = False
 
     @property
     def request(self) -> SipRequest:
@@ -131,6 +134,8 @@ class InviteServerTransaction(Transaction):
         if response.status < 300:
             self.state = State.ACCEPTED
             self._start(self.config.timeout, self.terminate)  # Timer L
+            if self.repeat_2xx and not self.reliable:
+                self._start(self.config.t1, lambda: self._repeat_2xx(self.config.t1))
             return
         self.state = State.COMPLETED
         if not self.reliable:
@@ -152,6 +157,16 @@ class InviteServerTransaction(Transaction):
             self.send(self.last_response)
             nxt = min(2 * interval, self.config.t2)
             self._start(nxt, lambda: self._timer_g(nxt))
+
+    def _repeat_2xx(self, interval: float) -> None:
+        if self.repeat_2xx and self.state is State.ACCEPTED and self.last_response is not None:
+            self.send(self.last_response)
+            nxt = min(2 * interval, self.config.t2)
+            self._start(nxt, lambda: self._repeat_2xx(nxt))
+
+    def ack_2xx(self) -> None:
+        """The ACK of our 2xx arrived (a new transaction of its own): stop repeating it."""
+        self.repeat_2xx = False
 
     def _timer_h(self) -> None:
         if self.on_timeout is not None:
