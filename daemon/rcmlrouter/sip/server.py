@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.conformance import request_refusal
-from rcmlrouter.sip.conformance import request_refusal
 from rcmlrouter.sip.dialog import Dialog, DialogKey
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
