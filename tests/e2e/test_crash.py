@@ -6,6 +6,10 @@ each caller hanging up after 1.5 s; the daemon is SIGKILLed at a seeded random i
 burst, SIPp is killed, the daemon restarts on the same file, and once its outbox has drained the
 invariants of :mod:`support.crash` are checked against the webhook server and the API.
 
+A second kind of round does the same with ``<Dial><Sip>`` to a SIPp callee that answers: the
+caller's record and callbacks, and the outbound leg's record (``outbound-dial``) and per-noun
+status callbacks (initiated, ringing, in-progress, completed), obey the same invariants.
+
 ``CRASH_ROUNDS`` sets the number of rounds (default 6: a passing round takes 5-10 s, so about a
 minute in all), ``CRASH_SEED`` the seed of the first round (round ``i`` uses ``seed + i``). A
 failing round prints its seed; replay it with ``CRASH_SEED=<seed> CRASH_ROUNDS=1 pytest -m crash
@@ -34,11 +38,13 @@ from support.crash import (
 )
 from support.daemon import DaemonProcess
 from support.sipp import scenario
+from support.sipp_uas import SippUas
 from support.webhooks import Recorded, Reply, WebhookServer, rcml
 
 pytestmark = [pytest.mark.e2e, pytest.mark.crash]
 
 ROUNDS = int(os.environ.get("CRASH_ROUNDS", "6"))
+DIAL_ROUNDS = max(1, ROUNDS // 2)
 BASE_SEED = int(os.environ.get("CRASH_SEED") or secrets.randbelow(2**31))
 CALLS = 150
 RATE = 30.0  # calls/s: the burst places calls for 5 s; each is held 1.5 s by its caller
@@ -47,6 +53,11 @@ DIAL = "88001"
 
 
 def _replay(seed: int) -> str:
+    if seed >= BASE_SEED + 1000:  # a dial round
+        return (
+            f"CRASH_SEED={seed - 1000} CRASH_ROUNDS=2 .venv/bin/pytest -m crash "
+            "tests/e2e/test_crash.py -k dial"
+        )
     return f"CRASH_SEED={seed} CRASH_ROUNDS=1 .venv/bin/pytest -m crash tests/e2e/test_crash.py"
 
 
@@ -61,17 +72,39 @@ def _log_lines(daemon: DaemonProcess, sids: list[str], limit: int = 12) -> str:
 def test_kill_9_in_a_burst_loses_no_call_and_no_final_callback(
     round_no: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    seed = BASE_SEED + round_no
+    _crash_round(BASE_SEED + round_no, tmp_path, capsys, callee=None)
+
+
+@pytest.mark.parametrize("round_no", range(DIAL_ROUNDS))
+def test_kill_9_during_dial_bridges_loses_no_leg_and_no_final_callback(
+    round_no: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SippUas("uas_answer_after_ring.xml", tmp_path, calls=CALLS, timeout=60) as callee:
+        _crash_round(BASE_SEED + 1000 + round_no, tmp_path, capsys, callee=callee)
+
+
+def _crash_round(
+    seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], *, callee: SippUas | None
+) -> None:
     rng = random.Random(seed)
     kill_after = round(rng.uniform(*KILL_WINDOW), 3)
-    tag = f"[crash seed={seed} kill_after={kill_after}s]"
+    kind = "dial" if callee else "pause"
+    tag = f"[crash {kind} seed={seed} kill_after={kill_after}s]"
     webhooks = WebhookServer().start()
     daemon = DaemonProcess(tmp_path / "node")
     sipp = None
     started = time.monotonic()
     try:
-        voice = webhooks.route("/voice", rcml('<Pause length="20"/>'))
         status = webhooks.route("/status", Reply("", content_type="text/plain"))
+        if callee is None:
+            document = rcml('<Pause length="20"/>')
+        else:  # the outbound leg reports to the same receiver, under its own CallSid
+            events = "initiated ringing answered completed"
+            document = rcml(
+                f'<Dial><Sip statusCallback="{status}" statusCallbackEvent="{events}">'
+                f"{callee.uri}</Sip></Dial>"
+            )
+        voice = webhooks.route("/voice", document)
         daemon.start()
         daemon.create_number(PhoneNumber=DIAL, isSIP="true", VoiceUrl=voice, StatusCallback=status)
         burst = scenario("uac_crash_burst.xml", tmp_path)

@@ -39,7 +39,8 @@ from support.webhooks import Recorded, WebhookServer
 
 FINAL = frozenset({"completed", "failed", "busy", "no-answer", "canceled"})
 UNFINISHED = frozenset({"queued", "ringing", "in-progress"})
-RANK = {"ringing": 0, "in-progress": 1, **dict.fromkeys(FINAL, 2)}
+# "initiated" is the first event of an outbound <Dial> leg's per-noun statusCallback.
+RANK = {"initiated": -1, "ringing": 0, "in-progress": 1, **dict.fromkeys(FINAL, 2)}
 
 
 # -- the burst ---------------------------------------------------------------------------------
