@@ -136,3 +136,35 @@ def test_refer_with_a_bad_refer_to_is_refused_with_400(daemon, webhooks, workdir
         caller(daemon, workdir, dial, "uac_bridged_daemon_hangs_up.xml")
         passed(bob)
     assert webhooks.requests(f"/refer/{dial}") == []
+
+
+def test_refer_from_the_caller_hands_the_callee_to_a_third_party(
+    daemon, webhooks, workdir, dial
+) -> None:
+    leg_status = webhooks.route(f"/leg/{dial}", OK)
+    events = "initiated ringing answered completed"
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as third:
+        refer = webhooks.route(f"/refer/{dial}", rcml(f"<Dial><Sip>{third.uri}</Sip></Dial>"))
+        with SippUas("uas_transferee.xml", workdir) as bob:
+            noun = f'<Sip statusCallback="{leg_status}" statusCallbackEvent="{events}">'
+            number(daemon, webhooks, dial, f"<Dial>{noun}{bob.uri}</Sip></Dial>", ReferUrl=refer)
+            # 202, NOTIFY 100 Trying, NOTIFY 200 OK terminated, then our BYE
+            caller(daemon, workdir, dial, "uac_refer_transferor.xml")
+            passed(bob)  # re-INVITEd with the third party's SDP, then hangs up
+        passed(third)  # INVITE with the callee's SDP, answered, BYE when the callee hung up
+    [request] = webhooks.wait_for(f"/refer/{dial}", 1)
+    params = request.params
+    assert (params["ReferTarget"], params["Transferor"], params["Transferee"]) == (
+        "3000",
+        "alice",
+        "callee",
+    )
+    assert params["CallStatus"] == "in-progress" and params["Direction"] == "inbound"
+    caller_events = webhooks.wait_for(f"/status/{dial}", 3)
+    final = max(caller_events, key=lambda e: int(e.params["SequenceNumber"])).params
+    assert final["CallStatus"] == "completed" and final["Transferor"] == "alice"
+    leg = [e.params for e in webhooks.wait_for(f"/leg/{dial}", 3)]  # the callee sends no 180
+    assert [e["CallStatus"] for e in leg] == ["initiated", "in-progress", "completed"]
+    assert leg[-1]["CallSid"] == params["OutboundCallSid"] == final["OutboundCallSid"]
+    # its completed comes when the transferred call ends (bob hangs up 1.5 s after the re-INVITE)
+    assert leg[-1]["Timestamp"] and int(leg[-1]["CallDuration"]) >= 1

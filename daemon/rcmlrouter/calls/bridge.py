@@ -9,8 +9,9 @@ BYEd by the SIP core). Re-INVITEs are relayed both ways, answers relayed back.
 
 The bridge ends when the callee hangs up, at ``timeLimit`` (the callee gets a BYE), when a
 transfer (REFER, :mod:`rcmlrouter.calls.transfer`) replaces the running RCML, or when the
-caller hangs up: the call's task is then cancelled and the cleanup here ends every leg. The
-executor decides what happens to the caller next (the ``action``, the next verb, or a BYE).
+caller hangs up: the call's task is then cancelled and the cleanup here ends every leg and posts
+the ``action`` (DialCallStatus as it stands) through the durable outbox. Otherwise the executor
+decides what happens to the caller next (the ``action``, the next verb, or a BYE).
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ PeerCall = IncomingCall | OutgoingCall
 class CallerLeg(Protocol):
     """What the bridge needs from the caller's side (``SipCallLeg``)."""
 
-    call: IncomingCall
     ctx: CallContext
+
+    @property
+    def call(self) -> PeerCall: ...
 
     @property
     def answered(self) -> bool: ...
@@ -64,6 +67,7 @@ class Bridge:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> DialOutcome:
+        hung_up = False
         try:
             self._start_legs()
             winner = await self._ring()
@@ -71,9 +75,14 @@ class Bridge:
                 return self._outcome(None)
             document = await self._bridged(winner)
             return self._outcome(winner, document)
+        except asyncio.CancelledError:
+            hung_up = self.caller.call.ended.done()
+            raise
         finally:
             self.active = False
             await self._release()
+            if hung_up:
+                self._action_after_hangup()
 
     # -- ringing -----------------------------------------------------------------------------
 
@@ -88,9 +97,9 @@ class Bridge:
                 self.ctx.outbound_call_sid = leg.sid
 
     def _on_progress(self, response: SipResponse) -> None:
-        if self.caller.answered or self.winner is not None:
-            return
         call = self.caller.call
+        if self.caller.answered or self.winner is not None or not isinstance(call, IncomingCall):
+            return
         if response.status == 183 and response.body and not self._early:
             self._early = True
             call.progress(183, response.body)
@@ -206,6 +215,20 @@ class Bridge:
                 await asyncio.wait(hangups, timeout=RELEASE_WAIT)
         for leg in self.legs:
             leg.finish()
+
+    def _action_after_hangup(self) -> None:
+        """The caller hung up during the Dial: the ``action`` still gets the outcome (Twilio),
+        through the durable outbox in the call's order; its document cannot run. Only for an
+        inbound caller (a transferred call's Dial has no such post)."""
+        verb, ctx = self.verb, self.ctx
+        if verb.action is None or not isinstance(self.caller.call, IncomingCall):
+            return
+        status = "completed" if ctx.answer_time is not None else "canceled"
+        params = {**ctx.voice_params(status), **self._outcome(self.winner).params}
+        ctx.services.outbox.enqueue(
+            ctx.call_sid, ctx.account_sid, 0, verb.action, verb.method, params
+        )
+        log.info("dial.action_after_hangup", dial_call_status=params["DialCallStatus"])
 
     def _outcome(self, winner: OutboundLeg | None, document: Document | None = None) -> DialOutcome:
         for leg in self.legs:

@@ -12,8 +12,10 @@ terminated``), fetches the refer URL with the voice parameters plus ``ReferTarge
 ``Transferor`` and ``Transferee`` (the users of Refer-To, of the REFER's Contact and of its To),
 and hands the document to the bridge: it replaces the running RCML on the transferee's leg, and
 the bridge's end hangs the transferor up. Status callbacks carry the three parameters from then
-on. Only the dialed party can transfer in this build (the transferee is then the caller, whose
-call runs the new document).
+on. When the dialed party transfers, the transferee is the caller, whose call runs the new
+document. When the caller transfers, the transferee is the dialed party (``Transferee`` is the
+user its leg was dialed as): its leg leaves the bridge and runs the document as a call of its own
+(:mod:`rcmlrouter.calls.outbound_call_leg`), and the caller's RCML ends, which hangs it up.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from rcmlrouter.calls.bridge import Bridge, PeerCall
 from rcmlrouter.calls.context import CallContext
 from rcmlrouter.errors import RcmlError, SipParseError, StoreError
+from rcmlrouter.rcml.model import Document
 from rcmlrouter.sip.call import IncomingRequest
 from rcmlrouter.sip.endpoint import ALLOW
 from rcmlrouter.sip.message import SipRequest
@@ -64,9 +67,6 @@ def on_refer(
         why = "the call has no other party (no <Dial> bridge)" if answered else "not answered"
         _refuse(request, 403, f"REFER refused: {why}")
         return
-    if not from_callee:
-        _refuse(request, 403, "REFER refused: only the dialed party can transfer")
-        return
     target = refer_target(request.request)
     if target is None:
         _refuse(request, 400, "missing or malformed Refer-To")
@@ -77,15 +77,16 @@ def on_refer(
         ctx.notify(ERROR_NO_REFER_URL, f"REFER refused: number {phone} has no ReferUrl")
         _refuse(request, 403, "REFER refused: the number has no ReferUrl")
         return
+    winner = bridge.winner
+    assert winner.call is not None
     params = {
         "ReferTarget": target,
         "Transferor": _user(request.request.get("Contact")),
-        "Transferee": _user(request.request.get("To")),
+        "Transferee": _user(request.request.get("To")) if from_callee else winner.to,
     }
     request.respond(202, "Accepted")
-    winner = bridge.winner.call
-    assert winner is not None
-    bridge.spawn(_transfer(bridge, ctx, winner, params))
+    transferor = winner.call if from_callee else bridge.caller.call
+    bridge.spawn(_transfer(bridge, ctx, transferor, params, from_callee=from_callee))
 
 
 def refer_target(request: SipRequest) -> str | None:
@@ -101,7 +102,12 @@ def refer_target(request: SipRequest) -> str | None:
 
 
 async def _transfer(
-    bridge: Bridge, ctx: CallContext, transferor: PeerCall, params: dict[str, str]
+    bridge: Bridge,
+    ctx: CallContext,
+    transferor: PeerCall,
+    params: dict[str, str],
+    *,
+    from_callee: bool,
 ) -> None:
     """NOTIFY 100, fetch the refer document, NOTIFY the outcome; hand the document over."""
     await _notify(transferor, "SIP/2.0 100 Trying", "active;expires=60")
@@ -117,7 +123,23 @@ async def _transfer(
     await _notify(transferor, "SIP/2.0 200 OK", "terminated;reason=noresource")
     log.info("call.transferred", target=params["ReferTarget"])
     if bridge.transfer is not None and not bridge.transfer.done():
+        if not from_callee:
+            document = _hand_over(bridge, ctx, document, params)
         bridge.transfer.set_result(document)
+
+
+def _hand_over(
+    bridge: Bridge, ctx: CallContext, document: Document, params: dict[str, str]
+) -> Document:
+    """The caller transferred: the dialed party's leg leaves the bridge and runs ``document``
+    (:mod:`rcmlrouter.calls.outbound_call_leg`); the caller's RCML ends, which hangs it up."""
+    from rcmlrouter.calls.outbound_call_leg import hand_over  # it builds on the bridge
+
+    winner = bridge.winner
+    assert winner is not None
+    bridge.legs.remove(winner)
+    hand_over(winner, ctx, document, params)
+    return Document()
 
 
 async def _refer_url(ctx: CallContext) -> tuple[str, str]:
