@@ -240,3 +240,37 @@ def test_caller_cancel_while_the_callee_rings(daemon, webhooks, workdir, dial) -
     assert final["CallStatus"] == "canceled"
     child = call_record(daemon, final["OutboundCallSid"], "canceled")
     assert child["direction"] == "outbound-dial"
+
+
+# ---- the action after the caller hung up ------------------------------------------------------
+
+
+def test_caller_hangs_up_during_the_bridge_the_action_still_gets_the_outcome(
+    daemon, webhooks, workdir, dial
+) -> None:
+    action = webhooks.route(f"/after/{dial}", rcml("<Say>never run</Say>"))
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f'<Dial action="{action}"><Sip>{uas.uri}</Sip></Dial>')
+        caller(daemon, workdir, dial, "uac_caller_hangs_up.xml")
+        callee_ok(uas)
+    [got] = webhooks.wait_for(f"/after/{dial}", 1)
+    params = got.params
+    assert params["DialCallStatus"] == "completed" and params["CallStatus"] == "completed"
+    assert params["DialCallSid"].startswith("CA") and params["DialSipResponseCode"] == "200"
+    assert int(params["DialCallDuration"]) >= 0
+    events = statuses(webhooks, f"/status/{dial}", 3)
+    assert events[-1]["CallStatus"] == "completed"
+    assert events[-1]["OutboundCallSid"] == params["DialCallSid"]
+
+
+def test_caller_cancels_during_the_ringing_the_action_gets_canceled(
+    daemon, webhooks, workdir, dial
+) -> None:
+    action = webhooks.route(f"/after/{dial}", rcml("<Hangup/>"))
+    with SippUas(SIP_SCENARIOS / "uas_ring_cancel.xml", workdir) as uas:
+        number(daemon, webhooks, dial, f'<Dial action="{action}"><Sip>{uas.uri}</Sip></Dial>')
+        caller(daemon, workdir, dial, "uac_cancel.xml")
+        callee_ok(uas)
+    [got] = webhooks.wait_for(f"/after/{dial}", 1)
+    assert got.params["DialCallStatus"] == "canceled" and got.params["CallStatus"] == "canceled"
+    assert got.params["DialCallDuration"] == "0"
