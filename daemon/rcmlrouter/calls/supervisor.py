@@ -14,6 +14,7 @@ import asyncio
 import structlog
 
 from rcmlrouter import metrics
+from rcmlrouter.calls import outbound_call_leg
 from rcmlrouter.calls.context import CallContext, caller_name
 from rcmlrouter.calls.sip_leg import SipCallLeg
 from rcmlrouter.destination import find_destination, routed_number
@@ -68,12 +69,14 @@ class CallSupervisor:
     async def drain(self, grace: float) -> None:
         """Refuse new calls; wait up to ``grace`` for calls to end, then hang up the rest."""
         self.draining = True
+        transferred = asyncio.ensure_future(outbound_call_leg.drain(grace))  # REFER from callers
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        await transferred
 
     async def _supervise(self, call: IncomingCall) -> None:
         """One task per call: runs the call and is cancelled when the far end ends it."""
