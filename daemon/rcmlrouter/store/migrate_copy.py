@@ -21,8 +21,8 @@ from rcmlrouter.errors import ConflictError, StoreError
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.queries_recordings import RECORDING_COLUMNS
 from rcmlrouter.store.sqlite import SqliteStore
-from rcmlrouter.store.sqlite_recordings import RECORDING_COLUMNS
 
 BATCH = 5_000
 

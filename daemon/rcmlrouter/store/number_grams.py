@@ -14,28 +14,23 @@
    join the numbers table. A pattern without a window, or whose best window holds more than a
    quarter of the account, returns None: the caller scans the account as before.
 
-The same SQL runs on both engines (``?`` placeholders; PostgreSQL numbers them).
+The same units run on both engines (:mod:`rcmlrouter.store.sql`).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import IncomingNumber, NumberCursor, NumberQuery
-from rcmlrouter.store.postgres_core import numbered
+from rcmlrouter.store.number_lists import other_filters
+from rcmlrouter.store.sql import Dialect, PatternSql, Unit, fetch, fetch_one
 
 GRAM = 4
 MAX_WILDCARDS = 2
 MIN_SCAN = 1000  # below this many candidates the index is always used
 DIGITS = "0123456789"
-
-PatternSql = Callable[[str], tuple[str, list[Any]]]
 
 
 def pattern_windows(pattern: str) -> list[list[str]]:
@@ -115,7 +110,7 @@ def _source(query: NumberQuery, plan: Plan, pattern_sql: PatternSql) -> tuple[st
         f"AND {check.replace('n.phone_number', 'g.phone_number')}"
     )
     values: list[Any] = [plan.account_id, *plan.grams, *check_values]
-    extra, extra_values = _other_filters(query)
+    extra, extra_values = other_filters(query)
     if not extra:
         return f"({candidates}) c", values
     join = f"JOIN incoming_phone_numbers n ON n.sid = c.sid AND {extra}"
@@ -165,129 +160,52 @@ def keyset_sids_sql(
     return sql, [*values, limit]
 
 
-def _other_filters(query: NumberQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = []
-    values: list[Any] = []
-    if query.number_type is not None:
-        clauses.append("n.number_type = ?")
-        values.append(query.number_type)
-    if query.friendly_name is not None:
-        clauses.append("n.friendly_name = ?")
-        values.append(query.friendly_name)
-    if not query.include_beta:
-        clauses.append("n.beta = 0")
-    return " AND ".join(clauses), values
-
-
 def _in_list_order(found: list[Any]) -> list[IncomingNumber]:
     """Full number rows sorted as lists are (phone number, sid)."""
     return [rows.to_number(tuple(r)) for r in sorted(found, key=lambda r: (r[3], r[0]))]
 
 
-NUMBERS_BY_SID = f"{rows.NUMBER_SELECT} WHERE n.sid IN "
-
-
-# ---- SQLite -----------------------------------------------------------------------------------
-
-
-def sqlite_plan(db: sqlite3.Connection, query: NumberQuery) -> Plan | None:
+def index_plan(query: NumberQuery) -> Unit[Plan | None]:
     """The index plan of ``query``'s PhoneNumber filter; None: scan the account instead."""
     windows = pattern_windows(query.phone_number or "")
     if not windows:
         return None
-    row = db.execute(ACCOUNT_ID_SQL, (query.account_sid,)).fetchone()
+    row = yield from fetch_one(ACCOUNT_ID_SQL, (query.account_sid,))
     if row is None:
         return Plan(None, [])
     sql, values = probe_sql(int(row[0]), query.account_sid, windows)
-    counts = {gram: int(total) for gram, total in db.execute(sql, values).fetchall()}
-    return plan_from(windows, int(row[0]), counts)
+    found = yield from fetch(sql, values)
+    return plan_from(windows, int(row[0]), {gram: int(total) for gram, total in found})
 
 
-def sqlite_indexed_page(
-    db: sqlite3.Connection, query: NumberQuery, page: int, page_size: int, pattern_sql: PatternSql
-) -> tuple[list[str], int] | None:
+def indexed_page(
+    query: NumberQuery, page: int, page_size: int, pattern_sql: PatternSql
+) -> Unit[tuple[list[str], int] | None]:
     """(sids of the page, total) through the index; None: scan the account instead."""
-    plan = sqlite_plan(db, query)
+    plan = yield from index_plan(query)
     if plan is None or plan.account_id is None:
         return None if plan is None else ([], 0)
     sql = indexed_page_sql(query, plan, pattern_sql, page, page_size)
-    found = db.execute(sql.page, sql.page_values).fetchall()
+    found = yield from fetch(sql.page, sql.page_values)
     if found:
         return [r[0] for r in found], int(found[0][1])
     if page == 0:
         return [], 0
-    return [], int(db.execute(sql.count, sql.count_values).fetchone()[0])
+    counted = yield from fetch_one(sql.count, sql.count_values)
+    return [], int(counted[0]) if counted else 0
 
 
-def sqlite_indexed_numbers(
-    db: sqlite3.Connection,
-    query: NumberQuery,
-    cursor: NumberCursor | None,
-    limit: int,
-    pattern_sql: PatternSql,
-) -> list[IncomingNumber] | None:
+def indexed_numbers(
+    query: NumberQuery, cursor: NumberCursor | None, limit: int, dialect: Dialect
+) -> Unit[list[IncomingNumber] | None]:
     """Up to ``limit`` numbers after (or before) ``cursor``, ascending; None: scan instead."""
-    plan = sqlite_plan(db, query)
+    plan = yield from index_plan(query)
     if plan is None or plan.account_id is None:
         return None if plan is None else []
-    sql, values = keyset_sids_sql(query, plan, pattern_sql, cursor, limit)
-    sids = [r[0] for r in db.execute(sql, values).fetchall()]
+    sql, values = keyset_sids_sql(query, plan, dialect.pattern_sql, cursor, limit)
+    sids = [r[0] for r in (yield from fetch(sql, values))]
     if not sids:
         return []
-    found = db.execute(f"{NUMBERS_BY_SID}({_marks(sids)})", sids).fetchall()
-    return _in_list_order(found)
-
-
-# ---- PostgreSQL -------------------------------------------------------------------------------
-
-
-async def postgres_plan(conn: asyncpg.Connection, query: NumberQuery) -> Plan | None:
-    """:func:`sqlite_plan` on PostgreSQL."""
-    windows = pattern_windows(query.phone_number or "")
-    if not windows:
-        return None
-    account_id = await conn.fetchval(numbered(ACCOUNT_ID_SQL), query.account_sid)
-    if account_id is None:
-        return Plan(None, [])
-    sql, values = probe_sql(int(account_id), query.account_sid, windows)
-    found = await conn.fetch(numbered(sql), *values)
-    return plan_from(windows, int(account_id), {r[0]: int(r[1]) for r in found})
-
-
-async def postgres_indexed_page(
-    conn: asyncpg.Connection,
-    query: NumberQuery,
-    page: int,
-    page_size: int,
-    pattern_sql: PatternSql,
-) -> tuple[list[str], int] | None:
-    """:func:`sqlite_indexed_page` on PostgreSQL."""
-    plan = await postgres_plan(conn, query)
-    if plan is None or plan.account_id is None:
-        return None if plan is None else ([], 0)
-    sql = indexed_page_sql(query, plan, pattern_sql, page, page_size)
-    found = await conn.fetch(numbered(sql.page), *sql.page_values)
-    if found:
-        return [r[0] for r in found], int(found[0][1])
-    if page == 0:
-        return [], 0
-    return [], int(await conn.fetchval(numbered(sql.count), *sql.count_values))
-
-
-async def postgres_indexed_numbers(
-    conn: asyncpg.Connection,
-    query: NumberQuery,
-    cursor: NumberCursor | None,
-    limit: int,
-    pattern_sql: PatternSql,
-) -> list[IncomingNumber] | None:
-    """:func:`sqlite_indexed_numbers` on PostgreSQL."""
-    plan = await postgres_plan(conn, query)
-    if plan is None or plan.account_id is None:
-        return None if plan is None else []
-    sql, values = keyset_sids_sql(query, plan, pattern_sql, cursor, limit)
-    sids = [r[0] for r in await conn.fetch(numbered(sql), *values)]
-    if not sids:
-        return []
-    found = await conn.fetch(numbered(f"{NUMBERS_BY_SID}(SELECT unnest(?::text[]))"), sids)
+    where, where_values = dialect.in_list("n.sid", sids)
+    found = yield from fetch(f"{rows.NUMBER_SELECT} WHERE {where}", where_values)
     return _in_list_order(found)

@@ -1,22 +1,38 @@
-"""Message records on PostgreSQL: write, read, list with filters, and what a restart needs
+# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
+"""Message records, for both engines: write, read, list with filters, and what a restart needs
 (accepted messages not yet processed, the dedupe keys of the last seconds)."""
 
-# ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import asyncpg
+from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import MessageQuery, MessageRecord, Page
-from rcmlrouter.store.postgres_core import numbered
-from rcmlrouter.store.postgres_records import MESSAGE_UPSERT, RecordQueries
-from rcmlrouter.store.sqlite_messages import ACCEPTED, message_where
+from rcmlrouter.store.queries_records import MESSAGE_UPSERT
+from rcmlrouter.store.sql import SqlStore, counted_page, execute_many
+
+ACCEPTED = "accepted"
 
 
-class MessageQueries(RecordQueries):
+def message_where(query: MessageQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause (and its values) of an account's message list."""
+    clauses = ["account_sid = ?"]
+    values: list[Any] = [query.account_sid]
+    for clause, value in (
+        ("to_number = ?", query.to),
+        ("from_number = ?", query.from_),
+        ("date_created >= ?", query.sent_from),
+        ("date_created < ?", query.sent_before),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            values.append(value)
+    return " AND ".join(clauses), values
+
+
+class MessageQueries(SqlStore):
     """The ``messages`` table."""
 
     async def record_messages(self, records: Sequence[MessageRecord]) -> None:
@@ -24,11 +40,7 @@ class MessageQueries(RecordQueries):
         if not records:
             return
         values = [rows.message_values(m) for m in records]
-
-        async def unit(conn: asyncpg.Connection) -> None:
-            await conn.executemany(MESSAGE_UPSERT, values)
-
-        await self.write(unit, idempotent=True)
+        await self.write_unit(lambda: execute_many(MESSAGE_UPSERT, values), idempotent=True)
 
     async def get_message(self, sid: str) -> MessageRecord:
         row = await self.fetchone(
@@ -41,20 +53,17 @@ class MessageQueries(RecordQueries):
     async def list_messages(
         self, query: MessageQuery, page: int, page_size: int
     ) -> Page[MessageRecord]:
-        """Newest first."""
+        """Newest first (one read snapshot)."""
         where, values = message_where(query)
-        count_sql = numbered(f"SELECT COUNT(*) FROM messages WHERE {where}")
-        page_sql = numbered(
+        count_sql = f"SELECT COUNT(*) FROM messages WHERE {where}"
+        page_sql = (
             f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {where} "
             "ORDER BY date_created DESC, sid LIMIT ? OFFSET ?"
         )
-
-        async def unit(conn: asyncpg.Connection) -> Page[MessageRecord]:
-            total = int(await conn.fetchval(count_sql, *values))
-            found = await conn.fetch(page_sql, *values, page_size, page * page_size)
-            return Page([rows.to_message(tuple(r)) for r in found], total)
-
-        return await self.read_snapshot(unit)
+        found, total = await self.read_unit(
+            lambda: counted_page(count_sql, values, page_sql, page, page_size)
+        )
+        return Page([rows.to_message(r) for r in found], total)
 
     async def accepted_messages(self) -> list[MessageRecord]:
         """Inbound messages stored and answered 202 but not processed yet, oldest first."""

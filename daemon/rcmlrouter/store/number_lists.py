@@ -1,14 +1,20 @@
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
-"""SQL for listing numbers and searching the inventory: filters, counts, pages."""
+"""Listing numbers and searching the inventory, for both engines: filters, counts, pages.
+
+Unfiltered totals come from ``number_counts`` and pages in the second half of the list are read
+backwards, so the skipped prefix stays short. Filtered lists (PhoneNumber, FriendlyName) count
+with a window function over the same scan that finds the page. A PhoneNumber pattern is the only
+SQL that differs: SQLite checks ``*`` with GLOB, PostgreSQL with a regular expression.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
+import re
 from typing import Any
 
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import InventoryQuery, NumberCursor, NumberQuery
+from rcmlrouter.store.sql import PatternSql, Unit, fetch, fetch_one
 
 
 def like_escape(text: str) -> str:
@@ -16,12 +22,16 @@ def like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def number_pattern_sql(pattern: str) -> tuple[str, list[Any]]:
-    """SQL for a PhoneNumber filter: match anywhere, ``*`` = one digit, leading ``+`` optional."""
-    pattern = pattern.removeprefix("+")
+def _like(pattern: str) -> tuple[str, list[Any]]:
     like = "".join("_" if ch == "*" else like_escape(ch) for ch in pattern)
-    sql = "n.phone_number LIKE ? ESCAPE '\\'"
-    params: list[Any] = [f"%{like}%"]
+    return "n.phone_number LIKE ? ESCAPE '\\'", [f"%{like}%"]
+
+
+def glob_pattern_sql(pattern: str) -> tuple[str, list[Any]]:
+    """SQLite SQL for a PhoneNumber filter: match anywhere, ``*`` = one digit, leading ``+``
+    optional (LIKE narrows, GLOB checks the digits)."""
+    pattern = pattern.removeprefix("+")
+    sql, params = _like(pattern)
     if "*" in pattern:
         glob = "".join(
             "[0-9]" if ch == "*" else (f"[{ch}]" if ch in "[]?" else ch) for ch in pattern
@@ -31,21 +41,38 @@ def number_pattern_sql(pattern: str) -> tuple[str, list[Any]]:
     return sql, params
 
 
-PatternSql = Callable[[str], tuple[str, list[Any]]]
+def regex_pattern_sql(pattern: str) -> tuple[str, list[Any]]:
+    """:func:`glob_pattern_sql` for PostgreSQL (a regular expression checks the digits)."""
+    pattern = pattern.removeprefix("+")
+    sql, params = _like(pattern)
+    if "*" in pattern:
+        regex = "".join("[0-9]" if ch == "*" else re.escape(ch) for ch in pattern)
+        sql += " AND n.phone_number ~ ?"
+        params.append(regex)
+    return sql, params
 
 
-def number_where(
-    query: NumberQuery, pattern_sql: PatternSql = number_pattern_sql
-) -> tuple[str, list[Any]]:
-    clauses, params = ["n.account_sid = ?"], [query.account_sid]
+def other_filters(query: NumberQuery) -> tuple[str, list[Any]]:
+    """The filters of a number list besides account and PhoneNumber ('' when none)."""
+    clauses: list[str] = []
+    values: list[Any] = []
     if query.number_type is not None:
         clauses.append("n.number_type = ?")
-        params.append(query.number_type)
+        values.append(query.number_type)
     if query.friendly_name is not None:
         clauses.append("n.friendly_name = ?")
-        params.append(query.friendly_name)
+        values.append(query.friendly_name)
     if not query.include_beta:
         clauses.append("n.beta = 0")
+    return " AND ".join(clauses), values
+
+
+def number_where(query: NumberQuery, pattern_sql: PatternSql) -> tuple[str, list[Any]]:
+    clauses, params = ["n.account_sid = ?"], [query.account_sid]
+    others, other_values = other_filters(query)
+    if others:
+        clauses.append(others)
+        params.extend(other_values)
     if query.phone_number:
         sql, extra = pattern_sql(query.phone_number)
         clauses.append(sql)
@@ -54,7 +81,7 @@ def number_where(
 
 
 def inventory_where(
-    query: InventoryQuery, now: float, pattern_sql: PatternSql = number_pattern_sql
+    query: InventoryQuery, now: float, pattern_sql: PatternSql
 ) -> tuple[str, list[Any]]:
     clauses = ["assigned_sid IS NULL", "available_at <= ?"]
     params: list[Any] = [now]
@@ -87,7 +114,7 @@ def inventory_where(
     return " AND ".join(clauses), params
 
 
-def unfiltered_total(db: sqlite3.Connection, query: NumberQuery) -> int:
+def unfiltered_total(query: NumberQuery) -> Unit[int]:
     sql = "SELECT COALESCE(SUM(total), 0) FROM number_counts WHERE account_sid = ?"
     values: list[Any] = [query.account_sid]
     if query.number_type is not None:
@@ -95,12 +122,13 @@ def unfiltered_total(db: sqlite3.Connection, query: NumberQuery) -> int:
         values.append(query.number_type)
     if not query.include_beta:
         sql += " AND beta = 0"
-    return int(db.execute(sql, values).fetchone()[0])
+    row = yield from fetch_one(sql, values)
+    return int(row[0]) if row else 0
 
 
 def page_sids(
-    db: sqlite3.Connection, where: str, params: list[Any], offset: int, limit: int, total: int
-) -> list[str]:
+    where: str, params: list[Any], offset: int, limit: int, total: int
+) -> Unit[list[str]]:
     """Sids of one page; the second half of the list is read backwards from the end."""
     if offset >= total:
         return []
@@ -108,28 +136,31 @@ def page_sids(
     if offset > total // 2:
         order, limit = "DESC", min(limit, total - offset)
         offset = max(total - offset - limit, 0)
-    found = db.execute(
+    found = yield from fetch(
         f"SELECT n.sid FROM incoming_phone_numbers n WHERE {where} "
         f"ORDER BY n.phone_number {order}, n.sid {order} LIMIT ? OFFSET ?",
         [*params, limit, offset],
-    ).fetchall()
+    )
     return [row[0] for row in found]
 
 
 def filtered_page(
-    db: sqlite3.Connection, where: str, params: list[Any], page: int, page_size: int
-) -> tuple[list[str], int]:
-    found = db.execute(
+    where: str, params: list[Any], page: int, page_size: int
+) -> Unit[tuple[list[str], int]]:
+    """(sids of the page, total) of a filtered list."""
+    found = yield from fetch(
         f"SELECT n.sid, COUNT(*) OVER () FROM incoming_phone_numbers n WHERE {where} "
         "ORDER BY n.phone_number, n.sid LIMIT ? OFFSET ?",
         [*params, page_size, page * page_size],
-    ).fetchall()
+    )
     if found:
         return [row[0] for row in found], int(found[0][1])
     if page == 0:
         return [], 0
-    counted = db.execute(f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params)
-    return [], int(counted.fetchone()[0])
+    counted = yield from fetch_one(
+        f"SELECT COUNT(*) FROM incoming_phone_numbers n WHERE {where}", params
+    )
+    return [], int(counted[0]) if counted else 0
 
 
 def keyset_sql(
@@ -137,8 +168,8 @@ def keyset_sql(
 ) -> tuple[str, list[Any]]:
     """Up to ``limit`` full number rows after (or, ``before``, just before) ``cursor``.
 
-    Rows of a ``before`` page come last-first; the caller reverses them. Both engines run it
-    (PostgreSQL through ``numbered``): row values compare (phone_number, sid) in list order.
+    Rows of a ``before`` page come last-first; the caller reverses them. Row values compare
+    (phone_number, sid) in list order.
     """
     order, values = "ASC", list(params)
     if cursor is not None:

@@ -1,4 +1,4 @@
-"""``<Record>`` recordings on SQLite (the PostgreSQL store runs the same SQL)."""
+"""``<Record>`` recordings, for both engines."""
 
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store.base import Page, Recording
-from rcmlrouter.store.sqlite_core import SqliteConnection
+from rcmlrouter.store.sql import SqlStore, change, counted_page
 
 RECORDING_COLUMNS: Final = ", ".join(f.name for f in dataclasses.fields(Recording))
 RECORDING_INSERT: Final = (
@@ -44,11 +44,12 @@ def recording_list(account_sid: str, call_sid: str | None) -> tuple[str, str, tu
     return count, page, tuple(values)
 
 
-class RecordingQueries(SqliteConnection):
+class RecordingQueries(SqlStore):
     """The ``recordings`` table."""
 
     async def add_recording(self, recording: Recording) -> None:
-        await self.execute_many(RECORDING_INSERT, [recording_values(recording)])
+        values = recording_values(recording)
+        await self.write_unit(lambda: change(RECORDING_INSERT, values))
 
     async def get_recording(self, sid: str) -> Recording:
         row = await self.fetchone(RECORDING_BY_SID, (sid,))
@@ -59,7 +60,9 @@ class RecordingQueries(SqliteConnection):
     async def list_recordings(
         self, account_sid: str, call_sid: str | None, page: int, page_size: int
     ) -> Page[Recording]:
+        """Newest first (one read snapshot)."""
         count_sql, page_sql, values = recording_list(account_sid, call_sid)
-        count = await self.fetchone(count_sql, values)
-        found = await self.fetchall(page_sql, (*values, page_size, page * page_size))
-        return Page([to_recording(r) for r in found], int(count[0]) if count else 0)
+        found, total = await self.read_unit(
+            lambda: counted_page(count_sql, values, page_sql, page, page_size)
+        )
+        return Page([to_recording(r) for r in found], total)
