@@ -198,6 +198,7 @@ class Daemon:
             user_agent=config.sip.user_agent,
             max_transactions=config.sip.max_transactions,
             advertise=config.sip.advertise or None,
+            overload_lag=config.sip.overload_lag,
         )
         sms.attach(self.endpoint)
         self.services.endpoint = self.endpoint

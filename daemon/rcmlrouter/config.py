@@ -39,6 +39,7 @@ class SipConfig:
     max_transactions: int = 20000
     max_calls: int = 20000
     drain_timeout: float = 30.0
+    overload_lag: float = 0.025  # seconds the event loop runs late before INVITEs are shed
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +382,8 @@ def _validate(config: Config, problems: list[str]) -> None:
             problems.append(f"media.rtp_ports: {exc}")
     if config.sip.max_transactions < 1 or config.sip.max_calls < 1:
         problems.append("sip.max_transactions and sip.max_calls must be at least 1")
+    if config.sip.overload_lag < 0:
+        problems.append("sip.overload_lag must be 0 (off) or a positive number of seconds")
     _validate_sms(config.sms, problems)
     if config.cluster.lease <= 0 or config.cluster.version_check <= 0:
         problems.append("cluster.lease and cluster.version_check: must be positive")

@@ -19,6 +19,7 @@ from rcmlrouter.sip.dialer import Dialer
 from rcmlrouter.sip.dialog import DialogKey
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
+from rcmlrouter.sip.overload import LoopLag
 from rcmlrouter.sip.response import (
     build_response,
     error_destination,
@@ -28,12 +29,15 @@ from rcmlrouter.sip.response import (
     salvage_request,
 )
 from rcmlrouter.sip.server import ALLOW, RequestDispatcher, RequestHandler
+from rcmlrouter.sip.shed import is_shed_ack, shed_response
 from rcmlrouter.sip.timers import TimerConfig, TimerHeap
 from rcmlrouter.sip.transaction import Link, ServerKey, Transaction
 from rcmlrouter.sip.transport import Source, Transports
 from rcmlrouter.sip.uri import SipUri, bare_host, format_host
 
 MAX_CACHED_LINKS = 4096
+OVERLOAD_LAG = 0.025  # seconds of event-loop lateness before new INVITEs are shed
+SHED_RETRY_AFTER = 5
 
 
 @dataclass(slots=True)
@@ -59,9 +63,11 @@ class SipEndpoint:
         max_transactions: int = 20000,
         timers: TimerConfig | None = None,
         advertise: str | None = None,
+        overload_lag: float = OVERLOAD_LAG,
     ) -> None:
         """``advertise``: the host put in Via and Contact (required behind NAT or when
-        listening on a wildcard address); by default the bound address."""
+        listening on a wildcard address); by default the bound address. ``overload_lag``:
+        new INVITEs get a cheap 503 while the event loop runs this late (0: never)."""
         self.handler = handler
         self.user_agent = user_agent
         self.max_transactions = max_transactions
@@ -85,14 +91,18 @@ class SipEndpoint:
         self._requests = RequestDispatcher(self, self._server, self._pending, self._dialogs)
         self._draining = False
         self._links: dict[Source, Link] = {}
+        self.lag = LoopLag(overload_lag, backlog=self._transports.udp_backlog)
+        self._shed_tag = "ovl" + new_tag()[:10]
 
     async def start(self, listen: list[str]) -> None:
         self.timers = TimerHeap(asyncio.get_running_loop())
+        self.lag.start(asyncio.get_running_loop())
         self._dialer.timers = self.timers
         self._links.clear()
         await self._transports.start(listen)
 
     async def stop(self) -> None:
+        self.lag.stop()
         await self._dialer.stop()
         await self._transports.stop()
         if self.timers is not None:
@@ -116,8 +126,9 @@ class SipEndpoint:
 
     @property
     def overloaded(self) -> bool:
-        """Draining, or at ``max_transactions`` in flight: new INVITEs get 503."""
-        return self._draining or self.in_flight >= self.max_transactions
+        """Draining, at ``max_transactions`` in flight, or the event loop running late: new
+        INVITEs get 503."""
+        return self.lag.overloaded or self._draining or self.in_flight >= self.max_transactions
 
     @property
     def dialog_count(self) -> int:
@@ -130,6 +141,22 @@ class SipEndpoint:
         return self.stats
 
     # --- MessageReceiver -------------------------------------------------------------------
+
+    def shed(self, data: bytes, source: Source) -> bool:
+        """Overloaded: a new INVITE gets 503 from its raw bytes, the ACK of such a 503 is
+        dropped, neither parsed (:mod:`rcmlrouter.sip.shed`). Everything else goes on."""
+        if not self.overloaded:
+            return False
+        if is_shed_ack(data, self._shed_tag):
+            return True
+        shed = shed_response(data, source, self._shed_tag, SHED_RETRY_AFTER, self.user_agent)
+        if shed is None:
+            return False
+        self.stats.messages_in += 1
+        self.stats.messages_out += 1
+        self.stats.rejected_overload += 1
+        self._transports.send_bytes(*shed)
+        return True
 
     def on_message(self, message: SipRequest | SipResponse, source: Source) -> None:
         self.stats.messages_in += 1

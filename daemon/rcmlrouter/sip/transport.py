@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from typing import Protocol, cast
 
 from rcmlrouter.errors import SipError, SipParseError
@@ -21,6 +22,10 @@ TRANSPORTS = ("udp", "tcp")
 
 
 class MessageReceiver(Protocol):
+    def shed(self, data: bytes, source: Source) -> bool:
+        """Before parsing: True when the receiver dealt with ``data`` itself (overload)."""
+        ...
+
     def on_message(self, message: SipRequest | SipResponse, source: Source) -> None: ...
 
     def on_bad_message(self, data: bytes, source: Source, error: SipParseError) -> None: ...
@@ -61,6 +66,7 @@ def stamp_received(request: SipRequest, host: str, port: int) -> None:
 
 
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
+SO_MEMINFO = 55  # Linux: struct of u32; [0] is the receive queue's allocated bytes
 
 
 def _enlarge_buffers(udp: asyncio.DatagramTransport) -> None:
@@ -182,6 +188,21 @@ class Transports:
         self._udp.clear()
         self._servers.clear()
 
+    def udp_backlog(self) -> int:
+        """Bytes waiting in the UDP sockets' receive buffers (Linux ``SO_MEMINFO``; 0 where
+        the kernel cannot tell)."""
+        queued = 0
+        for udp in self._udp.values():
+            sock = udp.get_extra_info("socket")
+            if sock is None:
+                continue
+            try:
+                queued += int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 36)[:4],
+                                         sys.byteorder)  # fmt: skip
+            except OSError:
+                return 0
+        return queued
+
     def local_address(self, transport: str, peer_host: str) -> tuple[str, int]:
         """Our (host, port) to put in Via/Contact for traffic to ``peer_host``."""
         family = _family(peer_host)
@@ -198,6 +219,8 @@ class Transports:
         return fallback
 
     def deliver(self, data: bytes, source: Source, *, stream: bool) -> None:
+        if self.receiver.shed(data, source):
+            return
         try:
             message = parse_message(data, stream=stream)
             if isinstance(message, SipRequest):

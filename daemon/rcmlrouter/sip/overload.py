@@ -1,0 +1,68 @@
+"""The endpoint's overload signal: a 10 ms heartbeat that notes how late the event loop runs
+it and how many bytes wait in the UDP receive buffers.
+
+Every SIP message, webhook response and call step runs on one event loop; when the loop is
+saturated, work queues in two places: its ready callbacks (the heartbeat runs late) and the
+kernel's socket buffer (4 MiB holds seconds of INVITEs; the loop reads a few dozen datagrams per
+iteration and never sees the rest waiting). While either exceeds its limit the endpoint is
+overloaded and answers new INVITEs 503 from their raw bytes (:mod:`rcmlrouter.sip.shed`), which
+costs a small fraction of a call, so the queues drain, the admitted calls keep their latency and
+the daemon keeps completing calls at its maximum rate however much more is offered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+HEARTBEAT = 0.01
+BACKLOG_LIMIT = 256 * 1024  # bytes queued in the UDP receive buffers (~120 INVITEs)
+SUSTAINED = 2  # beats in a row over a limit: one GC pause is no overload
+
+
+class LoopLag:
+    """``overloaded`` while the heartbeat runs more than ``limit`` seconds late or ``backlog()``
+    exceeds ``backlog_limit`` bytes, ``SUSTAINED`` beats in a row (``limit`` 0: never)."""
+
+    def __init__(
+        self,
+        limit: float,
+        interval: float = HEARTBEAT,
+        backlog: Callable[[], int] | None = None,
+        backlog_limit: int = BACKLOG_LIMIT,
+    ) -> None:
+        self.limit = limit
+        self.interval = interval
+        self.backlog = backlog
+        self.backlog_limit = backlog_limit
+        self.lag = 0.0
+        self.queued = 0
+        self._over = 0  # beats in a row over a limit
+        self.overloaded = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.limit <= 0:
+            return
+        self._loop = loop
+        self._due = loop.time() + self.interval
+        self._handle = loop.call_at(self._due, self._beat)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.overloaded = False
+
+    def _beat(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        self.lag = now - self._due
+        self.queued = self.backlog() if self.backlog is not None else 0
+        over = self.lag > self.limit or self.queued > self.backlog_limit
+        self._over = self._over + 1 if over else 0
+        self.overloaded = self._over >= SUSTAINED
+        self._due = now + self.interval
+        self._handle = self._loop.call_at(self._due, self._beat)
