@@ -156,13 +156,17 @@ def test_uac_dialog_without_contact_targets_the_request_uri() -> None:
         ("sip:bob@192.0.2.1", ("udp", "192.0.2.1", 5060)),
         ("sip:bob@[2001:db8::1]:5080;transport=TCP", ("tcp", "2001:db8::1", 5080)),
         ("sip:bob@pbx.example.com;transport=tcp", ("tcp", "pbx.example.com", 5060)),
+        ("sips:bob@h", ("tls", "h", 5061)),
+        ("sip:bob@h:5071;transport=tls", ("tls", "h", 5071)),
     ],
 )
 def test_uri_destination(uri: str, expected: tuple[str, str, int]) -> None:
     assert uri_destination(parse_uri(uri)) == expected
 
 
-@pytest.mark.parametrize(("uri", "status"), [("sips:bob@h", 503), ("tel:+14155550100", 416)])
+@pytest.mark.parametrize(
+    ("uri", "status"), [("sip:bob@h;transport=sctp", 503), ("tel:+14155550100", 416)]
+)
 def test_uri_destination_refusals(uri: str, status: int) -> None:
     with pytest.raises(SipError) as caught:
         uri_destination(parse_uri(uri))

@@ -10,13 +10,15 @@ the server side (refusals, server transactions, dispatch to dialogs and the appl
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import ssl
+from dataclasses import asdict, dataclass
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.client import CLIENT_TRANSACTIONS, ClientTransactions
 from rcmlrouter.sip.dialer import Dialer
 from rcmlrouter.sip.dialog import DialogKey
+from rcmlrouter.sip.guard import GuardScreen, GuardStats, SourceGuard
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.overload import LoopLag
@@ -32,7 +34,7 @@ from rcmlrouter.sip.server import ALLOW, RequestDispatcher, RequestHandler
 from rcmlrouter.sip.shed import is_shed_ack, shed_response
 from rcmlrouter.sip.timers import TimerConfig, TimerHeap
 from rcmlrouter.sip.transaction import Link, ServerKey, Transaction
-from rcmlrouter.sip.transport import Source, Transports
+from rcmlrouter.sip.transport import Source, StreamLimits, Transports
 from rcmlrouter.sip.uri import SipUri, bare_host, format_host
 
 MAX_CACHED_LINKS = 4096
@@ -91,6 +93,8 @@ class SipEndpoint:
         self._requests = RequestDispatcher(self, self._server, self._pending, self._dialogs)
         self._draining = False
         self._links: dict[Source, Link] = {}
+        self.guard: SourceGuard | None = None
+        self._stream_calls = self._requests.stream_calls
         self.lag = LoopLag(overload_lag, backlog=self._transports.udp_backlog)
         self._shed_tag = "ovl" + new_tag()[:10]
 
@@ -114,6 +118,30 @@ class SipEndpoint:
 
     def set_draining(self, draining: bool) -> None:
         self._draining = draining
+
+    def secure(
+        self,
+        guard: SourceGuard | None = None,
+        limits: StreamLimits | None = None,
+        tls_server: ssl.SSLContext | None = None,
+        tls_client: ssl.SSLContext | None = None,
+    ) -> None:
+        """Before start(): trusted sources and the flood guard, TCP/TLS connection limits,
+        TLS contexts (``tls:`` listeners; connections we open to ``;transport=tls``)."""
+        self.guard = guard
+        self._transports.screen = GuardScreen(guard, self) if guard and guard.active else None
+        self._transports.limits = limits or StreamLimits()
+        self._transports.tls_server = tls_server
+        self._transports.tls_client = tls_client
+
+    def security_stats(self) -> dict[str, float]:
+        """Counters for /metrics: guard verdicts, TCP/TLS limits, malformed input."""
+        guard = self.guard.stats if self.guard is not None else GuardStats()
+        counters: dict[str, float] = {**asdict(guard), **asdict(self._transports.stream_stats)}
+        counters["calls_ended_by_connection"] = self._stream_calls.ended
+        counters["parse_errors"] = self.stats.parse_errors
+        counters["guard_sources"] = self.guard.tracked_sources if self.guard else 0
+        return counters
 
     @property
     def transaction_count(self) -> int:
@@ -206,6 +234,23 @@ class SipEndpoint:
         self.stats.dropped += 1
         self._clients.on_send_failed(destination)
 
+    def on_connection_closed(self, source: Source) -> None:
+        self._stream_calls.closed(source)
+
+    def connection_in_use(self, source: Source) -> bool:
+        return self._stream_calls.in_use(source)
+
+    def refuse_raw(
+        self, data: bytes, source: Source, status: int, text: str, headers: list[Header]
+    ) -> None:
+        """A stateless error response to a request known by its bytes only (the guard's)."""
+        request = salvage_request(data)
+        if request is None or request.method == "ACK":
+            return
+        extra = [*headers, reason_header(status, text)]
+        response = self.make_response(request, status, None, to_tag=new_tag(), headers=extra)
+        self._send(response, error_destination(request, source))
+
     # --- sending ---------------------------------------------------------------------------
 
     def _send(self, message: SipRequest | SipResponse, destination: Source) -> None:
@@ -285,6 +330,7 @@ class SipEndpoint:
 
     def call_ended(self, call: IncomingCall) -> None:
         self._dialogs.pop(call.dialog.key, None)
+        self._stream_calls.discard(call)
 
     # --- client side -----------------------------------------------------------------------
 

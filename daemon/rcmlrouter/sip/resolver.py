@@ -1,6 +1,6 @@
 """Where a SIP URI is sent (RFC 3263, without NAPTR/SRV): transport, host and port.
 
-``;transport=`` chooses udp or tcp (sips/tls is not supported); the port defaults to 5060 (5061
+``;transport=`` chooses udp, tcp or tls (a ``sips:`` URI: tls); the port defaults to 5060 (5061
 for TLS). An IP literal is used as is; a host name is resolved with A/AAAA through the loop's
 ``getaddrinfo`` and cached for :data:`TTL` seconds (``getaddrinfo`` gives no record TTL), at
 most :data:`MAX_ENTRIES` names.

@@ -15,6 +15,7 @@ from rcmlrouter.sip.dialog import Dialog, DialogKey
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.response import new_tag, reason_header, reply_destination
+from rcmlrouter.sip.stream_calls import StreamCalls
 from rcmlrouter.sip.transaction import (
     InviteServerTransaction,
     NonInviteServerTransaction,
@@ -56,6 +57,7 @@ class RequestDispatcher:
         self._dialogs = dialogs
         # re-INVITEs whose 2xx waits for its ACK, by (Call-ID, CSeq number)
         self._reinvites: dict[tuple[str, int], InviteServerTransaction] = {}
+        self.stream_calls = StreamCalls()  # calls by the TCP/TLS connection they came on
         self.in_flight = 0  # server transactions without a final response yet
         self.current: ServerTxn | None = None  # the transaction of the request being handled
 
@@ -165,6 +167,7 @@ class RequestDispatcher:
         call = IncomingCall(self._ep, txn, source, reply_to, dialog)
         self._pending[key] = call
         self._dialogs[call.dialog.key] = call
+        self.stream_calls.add(call)
         self._ep.handler.on_invite(call)
 
     def _trying_response(self, request: SipRequest) -> SipResponse:

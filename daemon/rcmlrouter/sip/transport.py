@@ -3,14 +3,25 @@
 Incoming bytes are framed (TCP: by Content-Length), parsed, and handed to a
 :class:`MessageReceiver` with their source ``(transport, host, port)``. Incoming requests get
 ``received``/``rport`` on their top Via (RFC 3581). Works on uvloop and the default loop.
+
+TCP and TLS (``tls:HOST:PORT``, an ``ssl.SSLContext`` from :mod:`rcmlrouter.sip.tls`) share one
+stream protocol. :class:`StreamLimits` bounds them: accepted connections per source address and
+in total (over either: closed at once), a connection idle for ``idle_timeout`` seconds is closed
+unless a call still uses it, and one holding a partial message for ``header_timeout`` seconds
+(slowloris) is closed. A closed accepted connection is reported to the receiver
+(``on_connection_closed``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
+import ssl
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, cast
 
 from rcmlrouter.errors import SipError, SipParseError
@@ -18,7 +29,26 @@ from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse, frame_le
 from rcmlrouter.sip.uri import Via, bare_host, format_host, parse_hostport
 
 Source = tuple[str, str, int]
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLimits:
+    """Bounds on TCP/TLS connections (see the module docstring); 0 turns one off."""
+
+    idle_timeout: float = 300.0
+    header_timeout: float = 10.0
+    max_connections: int = 4096
+    max_per_source: int = 64
+
+
+@dataclass(slots=True)
+class StreamStats:
+    connections: int = 0  # accepted connections open now
+    refused: int = 0  # accepted and closed at once: over max_per_source or max_connections
+    idle_closed: int = 0
+    slow_closed: int = 0  # a partial message older than header_timeout
+    framing_closed: int = 0  # unframeable: no or conflicting Content-Length, too large
 
 
 class MessageReceiver(Protocol):
@@ -31,6 +61,14 @@ class MessageReceiver(Protocol):
     def on_bad_message(self, data: bytes, source: Source, error: SipParseError) -> None: ...
 
     def on_send_failed(self, destination: Source) -> None: ...
+
+    def on_connection_closed(self, source: Source) -> None:
+        """An accepted TCP/TLS connection is gone (the peer, a limit or an error closed it)."""
+        ...
+
+    def connection_in_use(self, source: Source) -> bool:
+        """True while a call needs the connection ``source`` (no idle close)."""
+        ...
 
 
 def parse_listen(spec: str) -> Source:
@@ -98,38 +136,60 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
 
 class _TcpProtocol(asyncio.Protocol):
-    def __init__(self, owner: Transports) -> None:
+    def __init__(self, owner: Transports, kind: str = "tcp", *, inbound: bool = False) -> None:
         self.owner = owner
+        self.kind = kind
+        self.inbound = inbound
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
-        self.peer: Source = ("tcp", "", 0)
+        self.peer: Source = (kind, "", 0)
+        self.last_active = 0.0
+        self.partial_since = 0.0  # when the buffer last went from empty to holding bytes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
-        self.peer = ("tcp", str(peer[0]), int(peer[1]))
+        self.peer = (self.kind, str(peer[0]), int(peer[1]))
+        self.last_active = self.owner.now()
+        if self.inbound and not self.owner.admit(self):
+            self.transport.abort()
+            return
         self.owner.connections[self.peer] = self
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.owner.connections.get(self.peer) is self:
             del self.owner.connections[self.peer]
+            if self.inbound:
+                self.owner.release(self)
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = now = self.owner.now()
+        if not self.buffer:
+            self.partial_since = now
         self.buffer += data
+        if self._frames():  # a message ended in this chunk: what is left started now
+            self.partial_since = now
+
+    def _frames(self) -> bool:
+        framed = False
         while self.buffer:
             stripped = len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))
             del self.buffer[:stripped]
             try:
                 size = frame_length(self.buffer)
             except SipParseError as exc:
-                self.owner.receiver.on_bad_message(bytes(self.buffer[:2048]), self.peer, exc)
+                self.owner.stream_stats.framing_closed += 1
+                head = bytes(self.buffer[: self.buffer.find(b"\r\n\r\n") + 1 or 2048])
+                self.owner.receiver.on_bad_message(head, self.peer, exc)
                 self.close()
-                return
+                return framed
             if size is None:
-                return
+                return framed
             frame = bytes(self.buffer[:size])
             del self.buffer[:size]
+            framed = True
             self.owner.deliver(frame, self.peer, stream=True)
+        return framed
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -153,9 +213,72 @@ class Transports:
         self._servers: list[asyncio.Server] = []
         self._connecting: dict[Source, list[bytes]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # set before start(): a pre-parse hook (True: handled, e.g. the source guard),
+        # connection limits, TLS contexts for tls: listeners and connections we open
+        self.screen: Callable[[bytes, Source], bool] | None = None
+        self.limits = StreamLimits()
+        self.tls_server: ssl.SSLContext | None = None
+        self.tls_client: ssl.SSLContext | None = None
+        self.stream_stats = StreamStats()
+        self._per_host: dict[str, int] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def admit(self, connection: _TcpProtocol) -> bool:
+        """An accepted connection: within max_connections and max_per_source?"""
+        host = connection.peer[1]
+        count = self._per_host.get(host, 0)
+        limits, stats = self.limits, self.stream_stats
+        if (limits.max_per_source and count >= limits.max_per_source) or (
+            limits.max_connections and stats.connections >= limits.max_connections
+        ):
+            stats.refused += 1
+            return False
+        self._per_host[host] = count + 1
+        stats.connections += 1
+        return True
+
+    def release(self, connection: _TcpProtocol) -> None:
+        host = connection.peer[1]
+        count = self._per_host.get(host, 1) - 1
+        if count > 0:
+            self._per_host[host] = count
+        else:
+            self._per_host.pop(host, None)
+        self.stream_stats.connections -= 1
+        self.receiver.on_connection_closed(connection.peer)
+
+    def _sweep(self) -> None:
+        """Close idle connections (unless a call uses them) and slowloris ones."""
+        now, limits, stats = self.now(), self.limits, self.stream_stats
+        for connection in list(self.connections.values()):
+            if (
+                limits.header_timeout
+                and connection.buffer
+                and now - connection.partial_since > limits.header_timeout
+            ):
+                stats.slow_closed += 1
+                connection.close()
+            elif (
+                limits.idle_timeout
+                and now - connection.last_active > limits.idle_timeout
+                and not (connection.inbound and self.receiver.connection_in_use(connection.peer))
+            ):
+                stats.idle_closed += 1
+                connection.close()
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        timeouts = [t for t in (self.limits.idle_timeout, self.limits.header_timeout) if t > 0]
+        if timeouts:
+            interval = min(1.0, max(0.05, min(timeouts) / 4))
+            self._sweeper = asyncio.get_running_loop().call_later(interval, self._sweep)
 
     async def start(self, listen: list[str]) -> None:
         loop = asyncio.get_running_loop()
+        self._schedule_sweep()
         for spec in listen:
             transport, host, port = parse_listen(spec)
             try:
@@ -167,14 +290,28 @@ class Transports:
                     _enlarge_buffers(udp)
                     bound = udp.get_extra_info("sockname")
                 else:
-                    server = await loop.create_server(lambda: _TcpProtocol(self), host, port)
+                    server = await loop.create_server(
+                        functools.partial(_TcpProtocol, self, transport, inbound=True),
+                        host,
+                        port,
+                        ssl=self._server_context(transport, spec),
+                    )
                     self._servers.append(server)
                     bound = server.sockets[0].getsockname()
             except OSError as exc:
                 raise SipError(f"cannot listen on {spec}: {exc}") from exc
             self.addresses.append((transport, host, int(bound[1])))
 
+    def _server_context(self, transport: str, spec: str) -> ssl.SSLContext | None:
+        if transport != "tls":
+            return None
+        if self.tls_server is None:
+            raise SipError(f"{spec}: a tls listener needs a certificate (sip.tls_cert)")
+        return self.tls_server
+
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for udp in self._udp.values():
             udp.close()
         for server in self._servers:
@@ -219,6 +356,8 @@ class Transports:
         return fallback
 
     def deliver(self, data: bytes, source: Source, *, stream: bool) -> None:
+        if self.screen is not None and self.screen(data, source):
+            return
         if self.receiver.shed(data, source):
             return
         try:
@@ -243,7 +382,7 @@ class Transports:
                 return
             udp.sendto(data, (host, port))
             return
-        key: Source = ("tcp", host, port)
+        key: Source = ("tls" if transport == "tls" else "tcp", host, port)
         connection = self.connections.get(key)
         if connection is not None:
             connection.write(data)
@@ -257,9 +396,18 @@ class Transports:
 
     async def _connect(self, key: Source) -> None:
         loop = asyncio.get_running_loop()
+        tls = key[0] == "tls"
+        if tls and self.tls_client is None:
+            self.tls_client = ssl.create_default_context()
         try:
             _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _TcpProtocol(self), key[1], key[2]), 10.0
+                loop.create_connection(
+                    lambda: _TcpProtocol(self, key[0]),
+                    key[1],
+                    key[2],
+                    ssl=self.tls_client if tls else None,
+                ),
+                10.0,
             )
         except (OSError, TimeoutError):
             self._connecting.pop(key, None)
@@ -274,4 +422,13 @@ def via_value(transport: str, host: str, port: int, branch: str) -> str:
     return f"SIP/2.0/{transport.upper()} {format_host(host)}:{port};branch={branch};rport"
 
 
-__all__ = ["MessageReceiver", "SipResponse", "Source", "Transports", "parse_listen", "via_value"]
+__all__ = [
+    "MessageReceiver",
+    "SipResponse",
+    "Source",
+    "StreamLimits",
+    "StreamStats",
+    "Transports",
+    "parse_listen",
+    "via_value",
+]
