@@ -71,8 +71,8 @@ class Variant:
         return self.daemon.proc.pid
 
 
-def worktree(rev: str, root: Path) -> Path:
-    path = root / "before"
+def worktree(rev: str, root: Path, name: str) -> Path:
+    path = root / name
     subprocess.run(
         ["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), rev],
         check=True,
@@ -226,7 +226,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--before", help="git revision for A (default: no A, B only)")
+    parser.add_argument(
+        "--before", help="git revision for A (WORK: the work tree too; default: B only)"
+    )
+    parser.add_argument("--after", help="git revision for B (default: the work tree)")
     parser.add_argument("--scenario", default="reject", choices=sorted(SCENARIOS))
     parser.add_argument("--rates", default="600", help="comma list of offered calls/s")
     parser.add_argument("--rounds", type=int, default=3)
@@ -251,19 +254,24 @@ def main() -> None:
     csvs = dialed_sets(root, __import__("random").Random(20240601), 1000)
     webhook = WebhookServer(root)
     variants: list[Variant] = []
-    tree = None
+    trees: list[Path] = []
     try:
         first = BenchDaemon(root / "B", **ENV).init()
         asyncio.run(provision(first, Load(args.exact, 1000), webhook, 1000))
         if args.before:
-            tree = worktree(args.before, root)
+            tree = REPO if args.before == "WORK" else worktree(args.before, root, "before")
+            if tree != REPO:
+                trees.append(tree)
             a = BenchDaemon(root / "A", **ENV, **dict(e.split("=", 1) for e in args.env_a))
             a.account_sid, a.auth_token = first.account_sid, first.auth_token
             shutil.copy(first.db, a.db)
             a.env["PYTHONPATH"] = str(tree / "daemon")
             variants.append(Variant(f"A {args.before}", a))
         first.env.update(dict(e.split("=", 1) for e in args.env))
-        variants.append(Variant("B work tree", first))
+        if args.after:
+            trees.append(worktree(args.after, root, "after"))
+            first.env["PYTHONPATH"] = str(trees[-1] / "daemon")
+        variants.append(Variant(f"B {args.after}" if args.after else "B work tree", first))
         for variant in variants:
             variant.daemon.start(timeout=300)
         print(f"work directory {root}; scenario {scenario}; rates {rates}; "
@@ -289,7 +297,7 @@ def main() -> None:
         for variant in variants:
             variant.daemon.stop(timeout=60)
         webhook.stop()
-        if tree is not None:
+        for tree in trees:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
                            check=False, capture_output=True)  # fmt: skip
         shutil.rmtree(root, ignore_errors=True)
