@@ -28,11 +28,7 @@ from rcmlrouter.store.postgres_core import (
     translate,
 )
 from rcmlrouter.store.postgres_records import JournalQueries
-from rcmlrouter.store.queries_accounts import AccountQueries
-from rcmlrouter.store.queries_applications import ApplicationQueries
-from rcmlrouter.store.queries_messages import MessageQueries
-from rcmlrouter.store.queries_recordings import RecordingQueries
-from rcmlrouter.store.queries_records import RecordQueries
+from rcmlrouter.store.queries import StoreQueries
 from rcmlrouter.store.sql import Dialect, SqlStore, T, Unit, Work
 
 ROUTE_BATCH = 20_000  # rows fetched per round trip by iter_route_rows' cursor
@@ -81,14 +77,7 @@ class PostgresEngine(JournalQueries, SqlStore):
         return await self.write(lambda conn: drive(work(), conn), idempotent=idempotent)
 
 
-class PostgresStore(
-    PostgresEngine,
-    AccountQueries,
-    ApplicationQueries,
-    MessageQueries,
-    RecordQueries,
-    RecordingQueries,
-):
+class PostgresStore(PostgresEngine, StoreQueries):
     """The PostgreSQL store. Every method is a coroutine unless noted."""
 
     async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int:

@@ -15,11 +15,7 @@ from typing import Any, ClassVar, cast
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import IncomingNumber
 from rcmlrouter.store.number_lists import glob_pattern_sql
-from rcmlrouter.store.queries_accounts import AccountQueries
-from rcmlrouter.store.queries_applications import ApplicationQueries
-from rcmlrouter.store.queries_messages import MessageQueries
-from rcmlrouter.store.queries_recordings import RecordingQueries
-from rcmlrouter.store.queries_records import RecordQueries
+from rcmlrouter.store.queries import StoreQueries
 from rcmlrouter.store.sql import Dialect, SqlStore, T, Unit, Work, execute_many
 from rcmlrouter.store.sqlite_records import JournalQueries
 
@@ -68,14 +64,7 @@ class SqliteEngine(JournalQueries, SqlStore):
         return await self.run_in_transaction(lambda db: drive(work(), db))
 
 
-class SqliteStore(
-    SqliteEngine,
-    AccountQueries,
-    ApplicationQueries,
-    MessageQueries,
-    RecordQueries,
-    RecordingQueries,
-):
+class SqliteStore(SqliteEngine, StoreQueries):
     """The SQLite store. Every method is a coroutine unless noted."""
 
     async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int:

@@ -1,0 +1,16 @@
+"""Every engine-neutral query of the :class:`~rcmlrouter.store.base.Store`, in one class: an
+engine store is its engine class (transactions, dialect, bulk paths) plus this."""
+
+from __future__ import annotations
+
+from rcmlrouter.store.queries_accounts import AccountQueries
+from rcmlrouter.store.queries_applications import ApplicationQueries
+from rcmlrouter.store.queries_messages import MessageQueries
+from rcmlrouter.store.queries_recordings import RecordingQueries
+from rcmlrouter.store.queries_records import RecordQueries
+
+
+class StoreQueries(
+    AccountQueries, ApplicationQueries, MessageQueries, RecordQueries, RecordingQueries
+):
+    """Accounts, applications, numbers, inventory, records, messages, recordings."""
