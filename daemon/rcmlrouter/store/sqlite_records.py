@@ -39,7 +39,14 @@ class JournalQueries(SqliteConnection):
 
     async def mark_callbacks_delivered(self, ids: Sequence[int]) -> None:
         """Delivered events leave the outbox."""
-        await self.execute_many("DELETE FROM callback_outbox WHERE id = ?", [(i,) for i in ids])
+        if not ids:
+            return
+        values = [(i,) for i in ids]
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.executemany("DELETE FROM callback_outbox WHERE id = ?", values)
+
+        await self.run_in_transaction(delete)  # one hop
 
 
 _OUTBOX_INSERT = (
