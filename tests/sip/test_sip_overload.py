@@ -69,10 +69,13 @@ def test_the_ack_of_a_shed_503_is_recognised() -> None:
 
 async def test_loop_lag_needs_a_sustained_delay_or_backlog() -> None:
     queued = [0]
-    lag = LoopLag(0.02, interval=0.005, backlog=lambda: queued[0], backlog_limit=1000)
+    lag = LoopLag(0.02, interval=0.005, backlog=lambda: queued[0], backlog_limit=1000, sustain=0.06)
     lag.start(asyncio.get_running_loop())
     try:
         await asyncio.sleep(0.03)
+        assert not lag.overloaded
+        time.sleep(0.08)  # one long pause (a GC): late once, not overloaded
+        await asyncio.sleep(0.012)
         assert not lag.overloaded
         for _ in range(3):  # the loop blocked, beat after beat
             time.sleep(0.05)  # the loop blocked
@@ -83,7 +86,9 @@ async def test_loop_lag_needs_a_sustained_delay_or_backlog() -> None:
         assert not lag.overloaded
         queued[0] = 5000
         await asyncio.sleep(0.03)
-        assert lag.overloaded and lag.queued == 5000
+        assert not lag.overloaded and lag.queued == 5000  # not for ``sustain`` yet
+        await asyncio.sleep(0.06)
+        assert lag.overloaded
     finally:
         lag.stop()
 

@@ -17,12 +17,13 @@ from collections.abc import Callable
 
 HEARTBEAT = 0.01
 BACKLOG_LIMIT = 256 * 1024  # bytes queued in the UDP receive buffers (~120 INVITEs)
-SUSTAINED = 2  # beats in a row over a limit: one GC pause is no overload
+SUSTAIN = 0.1  # seconds over a limit, beat after beat: a GC pause and its catch-up are not overload
 
 
 class LoopLag:
     """``overloaded`` while the heartbeat runs more than ``limit`` seconds late or ``backlog()``
-    exceeds ``backlog_limit`` bytes, ``SUSTAINED`` beats in a row (``limit`` 0: never)."""
+    exceeds ``backlog_limit`` bytes, every beat for ``sustain`` seconds (``limit`` 0: never);
+    one beat under both limits ends it."""
 
     def __init__(
         self,
@@ -30,6 +31,7 @@ class LoopLag:
         interval: float = HEARTBEAT,
         backlog: Callable[[], int] | None = None,
         backlog_limit: int = BACKLOG_LIMIT,
+        sustain: float = SUSTAIN,
     ) -> None:
         self.limit = limit
         self.interval = interval
@@ -37,7 +39,8 @@ class LoopLag:
         self.backlog_limit = backlog_limit
         self.lag = 0.0
         self.queued = 0
-        self._over = 0  # beats in a row over a limit
+        self.sustain = sustain
+        self._over_since: float | None = None  # first beat of the current run over a limit
         self.overloaded = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due = 0.0
@@ -61,8 +64,12 @@ class LoopLag:
         now = self._loop.time()
         self.lag = now - self._due
         self.queued = self.backlog() if self.backlog is not None else 0
-        over = self.lag > self.limit or self.queued > self.backlog_limit
-        self._over = self._over + 1 if over else 0
-        self.overloaded = self._over >= SUSTAINED
+        if self.lag > self.limit or self.queued > self.backlog_limit:
+            if self._over_since is None:
+                self._over_since = now
+            self.overloaded = now - self._over_since >= self.sustain
+        else:
+            self._over_since = None
+            self.overloaded = False
         self._due = now + self.interval
         self._handle = self._loop.call_at(self._due, self._beat)
