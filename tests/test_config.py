@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +213,63 @@ def test_bad_deny_networks_and_max_age_are_reported() -> None:
         "callbacks.max_age: must be positive",
     ]
     assert load_config(None, {"RCMLROUTER_CALLBACKS_MAX_AGE": "3600"}).callbacks.max_age == 3600
+
+
+PRODUCTION = EXAMPLE.with_name("rcmlrouter.production.toml")
+
+
+def test_sip_security_keys_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[sip]\nlisten = ["tls:127.0.0.1:5061"]\ntls_cert = "c.pem"\ntls_key = "k.pem"\n'
+        'trusted = ["192.0.2.0/24"]\nuntrusted = "drop"\nflood_limit = 20\n'
+    )
+    env = {
+        "RCMLROUTER_SIP_TRUSTED": "192.0.2.0/24, 2001:db8::/32",
+        "RCMLROUTER_SIP_TCP_MAX_PER_SOURCE": "8",
+    }
+    sip = load_config(path, env).sip
+    assert sip.trusted == ("192.0.2.0/24", "2001:db8::/32") and sip.untrusted == "drop"
+    assert (sip.flood_limit, sip.flood_window, sip.tcp_max_per_source) == (20, 1.0, 8)
+    assert parse_sip_listen("tls:[::1]:5061") == ("tls", "::1", 5061)
+
+
+def test_sip_security_problems_are_reported_together() -> None:
+    env = {
+        "RCMLROUTER_SIP_LISTEN": "tls:127.0.0.1:5061",
+        "RCMLROUTER_SIP_TRUSTED": "192.0.2.0/33",
+        "RCMLROUTER_SIP_UNTRUSTED": "ignore",
+        "RCMLROUTER_SIP_FLOOD_WINDOW": "0",
+        "RCMLROUTER_SIP_TLS_VERIFY_CLIENT": "true",
+        "RCMLROUTER_SIP_TCP_IDLE_TIMEOUT": "-1",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env)
+    text = "\n".join(info.value.problems)
+    for fragment in (
+        "sip.trusted",
+        "sip.untrusted",
+        "sip.flood_window",
+        "sip.tls_cert",
+        "sip.tls_ca",
+        "sip.tcp_",
+    ):
+        assert fragment in text
+    assert len(info.value.problems) == 6
+
+
+def test_production_example_passes_check_config(tmp_path: Path) -> None:
+    env = {**os.environ, "RCMLROUTER_TRUNKS_CARRIER_PASSWORD": "secret"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rcmlrouter", "--config", str(PRODUCTION), "check-config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    config = load_config(PRODUCTION, {"RCMLROUTER_TRUNKS_CARRIER_PASSWORD": "secret"})
+    assert config.sip.trusted and config.sip.untrusted == "drop" and config.webhooks.multi_tenant
+    assert any(item.startswith("tls:") for item in config.sip.listen)

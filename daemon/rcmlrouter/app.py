@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,7 @@ from rcmlrouter.calls.transfer import refuse_out_of_dialog
 from rcmlrouter.cluster.apply import SnapshotApplier
 from rcmlrouter.cluster.node import ClusterNode, node_id_for
 from rcmlrouter.cluster.work import Claim
-from rcmlrouter.config import Config, parse_host_port, sqlite_path
+from rcmlrouter.config import Config, SipConfig, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.journal import BatchWriter
@@ -48,8 +49,11 @@ from rcmlrouter.rcml.egress import DenyList, parse_networks
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
+from rcmlrouter.sip import tls
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import SipEndpoint
+from rcmlrouter.sip.guard import SourceGuard
+from rcmlrouter.sip.transport import StreamLimits
 from rcmlrouter.store.base import Notification, NumberChange, Store
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
@@ -94,6 +98,31 @@ async def load_snapshot(store: Store) -> RoutingSnapshot:
 def _load(snapshot: RoutingSnapshot, entries: list[RouteEntry]) -> None:
     for entry, error in snapshot.load(entries):
         log.warning("routing.number_skipped", sid=entry.sid, error=str(error))
+
+
+def sip_security(
+    sip: SipConfig,
+) -> tuple[SourceGuard, StreamLimits, ssl.SSLContext | None, ssl.SSLContext | None]:
+    """[sip] trusted/flood/tls/tcp keys → the arguments of ``SipEndpoint.secure``; raises
+    SipError when a TLS file cannot be used."""
+    guard = SourceGuard(
+        sip.trusted,
+        untrusted=sip.untrusted,
+        flood_limit=sip.flood_limit,
+        flood_window=sip.flood_window,
+    )
+    limits = StreamLimits(
+        sip.tcp_idle_timeout,
+        sip.tcp_header_timeout,
+        sip.tcp_max_connections,
+        sip.tcp_max_per_source,
+    )
+    server = None
+    if sip.tls_cert:
+        server = tls.server_context(
+            sip.tls_cert, sip.tls_key, ca=sip.tls_ca, verify_client=sip.tls_verify_client
+        )
+    return guard, limits, server, tls.client_context(sip.tls_ca) if sip.tls_ca else None
 
 
 class SipRequestRouter:
@@ -202,6 +231,11 @@ class Daemon:
         )
         sms.attach(self.endpoint)
         self.services.endpoint = self.endpoint
+        try:
+            self.endpoint.secure(*sip_security(config.sip))
+        except SipError as exc:
+            raise ConfigError([f"sip.tls_cert / tls_key / tls_ca: {exc.reason}"]) from exc
+        metrics.SIP_SECURITY.source = self.endpoint.security_stats
         try:
             await self.endpoint.start(list(config.sip.listen))
         except SipError as exc:

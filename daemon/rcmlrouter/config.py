@@ -40,6 +40,18 @@ class SipConfig:
     max_calls: int = 20000
     drain_timeout: float = 30.0
     overload_lag: float = 0.025  # seconds the event loop runs late before INVITEs are shed
+    trusted: tuple[str, ...] = ()  # CIDRs that may send requests; empty: every source
+    untrusted: str = "reject"  # a request from elsewhere: "reject" (403) or "drop"
+    flood_limit: int = 0  # requests per flood_window per source address (not trusted); 0: off
+    flood_window: float = 1.0
+    tls_cert: str = ""  # PEM certificate chain and key for tls: listeners
+    tls_key: str = ""
+    tls_ca: str = ""  # PEM CAs: client certificates (tls_verify_client), our TLS connections
+    tls_verify_client: bool = False
+    tcp_idle_timeout: float = 300.0  # TCP/TLS connection without traffic nor calls: closed
+    tcp_header_timeout: float = 10.0  # a partial message this old closes its connection
+    tcp_max_connections: int = 4096  # accepted TCP/TLS connections, in total and per source
+    tcp_max_per_source: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +348,7 @@ def _validate(config: Config, problems: list[str]) -> None:
     for item in config.sip.listen:
         parsed = parse_sip_listen(item)
         if parsed is None:
-            problems.append(f"sip.listen: expected udp|tcp:HOST:PORT, got {item!r}")
+            problems.append(f"sip.listen: expected udp|tcp|tls:HOST:PORT, got {item!r}")
         elif parsed[1] in ("0.0.0.0", "::") and not config.sip.advertise:  # noqa: S104
             problems.append(
                 f"sip.advertise: required when listening on a wildcard address ({item}): the "
@@ -384,10 +396,31 @@ def _validate(config: Config, problems: list[str]) -> None:
         problems.append("sip.max_transactions and sip.max_calls must be at least 1")
     if config.sip.overload_lag < 0:
         problems.append("sip.overload_lag must be 0 (off) or a positive number of seconds")
+    _validate_sip_security(config.sip, problems)
     _validate_sms(config.sms, problems)
     if config.cluster.lease <= 0 or config.cluster.version_check <= 0:
         problems.append("cluster.lease and cluster.version_check: must be positive")
     _validate_trunks(config, problems)
+
+
+def _validate_sip_security(sip: SipConfig, problems: list[str]) -> None:
+    for cidr in sip.trusted:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            problems.append(f"sip.trusted: not a network (CIDR): {cidr!r}")
+    if sip.untrusted not in ("reject", "drop"):
+        problems.append("sip.untrusted: expected 'reject' or 'drop'")
+    if sip.flood_limit < 0 or sip.flood_window <= 0:
+        problems.append("sip.flood_limit: 0 (off) or more; sip.flood_window: positive")
+    tls = any(item.lower().startswith("tls:") for item in sip.listen)
+    if tls and not (sip.tls_cert and sip.tls_key):
+        problems.append("sip.tls_cert and sip.tls_key: required by a tls: listener")
+    if sip.tls_verify_client and not sip.tls_ca:
+        problems.append("sip.tls_ca: required by tls_verify_client (the CAs clients present)")
+    limits = (sip.tcp_idle_timeout, sip.tcp_header_timeout)
+    if min(*limits, sip.tcp_max_connections, sip.tcp_max_per_source) < 0:
+        problems.append("sip.tcp_*: must not be negative (0 turns a limit off)")
 
 
 _SMS_GATEWAY = re.compile(
@@ -449,7 +482,7 @@ def parse_host_port(value: str) -> tuple[str, int] | None:
 def parse_sip_listen(value: str) -> tuple[str, str, int] | None:
     """Split ``udp:HOST:PORT`` into (transport, host, port); None when malformed."""
     transport, sep, rest = value.partition(":")
-    if not sep or transport.lower() not in ("udp", "tcp"):
+    if not sep or transport.lower() not in ("udp", "tcp", "tls"):
         return None
     hp = parse_host_port(rest)
     return None if hp is None else (transport.lower(), hp[0], hp[1])

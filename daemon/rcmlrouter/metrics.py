@@ -11,7 +11,7 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -163,6 +163,58 @@ class GcPauses(Collector):
         yield longest
         yield collected
 
+
+class SipSecurity(Collector):
+    """SIP guard verdicts, TCP/TLS connection limits and malformed input, read at scrape time
+    from ``source`` (the endpoint's ``security_stats``): nothing on the packet path."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Mapping[str, float]] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        stats = self.source() if self.source is not None else {}
+        guard = CounterMetricFamily(
+            "rcmlrouter_sip_guard_requests",
+            "Requests refused or dropped before parsing: untrusted source, flood limit.",
+            labels=["verdict"],
+        )
+        for verdict in ("untrusted_rejected", "untrusted_dropped", "flood_rejected"):
+            guard.add_metric([verdict], stats.get(verdict, 0))
+        guard.add_metric(["flood_dropped"], stats.get("flood_dropped", 0))
+        closed = CounterMetricFamily(
+            "rcmlrouter_sip_connections_closed",
+            "TCP/TLS connections closed by a limit: refused (per source / total), idle, slow "
+            "(partial message too old), framing (unframeable input).",
+            labels=["reason"],
+        )
+        for reason in ("refused", "idle_closed", "slow_closed", "framing_closed"):
+            closed.add_metric([reason.removesuffix("_closed")], stats.get(reason, 0))
+        yield guard
+        yield closed
+        yield GaugeMetricFamily(
+            "rcmlrouter_sip_guard_sources",
+            "Source addresses the flood guard remembers.",
+            value=stats.get("guard_sources", 0),
+        )
+        yield GaugeMetricFamily(
+            "rcmlrouter_sip_connections",
+            "Accepted TCP/TLS connections open.",
+            value=stats.get("connections", 0),
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_calls_ended_by_connection",
+            "Calls ended because the TCP/TLS connection they came on closed.",
+            value=stats.get("calls_ended_by_connection", 0),
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_parse_errors",
+            "Malformed SIP messages and datagrams (answered 4xx/5xx where possible).",
+            value=stats.get("parse_errors", 0),
+        )
+
+
+SIP_SECURITY = SipSecurity()
+REGISTRY.register(SIP_SECURITY)
 
 GC_PAUSES = GcPauses()
 gc.callbacks.append(GC_PAUSES.on_gc)
