@@ -23,12 +23,14 @@ from rcmlrouter.sip.message import Header, SipRequest
 from rcmlrouter.sip.uri import ascii_int, split_outside_quotes
 
 Refusal = tuple[int, str, list[Header]]
+Index = dict[str, tuple[Header, ...]]
 
 SINGLE_VALUE = ("from", "to", "call-id", "cseq", "max-forwards", "content-type", "expires")
 URI_SCHEMES = frozenset({"sip", "sips", "tel"})
 MAX_FORWARDS_LIMIT = 255
 MAX_EXPIRES = 2**32 - 1
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_EMPTY_PARAM = re.compile(r";\s*(?:;|$)")
 _ACCEPTS_SDP = frozenset({"application/sdp", "application/*", "*/*"})
 _ACCEPT_SDP: list[Header] = [("Accept", "application/sdp")]
 
@@ -40,37 +42,40 @@ def request_refusal(request: SipRequest) -> Refusal | None:
         entries = index.get(name)
         if entries is not None and len(entries) > 1:
             return 400, f"more than one {entries[0][0]} header", []
-    problem = _separators(request) or _scalars(request)
+    problem = _separators(index) or _scalars(index)
     if problem is not None:
         return 400, problem, []
     refusal = _request_uri(request.uri)
     if refusal is None and request.method == "INVITE":
-        refusal = _invite_body(request)
+        refusal = _invite_body(request, index)
     return refusal
 
 
-def _separators(request: SipRequest) -> str | None:
+def _separators(index: Index) -> str | None:
     """Empty values or parameters in Via and Contact (RFC 4475 §3.1.2.1)."""
-    for name in ("Via", "Contact"):
-        for value in request.get_all(name):
+    for name in ("via", "contact"):
+        for header, value in index.get(name, ()):
             if not value.strip():
-                return f"empty {name} value (extra comma)"
-            if ";" in value and any(
-                not part.strip() for part in split_outside_quotes(value, ";")[1:]
+                return f"empty {header} value (extra comma)"
+            if (
+                _EMPTY_PARAM.search(value) is not None
+                and any(  # then outside quotes?
+                    not part.strip() for part in split_outside_quotes(value, ";")[1:]
+                )
             ):
-                return f"empty parameter in {name} (extra semicolon)"
+                return f"empty parameter in {header} (extra semicolon)"
     return None
 
 
-def _scalars(request: SipRequest) -> str | None:
-    max_forwards = request.get("Max-Forwards")
+def _scalars(index: Index) -> str | None:
+    max_forwards = index.get("max-forwards")
     if max_forwards is not None:
-        hops = ascii_int(max_forwards.strip(), 3)
+        hops = ascii_int(max_forwards[0][1].strip(), 3)
         if hops is None or hops > MAX_FORWARDS_LIMIT:
             return "Max-Forwards out of range"
-    expires = request.get("Expires")
+    expires = index.get("expires")
     if expires is not None:
-        seconds = ascii_int(expires.strip())
+        seconds = ascii_int(expires[0][1].strip())
         if seconds is None or seconds > MAX_EXPIRES:
             return "Expires out of range"
     return None
@@ -88,15 +93,15 @@ def _request_uri(uri: str) -> Refusal | None:
     return None
 
 
-def _invite_body(request: SipRequest) -> Refusal | None:
-    content_type = request.content_type
+def _invite_body(request: SipRequest, index: Index) -> Refusal | None:
+    content_type = request.content_type if request.body else None
     if content_type is None or content_type == "application/sdp":
         readable = True  # no Content-Type: read as SDP, as peers that omit it mean
     else:
         readable = content_type.startswith("multipart/")
     if request.body and not readable:
         return 415, "only application/sdp bodies are understood", _ACCEPT_SDP
-    accepted = [v.split(";", 1)[0].strip().lower() for v in request.get_all("Accept")]
+    accepted = [v.split(";", 1)[0].strip().lower() for _, v in index.get("accept", ())]
     accepted = [v for v in accepted if v]
     if accepted and _ACCEPTS_SDP.isdisjoint(accepted):
         return 406, "the answer is application/sdp", _ACCEPT_SDP
