@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from rcmlrouter.store.base import NumberChange
 
@@ -29,8 +29,7 @@ T = TypeVar("T")
 StepKind = Literal["rows", "count", "many"]
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):  # a tuple: a unit makes one per statement, on the hot paths too
     """One statement of a unit: ``rows`` answers the rows, ``count`` the number of rows changed,
     ``many`` runs ``sql`` once per row of ``params`` and answers None."""
 
