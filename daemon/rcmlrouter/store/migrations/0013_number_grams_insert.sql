@@ -1,0 +1,2 @@
+-- PostgreSQL speeds up the gram index's writes here (postgres/0013); SQLite's row-level gram
+-- triggers (0010) stay. This file keeps the schema versions of the two engines equal.
