@@ -27,7 +27,8 @@ import asyncpg
 import structlog
 
 from rcmlrouter.errors import ConflictError, StoreError, StoreUnavailableError
-from rcmlrouter.store.base import ChangeListener, NumberChange
+from rcmlrouter.store.base import ChangeListener
+from rcmlrouter.store.sql import ChangeNotifier
 
 log = structlog.get_logger()
 
@@ -100,7 +101,7 @@ def translate(exc: BaseException) -> StoreError:
     return StoreError(f"database error: {exc}")
 
 
-class PostgresConnection:
+class PostgresConnection(ChangeNotifier):
     """Pool, units of work with retries, migrations and change listeners."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -267,20 +268,6 @@ class PostgresConnection:
             await conn.executemany(query, values)
 
         await self.write(unit, idempotent=idempotent)
-
-    # ---- change listeners -----------------------------------------------------------------
-
-    def add_change_listener(self, callback: ChangeListener) -> None:
-        """Call ``callback`` after every committed change to a number (made by this process)."""
-        self._listeners.append(callback)
-
-    def notify(self, changes: Iterable[NumberChange]) -> None:
-        for change in changes:
-            for listener in self._listeners:
-                try:
-                    listener(change)
-                except Exception:  # a listener must not break the writer
-                    log.exception("store.listener_failed", sid=change.sid)
 
 
 async def _ensure_schema(conn: asyncpg.Connection) -> None:

@@ -22,7 +22,11 @@ from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
-from rcmlrouter.store.base import NumberChange
+import structlog
+
+from rcmlrouter.store.base import ChangeListener, NumberChange
+
+log = structlog.get_logger()
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
@@ -83,6 +87,24 @@ class Dialect:
     in_list: Callable[[str, Sequence[Any]], tuple[str, list[Any]]]  # ``expr`` IN values
     for_update: str  # suffix that locks the rows a read-then-write unit reads
     setup_lock: str | None  # statement serialising default setup across processes
+
+
+class ChangeNotifier:
+    """Listeners of the changes to numbers made through one store object (both engines)."""
+
+    _listeners: list[ChangeListener]
+
+    def add_change_listener(self, callback: ChangeListener) -> None:
+        """Call ``callback`` after every committed change to a number (made by this process)."""
+        self._listeners.append(callback)
+
+    def notify(self, changes: Iterable[NumberChange]) -> None:
+        for change in changes:
+            for listener in self._listeners:
+                try:
+                    listener(change)
+                except Exception:  # a listener must not break the writer
+                    log.exception("store.listener_failed", sid=change.sid)
 
 
 class SqlStore(abc.ABC):

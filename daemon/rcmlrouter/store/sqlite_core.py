@@ -21,7 +21,8 @@ import aiosqlite
 import structlog
 
 from rcmlrouter.errors import ConflictError, StoreError, StoreUnavailableError
-from rcmlrouter.store.base import ChangeListener, NumberChange
+from rcmlrouter.store.base import ChangeListener
+from rcmlrouter.store.sql import ChangeNotifier
 
 log = structlog.get_logger()
 
@@ -74,7 +75,7 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-class SqliteConnection:
+class SqliteConnection(ChangeNotifier):
     """Connection, locking, transactions, migrations and change listeners."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
@@ -214,18 +215,6 @@ class SqliteConnection:
     async def execute_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.transaction() as db:
             await db.executemany(sql, rows)
-
-    def add_change_listener(self, callback: ChangeListener) -> None:
-        """Call ``callback`` after every committed change to a number."""
-        self._listeners.append(callback)
-
-    def notify(self, changes: Iterable[NumberChange]) -> None:
-        for change in changes:
-            for listener in self._listeners:
-                try:
-                    listener(change)
-                except Exception:  # a listener must not break the writer
-                    log.exception("store.listener_failed", sid=change.sid)
 
 
 def _split_statements(script: str) -> list[str]:
