@@ -66,6 +66,20 @@ RULES = [
         ),
     ),
 ]
+RULES.append(
+    (  # media is a leaf under calls: RTP, codecs, audio; it knows nothing of SIP or the store
+        "rcmlrouter.media",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+        ),
+    )
+)
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 
 
