@@ -1,0 +1,232 @@
+"""The configuration's frozen, typed dataclasses (one per TOML section) and the parsers of the
+values they hold (host:port, SIP listen forms, port ranges, SQLite URLs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENV_PREFIX = "RCMLROUTER_"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""  # base URL the API is reached at; default http://<listen>
+    auth_fail_limit: int = 10  # failed authentications per address per window, then 429
+    auth_fail_window: float = 60.0  # seconds
+    token_grace: float = 86400.0  # seconds a rotated-out AuthToken still authenticates
+
+
+@dataclass(frozen=True, slots=True)
+class SipConfig:
+    listen: tuple[str, ...] = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
+    advertise: str = ""  # host for Via/Contact; required when listening on 0.0.0.0 or ::
+    user_agent: str = "rcmlrouter"
+    max_transactions: int = 20000
+    max_calls: int = 20000
+    drain_timeout: float = 30.0
+    overload_lag: float = 0.025  # seconds the event loop runs late before INVITEs are shed
+    trusted: tuple[str, ...] = ()  # CIDRs that may send requests; empty: every source
+    untrusted: str = "reject"  # a request from elsewhere: "reject" (403) or "drop"
+    flood_limit: int = 0  # requests per flood_window per source address (not trusted); 0: off
+    flood_window: float = 1.0
+    tls_cert: str = ""  # PEM certificate chain and key for tls: listeners
+    tls_key: str = ""
+    tls_ca: str = ""  # PEM CAs: client certificates (tls_verify_client), our TLS connections
+    tls_verify_client: bool = False
+    tcp_idle_timeout: float = 300.0  # TCP/TLS connection without traffic nor calls: closed
+    tcp_header_timeout: float = 10.0  # a partial message this old closes its connection
+    tcp_max_connections: int = 4096  # accepted TCP/TLS connections, in total and per source
+    tcp_max_per_source: int = 64
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    url: str = "sqlite:///var/rcmlrouter.db"
+
+
+@dataclass(frozen=True, slots=True)
+class DataConfig:
+    dir: str = "var"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    default_region: str = "US"
+    dialed_from: str = "to"
+
+
+# What ``[webhooks] multi_tenant = true`` denies when ``deny_networks`` is not set: the host
+# itself, link-local (cloud metadata: 169.254.169.254, fd00:ec2::254), private and CGNAT ranges.
+MULTI_TENANT_DENY = (
+    "0.0.0.0/8",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "169.254.169.254/32",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "::/128",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+    total_timeout: float = 15.0
+    pool_size: int = 200
+    # CIDRs no webhook, callback or media URL may connect to (checked after DNS resolution)
+    deny_networks: tuple[str, ...] = ()
+    multi_tenant: bool = False  # tenants' URLs: deny_networks defaults to MULTI_TENANT_DENY
+
+    @property
+    def denied_networks(self) -> tuple[str, ...]:
+        """``deny_networks``, or in multi-tenant mode when it is empty, ``MULTI_TENANT_DENY``."""
+        if self.multi_tenant and not self.deny_networks:
+            return MULTI_TENANT_DENY
+        return self.deny_networks
+
+
+@dataclass(frozen=True, slots=True)
+class CallbacksConfig:
+    workers: int = 8
+    retry_initial: float = 1.0
+    retry_max: float = 300.0
+    max_age: float = 86400.0  # seconds after its creation an undelivered event is given up
+
+
+@dataclass(frozen=True, slots=True)
+class NumbersConfig:
+    recycle_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaConfig:
+    """RTP for the media verbs: ``rtp_ports = "20000-29999"`` (inclusive; SPEC §7). The older
+    ``rtp_port_min`` / ``rtp_port_max`` pair (``min <= port < max``), when set, wins."""
+
+    rtp_address: str = "127.0.0.1"
+    rtp_ports: str = "20000-29999"
+    rtp_port_min: int = 0
+    rtp_port_max: int = 0
+
+    @property
+    def port_range(self) -> tuple[int, int]:
+        """``(low, high)``, the ports ``low <= port < high``."""
+        if self.rtp_port_min or self.rtp_port_max:
+            return self.rtp_port_min, self.rtp_port_max
+        low, high = parse_port_range(self.rtp_ports)
+        return low, high + 1
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"20000-29999"`` → ``(20000, 29999)``; ValueError unless 1 <= low < high <= 65535."""
+    low_text, dash, high_text = text.strip().partition("-")
+    if not dash or not low_text.strip().isdigit() or not high_text.strip().isdigit():
+        raise ValueError(f"expected LOW-HIGH such as 20000-29999, got {text!r}")
+    low, high = int(low_text), int(high_text)
+    if not 1 <= low < high <= 65535:
+        raise ValueError(f"expected 1 <= LOW < HIGH <= 65535, got {text!r}")
+    return low, high
+
+
+@dataclass(frozen=True, slots=True)
+class SmsConfig:
+    """Outbound messages (``<Sms>`` / ``<Message>``) to phone numbers go to ``gateway``."""
+
+    gateway: str = ""  # sip:HOST[:PORT][;transport=udp|tcp]; empty: phone numbers fail (21612)
+    username: str = ""  # digest credentials for 401/407 challenges of the gateway
+    password: str = ""
+    timeout: float = 32.0  # seconds to wait for a final response (capped by Timer F, 64*T1)
+
+
+@dataclass(frozen=True, slots=True)
+class TrunkConfig:
+    """One outbound trunk (``[[trunks]]``): where ``<Dial><Number>`` calls go."""
+
+    name: str = ""
+    uri: str = ""  # sip:HOST[:PORT]; the dialed number becomes the user part
+    transport: str = "udp"  # udp | tcp
+    username: str = ""  # digest credentials answering the trunk's 401/407
+    password: str = ""
+    number_format: str = "e164"  # e164 (+14155550100) | national (4155550100 in the US)
+
+
+@dataclass(frozen=True, slots=True)
+class DialConfig:
+    default_trunk: str = ""  # the [[trunks]] name numbers go to; empty: the first trunk
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """Many nodes on one PostgreSQL store (ignored on SQLite, which is one node)."""
+
+    node_id: str = ""  # unique per node and stable across restarts; default HOSTNAME:SIP_PORT
+    lease: float = 10.0  # seconds without a heartbeat after which a node is dead
+    version_check: float = 5.0  # seconds between change-feed version checks (the backstop)
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    api: ApiConfig = field(default_factory=ApiConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
+    callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    numbers: NumbersConfig = field(default_factory=NumbersConfig)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    dial: DialConfig = field(default_factory=DialConfig)
+    trunks: tuple[TrunkConfig, ...] = ()
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def trunk(self, name: str = "") -> TrunkConfig | None:
+        """The trunk called ``name``; by default ``dial.default_trunk`` or the first one."""
+        wanted = name or self.dial.default_trunk
+        for trunk in self.trunks:
+            if not wanted or trunk.name == wanted:
+                return trunk
+        return None
+
+    @property
+    def api_base_url(self) -> str:
+        return self.api.public_url.rstrip("/") or f"http://{self.api.listen}"
+
+
+def parse_host_port(value: str) -> tuple[str, int] | None:
+    """Split ``HOST:PORT`` or ``[V6]:PORT``; None when malformed."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def parse_sip_listen(value: str) -> tuple[str, str, int] | None:
+    """Split ``udp:HOST:PORT`` into (transport, host, port); None when malformed."""
+    transport, sep, rest = value.partition(":")
+    if not sep or transport.lower() not in ("udp", "tcp", "tls"):
+        return None
+    hp = parse_host_port(rest)
+    return None if hp is None else (transport.lower(), hp[0], hp[1])
+
+
+def sqlite_path(url: str) -> Path:
+    """The file path of a ``sqlite:///PATH`` URL (relative paths are relative to the cwd)."""
+    return Path(url.removeprefix("sqlite:///"))
