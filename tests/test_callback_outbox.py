@@ -116,7 +116,7 @@ async def test_recovered_events_go_before_new_ones(tmp_path: Path, receiver: Rec
         [outbox.event("CA1", "AC1", 0, receiver.url, "POST", {"CallSid": "CA1",
                                                               "SequenceNumber": "0"})]
     )  # fmt: skip
-    await outbox.recover()
+    outbox.adopt(await store.pending_callbacks(0, 100))
     params = {"CallSid": "CA1", "SequenceNumber": "1"}
     await outbox.commit(events=[outbox.event("CA1", "AC1", 1, receiver.url, "POST", params)])
     try:
@@ -197,7 +197,7 @@ async def test_a_recovered_event_older_than_max_age_gets_one_last_attempt(
                          {"CallSid": "CA1", "SequenceNumber": "1"})  # fmt: skip
     expired_before = _expired_total()
     try:
-        await outbox.recover()
+        outbox.adopt(await store.pending_callbacks(0, 100))
         await outbox.commit(events=[fresh])
         await _until(lambda: receiver.seen == [("CA1", "1")])  # 404 once, given up, then 1
         assert _expired_total() - expired_before == 1

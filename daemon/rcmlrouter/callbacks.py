@@ -15,10 +15,10 @@ backoff (``callbacks.retry_initial`` doubling up to ``retry_max``) until the eve
 deleted from the outbox in batches. At start the undelivered events of earlier runs (a restart,
 a ``kill -9``) are loaded from the store and sent the same way.
 
-The store is read only at start (:meth:`CallbackOutbox.recover`, awaited before any new work is
-taken, so recovered events always precede new ones): the send path needs no polling query. In a
-cluster, the events a dead node left are claimed by a survivor and queued with
-:meth:`CallbackOutbox.adopt` (``cluster/work.py``).
+The store is read only at start: ``cluster/work.py`` claims this process's undelivered events
+(an earlier run's; in a cluster, also a dead node's) and :meth:`CallbackOutbox.adopt` queues them
+before any new work is taken, so recovered events always precede new ones. The send path needs
+no polling query.
 
 Delivery is at-least-once at the transport level: an event whose 2xx arrived but whose
 deletion was lost to a ``kill -9`` in the same instant is sent again after restart.
@@ -52,7 +52,6 @@ from rcmlrouter.store.base import (
 
 log = structlog.get_logger(__name__)
 
-RECOVERY_PAGE = 5000
 EXPIRED_ERROR_CODE = 15003  # Twilio: "Call Progress: Warning Response to Callback URL"
 
 
@@ -177,26 +176,6 @@ class CallbackOutbox:
             metrics.JOURNAL_COMMIT_SECONDS.observe(now - entry.added)
             if not entry.committed.done():  # its awaiting task may have been cancelled
                 entry.committed.set_result(None)
-
-    async def recover(self) -> None:
-        """Queue the undelivered events of earlier runs. Awaited at start, before any commit."""
-        after = 0
-        recovered = 0
-        while True:
-            try:
-                page = await self.store.pending_callbacks(after, RECOVERY_PAGE)
-            except RcmlRouterError as exc:
-                log.warning("callbacks.recovery_failed", error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            for event in page:
-                self._ready(event)
-            recovered += len(page)
-            if len(page) < RECOVERY_PAGE:
-                break
-            after = page[-1].id or after
-        if recovered:
-            log.info("callbacks.recovered", events=recovered)
 
     def adopt(self, events: Sequence[OutboxEvent]) -> None:
         """Queue durable events this process now owns, in id order (so in order per call):

@@ -15,23 +15,16 @@ from rcmlrouter.store.base import API_VERSION, CallRecord, OutboxEvent
 log = structlog.get_logger(__name__)
 
 
-async def finish_interrupted_calls(services: Services) -> int:
-    """Close the calls a crash left unfinished; commit the final callbacks they still owe.
-
-    Run at start, after the outbox recovered its undelivered events and before SIP listens.
-    An answered call ends "completed" (its duration runs to this restart, the first moment the
-    end is known), an unanswered one "failed" (SipResponseCode 500). The final event goes to the
-    StatusCallback the call was using, at the SequenceNumber after its last committed event:
-    both were committed with the call's last checkpoint, in the same transaction as its events.
-    """
-    return await close_interrupted_calls(
-        services, await services.directory.store.unfinished_calls()
-    )
-
-
 async def close_interrupted_calls(services: Services, interrupted: Sequence[CallRecord]) -> int:
-    """Close ``interrupted`` calls (an earlier run's, or a dead cluster node's) as
-    :func:`finish_interrupted_calls` does; return how many."""
+    """Close ``interrupted`` calls (an earlier run's, or a dead cluster node's); return how many.
+
+    Run at start after the outbox adopted the undelivered events, before SIP listens (or when a
+    node takes over a dead one's work). An answered call ends "completed" (its duration runs to
+    now, the first moment the end is known), an unanswered one "failed" (SipResponseCode 500).
+    The final event goes to the StatusCallback the call was using, at the SequenceNumber after
+    its last committed event: both were committed with the call's last checkpoint, in the same
+    transaction as its events.
+    """
     now = time.time()
     commits = []
     for record in interrupted:

@@ -55,16 +55,14 @@ class MessageHandler:
         self.draining = False
         self._accepting: set[asyncio.Task[None]] = set()
 
-    async def start(self, unfinished: Sequence[MessageRecord] | None = None) -> int:
-        """Before SIP listens: reload recent dedupe keys, queue unfinished messages of earlier
-        runs (``unfinished``, else read from the store), start the workers. Returns how many
+    async def start(self, unfinished: Sequence[MessageRecord]) -> int:
+        """Before SIP listens: reload recent dedupe keys, queue the unfinished messages of
+        earlier runs (claimed by ``cluster/work.py``), start the workers. Returns how many
         messages were recovered."""
         store = self.services.directory.store
         now = time.time()
         for key, _sid in await store.recent_message_keys(now - DEDUPE_SECONDS):
             self.recent.add(key, _accepted())
-        if unfinished is None:
-            unfinished = await store.accepted_messages()
         for record in unfinished:
             self.processor.submit(record)
         self.processor.start()
