@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 import support.sipp_uas
+from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.config import Config, SmsConfig
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest, SipEndpoint
@@ -33,19 +33,7 @@ class FakeOutbox:
     messages: list[MessageRecord] = field(default_factory=list)
     events: list[OutboxEvent] = field(default_factory=list)
 
-    @staticmethod
-    def event(
-        key_sid: str,
-        account_sid: str,
-        sequence: int,
-        url: str,
-        method: str,
-        params: Mapping[str, str],
-    ) -> OutboxEvent:
-        now = time.time()
-        return OutboxEvent(
-            None, key_sid, account_sid, sequence, url, method, dict(params), 0, now, now
-        )
+    event = staticmethod(CallbackOutbox.event)  # the real event builder
 
     def commit(
         self,
