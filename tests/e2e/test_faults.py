@@ -12,6 +12,7 @@ and once the lock is released or space is freed calls route again without a rest
 from __future__ import annotations
 
 import contextlib
+import errno
 import sqlite3
 import subprocess
 import sys
@@ -238,13 +239,13 @@ def _fill(directory: Path) -> Path:
     """Write a file until the file system is full."""
     filler = directory / "filler"
     chunk = b"\0" * 65536
-    with open(filler, "wb") as fh:
+    # unbuffered: a buffered file would retry its unwritten tail at close and raise ENOSPC there
+    with open(filler, "wb", buffering=0) as fh:
         try:
-            while True:
-                fh.write(chunk)
-                fh.flush()
-        except OSError:
-            pass
+            while fh.write(chunk):
+                pass
+        except OSError as error:
+            assert error.errno == errno.ENOSPC, error
     return filler
 
 
