@@ -47,6 +47,7 @@ from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.rcml.egress import DenyList, parse_networks
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
+from rcmlrouter.rcml.keepalive import KeepAliveClient
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip import tls
@@ -158,6 +159,7 @@ class Daemon:
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._lane: KeepAliveClient | None = None
         self.store: Store | None = None
         self.api_port: int | None = None
         self.cluster: ClusterNode | None = None
@@ -191,10 +193,15 @@ class Daemon:
             deny=DenyList(parse_networks(config.webhooks.denied_networks)),
         )
         hooks = config.webhooks
+        if hooks.client == "keepalive":
+            self._lane = KeepAliveClient(
+                limit=hooks.pool_size, deny=DenyList(parse_networks(hooks.denied_networks))
+            )
         fetcher = RcmlFetcher(
             self._session,
             FetchTimeouts(hooks.connect_timeout, hooks.read_timeout, hooks.total_timeout),
             user_agent=config.sip.user_agent,
+            lane=self._lane,
         )
         outbox = CallbackOutbox(store, fetcher, directory.auth_token, config.callbacks)
         notifications: BatchWriter[Notification] = BatchWriter(
@@ -368,6 +375,8 @@ class Daemon:
             steps.append(("api", self._runner.cleanup))
         if self._session is not None:
             steps.append(("webhooks", self._session.close))
+        if self._lane is not None:
+            steps.append(("webhook keep-alive client", self._lane.close))
         if self.store is not None:
             steps.append(("store", self.store.close))
         return steps

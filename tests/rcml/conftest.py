@@ -9,6 +9,7 @@ import pytest
 from webhook_server import WebhookServer
 
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
+from rcmlrouter.rcml.keepalive import KeepAliveClient
 
 
 @pytest.fixture
@@ -26,6 +27,12 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
     await client_session.close()
 
 
-@pytest.fixture
-def fetcher(session: aiohttp.ClientSession) -> RcmlFetcher:
-    return RcmlFetcher(session, FetchTimeouts(connect=2.0, read=3.0, total=3.0))
+@pytest.fixture(params=["aiohttp", "keepalive"])
+async def fetcher(
+    request: pytest.FixtureRequest, session: aiohttp.ClientSession
+) -> AsyncIterator[RcmlFetcher]:
+    """Every fetcher test runs on both transports: aiohttp and the daemon's keep-alive client."""
+    lane = KeepAliveClient(limit=20) if request.param == "keepalive" else None
+    yield RcmlFetcher(session, FetchTimeouts(connect=2.0, read=3.0, total=3.0), lane=lane)
+    if lane is not None:
+        await lane.close()

@@ -39,6 +39,8 @@ def validate(config: Config, problems: list[str]) -> None:
     for key in ("connect_timeout", "read_timeout", "total_timeout"):
         if getattr(config.webhooks, key) <= 0:
             problems.append(f"webhooks.{key}: must be positive")
+    if config.webhooks.client not in ("keepalive", "aiohttp"):
+        problems.append("webhooks.client: expected 'keepalive' or 'aiohttp'")
     for cidr in config.webhooks.deny_networks:
         try:
             ipaddress.ip_network(cidr, strict=False)

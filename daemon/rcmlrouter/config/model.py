@@ -84,6 +84,8 @@ class WebhooksConfig:
     # CIDRs no webhook, callback or media URL may connect to (checked after DNS resolution)
     deny_networks: tuple[str, ...] = ()
     multi_tenant: bool = False  # tenants' URLs: deny_networks defaults to MULTI_TENANT_DENY
+    # RCML fetches and status callbacks: "keepalive" (rcml/keepalive.py) or "aiohttp"
+    client: str = "keepalive"
 
     @property
     def denied_networks(self) -> tuple[str, ...]:

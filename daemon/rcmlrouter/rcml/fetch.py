@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -37,6 +37,18 @@ from rcmlrouter.rcml.egress import (
     DenyList,
     EgressDeniedError,
     deny_literal_middleware,
+)
+from rcmlrouter.rcml.keepalive import (
+    ConnectFailed,
+    ConnectTimedOut,
+    Disconnected,
+    HttpFailure,
+    KeepAliveClient,
+    LaneResponse,
+    ReadTimedOut,
+    TlsFailed,
+    TooLarge,
+    TooManyRedirects,
 )
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.rcml.overrides import (
@@ -117,7 +129,7 @@ class _HttpStatusError(Exception):
         super().__init__(f"HTTP status {status}")
 
 
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, _HttpStatusError)
+_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, _HttpStatusError, HttpFailure)
 # Retry token of a connection the server closed without answering. A pooled keep-alive connection
 # the server has just timed out fails this way; aiohttp retries only idempotent methods, so a POST
 # webhook gets one extra attempt here, whatever the retry policy.
@@ -133,6 +145,8 @@ def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, s
         return FetchError(message, 11200, url, http_status=exc.status), token
     if isinstance(exc, EgressDeniedError):
         return FetchError(f"{what} refused: {exc}", 11205, url), None
+    if isinstance(exc, HttpFailure):
+        return _translate_lane(exc, what, url)
     if isinstance(exc, aiohttp.ClientSSLError):
         return FetchError(f"{what} failed: TLS error ({exc})", 11206, url), None
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -152,6 +166,23 @@ def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, s
     if isinstance(exc, aiohttp.ClientConnectionError):
         return FetchError(f"{what} failed: connection error ({exc!r})", 11205, url), None
     return FetchError(f"{what} failed: {exc!r}", 11200, url), None
+
+
+def _translate_lane(exc: HttpFailure, what: str, url: str) -> tuple[FetchError, str | None]:
+    """The same codes and retry tokens for the keep-alive client's failures."""
+    if isinstance(exc, ConnectTimedOut):
+        return FetchError(f"{what} failed: connect timeout", 11205, url), "ct"
+    if isinstance(exc, ConnectFailed):
+        return FetchError(f"{what} failed: {exc}", 11205, url), "ct"
+    if isinstance(exc, ReadTimedOut):
+        return FetchError(f"{what} failed: timed out waiting for the response", 11205, url), "rt"
+    if isinstance(exc, TlsFailed):
+        return FetchError(f"{what} failed: {exc}", 11206, url), None
+    if isinstance(exc, TooManyRedirects):
+        return FetchError(f"{what} failed: too many redirects", 11206, url), None
+    if isinstance(exc, Disconnected):
+        return FetchError(f"{what} failed: server closed the connection", 11206, url), _STALE
+    return FetchError(f"{what} failed: {exc}", 11206, url), None
 
 
 def _form_encode(params: Mapping[str, str], quote_via: Callable[[str, str], str]) -> str:
@@ -201,8 +232,12 @@ class RcmlFetcher:
         max_body: int = 1 << 20,
         max_redirects: int = 5,
         user_agent: str = "rcmlrouter",
+        lane: KeepAliveClient | None = None,
     ) -> None:
+        """``lane``: send fetches and callbacks with the keep-alive client instead of aiohttp."""
         self._session = session
+        self._lane = lane
+        self._max_redirects = max_redirects
         self._defaults = defaults
         self._max_body = max_body
         # aiohttp raises when the N-th redirect *arrives*; +1 lets ``max_redirects`` be followed.
@@ -281,6 +316,11 @@ class RcmlFetcher:
         timeout and protocol failures.
         """
         request = self._prepare(url, method, params, auth_token, timeouts or self._defaults)
+        if self._lane is not None:
+            try:
+                return (await self._lane_request(self._lane, request, discard=True)).status
+            except _TRANSPORT_ERRORS as exc:
+                raise _translate(exc, request.method, request.target_url)[0] from exc
         try:
             async with self._request(request) as response:
                 await self._read_body(response, request, discard=True)
@@ -355,17 +395,39 @@ class RcmlFetcher:
                 attempt += 1
                 log.info("webhook.retry", url=request.target_url, attempt=attempt, error=str(error))
 
+    def _lane_request(
+        self, lane: KeepAliveClient, request: _PreparedRequest, *, discard: bool
+    ) -> Awaitable[LaneResponse]:
+        timeouts = request.timeouts
+        return lane.request(
+            request.method,
+            request.url,
+            request.headers,
+            request.data,
+            connect=timeouts.connect,
+            read=timeouts.read,
+            total=timeouts.total,
+            max_body=self._max_body,
+            max_redirects=self._max_redirects,
+            discard=discard,
+        )
+
     async def _send(self, request: _PreparedRequest) -> tuple[int, str, bytes]:
+        if self._lane is not None:
+            try:
+                answer = await self._lane_request(self._lane, request, discard=False)
+            except TooLarge as exc:
+                raise self._too_large(request) from exc
+            if not 200 <= answer.status < 300:
+                raise _HttpStatusError(answer.status)
+            if answer.content_type not in XML_CONTENT_TYPES:
+                raise self._wrong_type(request, answer.content_type)
+            return answer.status, answer.url, answer.body
         async with self._request(request) as response:
             if not 200 <= response.status < 300:
                 raise _HttpStatusError(response.status)
             if response.content_type not in XML_CONTENT_TYPES:
-                raise FetchError(
-                    f"{request.method} {request.target_url} answered content type "
-                    f"{response.content_type!r}; expected text/xml or application/xml",
-                    12300,
-                    request.target_url,
-                )
+                raise self._wrong_type(request, response.content_type)
             body = await self._read_body(response, request, discard=False)
             return response.status, str(response.url), body
 
@@ -387,6 +449,15 @@ class RcmlFetcher:
             if not discard:
                 chunks.append(chunk)
         return b"".join(chunks)
+
+    @staticmethod
+    def _wrong_type(request: _PreparedRequest, content_type: str) -> FetchError:
+        return FetchError(
+            f"{request.method} {request.target_url} answered content type "
+            f"{content_type!r}; expected text/xml or application/xml",
+            12300,
+            request.target_url,
+        )
 
     def _too_large(self, request: _PreparedRequest) -> FetchError:
         return FetchError(
