@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from email.utils import formatdate
 from pathlib import Path
 
 from rcmlrouter.callbacks import CallbackOutbox
@@ -53,7 +52,3 @@ class Services:
     """``<Play>``, ``<Say>``, ``<Record>``…; None where no call media is needed (tools, tests)."""
     endpoint: SipEndpoint | None = None
     """Places ``<Dial>`` legs; set once SIP is built (the endpoint needs the supervisor)."""
-
-
-def rfc2822(timestamp: float) -> str:
-    return formatdate(timestamp, usegmt=False).replace("-0000", "+0000")

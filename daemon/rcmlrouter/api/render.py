@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from rcmlrouter import dates
 from rcmlrouter.api.flavour import api_base as api_base  # re-exported for the handlers
 from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.errors import ApiError
@@ -29,23 +29,9 @@ FORMAT_SUFFIXES = (".json", ".xml")
 MORE_INFO = "https://www.twilio.com/docs/errors/{code}"
 
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def rfc2822(timestamp: float | None) -> str | None:
-    """``Mon, 04 Nov 2013 12:14:11 +0000`` (RFC 2822, GMT) for POSIX seconds; None stays None.
-
-    Same output as ``email.utils.format_datetime`` on an aware UTC datetime, without its cost
-    (list pages format two dates per item).
-    """
-    if timestamp is None:
-        return None
-    t = time.gmtime(timestamp)
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
-    )
+    """``Mon, 04 Nov 2013 12:14:11 +0000`` (RFC 2822, GMT) for POSIX seconds; None stays None."""
+    return None if timestamp is None else dates.rfc2822(timestamp)
 
 
 def strip_format(segment: str) -> str:

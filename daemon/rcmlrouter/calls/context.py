@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 import structlog
 
 from rcmlrouter import metrics
+from rcmlrouter.dates import rfc2822
 from rcmlrouter.errors import RcmlError, SipParseError
 from rcmlrouter.rcml.fetch import WebhookTarget
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.routing.table import RouteMatch
-from rcmlrouter.services import Services, rfc2822
+from rcmlrouter.services import Services
 from rcmlrouter.sip.endpoint import IncomingCall
 from rcmlrouter.sip.message import SipRequest
 from rcmlrouter.sip.uri import parse_name_addr

@@ -34,12 +34,12 @@ import structlog
 from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.context import CallContext
 from rcmlrouter.calls.outbound_leg import OutboundLeg
+from rcmlrouter.dates import rfc2822
 from rcmlrouter.errors import MediaError, RcmlError
 from rcmlrouter.rcml.execute import DialOutcome, RcmlExecutor, SmsChannel, SmsOrigin
 from rcmlrouter.rcml.fetch import WebhookTarget
 from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import Dial, Document, GatherChild, Record
-from rcmlrouter.services import rfc2822
 from rcmlrouter.sip.call import IncomingRequest
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.store.base import Notification, new_sid

@@ -19,9 +19,9 @@ import phonenumbers
 
 from rcmlrouter.calls.context import CallContext
 from rcmlrouter.config import Config, TrunkConfig
+from rcmlrouter.dates import rfc2822
 from rcmlrouter.errors import SipError
 from rcmlrouter.rcml.model import DialNumber, DialTarget
-from rcmlrouter.services import rfc2822
 from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.uri import SipUri, format_host, parse_uri

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import structlog
 
-from rcmlrouter.services import Services, rfc2822
+from rcmlrouter.dates import rfc2822
+from rcmlrouter.services import Services
 from rcmlrouter.store.base import API_VERSION, CallRecord, OutboxEvent
 
 log = structlog.get_logger(__name__)
