@@ -131,9 +131,15 @@ def metrics_note(before: dict[str, float], after: dict[str, float]) -> str:
     commit = "rcmlrouter_journal_commit_seconds"
     batch = 'rcmlrouter_store_batch_seconds{writer="journal"}'
     items = 'rcmlrouter_store_batch_items{writer="journal"}'
-    gc = sum(after.get(f'rcmlrouter_gc_pause_seconds_sum{{generation="{g}"}}', 0.0)
-             - before.get(f'rcmlrouter_gc_pause_seconds_sum{{generation="{g}"}}', 0.0)
-             for g in range(3))  # fmt: skip
+
+    def gc_delta(kind: str, g: int) -> float:
+        key = f'rcmlrouter_gc_pause_seconds_{kind}{{generation="{g}"}}'
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    gc = sum(gc_delta("sum", g) for g in range(3))
+    per_generation = ", ".join(
+        f"gen{g} {gc_delta('count', g):.0f}× {1000 * gc_delta('sum', g):.0f} ms" for g in range(3)
+    )
     n = after.get(commit + "_count", 0) - before.get(commit + "_count", 0)
     batches = after.get(batch.replace("{", "_count{"), 0) - before.get(
         batch.replace("{", "_count{"), 0
@@ -144,7 +150,7 @@ def metrics_note(before: dict[str, float], after: dict[str, float]) -> str:
         f"p99 {quantile(before, after, commit, 0.99)} ms ({n:.0f}); journal batches "
         f"{batches:.0f} of {written / max(batches, 1):.1f} items, write p99 "
         f"{quantile(before, after, 'rcmlrouter_store_batch_seconds', 0.99)} ms; "
-        f"GC pauses {1000 * gc:.0f} ms"
+        f"GC pauses {1000 * gc:.0f} ms ({per_generation})"
     )
 
 
