@@ -43,6 +43,28 @@ STORE_RETRY_AFTER = 5
 REMOTE_ENDS = frozenset({"remote-bye", "cancel", "ack-timeout", "transport-error"})
 
 
+async def _settles_within(future: asyncio.Future[None], seconds: float) -> bool:
+    """Wait for ``future`` at most ``seconds``; never cancel it (like ``shield`` + ``timeout``,
+    at a fraction of their cost: one future and one timer on every call's path)."""
+    if future.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(seconds, wake)
+    future.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(wake)
+    return future.done()
+
+
 class CallSupervisor:
     """Owns every inbound call; ``on_invite`` is the SIP endpoint's hook."""
 
@@ -145,11 +167,10 @@ class CallSupervisor:
     async def _ring(ctx: CallContext, leg: SipCallLeg) -> None:
         """180 Ringing. The call is on record before anyone outside hears of it (its first
         webhook): wait for the ringing checkpoint's commit, at most ``COMMIT_WAIT`` seconds."""
-        try:
-            async with asyncio.timeout(COMMIT_WAIT):
-                await asyncio.shield(leg.ring())
-        except TimeoutError as exc:
-            raise StoreUnavailableError(f"no commit within {COMMIT_WAIT} s") from exc
+        committed = leg.ring()
+        if not await _settles_within(committed, COMMIT_WAIT):
+            raise StoreUnavailableError(f"no commit within {COMMIT_WAIT} s")
+        committed.result()
 
     async def _route(self, ctx: CallContext) -> None:
         services = self.services
