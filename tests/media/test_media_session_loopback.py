@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import time
 import wave
@@ -232,3 +233,26 @@ async def test_operations_return_after_close(session: MediaSession) -> None:
     assert await session.play(ClipSource(audio.tone(400, 1.0))) is None
     assert await session.collect_digits(3, "#", 5) == ""
     await session.send_digits("123")
+
+
+async def test_a_closed_session_is_freed_without_the_cycle_collector(
+    peer: Sink, rtp_port: int
+) -> None:
+    """Every answered call has a session: a cycle in it costs a GC pause that stops all calls."""
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        params = MediaParams("PCMU", 0, EVENT_PT, "127.0.0.1", peer.port)
+        media = await MediaSession.open("127.0.0.1", rtp_port, params, MediaClock())
+        await asyncio.sleep(0.05)
+        media.close()
+        await asyncio.sleep(0.01)  # the transports' connection_lost
+        del media
+        gc.collect()
+        cyclic = {type(o).__name__ for o in gc.garbage}
+        assert not cyclic & {"MediaSession", "RtpEndpoint", "RtpSender", "DtmfReceiver"}, cyclic
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

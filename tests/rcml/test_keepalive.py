@@ -9,6 +9,7 @@ body framings, limits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -292,4 +293,23 @@ async def test_denied_networks_are_refused_before_connecting() -> None:
         assert server.connections == 0
     finally:
         await lane.close()
+        await server.__aexit__()
+
+
+async def test_requests_leave_no_reference_cycles(client: KeepAliveClient) -> None:
+    """Every call makes up to four requests: a cycle per request costs GC pauses for all calls."""
+    server = await _serve(_keep_answering())
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(20):
+            await _get(client, server.url())
+        gc.collect()
+        cyclic = {type(o).__name__ for o in gc.garbage}
+        assert not cyclic & {"_Exchange", "HttpResponseParser", "LaneResponse"}, cyclic
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
         await server.__aexit__()

@@ -74,7 +74,7 @@ def parse(data: bytes) -> RtpPacket | None:
 Address = tuple[str, int]
 
 
-def _ignore(packet: RtpPacket) -> None:
+def ignore_packet(packet: RtpPacket) -> None:
     pass
 
 
@@ -101,7 +101,7 @@ class RtpEndpoint:
     def __init__(self, remote: Address) -> None:
         self.remote = remote
         self.latched: Address | None = None
-        self.on_packet: Callable[[RtpPacket], None] = _ignore
+        self.on_packet: Callable[[RtpPacket], None] = ignore_packet
         self.packets_received = 0
         self.packets_sent = 0
         self.errors = 0

@@ -202,6 +202,9 @@ class MediaSession:
             return
         self.clock.unregister(self._clock_stream)
         self.endpoint.close()
+        # endpoint -> on_packet -> self -> endpoint: break the cycle, so a call's media is freed
+        # when the call ends, not by the cycle collector (whose pauses stop every call)
+        self.endpoint.on_packet = rtp.ignore_packet
         if self.sender.playout is not None:
             self.sender.playout.stop()
         if self._recorder is not None:

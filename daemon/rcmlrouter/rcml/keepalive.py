@@ -136,10 +136,16 @@ class _Exchange:
         self.oversize = False
         self.size = 0
         self.status = 0
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
 
     def feed(self, data: bytes) -> None:
+        if self._parser is None:
+            raise httptools.HttpParserError("the exchange is over")
         self._parser.feed_data(data)
+
+    def release(self) -> None:
+        """Drop the parser: it refers back to this object (a cycle only the GC would free)."""
+        self._parser = None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         lower = name.lower()
@@ -153,8 +159,10 @@ class _Exchange:
             self.delimited = True
 
     def on_headers_complete(self) -> None:
-        self.status = self._parser.get_status_code()
-        self.keep_alive = self._parser.should_keep_alive()
+        parser = self._parser
+        assert parser is not None
+        self.status = parser.get_status_code()
+        self.keep_alive = parser.should_keep_alive()
         self.headers_done = True
 
     def on_body(self, data: bytes) -> None:
@@ -256,6 +264,7 @@ class _Connection(asyncio.Protocol):
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+            exchange.release()
             self._exchange = None
             self._waiter = None
         return True
