@@ -54,6 +54,7 @@ from rcmlrouter.sip import tls
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.sip.guard import SourceGuard
+from rcmlrouter.sip.overload import LAG_BUCKETS
 from rcmlrouter.sip.transport import StreamLimits
 from rcmlrouter.store.base import Notification, NumberChange, Store
 from rcmlrouter.store.postgres import PostgresStore
@@ -243,6 +244,8 @@ class Daemon:
         except SipError as exc:
             raise ConfigError([f"sip.tls_cert / tls_key / tls_ca: {exc.reason}"]) from exc
         metrics.SIP_SECURITY.source = self.endpoint.security_stats
+        lag = self.endpoint.lag
+        metrics.LOOP_LAG.source = lambda: (LAG_BUCKETS, lag.lag_counts, lag.lag_sum)
         try:
             await self.endpoint.start(list(config.sip.listen))
         except SipError as exc:

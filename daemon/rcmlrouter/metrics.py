@@ -11,7 +11,7 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -212,6 +212,33 @@ class SipSecurity(Collector):
             value=stats.get("parse_errors", 0),
         )
 
+
+class LoopLagCollector(Collector):
+    """How late the event loop ran the endpoint's 10 ms heartbeat: every SIP message, webhook
+    response and call step waits this long, on top of its own work. Read at scrape time from
+    ``source`` (the endpoint's ``LoopLag``: bucket bounds, counts with +Inf last, sum)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[Sequence[float], Sequence[int], float]] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        if self.source is None:
+            return
+        bounds, counts, total = self.source()
+        family = HistogramMetricFamily(
+            "rcmlrouter_loop_lag_seconds",
+            "Lateness of the event loop's 10 ms heartbeat (GC pauses and saturation show here).",
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
+            cumulative += count
+            buckets.append((bound, cumulative))
+        family.add_metric([], buckets, total)
+        yield family
+
+
+LOOP_LAG = LoopLagCollector()
+REGISTRY.register(LOOP_LAG)
 
 SIP_SECURITY = SipSecurity()
 REGISTRY.register(SIP_SECURITY)

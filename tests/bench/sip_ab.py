@@ -137,8 +137,15 @@ def metrics_note(before: dict[str, float], after: dict[str, float]) -> str:
         return after.get(key, 0.0) - before.get(key, 0.0)
 
     gc = sum(gc_delta("sum", g) for g in range(3))
+
+    def freed(g: int) -> float:
+        key = f'rcmlrouter_gc_collected_objects_total{{generation="{g}"}}'
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
     per_generation = ", ".join(
-        f"gen{g} {gc_delta('count', g):.0f}× {1000 * gc_delta('sum', g):.0f} ms" for g in range(3)
+        f"gen{g} {gc_delta('count', g):.0f}× {1000 * gc_delta('sum', g):.0f} ms "
+        f"{freed(g):.0f} freed"
+        for g in range(3)
     )
     n = after.get(commit + "_count", 0) - before.get(commit + "_count", 0)
     batches = after.get(batch.replace("{", "_count{"), 0) - before.get(
@@ -150,7 +157,10 @@ def metrics_note(before: dict[str, float], after: dict[str, float]) -> str:
         f"p99 {quantile(before, after, commit, 0.99)} ms ({n:.0f}); journal batches "
         f"{batches:.0f} of {written / max(batches, 1):.1f} items, write p99 "
         f"{quantile(before, after, 'rcmlrouter_store_batch_seconds', 0.99)} ms; "
-        f"GC pauses {1000 * gc:.0f} ms ({per_generation})"
+        f"GC pauses {1000 * gc:.0f} ms ({per_generation}); loop lag p99 "
+        f"{quantile(before, after, 'rcmlrouter_loop_lag_seconds', 0.99)} p99.9 "
+        f"{quantile(before, after, 'rcmlrouter_loop_lag_seconds', 0.999)} ms; webhook p99 "
+        f"{quantile(before, after, 'rcmlrouter_webhook_seconds', 0.99)} ms"
     )
 
 

@@ -71,6 +71,12 @@ def test_health_and_metrics(daemon: DaemonProcess) -> None:
     metrics = httpx.get(f"{base}/metrics", timeout=5)
     assert metrics.status_code == 200
     assert "rcmlrouter_routing_numbers" in metrics.text
+    beats = [
+        float(line.rpartition(" ")[2])
+        for line in metrics.text.splitlines()
+        if line.startswith("rcmlrouter_loop_lag_seconds_count")
+    ]
+    assert beats and beats[0] > 0  # the heartbeat's lateness is measured from the start
 
 
 def test_demo_rcml_is_served(daemon: DaemonProcess) -> None:

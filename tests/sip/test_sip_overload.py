@@ -10,7 +10,7 @@ from sip_harness import SDP_OFFER, RawUdpPeer, RecordingHandler, address, sip_re
 
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.sip.message import SipResponse, parse_message
-from rcmlrouter.sip.overload import LoopLag
+from rcmlrouter.sip.overload import LAG_BUCKETS, LoopLag
 from rcmlrouter.sip.shed import is_shed_ack, shed_response
 
 INVITE = (
@@ -89,6 +89,9 @@ async def test_loop_lag_needs_a_sustained_delay_or_backlog() -> None:
         assert not lag.overloaded and lag.queued == 5000  # not for ``sustain`` yet
         await asyncio.sleep(0.06)
         assert lag.overloaded
+        # every beat is in the loop-lag histogram; the 80 ms pause in the 50-100 ms bucket
+        assert sum(lag.lag_counts) >= 20 and lag.lag_counts[LAG_BUCKETS.index(0.1)] >= 1
+        assert lag.lag_sum >= 0.08 + 3 * 0.04
     finally:
         lag.stop()
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 HEARTBEAT = 0.01
 BACKLOG_LIMIT = 256 * 1024  # bytes queued in the UDP receive buffers (~120 INVITEs)
 SUSTAIN = 0.1  # seconds over a limit, beat after beat: a GC pause and its catch-up are not overload
+LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 class LoopLag:
@@ -38,6 +39,9 @@ class LoopLag:
         self.backlog = backlog
         self.backlog_limit = backlog_limit
         self.lag = 0.0
+        # every beat's lateness, bucketed by LAG_BUCKETS (+Inf last): /metrics' loop lag
+        self.lag_counts = [0] * (len(LAG_BUCKETS) + 1)
+        self.lag_sum = 0.0
         self.queued = 0
         self.sustain = sustain
         self._over_since: float | None = None  # first beat of the current run over a limit
@@ -62,7 +66,14 @@ class LoopLag:
     def _beat(self) -> None:
         assert self._loop is not None
         now = self._loop.time()
-        self.lag = now - self._due
+        self.lag = lag = now - self._due
+        self.lag_sum += lag
+        index = 0
+        for bound in LAG_BUCKETS:
+            if lag <= bound:
+                break
+            index += 1
+        self.lag_counts[index] += 1
         self.queued = self.backlog() if self.backlog is not None else 0
         if self.lag > self.limit or self.queued > self.backlog_limit:
             if self._over_since is None:
