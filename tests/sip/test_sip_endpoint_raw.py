@@ -38,6 +38,30 @@ async def test_invite_retransmit_never_calls_on_invite_twice(
     assert len(handler.calls) == 1
 
 
+async def test_a_finished_call_is_let_go_and_a_late_cancel_gets_200(
+    endpoint: SipEndpoint, handler: RecordingHandler, peer: RawUdpPeer
+) -> None:
+    """The endpoint lets a call go at its final response (not when its INVITE transaction ends
+    5-32 s later: every young-generation GC would walk them); the lingering transaction still
+    answers a CANCEL 200 without effect (RFC 3261 §9.2) and retransmits its final response."""
+    handler.mode = "ring"
+    target = address(endpoint, "udp")
+    invite = sip_request("INVITE", call_id="late1", branch="late1", body=SDP_OFFER)
+    peer.send(invite, target)
+    await peer.recv_status(180)
+    call = handler.calls[0]
+    call.reject(486)
+    busy = await peer.recv_status(486)
+    held = [*endpoint._pending.values(), *endpoint._dialogs.values()]
+    assert all(other is not call for other in held)
+    cancel = sip_request("CANCEL", call_id="late1", branch="late1")
+    peer.send(cancel, target)
+    ok = await peer.recv_status(200)
+    assert ok.cseq[1] == "CANCEL" and ok.to_addr.tag == busy.to_addr.tag
+    peer.send(invite, target)  # the INVITE again: the same 486, from the kept bytes
+    assert (await peer.recv_status(486)).to_addr.tag == busy.to_addr.tag
+
+
 @pytest.mark.parametrize(
     ("method", "to_tag", "extra", "status"),
     [

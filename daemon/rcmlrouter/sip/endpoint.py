@@ -19,7 +19,7 @@ from rcmlrouter.sip.client import CLIENT_TRANSACTIONS, ClientTransactions
 from rcmlrouter.sip.dialer import Dialer
 from rcmlrouter.sip.dialog import DialogKey
 from rcmlrouter.sip.guard import GuardScreen, GuardStats, SourceGuard
-from rcmlrouter.sip.message import Header, SipRequest, SipResponse
+from rcmlrouter.sip.message import Header, SentResponse, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.overload import LoopLag
 from rcmlrouter.sip.response import (
@@ -253,7 +253,7 @@ class SipEndpoint:
 
     # --- sending ---------------------------------------------------------------------------
 
-    def _send(self, message: SipRequest | SipResponse, destination: Source) -> None:
+    def _send(self, message: SipRequest | SipResponse | SentResponse, destination: Source) -> None:
         self.stats.messages_out += 1
         self._transports.send(message, destination)
 
@@ -306,7 +306,7 @@ class SipEndpoint:
             return link
 
         def send(message: object) -> None:
-            assert isinstance(message, SipRequest | SipResponse)
+            assert isinstance(message, SipRequest | SipResponse | SentResponse)
             self._send(message, destination)
 
         reliable = destination[0] != "udp"
@@ -329,6 +329,10 @@ class SipEndpoint:
         self._requests.forget(txn.key)
 
     def call_ended(self, call: IncomingCall) -> None:
+        # let the call go now, not when its INVITE transaction ends (Timer I/H/L: 5-32 s later),
+        # so a call's objects die young instead of crowding every young-generation collection
+        if self._pending.get(call.txn.key) is call:
+            del self._pending[call.txn.key]
         self._dialogs.pop(call.dialog.key, None)
         self._stream_calls.discard(call)
 

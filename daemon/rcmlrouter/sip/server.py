@@ -184,6 +184,12 @@ class RequestDispatcher:
         call = self._pending.get(invite_key)
         txn = self._new_txn(request, key, reply_to)
         if call is None:
+            invite = self._server.get(invite_key)
+            if isinstance(invite, InviteServerTransaction) and invite.last_response is not None:
+                # §9.2: the INVITE was answered and its transaction lingers: 200, no effect
+                to_tag = invite.last_response.to_tag or new_tag()
+                txn.respond(self._ep.make_response(request, 200, "OK", to_tag=to_tag))
+                return
             txn.respond(self._ep.make_response(request, 481, None, to_tag=new_tag()))
             return
         txn.respond(self._ep.make_response(request, 200, "OK", to_tag=call.local_tag))

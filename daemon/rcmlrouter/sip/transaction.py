@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse
+from rcmlrouter.sip.message import SentResponse, SipMessage, SipRequest, SipResponse
 from rcmlrouter.sip.timers import Timer, TimerConfig, Timers
 from rcmlrouter.sip.uri import Via
 
 MAGIC_COOKIE = "z9hG4bK"
 
-Send = Callable[[SipMessage], None]
+Send = Callable[[SipMessage | SentResponse], None]
 ServerKey = tuple[str, ...]
 
 
@@ -109,7 +109,7 @@ class InviteServerTransaction(Transaction):
         super().__init__(key, link)
         self._request: SipRequest | None = request
         self.state = State.PROCEEDING
-        self.last_response: SipResponse | None = None
+        self.last_response: SentResponse | None = None
         self.on_timeout: Callable[[], None] | None = None
         # a re-INVITE: its 2xx is sent again (T1 doubling to T2) until ack_2xx() or Timer L,
         # the UAS core's duty (RFC 3261 §13.3.1.4) done here, as IncomingCall does for the first
@@ -125,8 +125,8 @@ class InviteServerTransaction(Transaction):
     def respond(self, response: SipResponse) -> None:
         if self.state is not State.PROCEEDING:
             return
-        self.last_response = response
-        self.send(response)
+        self.last_response = sent = SentResponse(response)
+        self.send(sent)
         if response.status < 200:
             return
         self._request = None  # lingering for Timer L/H needs only the last response
@@ -200,7 +200,7 @@ class NonInviteServerTransaction(Transaction):
     def __init__(self, key: ServerKey, link: Link, request: SipRequest) -> None:
         super().__init__(key, link)
         self._request: SipRequest | None = request
-        self.last_response: SipResponse | None = None
+        self.last_response: SentResponse | None = None
 
     @property
     def request(self) -> SipRequest:
@@ -212,8 +212,8 @@ class NonInviteServerTransaction(Transaction):
     def respond(self, response: SipResponse) -> None:
         if self.state in (State.COMPLETED, State.TERMINATED):
             return
-        self.last_response = response
-        self.send(response)
+        self.last_response = sent = SentResponse(response)
+        self.send(sent)
         if response.status < 200:
             self.state = State.PROCEEDING
             return

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from rcmlrouter.errors import SipError, SipParseError
-from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse, frame_length, parse_message
+from rcmlrouter.sip.message import (
+    SentResponse,
+    SipMessage,
+    SipRequest,
+    SipResponse,
+    frame_length,
+    parse_message,
+)
 from rcmlrouter.sip.uri import Via, bare_host, format_host, parse_hostport
 
 Source = tuple[str, str, int]
@@ -369,7 +376,7 @@ class Transports:
             return
         self.receiver.on_message(message, source)
 
-    def send(self, message: SipMessage, destination: Source) -> None:
+    def send(self, message: SipMessage | SentResponse, destination: Source) -> None:
         self.send_bytes(message.serialize(), destination)
 
     def send_bytes(self, data: bytes, destination: Source) -> None:
