@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
+
+import pytest
 
 from rcmlrouter.sip.invite_client import InviteClientTransaction
 from rcmlrouter.sip.message import (
@@ -146,6 +149,28 @@ def test_non_invite_client_gets_final_then_timer_k() -> None:
     assert not h.done
     h.timers.advance(0.2)
     assert h.done == [txn] and len(h.sent) == 1
+
+
+def test_a_lingering_client_transaction_keeps_neither_request_nor_result_callback() -> None:
+    """Timer K lingers 5 s: the request and the callback (its caller's future, holding the
+    response) are let go at the final response, not 5 s later."""
+    h = Harness()
+
+    class Results(list[SipResponse | None]):
+        pass
+
+    results = Results()
+    kept = weakref.ref(results)
+    bye = request("sipp_bye.sip")
+    txn = NonInviteClientTransaction(("b", "BYE"), h.link, bye, results.append)
+    txn.start()
+    txn.on_response(build_response(bye, 200, "OK"))
+    assert [r.status for r in results if r is not None] == [200]
+    del results
+    assert kept() is None
+    with pytest.raises(RuntimeError):
+        txn.request  # noqa: B018
+    txn.on_response(build_response(bye, 200, "OK"))  # a retransmission: absorbed
 
 
 def test_invite_client_acks_non2xx_and_timer_a() -> None:

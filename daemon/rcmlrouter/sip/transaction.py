@@ -230,17 +230,34 @@ class NonInviteServerTransaction(Transaction):
 ResponseCallback = Callable[[SipResponse | None], None]
 
 
+def _no_result(response: SipResponse | None) -> None:
+    """A finished client transaction's result callback: later responses are retransmissions."""
+
+
 class NonInviteClientTransaction(Transaction):
     """§17.1.2: Timers E (retransmit), F (timeout), K (linger). ``on_result(None)`` = timeout."""
 
-    __slots__ = ("on_result", "request")
+    __slots__ = ("_request", "on_result")
 
     def __init__(
         self, key: ServerKey, link: Link, request: SipRequest, on_result: ResponseCallback
     ) -> None:
         super().__init__(key, link)
-        self.request = request
+        self._request: SipRequest | None = request
         self.on_result = on_result
+
+    @property
+    def request(self) -> SipRequest:
+        """The request, until the final response (Timer K's linger keeps nothing of it)."""
+        if self._request is None:
+            raise _released(self)
+        return self._request
+
+    def _release(self) -> None:
+        """Done with the request and the result callback (which holds the caller's future and
+        through it the response): lingering for Timer K needs neither."""
+        self._request = None
+        self.on_result = _no_result
 
     def start(self) -> None:
         self.send(self.request)
@@ -271,6 +288,7 @@ class NonInviteClientTransaction(Transaction):
         self._stop_timers()
         self._settle()
         self.on_result(response)
+        self._release()
         self._start(0.0 if self.reliable else self.config.t4, self.terminate)  # Timer K
 
     def on_transport_error(self) -> None:
