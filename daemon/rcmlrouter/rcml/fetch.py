@@ -1,19 +1,10 @@
 """Fetch RCML from webhooks, with fallback, URL-fragment overrides and signed callbacks (SPEC §3).
 
-One shared :class:`aiohttp.ClientSession` (see :func:`create_webhook_session`) is injected into
-:class:`RcmlFetcher`; nothing here opens a session per request. Every aiohttp / asyncio exception
-is translated into :class:`~rcmlrouter.errors.FetchError` with the Twilio ``error_code`` that goes
-to the fallback URL as ``ErrorCode``:
-
-======  ========================================================================================
-11200   the server answered with a status other than 2xx (``http_status`` is set); bad URL/method
-11205   connection failure: refused, DNS failure, connect timeout, read/total timeout
-11206   protocol failure: TLS, more than ``max_redirects`` redirects, malformed or truncated
-        response, body larger than ``max_body`` (Twilio has no dedicated "too large" code; a
-        response we refuse to read is treated as a violation of the webhook protocol)
-12300   the content type is not ``text/xml`` or ``application/xml``
-12100   the body is not a valid RCML document (:class:`~rcmlrouter.errors.RcmlParseError`)
-======  ========================================================================================
+One shared :class:`aiohttp.ClientSession` (see :func:`create_webhook_session`) and, by default,
+one :class:`~rcmlrouter.rcml.keepalive.KeepAliveClient` (``[webhooks] client``) are injected into
+:class:`RcmlFetcher`; nothing here opens a session per request. Transport failures become
+:class:`~rcmlrouter.errors.FetchError` with a Twilio ``error_code``
+(:mod:`rcmlrouter.rcml.fetch_errors`).
 
 URL-fragment overrides are parsed by :mod:`rcmlrouter.rcml.overrides` (re-exported here).
 """
@@ -35,20 +26,13 @@ from rcmlrouter.errors import FetchError, RcmlError
 from rcmlrouter.rcml.egress import (
     DenyingResolver,
     DenyList,
-    EgressDeniedError,
     deny_literal_middleware,
 )
+from rcmlrouter.rcml.fetch_errors import STALE, TRANSPORT_ERRORS, HttpStatusError, translate
 from rcmlrouter.rcml.keepalive import (
-    ConnectFailed,
-    ConnectTimedOut,
-    Disconnected,
-    HttpFailure,
     KeepAliveClient,
     LaneResponse,
-    ReadTimedOut,
-    TlsFailed,
     TooLarge,
-    TooManyRedirects,
 )
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.rcml.overrides import (
@@ -116,73 +100,6 @@ def _client_timeout(timeouts: FetchTimeouts) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(
         total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
     )
-
-
-# --- exception translation -------------------------------------------------------------------
-
-
-class _HttpStatusError(Exception):
-    """Internal: the server answered a status other than 2xx."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        super().__init__(f"HTTP status {status}")
-
-
-_TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, _HttpStatusError, HttpFailure)
-# Retry token of a connection the server closed without answering. A pooled keep-alive connection
-# the server has just timed out fails this way; aiohttp retries only idempotent methods, so a POST
-# webhook gets one extra attempt here, whatever the retry policy.
-_STALE = "stale"
-
-
-def _translate(exc: BaseException, method: str, url: str) -> tuple[FetchError, str | None]:
-    """Map a transport exception to a FetchError and its retry token (None: only ``all``)."""
-    what = f"{method} {url}"
-    if isinstance(exc, _HttpStatusError):
-        token = {4: "4xx", 5: "5xx"}.get(exc.status // 100)
-        message = f"{what} answered HTTP {exc.status}"
-        return FetchError(message, 11200, url, http_status=exc.status), token
-    if isinstance(exc, EgressDeniedError):
-        return FetchError(f"{what} refused: {exc}", 11205, url), None
-    if isinstance(exc, HttpFailure):
-        return _translate_lane(exc, what, url)
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return FetchError(f"{what} failed: TLS error ({exc})", 11206, url), None
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return FetchError(f"{what} failed: connect timeout", 11205, url), "ct"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return FetchError(f"{what} failed: cannot connect ({exc})", 11205, url), "ct"
-    if isinstance(exc, TimeoutError):
-        return FetchError(f"{what} failed: timed out waiting for the response", 11205, url), "rt"
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return FetchError(f"{what} failed: too many redirects", 11206, url), None
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return FetchError(f"{what} failed: malformed response ({exc})", 11206, url), None
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientConnectionResetError):
-        return FetchError(f"{what} failed: server closed the connection", 11206, url), _STALE
-    if isinstance(exc, aiohttp.RedirectClientError):
-        return FetchError(f"{what} failed: bad redirect ({exc!r})", 11206, url), None
-    if isinstance(exc, aiohttp.ClientConnectionError):
-        return FetchError(f"{what} failed: connection error ({exc!r})", 11205, url), None
-    return FetchError(f"{what} failed: {exc!r}", 11200, url), None
-
-
-def _translate_lane(exc: HttpFailure, what: str, url: str) -> tuple[FetchError, str | None]:
-    """The same codes and retry tokens for the keep-alive client's failures."""
-    if isinstance(exc, ConnectTimedOut):
-        return FetchError(f"{what} failed: connect timeout", 11205, url), "ct"
-    if isinstance(exc, ConnectFailed):
-        return FetchError(f"{what} failed: {exc}", 11205, url), "ct"
-    if isinstance(exc, ReadTimedOut):
-        return FetchError(f"{what} failed: timed out waiting for the response", 11205, url), "rt"
-    if isinstance(exc, TlsFailed):
-        return FetchError(f"{what} failed: {exc}", 11206, url), None
-    if isinstance(exc, TooManyRedirects):
-        return FetchError(f"{what} failed: too many redirects", 11206, url), None
-    if isinstance(exc, Disconnected):
-        return FetchError(f"{what} failed: server closed the connection", 11206, url), _STALE
-    return FetchError(f"{what} failed: {exc}", 11206, url), None
 
 
 def _form_encode(params: Mapping[str, str], quote_via: Callable[[str, str], str]) -> str:
@@ -319,14 +236,14 @@ class RcmlFetcher:
         if self._lane is not None:
             try:
                 return (await self._lane_request(self._lane, request, discard=True)).status
-            except _TRANSPORT_ERRORS as exc:
-                raise _translate(exc, request.method, request.target_url)[0] from exc
+            except TRANSPORT_ERRORS as exc:
+                raise translate(exc, request.method, request.target_url)[0] from exc
         try:
             async with self._request(request) as response:
                 await self._read_body(response, request, discard=True)
                 return response.status
-        except _TRANSPORT_ERRORS as exc:
-            raise _translate(exc, request.method, request.target_url)[0] from exc
+        except TRANSPORT_ERRORS as exc:
+            raise translate(exc, request.method, request.target_url)[0] from exc
 
     def _prepare(
         self,
@@ -383,9 +300,9 @@ class RcmlFetcher:
         while True:
             try:
                 return await self._send(request)
-            except _TRANSPORT_ERRORS as exc:
-                error, token = _translate(exc, request.method, request.target_url)
-                if token == _STALE and not stale_retried:
+            except TRANSPORT_ERRORS as exc:
+                error, token = translate(exc, request.method, request.target_url)
+                if token == STALE and not stale_retried:
                     stale_retried = True
                     continue
                 retry_on = request.timeouts.retry_on
@@ -419,13 +336,13 @@ class RcmlFetcher:
             except TooLarge as exc:
                 raise self._too_large(request) from exc
             if not 200 <= answer.status < 300:
-                raise _HttpStatusError(answer.status)
+                raise HttpStatusError(answer.status)
             if answer.content_type not in XML_CONTENT_TYPES:
                 raise self._wrong_type(request, answer.content_type)
             return answer.status, answer.url, answer.body
         async with self._request(request) as response:
             if not 200 <= response.status < 300:
-                raise _HttpStatusError(response.status)
+                raise HttpStatusError(response.status)
             if response.content_type not in XML_CONTENT_TYPES:
                 raise self._wrong_type(request, response.content_type)
             body = await self._read_body(response, request, discard=False)
