@@ -66,7 +66,7 @@ async def services(tmp_path: Path) -> AsyncIterator[Any]:
     port = free_even_port()
     media = SimpleNamespace(clock=MediaClock())
     yield SimpleNamespace(
-        config=SimpleNamespace(media=SimpleNamespace(rtp_address="127.0.0.1")),
+        config=SimpleNamespace(media=SimpleNamespace(rtp_address="127.0.0.1", idle_keepalive=0.0)),
         ports=RtpPortPool(port, port + 2),
         media=media,
     )

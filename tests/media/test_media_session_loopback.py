@@ -256,3 +256,55 @@ async def test_a_closed_session_is_freed_without_the_cycle_collector(
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+async def test_silence_is_suppressed_to_keepalives_and_resumes_marked(
+    peer: Sink, rtp_port: int
+) -> None:
+    """``idle_keepalive``: 200 ms of trailing silence, then one packet per keepalive interval
+    (not 50/s) while nothing plays; the next sound resumes on the 20 ms clock with the marker bit
+    and a timestamp that counted the quiet time."""
+    params = MediaParams("PCMU", 0, EVENT_PT, "127.0.0.1", peer.port)
+    media = await MediaSession.open("127.0.0.1", rtp_port, params, MediaClock(), 0.25)
+    try:
+        await asyncio.sleep(0.3)  # 200 ms of silence packets, then quiet
+        quiet_from = len(peer.audio())
+        assert 8 <= quiet_from <= 17
+        await asyncio.sleep(1.05)
+        keepalives = peer.audio()[quiet_from:]
+        assert 3 <= len(keepalives) <= 5  # one per 0.25 s, not 52
+        assert all(p.marker for p in keepalives)
+        before = peer.audio()[-1]
+        await media.play(ClipSource(audio.tone(1000.0, 0.4)))
+        arrived = {p.sequence: t for t, p in peer.packets}
+        first = next(p for p in peer.audio() if p.sequence == (before.sequence + 1) & 0xFFFF)
+        assert first.marker
+        rtp_gap = ((first.timestamp - before.timestamp) & 0xFFFFFFFF) / 8000
+        wall_gap = arrived[first.sequence] - arrived[before.sequence]
+        assert abs(rtp_gap - wall_gap) < 0.06, (rtp_gap, wall_gap)
+        tone = [p for p in peer.audio() if (p.sequence - first.sequence) & 0xFFFF in range(1, 19)]
+        assert len(tone) == 18 and not any(p.marker for p in tone)  # continuous again
+    finally:
+        media.close()
+
+
+async def test_a_pause_with_silence_suppression_sends_only_keepalives(
+    peer: Sink, rtp_port: int
+) -> None:
+    """``<Pause>`` on a suppressing session: the time passes, ~nothing is sent; a key press
+    interrupts it when asked to."""
+    params = MediaParams("PCMU", 0, EVENT_PT, "127.0.0.1", peer.port)
+    media = await MediaSession.open("127.0.0.1", rtp_port, params, MediaClock(), 0.5)
+    try:
+        await asyncio.sleep(0.3)
+        sent = len(peer.audio())
+        started = time.monotonic()
+        assert await media.play(SilenceSource(1.0)) is None
+        assert 0.95 < time.monotonic() - started < 1.3
+        assert len(peer.audio()) - sent <= 3  # keepalives, not 50 packets
+        asyncio.get_running_loop().call_later(0.2, media.receive_digit, "5")
+        started = time.monotonic()
+        assert await media.play(SilenceSource(5.0), interrupt_on_digits=True) == "5"
+        assert time.monotonic() - started < 0.6
+    finally:
+        media.close()

@@ -68,7 +68,8 @@ class CallMedia:
     async def local_sdp(self) -> bytes:
         """Bind an RTP port and return the SDP for the 200 OK. Raises OverloadError (no port),
         SipParseError / SdpNegotiationError (an offer we cannot answer)."""
-        address = self.services.config.media.rtp_address
+        media_config = self.services.config.media
+        address = media_config.rtp_address
         remote = self.call.remote_sdp
         offer = parse_offer(remote) if remote else None
         self._late_offer = offer is None
@@ -81,7 +82,9 @@ class CallMedia:
                 params = MediaParams("PCMU", 0, 101, "0.0.0.0", 0, "inactive")  # noqa: S104
                 sdp = build_offer(address, port)
             try:
-                self.session = await MediaSession.open(address, port, params, self.media.clock)
+                self.session = await MediaSession.open(
+                    address, port, params, self.media.clock, media_config.idle_keepalive
+                )
             except OSError as exc:
                 log.warning("media.bind_failed", port=port, error=str(exc))
                 self._release_port()

@@ -39,6 +39,8 @@ def validate(config: Config, problems: list[str]) -> None:
     for key in ("connect_timeout", "read_timeout", "total_timeout"):
         if getattr(config.webhooks, key) <= 0:
             problems.append(f"webhooks.{key}: must be positive")
+    if config.media.idle_keepalive < 0:
+        problems.append("media.idle_keepalive: must be >= 0 (0: no silence suppression)")
     if config.webhooks.client not in ("keepalive", "aiohttp"):
         problems.append("webhooks.client: expected 'keepalive' or 'aiohttp'")
     for cidr in config.webhooks.deny_networks:

@@ -117,6 +117,8 @@ class MediaConfig:
     rtp_ports: str = "20000-29999"
     rtp_port_min: int = 0
     rtp_port_max: int = 0
+    # seconds between silence packets while nothing plays (0: one every 20 ms, no suppression)
+    idle_keepalive: float = 1.0
 
     @property
     def port_range(self) -> tuple[int, int]:

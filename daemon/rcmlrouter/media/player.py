@@ -112,6 +112,17 @@ class RtpSender:
         self._marker = True
         self._silence = g711.silence(codec, FRAME_SAMPLES)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to play and no key press queued: the next packets are silence."""
+        return self.playout is None and not self._digits
+
+    def resume_at(self, timestamp: int) -> None:
+        """The next packet carries ``timestamp`` and the marker bit (RFC 3551 §4.1: the first
+        packet after a silence in which nothing was sent)."""
+        self.timestamp = timestamp & 0xFFFFFFFF
+        self._marker = True
+
     def set_codec(self, codec: str, payload_type: int, event_pt: int | None) -> None:
         self.codec, self.payload_type, self.event_pt = codec, payload_type, event_pt
         self._silence = g711.silence(codec, FRAME_SAMPLES)

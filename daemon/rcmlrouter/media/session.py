@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from rcmlrouter.media import g711, rtp
-from rcmlrouter.media.audio import tone
-from rcmlrouter.media.clock import MediaClock
+from rcmlrouter.media.audio import FRAME_SAMPLES, tone
+from rcmlrouter.media.clock import PTIME, ClockStream, MediaClock
 from rcmlrouter.media.dtmf import DtmfReceiver
-from rcmlrouter.media.player import ClipSource, RtpSender, Source
+from rcmlrouter.media.player import ClipSource, RtpSender, SilenceSource, Source
 from rcmlrouter.media.recorder import Recorder, RecordingResult
 
 BEEP: Final = ClipSource(tone(1000.0, 0.5, amplitude=0.3))
 RECORD_POLL: Final = 0.1
 _STATIC_PT: Final = {0: "PCMU", 8: "PCMA"}
 _NOT_SENDING: Final = ("sendonly", "inactive")  # the peer's direction that means hold
+IDLE_AFTER: Final = 10  # silent packets (200 ms) before a quiet session leaves the clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,17 @@ class MediaParams:
 class MediaSession:
     """A call's RTP stream and the operations the RCML verbs need."""
 
-    def __init__(self, params: MediaParams, clock: MediaClock, endpoint: rtp.RtpEndpoint) -> None:
+    def __init__(
+        self,
+        params: MediaParams,
+        clock: MediaClock,
+        endpoint: rtp.RtpEndpoint,
+        idle_keepalive: float = 0.0,
+    ) -> None:
+        """``idle_keepalive`` > 0: while nothing plays (``<Pause>``, waiting for keys, a
+        recording), send one silence packet every that many seconds instead of every 20 ms
+        (silence suppression; the peer's NAT binding and RTP timeout stay alive). A
+        ``<Pause>``-held call then costs the media clock nothing."""
         self.params = params
         self.clock = clock
         self.endpoint = endpoint
@@ -61,16 +72,62 @@ class MediaSession:
         self._digits: deque[str] = deque()
         self._digit_signal: asyncio.Future[None] | None = None
         self._recorder: Recorder | None = None
-        self._clock_stream = clock.register(self.sender.tick)
+        self.idle_keepalive = idle_keepalive
+        self._idle_ticks = 0
+        self._asleep: asyncio.TimerHandle | None = None
+        self._slept_at = 0.0  # loop time and RTP timestamp of the first packet not sent
+        self._slept_timestamp = 0
+        self._clock_stream: ClockStream = clock.register(self._tick)
 
     @classmethod
     async def open(
-        cls, local_ip: str, port: int, params: MediaParams, clock: MediaClock
+        cls,
+        local_ip: str,
+        port: int,
+        params: MediaParams,
+        clock: MediaClock,
+        idle_keepalive: float = 0.0,
     ) -> MediaSession:
         """Bind ``port`` (and ``port + 1``) and start sending. Raises OSError."""
         remote = (params.remote_ip, params.remote_port)
         endpoint = await rtp.RtpEndpoint.open(local_ip, port, remote)
-        return cls(params, clock, endpoint)
+        return cls(params, clock, endpoint, idle_keepalive)
+
+    # -- the 20 ms clock, and leaving it while silent -------------------------------------------
+
+    def _tick(self) -> None:
+        self.sender.tick()
+        if self.idle_keepalive <= 0:
+            return
+        if not self.sender.idle:
+            self._idle_ticks = 0
+            return
+        self._idle_ticks += 1
+        if self._idle_ticks >= IDLE_AFTER:
+            self.clock.unregister(self._clock_stream)
+            loop = asyncio.get_running_loop()
+            self._slept_at, self._slept_timestamp = loop.time(), self.sender.timestamp
+            self._asleep = loop.call_later(self.idle_keepalive, self._keepalive)
+
+    def _catch_up(self) -> None:
+        """RTP time ran on while nothing was sent: the next packet's timestamp and marker."""
+        elapsed = asyncio.get_running_loop().time() - self._slept_at
+        self.sender.resume_at(self._slept_timestamp + int(elapsed / PTIME) * FRAME_SAMPLES)
+
+    def _keepalive(self) -> None:
+        self._catch_up()
+        self.sender.tick()  # one silence packet
+        self._asleep = asyncio.get_running_loop().call_later(self.idle_keepalive, self._keepalive)
+
+    def _wake(self) -> None:
+        """Something is to be sent: back on the 20 ms clock."""
+        if self._asleep is None:
+            return
+        self._asleep.cancel()
+        self._asleep = None
+        self._catch_up()
+        self._idle_ticks = 0
+        self._clock_stream = self.clock.register(self._tick)
 
     # -- the peer -------------------------------------------------------------------------------
 
@@ -113,6 +170,9 @@ class MediaSession:
             return self._digits[0]
         if self.closed.done():
             return None
+        if isinstance(source, SilenceSource) and self.idle_keepalive > 0:
+            return await self._quiet(source.ticks * PTIME, interrupt_on_digits)
+        self._wake()
         playout = self.sender.play(source)
         try:
             while not playout.done.done() and not self.closed.done():
@@ -125,6 +185,22 @@ class MediaSession:
             return None
         finally:
             playout.stop()
+
+    async def _quiet(self, seconds: float, interrupt_on_digits: bool) -> str | None:
+        """Silence without sending it (``idle_keepalive``): the session leaves the clock."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self.closed.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            waits: list[asyncio.Future[Any]] = [self.closed]
+            if interrupt_on_digits:
+                waits.append(self._next_digit())
+            await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            if interrupt_on_digits and self._digits:
+                return self._digits[0]
+        return None
 
     async def collect_digits(
         self, num_digits: int, finish_on_key: str, digit_timeout: float
@@ -193,6 +269,7 @@ class MediaSession:
         """Send key presses as RFC 4733 events (``w`` waits 0.5 s, ``W`` 1 s)."""
         if self.closed.done():
             return
+        self._wake()
         done = self.sender.send_digits(digits)
         await asyncio.wait([done, self.closed], return_when=asyncio.FIRST_COMPLETED)
 
@@ -201,6 +278,10 @@ class MediaSession:
         if self.closed.done():
             return
         self.clock.unregister(self._clock_stream)
+        self._clock_stream.tick = _no_tick  # the stream refers to this session: no cycle left
+        if self._asleep is not None:
+            self._asleep.cancel()
+            self._asleep = None
         self.endpoint.close()
         # endpoint -> on_packet -> self -> endpoint: break the cycle, so a call's media is freed
         # when the call ends, not by the cycle collector (whose pauses stop every call)
@@ -215,3 +296,7 @@ class MediaSession:
         if self._digit_signal is None or self._digit_signal.done():
             self._digit_signal = asyncio.get_running_loop().create_future()
         return self._digit_signal
+
+
+def _no_tick() -> None:
+    """A closed session's clock callback."""
