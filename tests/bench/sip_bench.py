@@ -708,9 +708,10 @@ def main() -> None:
         "RCMLROUTER_CALLBACKS_RETRY_INITIAL": "1.0",
         "RCMLROUTER_CALLBACKS_RETRY_MAX": "30",
         "RCMLROUTER_SIP_DRAIN_TIMEOUT": "5",
-        # the default range [20000, 30000) has 5,000 even ports: too few for 10k answered calls
-        "RCMLROUTER_MEDIA_RTP_PORT_MIN": "20000",
-        "RCMLROUTER_MEDIA_RTP_PORT_MAX": "50000",
+        # the default range [20000, 30000) has 5,000 even ports: too few for 10k answered calls;
+        # below the kernel's ephemeral range (32768-60999), which SIPp's and our sockets use
+        "RCMLROUTER_MEDIA_RTP_PORT_MIN": "10000",
+        "RCMLROUTER_MEDIA_RTP_PORT_MAX": "32768",
     }
     daemon = BenchDaemon(workdir / "daemon", **env)
     daemon.init()
