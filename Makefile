@@ -59,6 +59,7 @@ test: lint typecheck unit
 bench: test-setup
 	$(BIN)/python tests/bench/routing_bench.py
 	$(BIN)/python tests/bench/api_bench.py
+	$(BIN)/python tests/bench/webhook_client_bench.py
 	$(BIN)/python tests/bench/sip_bench.py
 	$(BIN)/python tests/bench/message_bench.py
 	$(BIN)/python tests/bench/dial_bench.py
