@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -18,6 +20,7 @@ import pytest
 from yarl import URL
 
 from rcmlrouter.rcml.egress import DenyList, EgressDeniedError, parse_networks
+from rcmlrouter.rcml.http1 import ConnectionReset
 from rcmlrouter.rcml.keepalive import (
     KeepAliveClient,
     MalformedResponse,
@@ -312,4 +315,21 @@ async def test_requests_leave_no_reference_cycles(client: KeepAliveClient) -> No
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+        await server.__aexit__()
+
+
+async def test_a_reset_is_a_connection_error_not_a_protocol_one(client: KeepAliveClient) -> None:
+    """RST instead of a response: ConnectionReset (11205, like aiohttp's ClientOSError)."""
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await server.read_request(reader)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server = await _serve(reset)
+    try:
+        with pytest.raises(ConnectionReset):
+            await _get(client, server.url())
+    finally:
         await server.__aexit__()

@@ -21,6 +21,7 @@ from rcmlrouter.errors import FetchError
 from rcmlrouter.rcml.egress import EgressDeniedError
 from rcmlrouter.rcml.http1 import (
     ConnectFailed,
+    ConnectionReset,
     ConnectTimedOut,
     Disconnected,
     HttpFailure,
@@ -91,6 +92,8 @@ def _translate_lane(exc: HttpFailure, what: str, url: str) -> tuple[FetchError, 
         return FetchError(f"{what} failed: {exc}", 11206, url), None
     if isinstance(exc, TooManyRedirects):
         return FetchError(f"{what} failed: too many redirects", 11206, url), None
+    if isinstance(exc, ConnectionReset):  # aiohttp: ClientOSError, a connection error
+        return FetchError(f"{what} failed: {exc}", 11205, url), None
     if isinstance(exc, Disconnected):
         return FetchError(f"{what} failed: server closed the connection", 11206, url), STALE
     return FetchError(f"{what} failed: {exc}", 11206, url), None

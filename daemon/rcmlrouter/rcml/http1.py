@@ -5,8 +5,8 @@ timeouts, body decoding, and the failures the fetcher maps to Twilio error codes
 One :class:`Connection` carries one :class:`Exchange` at a time. A response body is complete at
 its ``Content-Length``, at the chunked terminator, or (neither given) when the server closes the
 connection; a body over ``max_body`` stops the exchange (and the connection is not reused). A
-reused connection the server closed before answering reports "not answered" so the client can
-send again on a new one.
+connection closed before the response is :class:`Disconnected` (:class:`ConnectionReset` after
+a socket error); :attr:`Connection.received_nothing` then tells whether any byte came back.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "ConnectFailed",
     "ConnectTimedOut",
     "Connection",
+    "ConnectionReset",
     "Disconnected",
     "Exchange",
     "HttpFailure",
@@ -56,6 +57,11 @@ class ReadTimedOut(HttpFailure):
 
 class Disconnected(HttpFailure):
     """The server closed the connection before the response was complete."""
+
+
+class ConnectionReset(Disconnected):
+    """The connection was reset (RST) or failed with a socket error before the response was
+    complete: a connection failure, as aiohttp reports it (11205), not a protocol one."""
 
 
 class MalformedResponse(HttpFailure):
@@ -188,17 +194,19 @@ class Connection(asyncio.Protocol):
         exchange = self._exchange
         if exchange is not None and exchange.headers_done and not exchange.delimited:
             exchange.complete = True  # a body delimited by the connection's end
-        self._lost()
+        self._lost(None)
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._lost()
+        self._lost(exc)
 
-    def _lost(self) -> None:
+    def _lost(self, exc: Exception | None) -> None:
         self.closed = True
         exchange = self._exchange
         if exchange is not None and exchange.complete:
             self._finish(None)
+        elif exchange is not None and isinstance(exc, OSError):
+            self._finish(ConnectionReset(f"connection error ({exc!r})"))
         elif exchange is not None:
             stale = not self._received
             self._finish(Disconnected("the server closed the connection" + (" (stale)" * stale)))
@@ -213,9 +221,10 @@ class Connection(asyncio.Protocol):
 
     async def exchange(
         self, head: bytes, body: bytes | None, exchange: Exchange, read: float, deadline: float
-    ) -> bool:
-        """Send a request and parse its response into ``exchange``; False when nothing came back
-        on a reused connection (stale: the caller may retry on a new one)."""
+    ) -> None:
+        """Send a request and parse its response into ``exchange``. Raises an
+        :class:`HttpFailure`; after a :class:`Disconnected`, :attr:`received_nothing` tells
+        whether any byte came back (on a reused connection: stale, worth sending again)."""
         assert self.transport is not None
         loop = self._loop
         self._exchange = exchange
@@ -228,10 +237,6 @@ class Connection(asyncio.Protocol):
         )
         try:
             await waiter
-        except Disconnected:
-            if not self._received:
-                return False
-            raise
         finally:
             if self._timer is not None:
                 self._timer.cancel()
@@ -239,7 +244,11 @@ class Connection(asyncio.Protocol):
             exchange.release()
             self._exchange = None
             self._waiter = None
-        return True
+
+    @property
+    def received_nothing(self) -> bool:
+        """No byte of the last exchange's response arrived."""
+        return not self._received
 
     def _check_timeout(self, read: float, deadline: float) -> None:
         waiter = self._waiter

@@ -176,15 +176,15 @@ class KeepAliveClient:
                 if connection is None:
                     connection = await self._connect(key, connect, deadline)
                 try:
-                    answered = await connection.exchange(head, body, exchange, read, deadline)
+                    await connection.exchange(head, body, exchange, read, deadline)
+                except Disconnected:
+                    connection.close()
+                    if reused and connection.received_nothing:
+                        continue  # the idle keep-alive race: send it again on a new connection
+                    raise
                 except BaseException:
                     connection.close()
                     raise
-                if not answered:
-                    connection.close()
-                    if reused:
-                        continue
-                    raise Disconnected("the server closed the connection without answering")
                 reusable = exchange.keep_alive and exchange.complete and not exchange.oversize
                 if reusable and not connection.closed:
                     connection.idle_since = self._loop.time()
