@@ -46,10 +46,11 @@ sys.path.insert(0, os.environ.get("SIP_BENCH_DAEMON") or str(REPO / "daemon"))
 
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest  # noqa: E402
 from rcmlrouter.sip.endpoint import SipEndpoint  # noqa: E402
-from rcmlrouter.sip.message import SipRequest, parse_message  # noqa: E402
+from rcmlrouter.sip.message import SipRequest  # noqa: E402
 from rcmlrouter.sip.response import build_response  # noqa: E402
 from rcmlrouter.sip.sdp import build_answer, parse_offer  # noqa: E402
 from rcmlrouter.sip.timers import TimerHeap  # noqa: E402
+from rcmlrouter.sip.wire import parse_message  # noqa: E402
 
 DATA = REPO / "tests" / "data" / "sip"
 SIP_SCENARIOS = REPO / "tests" / "sip" / "scenarios"

@@ -17,7 +17,8 @@ from rcmlrouter.messaging.delivery import (
 from rcmlrouter.messaging.outbound import status_callback_params
 from rcmlrouter.rcml.execute import SmsOrigin
 from rcmlrouter.rcml.model import Sms
-from rcmlrouter.sip.message import SipRequest, SipResponse, parse_message
+from rcmlrouter.sip.message import SipRequest, SipResponse
+from rcmlrouter.sip.wire import parse_message
 
 ORIGIN = SmsOrigin("AC" + "1" * 32, "+15105551111", "+15105550000", "outbound-call")
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest, SipEndpoint
-from rcmlrouter.sip.message import SipRequest, SipResponse, parse_message
+from rcmlrouter.sip.message import SipRequest, SipResponse
 from rcmlrouter.sip.sdp import build_answer, parse_offer
 from rcmlrouter.sip.timers import TimerConfig
+from rcmlrouter.sip.wire import parse_message
 
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 FAST = TimerConfig(t1=0.025, t2=0.1, t4=0.1)  # 64*T1 = 1.6 s

@@ -3,7 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rcmlrouter.sip.dialog import Dialog
-from rcmlrouter.sip.message import SipRequest, parse_message
+from rcmlrouter.sip.message import SipRequest
+from rcmlrouter.sip.wire import parse_message
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 

@@ -5,14 +5,9 @@ from pathlib import Path
 import pytest
 
 from rcmlrouter.errors import SipParseError
-from rcmlrouter.sip.message import (
-    MAX_MESSAGE_BYTES,
-    SipRequest,
-    SipResponse,
-    frame_length,
-    parse_message,
-)
+from rcmlrouter.sip.message import MAX_MESSAGE_BYTES, SipRequest, SipResponse
 from rcmlrouter.sip.response import build_response, reason_header, salvage_request
+from rcmlrouter.sip.wire import frame_length, parse_message
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 

@@ -9,9 +9,10 @@ import pytest
 from sip_harness import SDP_OFFER, RawUdpPeer, RecordingHandler, address, sip_request
 
 from rcmlrouter.sip.endpoint import SipEndpoint
-from rcmlrouter.sip.message import SipResponse, parse_message
+from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.overload import LAG_BUCKETS, LoopLag
 from rcmlrouter.sip.shed import is_shed_ack, shed_response
+from rcmlrouter.sip.wire import parse_message
 
 INVITE = (
     b"INVITE sip:+15105555555@127.0.0.1 SIP/2.0\r\n"

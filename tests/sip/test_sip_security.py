@@ -21,9 +21,10 @@ from sip_harness import (
 
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.sip.guard import BUSY, DROP, FORBID, PASS, SourceGuard
-from rcmlrouter.sip.message import SipResponse, parse_message
+from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.tls import server_context
 from rcmlrouter.sip.transport import StreamLimits
+from rcmlrouter.sip.wire import parse_message
 
 
 class Clock:

@@ -6,12 +6,7 @@ from pathlib import Path
 import pytest
 
 from rcmlrouter.sip.invite_client import InviteClientTransaction
-from rcmlrouter.sip.message import (
-    SipMessage,
-    SipRequest,
-    SipResponse,
-    parse_message,
-)
+from rcmlrouter.sip.message import SipMessage, SipRequest, SipResponse
 from rcmlrouter.sip.response import build_response
 from rcmlrouter.sip.timers import ManualTimers, TimerConfig
 from rcmlrouter.sip.transaction import (
@@ -23,6 +18,7 @@ from rcmlrouter.sip.transaction import (
     Transaction,
     server_key,
 )
+from rcmlrouter.sip.wire import parse_message
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 CONFIG = TimerConfig(t1=0.5, t2=4.0, t4=5.0)

@@ -16,10 +16,10 @@ from rcmlrouter.sip.message import (
     SipResponse,
     canonical_name,
     is_token,
-    split_head,
 )
 from rcmlrouter.sip.transport import Source, stamp_received
 from rcmlrouter.sip.uri import ascii_int, bare_host, split_outside_quotes
+from rcmlrouter.sip.wire import split_head
 
 
 def build_response(

@@ -25,15 +25,9 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from rcmlrouter.errors import SipError, SipParseError
-from rcmlrouter.sip.message import (
-    SentResponse,
-    SipMessage,
-    SipRequest,
-    SipResponse,
-    frame_length,
-    parse_message,
-)
+from rcmlrouter.sip.message import SentResponse, SipMessage, SipRequest, SipResponse
 from rcmlrouter.sip.uri import Via, bare_host, format_host, parse_hostport
+from rcmlrouter.sip.wire import frame_length, parse_message
 
 Source = tuple[str, str, int]
 TRANSPORTS = ("udp", "tcp", "tls")
