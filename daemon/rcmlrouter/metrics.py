@@ -109,6 +109,15 @@ PYTHON_BLOCKS.set_function(lambda: float(sys.getallocatedblocks()))
 GC_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, int]]:
+    """Per-bucket counts (``+Inf`` last) as the cumulative buckets of a histogram family."""
+    cumulative, buckets = 0, []
+    for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
+        cumulative += count
+        buckets.append((bound, cumulative))
+    return buckets
+
+
 class GcPauses(Collector):
     """Pause time of every cycle collection, per generation, from ``gc.callbacks``."""
 
@@ -151,11 +160,7 @@ class GcPauses(Collector):
         )
         for generation in range(3):
             label = [str(generation)]
-            cumulative, buckets = 0, []
-            bounds = [*map(str, GC_PAUSE_BUCKETS), "+Inf"]
-            for bound, count in zip(bounds, self.counts[generation], strict=True):
-                cumulative += count
-                buckets.append((bound, cumulative))
+            buckets = _cumulative(GC_PAUSE_BUCKETS, self.counts[generation])
             pauses.add_metric(label, buckets, self.sums[generation])
             longest.add_metric(label, self.longest[generation])
             collected.add_metric(label, self.collected[generation])
@@ -229,11 +234,7 @@ class LoopLagCollector(Collector):
             "rcmlrouter_loop_lag_seconds",
             "Lateness of the event loop's 10 ms heartbeat (GC pauses and saturation show here).",
         )
-        cumulative, buckets = 0, []
-        for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
-            cumulative += count
-            buckets.append((bound, cumulative))
-        family.add_metric([], buckets, total)
+        family.add_metric([], _cumulative(bounds, counts), total)
         yield family
 
 

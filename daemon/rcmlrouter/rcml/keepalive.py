@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -104,7 +105,6 @@ class KeepAliveClient:
         self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._ssl = ssl_context
         self._idle: dict[_Key, collections.deque[Connection]] = {}
-        self._closed = False
 
     async def request(
         self,
@@ -261,7 +261,7 @@ class KeepAliveClient:
                 results = await self._resolver.resolve(host, port)
                 addresses = [result["host"] for result in results]
             else:
-                infos = await self._loop.getaddrinfo(host, port, type=1)  # SOCK_STREAM
+                infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         except EgressDeniedError:
             raise
@@ -275,7 +275,6 @@ class KeepAliveClient:
         return addresses
 
     async def close(self) -> None:
-        self._closed = True
         for idle in self._idle.values():
             while idle:
                 idle.pop().close()

@@ -13,6 +13,7 @@ the daemon keeps completing calls at its maximum rate however much more is offer
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import Callable
 
 HEARTBEAT = 0.01
@@ -68,12 +69,7 @@ class LoopLag:
         now = self._loop.time()
         self.lag = lag = now - self._due
         self.lag_sum += lag
-        index = 0
-        for bound in LAG_BUCKETS:
-            if lag <= bound:
-                break
-            index += 1
-        self.lag_counts[index] += 1
+        self.lag_counts[bisect.bisect_left(LAG_BUCKETS, lag)] += 1
         self.queued = self.backlog() if self.backlog is not None else 0
         if self.lag > self.limit or self.queued > self.backlog_limit:
             if self._over_since is None:
