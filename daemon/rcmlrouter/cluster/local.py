@@ -2,10 +2,10 @@
 dates a crash.
 
 While the daemon runs, its row in ``nodes`` (node id ``local``) gets ``heartbeat_at`` every
-:func:`~rcmlrouter.cluster.work.heartbeat_interval` s: one small write, as a cluster node's
-heartbeat. At start, before the row is stamped anew, the old ``heartbeat_at`` is the previous
-run's last sign of life: the calls a ``kill -9`` left unfinished end there (or at their last
-checkpoint when that is later), not at the restart (``calls/recovery.py``).
+second: one small write, as a cluster node's heartbeat. At start, before the row is stamped
+anew, the old ``heartbeat_at`` is the previous run's last sign of life: the calls a ``kill -9``
+left unfinished end there (or at their last checkpoint when that is later), not at the restart
+(``calls/recovery.py``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ from typing import Any
 
 import structlog
 
-from rcmlrouter.cluster.work import RECOVERY_PAGE, Claim, TakeOver, heartbeat_interval
+from rcmlrouter.cluster.work import RECOVERY_PAGE, Claim, TakeOver
 from rcmlrouter.errors import RcmlRouterError
 from rcmlrouter.store.sqlite import SqliteStore
 
 log = structlog.get_logger(__name__)
 
 NODE_ID = "local"
+STAMP_EVERY = 1.0  # s (the cluster heartbeat at the default lease; cluster.* is for PostgreSQL)
 _STAMP = (
     "INSERT INTO nodes (node_id, started_at, heartbeat_at, instance) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (node_id) DO UPDATE SET started_at = excluded.started_at, "
@@ -35,9 +36,9 @@ _STAMP = (
 class LocalWork:
     """The start-up's leftovers and the liveness stamp of the one SQLite node."""
 
-    def __init__(self, store: SqliteStore, *, lease: float = 10.0) -> None:
+    def __init__(self, store: SqliteStore, *, beat: float = STAMP_EVERY) -> None:
         self.store = store
-        self.beat = heartbeat_interval(lease)
+        self.beat = beat
         self.instance = secrets.token_hex(8)
         self.started_at = time.time()
         self._task: asyncio.Task[None] | None = None

@@ -53,8 +53,7 @@ class ClusterNode:
     def create(cls, config: Config, store: Store) -> ClusterNode:
         if not isinstance(store, PostgresStore):
             assert isinstance(store, SqliteStore)
-            local = LocalWork(store, lease=config.cluster.lease)
-            return cls(SnapshotVersion(engine="sqlite"), local, None)
+            return cls(SnapshotVersion(engine="sqlite"), LocalWork(store), None)
         node_id = node_id_for(config)
         version = SnapshotVersion(engine="postgresql")
         feed = ChangeFeed(
