@@ -42,7 +42,14 @@ def test_every_sqlite_migration_has_a_postgres_twin() -> None:
     assert sqlite == postgres, (
         "each migrations/NNNN_name.sql needs migrations/postgres/NNNN_name.sql"
     )
-    assert [int(name[:4]) for name in sqlite] == list(range(1, len(sqlite) + 1))
+    numbers = [int(name[:4]) for name in sqlite]
+    # Numbers reserved for branches not merged yet may be missing (/work/coord/COMMON.md);
+    # every other number from 1 to the newest is there, once.
+    expected = [n for n in range(1, numbers[-1] + 1) if n in numbers or n not in RESERVED]
+    assert numbers == expected
+
+
+RESERVED = {14, 15, 16}  # a4-records, a2-cluster, c-console (this session)
 
 
 @pytest.fixture
