@@ -9,6 +9,7 @@ however often it was retransmitted.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import socket
 import threading
@@ -147,10 +148,8 @@ class MessageGateway:
         now = time.time()
         while self._due and self._due[0][0] <= now:
             _, _, reply, source = heapq.heappop(self._due)
-            try:
+            with contextlib.suppress(OSError):  # the sender is gone (a killed daemon)
                 self.sock.sendto(reply, source)
-            except OSError:
-                pass  # the sender is gone (a killed daemon)
 
 
 REASONS = {200: "OK", 202: "Accepted", 404: "Not Found", 488: "Not Acceptable Here"}
