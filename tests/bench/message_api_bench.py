@@ -112,7 +112,7 @@ class Bench:
         self.webhook = webhook
         self.concurrency = concurrency
         self.base = f"http://127.0.0.1:{daemon.api_port}/2010-04-01/Accounts/{daemon.account_sid}"
-        self.auth = aiohttp.BasicAuth(daemon.account_sid, daemon.auth_token)
+        self.authorization = aiohttp.encode_basic_auth(daemon.account_sid, daemon.auth_token)
         self.sent = 0  # messages created so far (each is sent)
 
     async def post(self, session: aiohttp.ClientSession, key: str | None, callback: bool) -> int:
@@ -123,7 +123,7 @@ class Bench:
         async with session.post(
             f"{self.base}/Messages.json",
             data=data,
-            headers={**headers, "Authorization": self.auth.encode()},
+            headers={**headers, "Authorization": self.authorization},
         ) as resp:
             await resp.read()
             return resp.status
@@ -154,7 +154,7 @@ async def warm_up(bench: Bench) -> str:
         async with session.post(
             f"{bench.base}/Messages.json",
             data={"To": "+15551230000", "From": FROM, "Body": BODY},
-            headers={"Idempotency-Key": "replayed", "Authorization": bench.auth.encode()},
+            headers={"Idempotency-Key": "replayed", "Authorization": bench.authorization},
         ) as resp:
             sid = str((await resp.json())["sid"])
     bench.sent += 51
@@ -167,7 +167,7 @@ def cases(bench: Bench, sid: str, round_no: int) -> list[tuple[str, Request, boo
 
     async def read(session: aiohttp.ClientSession, _i: int) -> int:
         url = f"{bench.base}/Messages/{sid}.json"
-        async with session.get(url, headers={"Authorization": bench.auth.encode()}) as resp:
+        async with session.get(url, headers={"Authorization": bench.authorization}) as resp:
             await resp.read()
             return resp.status
 

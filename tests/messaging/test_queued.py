@@ -105,6 +105,18 @@ async def test_a_message_cut_while_sending_is_resent_as_the_same_request(
     assert sending.outbox.messages[-1].wire == wire
 
 
+@pytest.mark.parametrize(("status", "first_time", "resent"), [(482, "failed", "sent")])
+async def test_482_to_a_resend_means_the_gateway_has_the_original(
+    sending: Sending, gateway: MessageGateway, status: int, first_time: str, resent: str
+) -> None:
+    gateway.status = status
+    final = await queued(sending).send(message())
+    assert (final.status, final.error_code) == (first_time, 30008)
+    wire = MessageWire("merged@rcmlrouter", 1, "abc", "sip:+15105555555@127.0.0.1", "z9hG4bKm")
+    again = await queued(sending).send(message(status="sending", wire=wire))
+    assert (again.status, again.error_code) == (resent, None)
+
+
 async def test_a_refusal_of_the_gateway_fails_after_sending(
     sending: Sending, gateway: MessageGateway
 ) -> None:

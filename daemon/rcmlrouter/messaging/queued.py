@@ -30,7 +30,9 @@ survivor claims a dead node's rows, ``cluster/work.py``) every message still ``q
   header, byte for byte the same request but for the Via sent-by of another node. The gateway
   sees a retransmission (RFC 3261 §17.2.3 matches its transaction while it lives; RFC 3428
   receivers, rcmlrouter's own included, drop a MESSAGE whose Call-ID and CSeq they already
-  took), never a second message. Its ``sending`` callback is not posted twice.
+  took), never a second message. Its ``sending`` callback is not posted twice. From another
+  node (another Via sent-by) a gateway still in the original transaction may answer ``482 Loop
+  Detected`` (a merged request, RFC 3261 §8.2.2.2): to a resend that means ``sent``.
 - a message queued more than ``VALIDITY`` (10 h, Twilio's default and maximum ValidityPeriod)
   before it could be sent is not sent: it ends ``failed`` with ErrorCode 30036 and its callback.
 
@@ -59,6 +61,9 @@ QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
 VALIDITY = 36_000.0  # s a queued message may wait (Twilio's default and maximum ValidityPeriod)
 ERROR_EXPIRED = 30036  # Twilio: Validity Period Expired
 MAX_QUEUED = 20_000  # messages waiting in this process before the API answers 429
+# To a resend, the gateway's "merged request" answer (RFC 3261 §8.2.2.2): it is in the middle of
+# the original transaction (the resend came from another node's Via): the message is there.
+LOOP_DETECTED = 482
 
 
 class QueuedMessages:
@@ -152,7 +157,10 @@ class QueuedMessages:
         outcome = await self.sms.delivery.deliver(
             target, from_uri, record.body, wire=record.wire, before_send=before_send
         )
-        return await self._finish(current, outcome, resent=record.status == SENDING)
+        resent = record.status == SENDING
+        if resent and outcome.sip_status == LOOP_DETECTED:
+            outcome = DeliveryOutcome(LOOP_DETECTED, None, "482: the gateway has the original")
+        return await self._finish(current, outcome, resent=resent)
 
     async def _finish(
         self, record: MessageRecord, outcome: DeliveryOutcome, *, resent: bool = False
