@@ -4,7 +4,7 @@ and handed to the sender's queue, and the Idempotency-Key (replay, 422, concurre
 refusals not remembered, expiry, a malformed header).
 
 The sender's queue here is the seam the composition root fills (``WorkQueue``): a list that
-records what the API handed over; the real sender is exercised in tests/e2e/test_api_messages.py.
+records what the API handed over; the real sender is exercised in tests/e2e/test_messages_api.py.
 """
 
 from __future__ import annotations

@@ -2,23 +2,26 @@
 creates nothing new (issue 18; Stripe's semantics).
 
 One mechanism for every create that starts work (``POST Messages`` now, ``POST Calls`` next).
-A create handler uses it in four steps::
+A create handler uses it in three steps (``api/messages.py`` is the example)::
 
     key = IdempotencyKey.of(request, account.sid, params)   # None without the header
     if key is not None and (first := await key.replay(store)) is not None:
         return first                                         # the first answer (or 422)
     ...validate, build the resource, render ``response`` (not sent yet)...
-    held = await store.create_xxx(resource, key.record(response, sid) if key else None,
-                                  IDEMPOTENCY_TTL)
-    if held is not None:
-        return key.answer(held)                              # a concurrent twin created it
-    ...hand the resource to its worker...
-    return response
+    answer, created = await create_once(
+        key, response, resource.sid,
+        lambda held: store.create_xxx(resource, held, IDEMPOTENCY_TTL),
+    )
+    if created:
+        ...hand the resource to its worker...
+    return answer                                            # ours, or a concurrent twin's
 
-The store method writes the resource and claims the key **in one transaction**
-(``store/queries_idempotency.claim_idempotency_key`` as its first step), so the key and what
-it created commit together or not at all, on any node of a cluster; of concurrent duplicates
-exactly one creates. The decisions:
+The store method (``create_xxx(resource, record | None, ttl) -> IdempotencyRecord | None``)
+writes the resource and claims the key **in one transaction**, with
+``store/queries_idempotency.claim_idempotency_key`` as its first step: None when it wrote,
+else the record that holds the key (and it wrote nothing). So the key and what it created
+commit together or not at all, on any node of a cluster; of concurrent duplicates exactly one
+creates. The decisions:
 
 - scope: the account of the URL and the key; a key lives ``IDEMPOTENCY_TTL`` (24 h) from the
   first request, then may be used again; expired records are pruned every
@@ -38,7 +41,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -113,6 +116,22 @@ class IdempotencyKey:
         response = web.Response(status=held.status, text=held.body, content_type=held.content_type)
         response.headers[REPLAYED] = "true"
         return response
+
+
+Write = Callable[[IdempotencyRecord | None], Awaitable[IdempotencyRecord | None]]
+
+
+async def create_once(
+    key: IdempotencyKey | None, response: web.Response, resource_sid: str, write: Write
+) -> tuple[web.Response, bool]:
+    """Write the resource (``write`` gets the key's record, or None without a key) and answer:
+    ``(response, True)`` when this request created it, ``(the first answer, False)`` when a
+    concurrent request with the same key did (or 422 if that was a different request)."""
+    held = await write(key.record(response, resource_sid) if key is not None else None)
+    if held is None:
+        return response, True
+    assert key is not None, "a store create without a key never returns a record"
+    return key.answer(held), False
 
 
 def fingerprint(request: web.Request, params: Params) -> str:

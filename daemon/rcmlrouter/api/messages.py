@@ -42,7 +42,7 @@ from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import ApiSettings, settings_of, store_of
 from rcmlrouter.api.flavour import Flavour, flavour_of
 from rcmlrouter.api.form import Params, check_url, invalid
-from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey
+from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError
 from rcmlrouter.sms_format import MAX_BODY_CHARACTERS, is_phone_number
@@ -108,15 +108,12 @@ async def create_message(request: web.Request) -> web.Response:
     response = render(
         request, Resource(collection[1], fields(request, record)), flavour.create_status
     )
-    held = await store.create_message(
-        record, key.record(response, record.sid) if key else None, IDEMPOTENCY_TTL
+    answer, created = await create_once(
+        key, response, record.sid, lambda held: store.create_message(record, held, IDEMPOTENCY_TTL)
     )
-    if held is not None:
-        assert key is not None
-        return key.answer(held)  # a concurrent request with the same key created it
-    if queue is not None:
+    if created and queue is not None:
         queue.submit(record)
-    return response
+    return answer  # ours, or the first answer of a concurrent request with the same key
 
 
 class QueueFull(ApiError):
