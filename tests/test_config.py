@@ -100,7 +100,7 @@ def test_sms_section_from_file_and_environment(tmp_path: Path) -> None:
         ({"RCMLROUTER_SMS_USERNAME": "u"}, "set both or neither"),
         ({"RCMLROUTER_SMS_TIMEOUT": "0"}, "sms.timeout: must be positive"),
         ({"RCMLROUTER_MEDIA_IDLE_KEEPALIVE": "-1"}, "media.idle_keepalive: must be >= 0"),
-        ({"RCMLROUTER_WEBHOOKS_CLIENT": "curl"}, "webhooks.client: expected 'keepalive'"),
+        ({"RCMLROUTER_WEBHOOKS_CLIENT": "curl"}, "webhooks.client: obsolete key"),
     ],
 )
 def test_sms_section_problems(env: dict[str, str], problem: str) -> None:

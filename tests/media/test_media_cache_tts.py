@@ -6,13 +6,13 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
 from conftest import dominant_frequency, make_wav, sine
 
 from rcmlrouter.errors import MediaError
+from rcmlrouter.httpclient.client import HttpClient
 from rcmlrouter.media.cache import AudioCache
 from rcmlrouter.media.tts import SpeechSynthesizer, espeak_voice
 
@@ -59,7 +59,7 @@ async def server() -> AsyncIterator[tuple[AudioServer, str]]:
 
 async def test_fetch_decode_cache_revalidate(server: tuple[AudioServer, str], tmp_path: Path):
     audio_server, base = server
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         cache = AudioCache(tmp_path, session)
         clip = await cache.clip(f"{base}/tone.wav")
         assert clip.duration == pytest.approx(0.5, abs=0.001)
@@ -83,7 +83,7 @@ async def test_last_modified_revalidation(server: tuple[AudioServer, str], tmp_p
     audio_server, base = server
     audio_server.etag = None
     audio_server.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT"
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         cache = AudioCache(tmp_path, session)
         await cache.clip(f"{base}/a.wav")
         await cache.clip(f"{base}/a.wav")
@@ -93,7 +93,7 @@ async def test_last_modified_revalidation(server: tuple[AudioServer, str], tmp_p
 
 async def test_fetch_errors(server: tuple[AudioServer, str], tmp_path: Path) -> None:
     _, base = server
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         cache = AudioCache(tmp_path, session)
         with pytest.raises(MediaError) as missing:
             await cache.clip(f"{base}/missing.wav")
@@ -115,7 +115,7 @@ async def test_stale_copy_when_the_server_is_gone(tmp_path: Path) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/tone.wav"
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         first = await AudioCache(tmp_path, session).clip(url)
         await runner.cleanup()
         stale = await AudioCache(tmp_path, session).clip(url)
