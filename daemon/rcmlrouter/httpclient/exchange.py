@@ -99,11 +99,11 @@ class Exchange:
         if self.size != size or self.complete:
             self._unproductive = 0
             return
-        self._unproductive += len(data)
-        if self._unproductive > MAX_HEAD:
-            raise HeadTooLarge(f"more than {MAX_HEAD} bytes of response head or framing")
         if not self.headers_done:
             self._track_line(data)
+        self._unproductive += len(data)
+        if self._unproductive > MAX_HEAD:
+            raise HeadTooLarge(f"more than {MAX_HEAD} bytes of response header or framing")
 
     def _track_line(self, data: bytes) -> None:
         """All of ``data`` is head: the unfinished line it leaves must stay within MAX_LINE."""
