@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +14,10 @@ from conftest import dominant_frequency, make_wav, sine
 
 from rcmlrouter.errors import MediaError
 from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.httpclient.deny import DenyList, parse_networks
 from rcmlrouter.media.cache import AudioCache
 from rcmlrouter.media.tts import SpeechSynthesizer, espeak_voice
+from support.rawhttp import RawServer, send_segments
 
 
 class AudioServer:
@@ -120,6 +123,35 @@ async def test_stale_copy_when_the_server_is_gone(tmp_path: Path) -> None:
         await runner.cleanup()
         stale = await AudioCache(tmp_path, session).clip(url)
     assert np.array_equal(first.pcm, stale.pcm)
+
+
+async def test_a_file_arriving_in_many_segments_is_read_whole(tmp_path: Path) -> None:
+    """Issue 16 item 10: the body is read to its end, not to what the first read buffered."""
+    body = make_wav(sine(700, 3.0, 8000), 8000)
+    parts = [body[i : i + 4000] for i in range(0, len(body), 4000)]  # 13 segments
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await server.read_request(reader)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n"
+        await send_segments(writer, head % len(body), *parts, gap=0.03)
+
+    async with RawServer(slow) as server, HttpClient() as client:
+        clip = await AudioCache(tmp_path, client).clip(str(server.url("/slow.wav")))
+    assert clip.duration == pytest.approx(3.0, abs=0.001)
+
+
+async def test_a_play_url_in_a_denied_network_is_refused(tmp_path: Path) -> None:
+    """<Play> files go through the one HTTP client and its one deny list."""
+    deny = DenyList(parse_networks(["127.0.0.0/8"]))
+    async with RawServer(refuse_any_connection) as server, HttpClient(deny=deny) as client:
+        with pytest.raises(MediaError) as refused:
+            await AudioCache(tmp_path, client).clip(str(server.url("/tone.wav")))
+    assert refused.value.error_code == 11200 and "deny_networks" in str(refused.value)
+    assert server.connections == 0
+
+
+async def refuse_any_connection(*_: object) -> None:
+    raise AssertionError("a denied URL was connected to")
 
 
 @pytest.mark.parametrize(
