@@ -261,26 +261,6 @@ class CurlCffi:
         await self.client.close()
 
 
-class Httpx:
-    def __init__(self, concurrency: int) -> None:
-        import httpx
-
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        self.client = httpx.AsyncClient(
-            limits=limits, follow_redirects=True, max_redirects=5, timeout=15, trust_env=False
-        )
-
-    async def send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None, discard: bool
-    ) -> Answer:
-        response = await self.client.request(method, url, headers=headers, content=body)
-        media = _media_type(response.headers.get("content-type"))
-        return response.status_code, media, b"" if discard else response.content
-
-    async def close(self) -> None:
-        await self.client.aclose()
-
-
 CANDIDATES: dict[str, Callable[[int], Transport]] = {
     "hand-written keep-alive client": HandWritten,
     "aiohttp tuned": AiohttpTuned,

@@ -3,9 +3,11 @@
     flock /work/coord/bench.lock .venv/bin/python tests/bench/webhook_client_bench.py \
         [--requests 4000] [--concurrency 50] [--rounds 5]
 
-The candidates (the ``bench`` extra installs them; a missing one is skipped): the daemon's
-hand-written keep-alive client, aiohttp as configured before and aiohttp tuned for this job,
-pyreqwest, rnet, aiosonic, niquests, curl_cffi and httpx. One loopback server (httptools on
+The candidates (a missing one is skipped): the daemon's hand-written keep-alive client, aiohttp
+as configured before and aiohttp tuned for this job, and from the ``bench`` extra pyreqwest,
+rnet, aiosonic and curl_cffi. niquests is measured when installed, but not by the extra: it
+brings urllib3-future, which takes ``urllib3``'s place under requests (and so schemathesis);
+install it in a separate virtualenv. One loopback server (httptools on
 uvloop, canned answers) runs in its own process, so client and server do not share one CPU.
 
 Every candidate does the same work per request: the webhook request is prepared by the daemon's

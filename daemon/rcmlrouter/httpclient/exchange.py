@@ -172,13 +172,6 @@ class Exchange:
             return
         self.complete = True
 
-    def header(self, name: bytes) -> bytes | None:
-        """The first field named ``name`` (lower case), or None."""
-        for field, value in self.headers:
-            if field.lower() == name:
-                return value
-        return None
-
 
 def request_head(method: str, url: URL, headers: dict[str, str], body: bytes | None) -> bytes:
     host = url.raw_host or ""
