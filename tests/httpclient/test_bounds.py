@@ -104,7 +104,7 @@ async def test_a_client_talking_to_many_hosts_stays_bounded() -> None:
                 "GET", url, {}, None, connect=1, read=1, total=2, max_body=100, max_redirects=0
             )
             assert response.status == 200
-        assert client.dns_entries == 16
+        assert client.dns_cached == 16
         assert len(client.idle) == 8 and client.idle.destinations == 8
     await asyncio.sleep(0.05)
     assert server.open == 0  # every idle connection was closed with the client

@@ -91,7 +91,8 @@ class HttpClient:
         self.idle: IdlePool[Connection] = IdlePool(keepalive_timeout, max_idle or limit)
 
     @property
-    def dns_entries(self) -> int:
+    def dns_cached(self) -> int:
+        """Host names in the DNS cache (at most ``dns_entries``)."""
         return len(self._addresses)
 
     async def request(
