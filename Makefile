@@ -57,6 +57,7 @@ unit: test-setup
 test: lint typecheck unit
 
 bench: test-setup
+	$(BIN)/pip install -q -e '.[test,bench]'  # the HTTP clients webhook_client_bench.py compares
 	$(BIN)/python tests/bench/routing_bench.py
 	$(BIN)/python tests/bench/api_bench.py
 	$(BIN)/python tests/bench/webhook_client_bench.py

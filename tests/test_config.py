@@ -100,12 +100,22 @@ def test_sms_section_from_file_and_environment(tmp_path: Path) -> None:
         ({"RCMLROUTER_SMS_USERNAME": "u"}, "set both or neither"),
         ({"RCMLROUTER_SMS_TIMEOUT": "0"}, "sms.timeout: must be positive"),
         ({"RCMLROUTER_MEDIA_IDLE_KEEPALIVE": "-1"}, "media.idle_keepalive: must be >= 0"),
-        ({"RCMLROUTER_WEBHOOKS_CLIENT": "curl"}, "webhooks.client: expected 'keepalive'"),
+        ({"RCMLROUTER_WEBHOOKS_CLIENT": "curl"}, "webhooks.client: obsolete key"),
     ],
 )
 def test_sms_section_problems(env: dict[str, str], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_config(None, env)
+
+
+@pytest.mark.parametrize("value", ["keepalive", "aiohttp"])
+def test_an_older_files_webhooks_client_key_still_loads(tmp_path: Path, value: str) -> None:
+    """One HTTP client now: the obsolete key is accepted (app.py warns at start-up), ignored."""
+    path = tmp_path / "old.toml"
+    path.write_text(f'[webhooks]\nclient = "{value}"\npool_size = 7\n')
+    config = load_config(path, {})
+    assert (config.webhooks.client, config.webhooks.pool_size) == (value, 7)
+    assert load_config(None, {}).webhooks.client == ""
 
 
 def test_trunks_and_dial_from_file_and_environment(tmp_path: Path) -> None:

@@ -81,6 +81,22 @@ RULES.append(
     )
 )
 RULES.append(
+    (  # the one outbound HTTP client, a leaf: rcml (webhooks, callbacks) and media (<Play>) use it
+        "rcmlrouter.httpclient",
+        (
+            "aiohttp",
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.media",
+            "rcmlrouter.cluster",
+        ),
+    )
+)
+RULES.append(
     (  # what an SMS is (segments, body limit, address forms): shared by api and messaging
         "rcmlrouter.sms_format",
         ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -37,6 +36,8 @@ from rcmlrouter.cluster.work import Claim
 from rcmlrouter.config import Config, SipConfig, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.httpclient.deny import DenyList, parse_networks
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.cache import AudioCache
@@ -46,9 +47,7 @@ from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.messaging.queued import QueuedMessages
-from rcmlrouter.rcml.egress import DenyList, parse_networks
-from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
-from rcmlrouter.rcml.keepalive import KeepAliveClient
+from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip import tls
@@ -161,8 +160,7 @@ class Daemon:
         self.outgoing: QueuedMessages | None = None  # messages POST Messages queued
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._lane: KeepAliveClient | None = None
+        self._http: HttpClient | None = None
         self.store: Store | None = None
         self.api_port: int | None = None
         self.cluster: ClusterNode | None = None
@@ -191,20 +189,17 @@ class Daemon:
             cluster.local_change()
 
         store.add_change_listener(local_change)
-        self._session = create_webhook_session(
-            pool_size=config.webhooks.pool_size,
-            deny=DenyList(parse_networks(config.webhooks.denied_networks)),
-        )
         hooks = config.webhooks
-        if hooks.client == "keepalive":
-            self._lane = KeepAliveClient(
-                limit=hooks.pool_size, deny=DenyList(parse_networks(hooks.denied_networks))
-            )
+        if hooks.client:
+            log.warning("config.obsolete_key", key="webhooks.client", value=hooks.client)
+        # the one HTTP client of webhooks, callbacks and <Play> files, with the one deny list
+        self._http = HttpClient(
+            limit=hooks.pool_size, deny=DenyList(parse_networks(hooks.denied_networks))
+        )
         fetcher = RcmlFetcher(
-            self._session,
+            self._http,
             FetchTimeouts(hooks.connect_timeout, hooks.read_timeout, hooks.total_timeout),
             user_agent=config.sip.user_agent,
-            lane=self._lane,
         )
         outbox = CallbackOutbox(store, fetcher, directory.auth_token, config.callbacks)
         notifications: BatchWriter[Notification] = BatchWriter(
@@ -283,10 +278,10 @@ class Daemon:
         """The media clock, ``<Play>``'s audio cache and ``<Say>``'s speech under the data
         directory (``cache/audio``, ``cache/speech``), recordings in ``recordings/``."""
         data = Path(self.config.data.dir)
-        assert self._session is not None
+        assert self._http is not None
         return MediaServices(
             MediaClock(),
-            AudioCache(data / "cache" / "audio", self._session),
+            AudioCache(data / "cache" / "audio", self._http),
             SpeechSynthesizer(data / "cache" / "speech"),
             data / "recordings",
             store.add_recording,
@@ -387,10 +382,8 @@ class Daemon:
             steps.append(("cluster", self.cluster.stop))
         if self._runner is not None:
             steps.append(("api", self._runner.cleanup))
-        if self._session is not None:
-            steps.append(("webhooks", self._session.close))
-        if self._lane is not None:
-            steps.append(("webhook keep-alive client", self._lane.close))
+        if self._http is not None:
+            steps.append(("webhook HTTP client", self._http.close))
         if self.store is not None:
             steps.append(("store", self.store.close))
         return steps

@@ -6,6 +6,7 @@ import ipaddress
 import re
 
 from rcmlrouter.config.model import (
+    OBSOLETE_CLIENTS,
     Config,
     SipConfig,
     SmsConfig,
@@ -41,8 +42,11 @@ def validate(config: Config, problems: list[str]) -> None:
             problems.append(f"webhooks.{key}: must be positive")
     if config.media.idle_keepalive < 0:
         problems.append("media.idle_keepalive: must be >= 0 (0: no silence suppression)")
-    if config.webhooks.client not in ("keepalive", "aiohttp"):
-        problems.append("webhooks.client: expected 'keepalive' or 'aiohttp'")
+    if config.webhooks.client not in ("", *OBSOLETE_CLIENTS):
+        problems.append(
+            "webhooks.client: obsolete key (one HTTP client serves webhooks, callbacks and "
+            "<Play>); remove it"
+        )
     for cidr in config.webhooks.deny_networks:
         try:
             ipaddress.ip_network(cidr, strict=False)
