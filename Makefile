@@ -64,6 +64,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/message_bench.py
 	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
+	$(BIN)/python tests/bench/rtp_bind_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
 
 # Long runs kept out of `make test`: crash rounds (CRASH_ROUNDS, default 200), schemathesis on

@@ -45,6 +45,7 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
+from rcmlrouter.openfiles import raise_open_files_limit
 from rcmlrouter.rcml.egress import DenyList, parse_networks
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
 from rcmlrouter.rcml.keepalive import KeepAliveClient
@@ -125,6 +126,26 @@ def sip_security(
             sip.tls_cert, sip.tls_key, ca=sip.tls_ca, verify_client=sip.tls_verify_client
         )
     return guard, limits, server, tls.client_context(sip.tls_ca) if sip.tls_ca else None
+
+
+def rtp_port_pool(config: Config) -> RtpPortPool:
+    """The RTP port pool; the open-file limit raised to fit it, with a warning when it cannot."""
+    pool = RtpPortPool(*config.media.port_range)
+    budget = raise_open_files_limit()
+    fields = {
+        "soft": budget.soft,
+        "hard": budget.hard,
+        "raised_from": budget.raised_from,
+        "rtp_port_pairs": pool.size,
+        "calls_with_media": min(pool.size, budget.calls_with_media()),
+    }
+    metrics.RTP_PORTS.source = lambda: (pool.size, pool.in_use, pool.busy, pool.busy_found)
+    if budget.calls_with_media() < pool.size:
+        hint = "raise LimitNOFILE (systemd) or ulimit -n; calls past it are answered 503"
+        log.warning("media.open_files_limit", hint=hint, **fields)
+    else:
+        log.info("media.open_files_limit", **fields)
+    return pool
 
 
 class SipRequestRouter:
@@ -221,7 +242,7 @@ class Daemon:
             fetcher,
             outbox,
             notifications,
-            RtpPortPool(*config.media.port_range),
+            rtp_port_pool(config),
             admin.sid,
             sms,
             media=self._media_services(store),
