@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
+from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
@@ -340,7 +341,7 @@ class Daemon:
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = ApiRunner(app)
         await self._runner.setup()
         host_port = parse_host_port(config.api.listen)
         assert host_port is not None
