@@ -67,6 +67,32 @@ def test_an_unreachable_callee_fails_at_once(loop_name: str, transport: str) -> 
     LOOPS[loop_name](scenario())
 
 
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
+def test_an_unreachable_ipv6_callee_fails_at_once() -> None:
+    """IPV6_RECVERR: the ICMPv6 port unreachable names the destination as the IPv4 one does."""
+
+    async def scenario() -> None:
+        endpoint = SipEndpoint(RecordingHandler())
+        await endpoint.start(["udp:[::1]:0"])
+        try:
+            outgoing = call(endpoint, f"sip:x@[::1]:{free_port(host='::1')}")
+            response = await asyncio.wait_for(asyncio.shield(outgoing.result), 0.5)
+            assert response.status == 503 and outgoing.ended.result() == "transport-error"
+        finally:
+            await endpoint.stop()
+
+    uvloop.run(scenario())
+
+
 async def test_a_silent_callee_ends_at_the_ring_timeout_and_a_late_180_gets_the_cancel(
     endpoint: SipEndpoint,
 ) -> None:
