@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
+from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
@@ -46,6 +47,7 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
+from rcmlrouter.openfiles import raise_open_files_limit
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
@@ -124,6 +126,26 @@ def sip_security(
             sip.tls_cert, sip.tls_key, ca=sip.tls_ca, verify_client=sip.tls_verify_client
         )
     return guard, limits, server, tls.client_context(sip.tls_ca) if sip.tls_ca else None
+
+
+def rtp_port_pool(config: Config) -> RtpPortPool:
+    """The RTP port pool; the open-file limit raised to fit it, with a warning when it cannot."""
+    pool = RtpPortPool(*config.media.port_range)
+    budget = raise_open_files_limit()
+    fields = {
+        "soft": budget.soft,
+        "hard": budget.hard,
+        "raised_from": budget.raised_from,
+        "rtp_port_pairs": pool.size,
+        "calls_with_media": min(pool.size, budget.calls_with_media()),
+    }
+    metrics.RTP_PORTS.source = lambda: (pool.size, pool.in_use, pool.busy, pool.busy_found)
+    if budget.calls_with_media() < pool.size:
+        hint = "raise LimitNOFILE (systemd) or ulimit -n; calls past it are answered 503"
+        log.warning("media.open_files_limit", hint=hint, **fields)
+    else:
+        log.info("media.open_files_limit", **fields)
+    return pool
 
 
 class SipRequestRouter:
@@ -216,7 +238,7 @@ class Daemon:
             fetcher,
             outbox,
             notifications,
-            RtpPortPool(*config.media.port_range),
+            rtp_port_pool(config),
             admin.sid,
             sms,
             media=self._media_services(store),
@@ -314,7 +336,7 @@ class Daemon:
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = ApiRunner(app)
         await self._runner.setup()
         host_port = parse_host_port(config.api.listen)
         assert host_port is not None
