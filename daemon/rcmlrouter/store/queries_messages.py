@@ -9,7 +9,8 @@ from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import MessageQuery, MessageRecord, Page
+from rcmlrouter.store.base import MessageQuery, MessageRecord, Page, RecordCursor
+from rcmlrouter.store.queries_call_log import older_than
 from rcmlrouter.store.queries_records import MESSAGE_UPSERT
 from rcmlrouter.store.sql import SqlStore, counted_page, execute_many
 
@@ -64,6 +65,18 @@ class MessageQueries(SqlStore):
             lambda: counted_page(count_sql, values, page_sql, page, page_size)
         )
         return Page([rows.to_message(r) for r in found], total)
+
+    async def recent_messages(
+        self, query: MessageQuery, before: RecordCursor | None, limit: int
+    ) -> list[MessageRecord]:
+        """Up to ``limit`` messages, newest first, older than ``before``; nothing is counted."""
+        where, values = older_than(*message_where(query), "date_created", before)
+        found = await self.fetchall(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {where} "
+            "ORDER BY date_created DESC, sid LIMIT ?",
+            (*values, limit),
+        )
+        return [rows.to_message(r) for r in found]
 
     async def accepted_messages(self) -> list[MessageRecord]:
         """Inbound messages stored and answered 202 but not processed yet, oldest first."""
