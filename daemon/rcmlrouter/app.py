@@ -243,7 +243,11 @@ class Daemon:
             self.endpoint.secure(*sip_security(config.sip))
         except SipError as exc:
             raise ConfigError([f"sip.tls_cert / tls_key / tls_ca: {exc.reason}"]) from exc
-        metrics.SIP_SECURITY.source = self.endpoint.security_stats
+        endpoint = self.endpoint
+        metrics.SIP_SECURITY.source = lambda: {
+            **endpoint.security_stats(),
+            "rejected_overload": endpoint.stats.rejected_overload,
+        }
         lag = self.endpoint.lag
         metrics.LOOP_LAG.source = lambda: (LAG_BUCKETS, lag.lag_counts, lag.lag_sum)
         try:
