@@ -144,11 +144,11 @@ async def _post_live_call(
     if not base:
         return 503, "the API's own address is not known yet"
     url = f"{base}/2010-04-01/Accounts/{account.sid}/Calls/{record.sid}.json"
-    auth = aiohttp.BasicAuth(account.sid, account.auth_token)
+    headers = {"Authorization": aiohttp.encode_basic_auth(account.sid, account.auth_token)}
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-            session.post(url, data=data, auth=auth) as response,
+            session.post(url, data=data, headers=headers) as response,
         ):
             return response.status, await response.text()
     except (aiohttp.ClientError, TimeoutError) as exc:
