@@ -18,7 +18,7 @@ run: setup
 	@echo "== credentials (admin account) =="
 	@$(RCMLROUTER) init --demo
 	@$(RCMLROUTER) inventory import config/inventory.demo.csv >/dev/null
-	@echo "== API on http://127.0.0.1:8080, SIP on udp/tcp 127.0.0.1:5060; demo number 1234 =="
+	@echo "== API on http://127.0.0.1:8080 (console: /console/), SIP on udp/tcp 127.0.0.1:5060; demo number 1234 =="
 	exec $(RCMLROUTER) run
 
 setup: $(VENV)/.installed

@@ -170,7 +170,6 @@ async def test_a_rotated_token_past_its_grace_or_a_suspension_ends_the_session(
             await sign_in(browser, sid, token)
             assert (await browser.get("/console/numbers")).status_code == 200
             await console.api_post(f"Accounts/{sid}.json", (sid, token), AuthToken="rotate")
-            console.app  # noqa: B018 - the API's account cache is shared: no wait needed
             assert (await browser.get("/console/numbers")).status_code == 303
         other, other_token = await console.sub_account("erin")
         async with console.client() as browser:

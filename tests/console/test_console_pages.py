@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from aiohttp import web
 from console_harness import Console, csrf_of, sign_in, start_console
 
+from rcmlrouter.console import logs
 from rcmlrouter.store.base import MessageRecord, Notification, OutboxEvent, new_sid
 
 
@@ -374,3 +376,27 @@ async def test_accounts_are_created_suspended_and_rotated_through_the_api(consol
             new_token != first_token
             and (await console.store.get_account(sid)).auth_token == new_token
         )
+
+
+async def test_a_number_filter_searches_a_bounded_depth_and_goes_on(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logs, "SEARCH_DEPTH", 10)
+    day = 1_700_006_400.0
+    made = [
+        await console.call(console.admin.sid, "+1510000000" + str(i % 3), start_time=day + i // 2)
+        for i in range(60)
+    ]
+    wanted = {c.sid for c in made if c.to == "+15100000002"}
+    seen: list[str] = []
+    async with _signed_in(console) as browser:
+        url = "/console/calls?To=%2B15100000002"
+        for _ in range(20):
+            page = (await browser.get(url)).text
+            seen += re.findall(r'href="/console/calls/(CA\w+)"', page)
+            older = re.search(r'href="([^"]+)" rel="next"', page)
+            if older is None:
+                break
+            assert "Searched the calls back to" in page
+            url = older.group(1).replace("&amp;", "&")
+    assert sorted(seen) == sorted(wanted) and len(seen) == len(set(seen)) == 20

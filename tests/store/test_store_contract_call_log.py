@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from rcmlrouter.app import open_store_url
 from rcmlrouter.store.base import (
     CallQuery,
     CallRecord,
@@ -69,6 +70,19 @@ async def test_live_calls_carry_their_node_and_account(store: Store) -> None:
     assert await store.live_calls([]) == []
 
 
+async def test_on_postgresql_a_live_call_names_its_node(engine: Engine) -> None:
+    if engine.name != "postgres":
+        pytest.skip("SQLite is one node: its calls carry no owner")
+    node = await open_store_url(engine.url, node_id="node-a:5071")
+    try:
+        await node.record_calls([_call("CAnode", 1.0, status="ringing", end_time=None)])
+        assert [(c.record.sid, c.node) for c in await node.live_calls(["AC1"])] == [
+            ("CAnode", "node-a:5071")
+        ]
+    finally:
+        await node.close()
+
+
 async def test_a_calls_notifications_and_pending_callbacks(store: Store) -> None:
     notes = [
         Notification(f"NO{i}", "AC1", "CA1" if i < 2 else "CA2", 11200, "error", "m", None, i)
@@ -100,3 +114,18 @@ async def test_recent_messages_use_the_api_filters(store: Store) -> None:
         MessageQuery("AC1", to="+1510"), RecordCursor(found[-1].date_created, found[-1].sid), 5
     )
     assert [m.sid for m in older] == ["SM1"]
+
+
+async def test_search_floors_count_back_from_a_position(store: Store) -> None:
+    await store.record_calls([_call(f"CA{i:02d}", float(i)) for i in range(10)])
+    query = CallQuery("AC1", to="ignored")
+    assert await store.call_search_floor(query, None, 3) == 6.0
+    assert await store.call_search_floor(query, RecordCursor(6.0, "CA06"), 3) == 2.0
+    assert await store.call_search_floor(CallQuery("AC1", started_before=5.0), None, 0) == 4.0
+    assert await store.call_search_floor(query, None, 10) is None
+    messages = [
+        MessageRecord(f"SM{i}", "AC1", None, "a", "b", "hi", "inbound", "received", float(i))
+        for i in range(4)
+    ]
+    await store.record_messages(messages)
+    assert await store.message_search_floor(MessageQuery("AC1", to="b"), None, 1) == 2.0
