@@ -39,6 +39,7 @@ class Console:
     token: str
     snapshot: RoutingSnapshot
     sources: ConsoleSources
+    db: Path
 
     def client(self) -> httpx.AsyncClient:
         """A fresh browser: its own cookie jar; redirects are not followed."""
@@ -121,6 +122,7 @@ async def start_console(
     await site.start()
     port = runner.addresses[0][1]
     sources.api_url = f"http://127.0.0.1:{port}"
-    yield Console(f"http://127.0.0.1:{port}", app, store, admin, token, snapshot, sources)
+    root = f"http://127.0.0.1:{port}"
+    yield Console(root, app, store, admin, token, snapshot, sources, tmp_path / "rcmlrouter.db")
     await runner.cleanup()
     await store.close()
