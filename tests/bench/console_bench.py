@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import random
 import sqlite3
 import statistics
@@ -246,7 +247,9 @@ def run() -> None:
         f"{args.numbers:,} numbers in {info['numbers_s']:.1f} s; {args.calls:,} calls + 50 live in "
         f"{info['calls_s']:.1f} s; migration 0016 re-applied on them in {info['migration_s']:.1f} s"
     )
-    print(f"server in its own process; one signed-in client, {args.rounds} loads per page\n")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"server in its own process; one signed-in client, {args.rounds} loads per page; "
+          f"load average {load}\n")  # fmt: skip
     try:
         asyncio.run(run_cases(info, args.rounds))
     finally:
