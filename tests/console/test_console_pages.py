@@ -400,3 +400,23 @@ async def test_a_number_filter_searches_a_bounded_depth_and_goes_on(
             assert "Searched the calls back to" in page
             url = older.group(1).replace("&amp;", "&")
     assert sorted(seen) == sorted(wanted) and len(seen) == len(set(seen)) == 20
+
+
+async def test_explanations_use_the_accounts_own_organization_or_the_domain_given(
+    console: Console,
+) -> None:
+    await console.store.add_organization("b.example")
+    await console.sources.directory.refresh_organizations()
+    await console.api_post(
+        f"Accounts/{console.admin.sid}/IncomingPhoneNumbers.json",
+        (console.admin.sid, console.token),
+        PhoneNumber="5151",
+        isSIP="true",
+    )
+    async with _signed_in(console) as browser:
+        own = (await browser.get("/console/explain", params={"dialed": "5151"})).text
+        assert "answers <code>5151</code> (exact match)" in own
+        other = (
+            await browser.get("/console/explain", params={"dialed": "5151", "domain": "B.example"})
+        ).text
+        assert "No number answers" in other and "Organization b.example." in other

@@ -62,6 +62,7 @@ def callback_rows(
     sequences = set(waiting) | {a.sequence for a in attempts}
     if record.status_callback:
         sequences |= set(range(record.next_sequence))
+    # callbacks.py names the sequence in the 15003 notification of an event it gave up
     given_up = {n.message for n in notes if n.error_code == EXPIRED}
     rows = []
     for sequence in sorted(sequences):

@@ -22,7 +22,7 @@ from rcmlrouter.console.visit import visit_of
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.routing.explain import RouteExplanation, RouteStep, explain_route
 from rcmlrouter.routing.numbers import normalize_dialed
-from rcmlrouter.store.base import Account, IncomingNumber, Store
+from rcmlrouter.store.base import Account, IncomingNumber, Organization, Store
 
 MAX_DIALED = 256
 
@@ -44,12 +44,8 @@ async def _explained(
 ) -> dict[str, Any]:
     sources, visit = sources_of(request), visit_of(request)
     directory = sources.directory
-    found = await directory.organization_for(domain) if domain else None
-    destination = found or directory.default_organization
+    destination, notes = await _destination(request, domain)
     caller = await directory.organization_for(caller_domain) if caller_domain else None
-    notes = []
-    if domain and found is None:
-        notes.append(f"{domain!r} is not an organization's domain: the default organization.")
     if destination is None:
         return {"notes": ["No organization exists yet (run rcmlrouter init)."]}
     dialed = normalize_dialed(raw)
@@ -70,6 +66,21 @@ async def _explained(
         "matched": numbers.get(explained.match.sid) if explained.match else None,
         "notes": notes,
     }
+
+
+async def _destination(request: web.Request, domain: str) -> tuple[Organization | None, list[str]]:
+    """The organization a call for ``domain`` reaches (as the resolver picks it: an unknown
+    domain is the default organization); without a domain, the acting account's own."""
+    directory = sources_of(request).directory
+    if domain:
+        found = await directory.organization_for(domain)
+        if found is not None:
+            return found, []
+        note = f"{domain!r} is not an organization's domain: a call reaches the default one."
+        return directory.default_organization, [note]
+    own = visit_of(request).acting.organization_sid
+    organizations = await store_of(request).list_organizations()
+    return next((o for o in organizations if o.sid == own), directory.default_organization), []
 
 
 async def _visible(
