@@ -190,6 +190,14 @@ def test_media_rtp_ports_problems(ports: str) -> None:
     assert any(problem.startswith("media.rtp_ports:") for problem in info.value.problems)
 
 
+@pytest.mark.parametrize("address", ["localhost", "media.example.com", "10.0.0.300", ""])
+def test_media_rtp_address_must_be_an_ip_literal(address: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"RCMLROUTER_MEDIA_RTP_ADDRESS": address})
+    assert any(problem.startswith("media.rtp_address:") for problem in info.value.problems)
+    assert load_config(None, {"RCMLROUTER_MEDIA_RTP_ADDRESS": "::1"}).media.rtp_address == "::1"
+
+
 def test_webhook_deny_networks_from_file_and_environment(tmp_path: Path) -> None:
     assert load_config(None, {}).webhooks.denied_networks == ()  # the demo: nothing denied
     path = tmp_path / "c.toml"

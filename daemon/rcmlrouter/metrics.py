@@ -27,6 +27,23 @@ CALLS_TOTAL = Counter(
     registry=REGISTRY,
 )
 CALLS_ACTIVE = Gauge("rcmlrouter_calls_active", "Calls in progress.", registry=REGISTRY)
+MESSAGES_TOTAL = Counter(
+    "rcmlrouter_messages_total",
+    "Inbound SIP MESSAGEs processed (their webhook run), by final status.",
+    ["status"],
+    registry=REGISTRY,
+)
+API_MESSAGES_TOTAL = Counter(
+    "rcmlrouter_api_messages_total",
+    "Messages created through POST Messages that ended, by final status (sent, failed).",
+    ["status"],
+    registry=REGISTRY,
+)
+API_MESSAGES_WAITING = Gauge(
+    "rcmlrouter_api_messages_waiting",
+    "Messages created through POST Messages waiting to be sent or being sent in this process.",
+    registry=REGISTRY,
+)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",
@@ -212,6 +229,11 @@ class SipSecurity(Collector):
             value=stats.get("calls_ended_by_connection", 0),
         )
         yield CounterMetricFamily(
+            "rcmlrouter_sip_overload_rejected",
+            "New INVITEs answered 503 + Retry-After because the endpoint was overloaded.",
+            value=stats.get("rejected_overload", 0),
+        )
+        yield CounterMetricFamily(
             "rcmlrouter_sip_parse_errors",
             "Malformed SIP messages and datagrams (answered 4xx/5xx where possible).",
             value=stats.get("parse_errors", 0),
@@ -237,6 +259,37 @@ class LoopLagCollector(Collector):
         family.add_metric([], _cumulative(bounds, counts), total)
         yield family
 
+
+class RtpPortsCollector(Collector):
+    """The RTP port pool, read at scrape time from ``source`` (in use, busy, busy found)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[int, int, int, int]] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        if self.source is None:
+            return
+        size, in_use, busy, busy_found = self.source()
+        yield GaugeMetricFamily(
+            "rcmlrouter_rtp_ports", "Even RTP ports in the configured range.", value=size
+        )
+        yield GaugeMetricFamily(
+            "rcmlrouter_rtp_ports_in_use", "RTP ports bound by this process's calls.", value=in_use
+        )
+        yield GaugeMetricFamily(
+            "rcmlrouter_rtp_ports_busy",
+            "RTP ports skipped for now because another process held them at the last try.",
+            value=busy,
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_rtp_ports_busy_found",
+            "Bind attempts that found the port (or its odd neighbour) held by another process.",
+            value=busy_found,
+        )
+
+
+RTP_PORTS = RtpPortsCollector()
+REGISTRY.register(RTP_PORTS)
 
 LOOP_LAG = LoopLagCollector()
 REGISTRY.register(LOOP_LAG)

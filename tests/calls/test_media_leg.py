@@ -4,6 +4,7 @@ the late-offer answer taken from the ACK, the caller's re-INVITE (hold), SIP INF
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from rcmlrouter.calls import media_leg
 from rcmlrouter.calls.media_leg import CallMedia
+from rcmlrouter.errors import OverloadError
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.sip.sdp import build_offer, parse_offer
@@ -94,7 +97,10 @@ async def test_answers_an_offer_and_follows_a_hold_reinvite(services: Any) -> No
     assert not media.session.sender.on_hold
     call.ended.set_result("remote-bye")
     await asyncio.sleep(0)
-    assert media.session.closed.done() and services.ports.in_use == 0
+    assert media.session.closed.done()
+    for _ in range(3):  # the port goes back once the transports have closed its sockets
+        await asyncio.sleep(0)
+    assert services.ports.in_use == 0
 
 
 async def test_late_offer_takes_the_answer_from_the_ack(services: Any) -> None:
@@ -149,3 +155,44 @@ async def test_after_a_bridge_the_next_verb_offers_our_media_again(services: Any
     assert media.session.params.remote_port == 42000 and not media.session.sender.on_hold
     assert call.reinvite is not None and call.local_sdp == body
     media.close()
+
+
+async def test_a_port_another_process_holds_is_skipped_not_a_503(services: Any) -> None:
+    """The pool's one port pair is held by a stranger, then let go: the first call is refused
+    only because the range is used up (no other port), the next one gets it."""
+    now = [100.0]
+    port = services.ports.acquire()
+    services.ports = RtpPortPool(port, port + 2, clock=lambda: now[0])
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.1", port + 1))  # the odd neighbour
+    media = CallMedia(FakeCall(offer(40000)), SimpleNamespace(), services)  # type: ignore[arg-type]
+    with pytest.raises(OverloadError, match="no free RTP port"):
+        await media.local_sdp()
+    assert services.ports.busy == 1 and services.ports.in_use == 0
+    stranger.close()
+    now[0] += 1.0  # with nothing else free, a port found busy a second ago is tried again
+    again = CallMedia(FakeCall(offer(40000)), SimpleNamespace(), services)  # type: ignore[arg-type]
+    assert parse_offer(await again.local_sdp()).port == port
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(errno.EMFILE, "out of file descriptors"), (errno.EADDRNOTAVAIL, "RTP bind failed")],
+)
+async def test_a_bind_error_not_about_the_port_is_a_503_at_once(
+    services: Any, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+) -> None:
+    """No file descriptors left (the held-calls benchmark's 88 refusals at ~9,900 calls under
+    a 20,000-descriptor limit) is not a busy port: refused at once, the port kept free."""
+    tries: list[int] = []
+
+    def bind(address: str, port: int) -> Any:
+        tries.append(port)
+        raise OSError(code, "no")
+
+    monkeypatch.setattr(media_leg, "bind_pair", bind)
+    media = CallMedia(FakeCall(offer(40000)), SimpleNamespace(), services)  # type: ignore[arg-type]
+    with pytest.raises(OverloadError, match=reason):
+        await media.local_sdp()
+    assert len(tries) == 1 and services.ports.busy == 0 and services.ports.in_use == 0

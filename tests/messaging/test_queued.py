@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from outbound_harness import Sending, SippUas, requires_sipp, start_sender
 
+from rcmlrouter import metrics
 from rcmlrouter.messaging.queued import QueuedMessages
 from rcmlrouter.store.base import MessageRecord, MessageWire, new_sid
 from support.sip_gateway import Arrival, MessageGateway
@@ -190,3 +191,18 @@ async def test_a_challenge_is_answered_and_its_identity_committed_too(tmp_path: 
     assert second.call_id == first.call_id and second.branch != first.branch
     assert [name for name, _ in second.headers] == ["Authorization"]
     assert events(sending) == [(0, "sending"), (1, "sent")]  # one "sending" only
+
+
+async def test_metrics_count_final_statuses_and_the_backlog(
+    sending: Sending, gateway: MessageGateway
+) -> None:
+    sent = metrics.API_MESSAGES_TOTAL.labels("sent")
+    before = sent._value.get()
+    sender = queued(sending)
+    sender.submit(message())
+    assert metrics.REGISTRY.get_sample_value("rcmlrouter_api_messages_waiting") == 1
+    sender.start()
+    gateway.wait_for(1)
+    await sender.drain(5)
+    assert sent._value.get() == before + 1
+    assert metrics.REGISTRY.get_sample_value("rcmlrouter_api_messages_waiting") == 0

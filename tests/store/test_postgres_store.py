@@ -43,13 +43,10 @@ def test_every_sqlite_migration_has_a_postgres_twin() -> None:
         "each migrations/NNNN_name.sql needs migrations/postgres/NNNN_name.sql"
     )
     numbers = [int(name[:4]) for name in sqlite]
-    # Numbers reserved for branches not merged yet may be missing (/work/coord/COMMON.md);
-    # every other number from 1 to the newest is there, once.
-    expected = [n for n in range(1, numbers[-1] + 1) if n in numbers or n not in RESERVED]
-    assert numbers == expected
-
-
-RESERVED = {14, 15, 16}  # a4-records, a2-cluster, c-console (this session)
+    # 0014 and 0015 are reserved for branches merged beside this one (records retention,
+    # cluster); once they are in, nothing is missing and this tolerance can go.
+    missing = set(range(1, max(numbers) + 1)) - set(numbers)
+    assert missing <= {14, 15} and len(numbers) == len(set(numbers))
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ APPLICATION_FIELDS = (
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
 MESSAGE_FORM = ("To", "From", "Body", "StatusCallback", "StatusCallbackMethod")
 IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}
+CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>", *PAGING)
 AVAILABLE_FILTERS = (
     "AreaCode", "Contains", "InRegion", "InPostalCode", "SmsEnabled", "VoiceEnabled",
     "MmsEnabled", "FaxEnabled", "Beta", "PageSize",
@@ -71,7 +72,7 @@ def _schema_of(name: str) -> dict[str, Any]:
         return URL
     if name == "Body":
         return {"type": "string", "minLength": 1, "maxLength": 1600}
-    if name.startswith("DateSent"):
+    if name.startswith(("DateSent", "StartTime")):
         return {"type": "string", "format": "date"}
     if name == "Status":
         return {"type": "string", "enum": ["active", "suspended", "closed"]}
@@ -225,7 +226,7 @@ RESOURCES: tuple[Resource, ...] = (
         _rw("application", APPLICATION_FIELDS),
         _with_sid(),
     ),
-    *_records("Calls", "Calls", "call", PAGING),
+    *_records("Calls", "Calls", "call", CALL_FILTERS),
     *_records("SMS/Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     *_records("Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     Resource(

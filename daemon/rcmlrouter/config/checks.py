@@ -56,6 +56,8 @@ def validate(config: Config, problems: list[str]) -> None:
         problems.append("api.auth_fail_limit / auth_fail_window: must be positive")
     if config.api.token_grace < 0:
         problems.append("api.token_grace: must be 0 or more seconds")
+    if config.console.session_timeout <= 0:
+        problems.append("console.session_timeout: must be a positive number of seconds")
     if config.log.format not in ("json", "console", "auto"):
         problems.append("log.format: expected 'json', 'console' or 'auto'")
     if config.log.level.lower() not in ("debug", "info", "warning", "error", "critical"):
@@ -65,6 +67,10 @@ def validate(config: Config, problems: list[str]) -> None:
     if config.numbers.recycle_after < 0:
         problems.append("numbers.recycle_after: must not be negative")
     media = config.media
+    try:  # bound per call without a name lookup, and written into SDP as it is
+        ipaddress.ip_address(media.rtp_address)
+    except ValueError:
+        problems.append(f"media.rtp_address: expected an IP address, got {media.rtp_address!r}")
     if media.rtp_port_min or media.rtp_port_max:
         if not 0 < media.rtp_port_min < media.rtp_port_max <= 65535:
             problems.append("media.rtp_port_min/rtp_port_max: expected 0 < min < max <= 65535")

@@ -50,6 +50,7 @@ from collections.abc import Sequence
 
 import structlog
 
+from rcmlrouter import metrics
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.messaging.delivery import DeliveryOutcome
 from rcmlrouter.messaging.outbound import SmsSender, status_callback_params
@@ -85,6 +86,7 @@ class QueuedMessages:
         self._queue: asyncio.Queue[MessageRecord] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._running = 0
+        metrics.API_MESSAGES_WAITING.set_function(lambda: self.backlog)
 
     @property
     def backlog(self) -> int:
@@ -171,6 +173,7 @@ class QueuedMessages:
         await asyncio.shield(self.outbox.commit(message=final, events=self._event(final, sequence)))
         if outcome.error_code is not None:
             self.sms.notify_failure(final, outcome)
+        metrics.API_MESSAGES_TOTAL.labels(status).inc()
         log.info(
             "sms.completed",
             sms_sid=final.sid,

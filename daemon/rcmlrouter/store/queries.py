@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rcmlrouter.store.queries_accounts import AccountQueries
 from rcmlrouter.store.queries_applications import ApplicationQueries
+from rcmlrouter.store.queries_call_log import CallLogQueries
 from rcmlrouter.store.queries_idempotency import IdempotencyQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
@@ -16,8 +17,9 @@ class StoreQueries(
     ApplicationQueries,
     MessageQueries,
     RecordQueries,
+    CallLogQueries,
     RecordingQueries,
     IdempotencyQueries,
 ):
-    """Accounts, applications, numbers, inventory, records, messages, recordings, idempotency
-    keys."""
+    """Accounts, applications, numbers, inventory, records, the call log, messages,
+    recordings, idempotency keys."""
