@@ -118,6 +118,12 @@ RULES.append(
         ),
     )
 )
+RULES.append(
+    (  # what an SMS is (segments, body limit, address forms): shared by api and messaging
+        "rcmlrouter.sms_format",
+        ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
+    )
+)
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 
 

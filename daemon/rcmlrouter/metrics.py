@@ -33,6 +33,17 @@ MESSAGES_TOTAL = Counter(
     ["status"],
     registry=REGISTRY,
 )
+API_MESSAGES_TOTAL = Counter(
+    "rcmlrouter_api_messages_total",
+    "Messages created through POST Messages that ended, by final status (sent, failed).",
+    ["status"],
+    registry=REGISTRY,
+)
+API_MESSAGES_WAITING = Gauge(
+    "rcmlrouter_api_messages_waiting",
+    "Messages created through POST Messages waiting to be sent or being sent in this process.",
+    registry=REGISTRY,
+)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",

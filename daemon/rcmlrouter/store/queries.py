@@ -6,6 +6,7 @@ from __future__ import annotations
 from rcmlrouter.store.queries_accounts import AccountQueries
 from rcmlrouter.store.queries_applications import ApplicationQueries
 from rcmlrouter.store.queries_call_log import CallLogQueries
+from rcmlrouter.store.queries_idempotency import IdempotencyQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
 from rcmlrouter.store.queries_records import RecordQueries
@@ -18,6 +19,7 @@ class StoreQueries(
     RecordQueries,
     CallLogQueries,
     RecordingQueries,
+    IdempotencyQueries,
 ):
     """Accounts, applications, numbers, inventory, records, the call log, messages,
-    recordings."""
+    recordings, idempotency keys."""
