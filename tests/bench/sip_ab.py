@@ -278,7 +278,7 @@ def main() -> None:
             tree = REPO if args.before == "WORK" else worktree(args.before, root, "before")
             if tree != REPO:
                 trees.append(tree)
-            a = BenchDaemon(root / "A", **ENV, **dict(e.split("=", 1) for e in args.env_a))
+            a = BenchDaemon(root / "A", **{**ENV, **dict(e.split("=", 1) for e in args.env_a)})
             a.account_sid, a.auth_token = first.account_sid, first.auth_token
             shutil.copy(first.db, a.db)
             a.env["PYTHONPATH"] = str(tree / "daemon")

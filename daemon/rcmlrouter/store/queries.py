@@ -8,9 +8,15 @@ from rcmlrouter.store.queries_applications import ApplicationQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
 from rcmlrouter.store.queries_records import RecordQueries
+from rcmlrouter.store.queries_retention import RetentionQueries
 
 
 class StoreQueries(
-    AccountQueries, ApplicationQueries, MessageQueries, RecordQueries, RecordingQueries
+    AccountQueries,
+    ApplicationQueries,
+    MessageQueries,
+    RecordQueries,
+    RecordingQueries,
+    RetentionQueries,
 ):
-    """Accounts, applications, numbers, inventory, records, messages, recordings."""
+    """Accounts, applications, numbers, inventory, records, messages, recordings, retention."""
