@@ -228,6 +228,12 @@ class SipSecurity(Collector):
             "Malformed SIP messages and datagrams (answered 4xx/5xx where possible).",
             value=stats.get("parse_errors", 0),
         )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_rejected_overload",
+            "New INVITEs answered 503 + Retry-After: overloaded (shed), draining, or at the "
+            "transaction limit.",
+            value=stats.get("rejected_overload", 0),
+        )
 
 
 class LoopLagCollector(Collector):
