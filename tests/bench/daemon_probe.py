@@ -157,12 +157,27 @@ class Probe:
             out.write("\n".join(lines) + "\n")
 
 
+def run_queue_wait() -> float:
+    """Seconds this process's threads have waited, runnable, for a CPU (``schedstat``)."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/schedstat") as stat:
+            total += int(stat.read().split()[1])
+    return total / 1e9
+
+
 class StallLog:
-    """Stalls, overload transitions and long collections, with wall-clock timestamps."""
+    """Stalls, overload transitions and long collections, with wall-clock timestamps. At an
+    overload the last half second of beats is summarised: how late the loop ran, where the UDP
+    backlog went, and how long the process waited for a CPU while runnable (the kernel's
+    run-queue delay: a machine shared with other work shows there, not in the daemon)."""
 
     def __init__(self, out: Path) -> None:
         self.out = out.open("a", buffering=1)
         self.gc_started = 0.0
+        self.beats: collections.deque[tuple[float, float, int, float]] = collections.deque(
+            maxlen=50
+        )
 
     def write(self, text: str) -> None:
         stamp = (
@@ -179,15 +194,27 @@ class StallLog:
         def beat(lag: LoopLag) -> None:
             was = lag.overloaded
             original(lag)
+            log.beats.append((time.monotonic(), lag.lag, lag.queued, run_queue_wait()))
             if lag.lag > 0.05 or lag.overloaded != was:
                 state = {True: "OVERLOADED", False: "ok"}[lag.overloaded]
                 log.write(
                     f"beat lag {1000 * lag.lag:.0f} ms, UDP backlog {lag.queued / 1024:.0f} KiB, "
                     f"{state}"
                 )
+            if lag.overloaded and not was:
+                log.write("  before it: " + log.summary())
 
         LoopLag._beat = beat  # type: ignore[method-assign]
         gc.callbacks.append(self.on_gc)
+
+    def summary(self) -> str:
+        first, last = self.beats[0], self.beats[-1]
+        backlog = " ".join(f"{b[2] // 1024}" for b in list(self.beats)[-12:])
+        return (
+            f"{1000 * (last[0] - first[0]):.0f} ms of beats, lag max "
+            f"{1000 * max(b[1] for b in self.beats):.0f} ms, waited for a CPU "
+            f"{1000 * (last[3] - first[3]):.0f} ms; last backlogs KiB: {backlog}"
+        )
 
     def on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":

@@ -112,6 +112,16 @@ class SoakDaemon(BenchDaemon):
         os.kill(self.pid, signal.SIGUSR1 if collect else signal.SIGUSR2)
 
 
+def run_queue_seconds(pid: int) -> float:
+    """Seconds the daemon's threads waited, runnable, for a CPU (``schedstat``): a machine
+    shared with other work shows here."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+            total += int(stat.read().split()[1])
+    return total / 1e9
+
+
 def load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -282,7 +292,8 @@ class RttReader:
 
 HEADER = (
     "| min | calls/s | failed | p50 ms | p99 ms | max ms | RSS MiB | anon MiB | Py blocks k "
-    "| tasks | fds | outbox | GC ms | GC gen2 | GC longest ms | WAL MiB | DB MiB | CPU % |"
+    "| tasks | fds | outbox | GC ms | GC gen2 | GC longest ms | WAL MiB | DB MiB | CPU % "
+    "| waited for CPU s |"
 )
 
 
@@ -305,6 +316,7 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
     rows: list[Minute] = []
     before = daemon.scrape()
     cpu_before = cpu_seconds(daemon.pid)
+    waited_before = run_queue_seconds(daemon.pid)
     done_ok = done_failed = 0
     index = 0
     try:
@@ -337,7 +349,9 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
                 "wal": f"{file_mib(daemon.db.with_name(daemon.db.name + '-wal')):.1f}",
                 "db": f"{file_mib(daemon.db):.1f}",
                 "cpu": f"{100 * (cpu_now - cpu_before) / 60:.0f}",
+                "waited": f"{run_queue_seconds(pid) - waited_before:.1f}",
             }
+            waited_before = run_queue_seconds(pid)
             before, cpu_before = after, cpu_now
             rows.append(row)
             v = row.values
@@ -347,7 +361,7 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
                 f"| {max(row.rtts, default=float('nan')):.0f} | {row.rss:.0f} | {row.anon:.0f} "
                 f"| {row.blocks / 1000:.0f} | {v['tasks']} | {v['fds']} | {v['outbox']} "
                 f"| {v['gc_ms']} | {v['gen2']} | {v['gc_longest']} | {v['wal']} | {v['db']} "
-                f"| {v['cpu']} |",
+                f"| {v['cpu']} | {v['waited']} |",
                 flush=True,
             )
             if probe:
