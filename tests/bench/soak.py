@@ -396,6 +396,8 @@ def classify_failures(errors: Path) -> collections.Counter[str]:
     if not errors.exists():
         return found
     for line in errors.read_text(errors="replace").splitlines():
+        if "Aborting" not in line and "aborting" not in line:
+            continue  # e.g. "Dead call … (successful), received …": a late retransmission
         for pattern, label in FAILURE_KINDS:
             match = pattern.search(line)
             if match:
@@ -469,6 +471,8 @@ def verdict(rows: list[Minute], rate: int) -> str:
     blocks = slope_per_minute([(r.index, r.blocks) for r in after_warmup])
     per_call = blocks / (rate * 60) if rate else float("nan")
     failed = sum(r.failed for r in rows)
+    waited = sum(float(r.values["waited"]) for r in rows)
+    seconds = sum(r.seconds for r in rows)
     first, last = rows[0].percentile(0.99), rows[-1].percentile(0.99)
     flat = abs(anon) < 1.0 and per_call < 0.05
     store_flat = abs(db) < 1.0 and abs(wal) < 1.0
@@ -480,7 +484,9 @@ def verdict(rows: list[Minute], rate: int) -> str:
         f"anon RSS {anon:+.2f} MiB/min, "
         f"Python heap {blocks / 1000:+.1f}k blocks/min ({per_call:+.3f} blocks/call), "
         f"database {db:+.2f} MiB/min, WAL {wal:+.2f} MiB/min; "
-        f"p99 first minute {first:.0f} ms, last minute {last:.0f} ms"
+        f"p99 first minute {first:.0f} ms, last minute {last:.0f} ms; the daemon waited "
+        f"{waited:.0f} s for a CPU while runnable ({100 * waited / seconds:.0f} % of the run: "
+        "other work on the machine)"
     )
 
 
