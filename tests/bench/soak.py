@@ -555,7 +555,7 @@ def main() -> None:
     watch = {"daemon": daemon.pid, "webhook": webhook.pid}
     print(
         f"daemon pid {daemon.pid} ready, {args.numbers:,} + {DIALED} numbers, "
-        f"RSS {rss_mib(daemon.pid):.0f} MiB",
+        f"RSS {rss_mib(daemon.pid):.0f} MiB, database {file_mib(daemon.db):.1f} MiB",
         flush=True,
     )
     try:
@@ -568,6 +568,9 @@ def main() -> None:
                 raise SystemExit("the first ramp step failed: no rate to soak at")
             rate = max(1, int(0.8 * maximum))
             print(f"maximum {maximum}/s with callbacks; soaking at 80 %: {rate}/s")
+        wal = daemon.db.with_name(daemon.db.name + "-wal")
+        print(f"database {file_mib(daemon.db):.1f} MiB, WAL {file_mib(wal):.1f} MiB before the "
+              f"soak (with {args.numbers:,} + {DIALED} numbers)")  # fmt: skip
         print(f"\n## soak: {rate} calls/s for {args.minutes:g} min (exact → Reject + callback)")
         rows = soak(daemon, csv, workdir, rate, args.minutes, args.probe)
         print(f"load average at the end {load_average()}")
