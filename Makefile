@@ -65,6 +65,8 @@ bench: test-setup
 	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
+	$(BIN)/python tests/bench/retention_bench.py
+	$(BIN)/python tests/bench/log_bench.py
 
 # Long runs kept out of `make test`: crash rounds (CRASH_ROUNDS, default 200), schemathesis on
 # every API base and suffix (200 examples per operation) and the endurance soak (SOAK_MINUTES,
