@@ -31,10 +31,10 @@ from rcmlrouter.store.base import PrunedKind, Store
 
 log = structlog.get_logger(__name__)
 
-BATCH = 200  # rows deleted per transaction (SQLite: ~2-5 ms, 10-25 µs a row)
+BATCH = 200  # rows deleted per transaction: ~2 ms on SQLite and PostgreSQL (500: 3-11 ms)
 PAUSE = 0.01  # seconds between two full batches, at least (calls get the store in between)
 BUSY_SHARE = 0.2  # a backlog takes at most this share of the store's time: the pause after a
-# batch is 4x its duration (~8,000-20,000 rows a second on an idle store) ...
+# batch is 4x its duration (13,000-15,000 rows a second on an idle store) ...
 MAX_PAUSE = 0.1  # ... and at most this (a busy store still prunes ~2,000 rows a second)
 MAX_INTERVAL = 60.0  # seconds between rounds, at most
 # An outbound message still "queued" / "sending" this long after max_age is a crash's
