@@ -140,9 +140,8 @@ async def _hold_prune_lock(schema: str) -> asyncpg.Connection:
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
 async def test_a_node_skips_while_another_prunes(engine: Engine, store: Store) -> None:
-    if engine.name != "postgres":
-        pytest.skip("SQLite has one writer")
     await store.add_notifications([_notification(f"NO{i}", 1.0) for i in range(5)])
     await store.add_recording(Recording("RE1", "AC1", None, 1.0, 1.0))
     other = await _hold_prune_lock(engine.schema)
@@ -158,9 +157,8 @@ async def test_a_node_skips_while_another_prunes(engine: Engine, store: Store) -
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
 async def test_nodes_pruning_together_delete_each_row_once(engine: Engine, store: Store) -> None:
-    if engine.name != "postgres":
-        pytest.skip("SQLite has one writer")
     calls = [_call(f"CA{i:04d}", end=10.0 + i) for i in range(600)]
     await store.write_journal(calls, [], [])
     others = [await engine.open() for _ in range(3)]
