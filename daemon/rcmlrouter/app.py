@@ -52,6 +52,7 @@ from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.messaging.queued import QueuedMessages
 from rcmlrouter.openfiles import raise_open_files_limit
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
+from rcmlrouter.retention import RecordsRetention
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip import tls
@@ -188,6 +189,7 @@ class Daemon:
         self.store: Store | None = None
         self.api_port: int | None = None
         self.cluster: ClusterNode | None = None
+        self.retention: RecordsRetention | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -285,6 +287,9 @@ class Daemon:
             SnapshotApplier(store, snapshot, directory, apply_number, accounts.clear),
             self._take_over,
         )
+        recordings = Path(config.data.dir) / "recordings"
+        self.retention = RecordsRetention(store, config.records.max_age, recordings)
+        self.retention.start()
         lifecycle_logger().info(
             "ready",
             sip=[f"{t}:{h}:{p}" for t, h, p in self.endpoint.addresses],
@@ -428,6 +433,8 @@ class Daemon:
         if services is not None:
             steps.append(("notifications", services.notifications.stop))
             steps.append(("callbacks", services.outbox.stop))
+        if self.retention is not None:
+            steps.append(("retention", self.retention.stop))
         if self.cluster is not None:
             steps.append(("cluster", self.cluster.stop))
         if self._runner is not None:

@@ -98,6 +98,18 @@ CALLBACKS_OLDEST_AGE = Gauge(
     "Age of the oldest status callback waiting in the outbox (0 when none is).",
     registry=REGISTRY,
 )
+RECORDS_PRUNED = Counter(
+    "rcmlrouter_records_pruned_total",
+    "Records deleted by retention ([records] max_age), by kind (recordings with their files).",
+    ["kind"],
+    registry=REGISTRY,
+)
+RECORDS_PRUNE_SECONDS = Histogram(
+    "rcmlrouter_records_prune_batch_seconds",
+    "One retention batch (a transaction deleting up to a batch of the oldest records).",
+    buckets=COMMIT_BUCKETS,
+    registry=REGISTRY,
+)
 ROUTING_NUMBERS = Gauge(
     "rcmlrouter_routing_numbers", "Numbers in the routing snapshot.", registry=REGISTRY
 )
@@ -237,6 +249,12 @@ class SipSecurity(Collector):
             "rcmlrouter_sip_parse_errors",
             "Malformed SIP messages and datagrams (answered 4xx/5xx where possible).",
             value=stats.get("parse_errors", 0),
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_rejected_overload",
+            "New INVITEs answered 503 + Retry-After: overloaded (shed), draining, or at the "
+            "transaction limit.",
+            value=stats.get("rejected_overload", 0),
         )
 
 

@@ -145,6 +145,7 @@ class SipEndpoint:
         counters: dict[str, float] = {**asdict(guard), **asdict(self._transports.stream_stats)}
         counters["calls_ended_by_connection"] = self._stream_calls.ended
         counters["parse_errors"] = self.stats.parse_errors
+        counters["rejected_overload"] = self.stats.rejected_overload
         counters["guard_sources"] = self.guard.tracked_sources if self.guard else 0
         return counters
 

@@ -16,6 +16,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 NumberType = Literal["local", "toll-free", "mobile", "sip"]
 NUMBER_TYPES: tuple[str, ...] = ("local", "toll-free", "mobile", "sip")
+PrunedKind = Literal["calls", "messages", "notifications"]  # records retention deletes by SQL
 DEFAULT_DOMAIN = "default.rcmlrouter.local"
 API_VERSION = "2012-04-24"
 
@@ -504,6 +505,13 @@ class Store(Protocol):
     async def list_recordings(
         self, account_sid: str, call_sid: str | None, page: int, page_size: int
     ) -> Page[Recording]: ...
+
+    # retention ([records] max_age; store/queries_retention.py)
+    async def prune_records(
+        self, kind: PrunedKind, cutoff: float, limit: int, *, stale_before: float = 0.0
+    ) -> int | None: ...
+    async def old_recordings(self, cutoff: float, limit: int) -> list[tuple[str, str]]: ...
+    async def delete_recordings(self, sids: Sequence[str], cutoff: float) -> int | None: ...
 
     # callback outbox
     async def write_journal(

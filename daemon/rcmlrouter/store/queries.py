@@ -10,6 +10,7 @@ from rcmlrouter.store.queries_idempotency import IdempotencyQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
 from rcmlrouter.store.queries_records import RecordQueries
+from rcmlrouter.store.queries_retention import RetentionQueries
 
 
 class StoreQueries(
@@ -20,6 +21,7 @@ class StoreQueries(
     CallLogQueries,
     RecordingQueries,
     IdempotencyQueries,
+    RetentionQueries,
 ):
     """Accounts, applications, numbers, inventory, records, the call log, messages,
-    recordings, idempotency keys."""
+    recordings, idempotency keys, retention."""
