@@ -11,6 +11,7 @@ every call was answered, and that every port came back when the calls ended.
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import httpx
 import pytest
 
 from support.daemon import DaemonProcess
-from support.ports import free_port, free_port_range
+from support.ports import free_port, free_port_range, sipp_media_port
 from support.sipp import SCENARIOS, sipp_path
 from support.webhooks import WebhookServer, rcml
 
@@ -89,13 +90,20 @@ def test_two_daemons_share_one_rtp_range_under_load_without_a_503(
 ) -> None:
     audio = tmp_path / "tone.ulaw"
     audio.write_bytes(bytes(range(256)) * 64)  # 2 s of PCMU, looped by SIPp
-    # SIPp's media sockets (its -mp port and -mp + 2) sit inside the shared range too
-    inside = [shared_range + 100, shared_range + 200]
+    # another process holds ports inside the shared range too (as SIPp's or another daemon's
+    # media would); SIPp's own media sockets stay outside it, so SIPp never fails to bind one
+    held = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(6)]
+    for sock, offset in zip(held, (40, 41, 100, 102, 200, 203), strict=True):
+        sock.bind(("127.0.0.1", shared_range + offset))
     runs = []
-    for daemon, media_port in zip(two_daemons, inside, strict=True):
-        runs.append(sipp_calls(daemon, tmp_path, media_port, audio))
-        time.sleep(1.0)  # the second starts while the first holds its first 15 calls
-    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    try:
+        for daemon in two_daemons:
+            runs.append(sipp_calls(daemon, tmp_path, sipp_media_port(), audio))
+            time.sleep(1.0)  # the second starts while the first holds its first 15 calls
+        outputs = [run.communicate(timeout=120)[0] for run in runs]
+    finally:
+        for sock in held:
+            sock.close()
     errors = "\n".join(path.read_text()[-2000:] for path in tmp_path.glob("errors-*.log"))
     assert [run.returncode for run in runs] == [0, 0], (outputs[0][-1500:], errors)
     for daemon in two_daemons:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from support.daemon import DaemonProcess
-from support.ports import free_port
+from support.ports import free_port, sipp_media_port
 from support.sipp import SCENARIOS, run_sipp, scenario, sipp_path
 from support.webhooks import WebhookServer, rcml
 
@@ -31,7 +31,7 @@ class Uas:
         self.port = free_port()
         self.proc = subprocess.Popen(
             [sipp_path(), "-sf", str(UAS_SCENARIOS / name), "-t", "u1", "-i", "127.0.0.1",
-             "-p", str(self.port), "-mp", str(free_port()), "-m", "1", "-timeout", "20s",
+             "-p", str(self.port), "-mp", str(sipp_media_port()), "-m", "1", "-timeout", "20s",
              "-timeout_error", "-nostdin", "-trace_err"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, text=True,
         )  # fmt: skip

@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 
 from support.daemon import DaemonProcess
-from support.ports import free_port
+from support.ports import free_port, sipp_media_port
 from support.sipp import sipp_path
 from support.webhooks import Recorded, WebhookServer
 
@@ -60,7 +60,7 @@ def start_burst(
         return subprocess.Popen(
             [sipp_path(), f"127.0.0.1:{port}", "-sf", str(scenario_file), "-s", service,
              "-m", str(calls), "-r", str(rate), "-i", "127.0.0.1", "-p", str(free_port()),
-             "-mp", str(free_port()), "-t", "u1", "-timeout", "60s", "-nostdin"],
+             "-mp", str(sipp_media_port()), "-t", "u1", "-timeout", "60s", "-nostdin"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir,
         )  # fmt: skip
     finally:

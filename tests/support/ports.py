@@ -23,15 +23,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port")
 
 
-def free_port_range(count: int, host: str = "127.0.0.1") -> int:
-    """The first of ``count`` consecutive UDP ports, none held now, starting at an even port
-    below the kernel's ephemeral range (where RTP ranges live; nothing picks them by chance)."""
+def free_port_range(
+    count: int, host: str = "127.0.0.1", *, low: int = 20000, high: int = 32700
+) -> int:
+    """The first of ``count`` consecutive UDP ports, none held now, starting at an even port in
+    ``[low, high)``, below the kernel's ephemeral range (where RTP ranges live; nothing picks
+    them by chance)."""
     rng = random.Random()
     for _ in range(100):
-        low = rng.randrange(11000, 32700 - count, 2)
+        first = rng.randrange(low, high - count, 2)
         held: list[socket.socket] = []
         try:
-            for port in range(low, low + count):
+            for port in range(first, first + count):
                 held.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
                 held[-1].bind((host, port))
         except OSError:
@@ -39,5 +42,12 @@ def free_port_range(count: int, host: str = "127.0.0.1") -> int:
         finally:
             for sock in held:
                 sock.close()
-        return low
+        return first
     raise RuntimeError(f"no {count} free consecutive ports")
+
+
+def sipp_media_port(host: str = "127.0.0.1") -> int:
+    """A ``-mp`` port for SIPp: it binds audio at the port and video at port + 2 (RTCP beside
+    each), so four consecutive free ports, below the daemons' default RTP range (20000-29999)
+    and below the ephemeral range, where other tests' sockets come and go."""
+    return free_port_range(4, host, low=11000, high=19996)

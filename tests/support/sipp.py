@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from support.ports import free_port
+from support.ports import free_port, sipp_media_port
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "e2e" / "scenarios"
 
@@ -83,7 +83,7 @@ def run_sipp(
         "-error_file",
         str(errors),
         "-mp",
-        str(free_port()),
+        str(sipp_media_port()),
         *(["-l", str(limit)] if limit else []),
         *extra,
     ]
@@ -106,7 +106,7 @@ def start_call(
     """One call in the background (e.g. held while the daemon is stopped or killed)."""
     return subprocess.Popen(
         [sipp_path(), f"127.0.0.1:{port}", "-sf", str(scenario_file), "-s", service, "-m", "1",
-         "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()),
+         "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(sipp_media_port()),
          "-timeout", "30s", "-timeout_error", "-nostdin"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=workdir, text=True,
     )  # fmt: skip

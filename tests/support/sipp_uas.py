@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.ports import sipp_media_port
+
 SIPP = shutil.which("sipp")
 E2E_SCENARIOS = Path(__file__).resolve().parents[1] / "e2e" / "scenarios"
 
@@ -58,7 +60,7 @@ class SippUas:
     def _args(self) -> list[str]:
         assert SIPP is not None, "sipp is not installed"
         args = [SIPP, "-sf", str(self.scenario), "-t", self.transport, "-i", "127.0.0.1"]
-        args += ["-p", str(self.port), "-m", str(self.calls), "-mp", str(free_port())]
+        args += ["-p", str(self.port), "-m", str(self.calls), "-mp", str(sipp_media_port())]
         args += ["-timeout", f"{self.timeout}s", "-timeout_error", "-nostdin"]
         return [*args, "-trace_err", "-trace_msg", *self.extra]
 
