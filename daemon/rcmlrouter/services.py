@@ -14,8 +14,8 @@ from rcmlrouter.media.cache import AudioCache
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
-from rcmlrouter.rcml.execute import MessageSender
 from rcmlrouter.rcml.fetch import RcmlFetcher
+from rcmlrouter.rcml.ports import MessageSender
 from rcmlrouter.routing.table import RoutingSnapshot
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.store.base import Notification, Recording

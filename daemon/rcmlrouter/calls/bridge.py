@@ -26,8 +26,8 @@ import structlog
 
 from rcmlrouter.calls.context import CallContext
 from rcmlrouter.calls.outbound_leg import OutboundLeg
-from rcmlrouter.rcml.execute import DialOutcome
 from rcmlrouter.rcml.model import Dial, Document
+from rcmlrouter.rcml.ports import DialOutcome
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall

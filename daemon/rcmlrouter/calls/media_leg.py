@@ -21,8 +21,8 @@ from rcmlrouter.errors import MediaError, OverloadError, SipError, SipParseError
 from rcmlrouter.media.dtmf import parse_info_dtmf
 from rcmlrouter.media.player import ClipSource, SilenceSource, Source
 from rcmlrouter.media.session import MediaParams, MediaSession
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import GatherChild, Pause, Play, Record, Say
+from rcmlrouter.rcml.ports import RecordingOutcome
 from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.sdp import AudioAnswer, build_answer, build_offer, parse_offer

@@ -36,10 +36,10 @@ from rcmlrouter.calls.context import CallContext
 from rcmlrouter.calls.outbound_leg import OutboundLeg
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.errors import MediaError, RcmlError
-from rcmlrouter.rcml.execute import DialOutcome, RcmlExecutor, SmsChannel, SmsOrigin
+from rcmlrouter.rcml.execute import RcmlExecutor
 from rcmlrouter.rcml.fetch import WebhookTarget
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import Dial, Document, GatherChild, Record
+from rcmlrouter.rcml.ports import DialOutcome, RecordingOutcome, SmsChannel, SmsOrigin
 from rcmlrouter.sip.call import IncomingRequest
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.store.base import Notification, new_sid

@@ -18,8 +18,8 @@ from rcmlrouter.calls.context import CallContext
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.media.recorder import RecordingResult
 from rcmlrouter.media.session import MediaSession
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import Record
+from rcmlrouter.rcml.ports import RecordingOutcome
 from rcmlrouter.services import MediaServices
 from rcmlrouter.store.base import API_VERSION, Recording, new_sid
 

@@ -9,9 +9,8 @@ from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.context import CallContext
 from rcmlrouter.calls.media_leg import CallMedia
 from rcmlrouter.calls.transfer import route_in_dialog
-from rcmlrouter.rcml.execute import DialOutcome
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import Dial, GatherChild, Record
+from rcmlrouter.rcml.ports import DialOutcome, RecordingOutcome
 from rcmlrouter.services import Services
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest
 

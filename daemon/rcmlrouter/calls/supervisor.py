@@ -26,9 +26,10 @@ from rcmlrouter.errors import (
     SipError,
     StoreUnavailableError,
 )
-from rcmlrouter.rcml.execute import RcmlExecutor, SmsChannel, SmsOrigin
+from rcmlrouter.rcml.execute import RcmlExecutor
 from rcmlrouter.rcml.fetch import webhook_failures
 from rcmlrouter.rcml.model import Document
+from rcmlrouter.rcml.ports import SmsChannel, SmsOrigin
 from rcmlrouter.routing.numbers import normalize_dialed
 from rcmlrouter.services import Services
 from rcmlrouter.sip.endpoint import IncomingCall

@@ -30,8 +30,8 @@ from rcmlrouter.messaging.delivery import (
     TargetError,
     resolve_target,
 )
-from rcmlrouter.rcml.execute import SmsOrigin, SmsResult
 from rcmlrouter.rcml.model import Sms
+from rcmlrouter.rcml.ports import SmsOrigin, SmsResult
 from rcmlrouter.sip.auth import DigestCredentials
 from rcmlrouter.sip.uri import SipUri, format_host
 from rcmlrouter.store.base import API_VERSION, MessageRecord, Notification, OutboxEvent, new_sid
@@ -50,7 +50,7 @@ class SipSide(RequestSender, Protocol):
 
 
 class SmsSender:
-    """Sends messages as SIP MESSAGE requests; implements ``rcml.execute.MessageSender``.
+    """Sends messages as SIP MESSAGE requests; implements ``rcml.ports.MessageSender``.
 
     Built before the SIP endpoint exists; :meth:`attach` connects it once the endpoint listens.
     """
