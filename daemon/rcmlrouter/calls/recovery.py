@@ -9,9 +9,9 @@ from collections.abc import Sequence
 
 import structlog
 
-from rcmlrouter.dates import rfc2822
+from rcmlrouter.calls.call_events import owed_final_event
 from rcmlrouter.services import Services
-from rcmlrouter.store.base import API_VERSION, CallRecord, OutboxEvent
+from rcmlrouter.store.base import CallRecord, OutboxEvent
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +34,7 @@ async def close_interrupted_calls(services: Services, interrupted: Sequence[Call
         duration = int(now - record.answer_time) if record.answer_time is not None else 0
         events: list[OutboxEvent] = []
         if record.status_callback:
-            events.append(_owed_final_event(services, record, status, duration, now))
+            events.append(owed_final_event(services.outbox, record, status, duration, now))
         closed = dataclasses.replace(
             record,
             status=status,
@@ -48,24 +48,3 @@ async def close_interrupted_calls(services: Services, interrupted: Sequence[Call
         await asyncio.gather(*commits)
         log.warning("calls.interrupted", count=len(interrupted))
     return len(interrupted)
-
-
-def _owed_final_event(
-    services: Services, record: CallRecord, status: str, duration: int, now: float
-) -> OutboxEvent:
-    assert record.status_callback is not None
-    params = dict(record.callback_params)
-    params |= {
-        "CallSid": record.sid, "AccountSid": record.account_sid, "From": record.from_,
-        "To": record.to, "CallStatus": status,
-        "ApiVersion": params.get("ApiVersion", API_VERSION),
-        "Direction": record.direction, "CallTimestamp": rfc2822(record.start_time),
-        "Timestamp": rfc2822(now), "CallDuration": str(duration),
-        "SequenceNumber": str(record.next_sequence),
-    }  # fmt: skip
-    if record.answer_time is None:
-        params["SipResponseCode"] = "500"
-    return services.outbox.event(
-        record.sid, record.account_sid, record.next_sequence, record.status_callback,
-        record.status_callback_method, params,
-    )  # fmt: skip

@@ -1,9 +1,10 @@
 """A transferred call: RCML running on an answered ``<Dial>`` leg (REFER from the caller).
 
 When the caller of a bridge sends REFER (SPEC §5) the transferee is the dialed party, whose leg
-is an :class:`~rcmlrouter.sip.outgoing.OutgoingCall`. :func:`hand_over` takes that leg out of its
-bridge and runs the refer document on it in a task of its own, through :class:`OutboundCallLeg`
-(the executor's ``CallLeg`` for an answered outbound leg); the caller is then hung up.
+is an :class:`~rcmlrouter.sip.outgoing.OutgoingCall`. The transfer hands that leg, with its
+in-dialog owner, to the supervisor, which runs the refer document on it in a task of its own
+(:func:`run_transferred_call`) through :class:`TransferredLeg` (the executor's ``CallLeg`` for an
+answered outbound leg); the caller is then hung up.
 
 Decisions (Twilio-like):
 
@@ -14,7 +15,7 @@ Decisions (Twilio-like):
 - The refer URL is fetched with the original call's parameters (``OutboundCallSid`` is the
   transferee's CallSid); later documents of the transferred call (``action``, ``<Redirect>``)
   get the leg's parameters plus ``ReferTarget``, ``Transferor``, ``Transferee``, signed with the
-  number's auth token, without fallback.
+  number's auth token, without fallback (``calls/documents.py``, ``LegDocuments``).
 - ``answer`` is a no-op (the leg is answered), ``reject`` does not apply (ignored), ``hangup``
   sends BYE, ``<Pause>`` waits, ``<Dial>`` bridges the leg onward (its SDP is the offer; the new
   party's answer reaches it in a re-INVITE). A ``<Dial>``'s legs stay children of the original
@@ -26,45 +27,45 @@ Decisions (Twilio-like):
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Mapping
 
 import structlog
 
 from rcmlrouter.calls.bridge import Bridge
-from rcmlrouter.calls.context import CallContext
-from rcmlrouter.calls.outbound_leg import OutboundLeg
-from rcmlrouter.dates import rfc2822
+from rcmlrouter.calls.call_events import notify_call
+from rcmlrouter.calls.documents import LegDocuments
+from rcmlrouter.calls.live_call import LiveCall
+from rcmlrouter.calls.wiring import CallWiring, Handover
 from rcmlrouter.errors import MediaError, RcmlError
 from rcmlrouter.rcml.execute import RcmlExecutor
-from rcmlrouter.rcml.fetch import WebhookTarget
 from rcmlrouter.rcml.model import Dial, Document, GatherChild, Record
 from rcmlrouter.rcml.ports import DialOutcome, RecordingOutcome, SmsChannel, SmsOrigin
 from rcmlrouter.sip.call import IncomingRequest
 from rcmlrouter.sip.outgoing import OutgoingCall
-from rcmlrouter.store.base import Notification, new_sid
 
 log = structlog.get_logger(__name__)
 
 NOT_ON_THIS_LEG = 12200  # notification: a media verb on a leg without media of ours
-REMOTE_ENDS = frozenset({"remote-bye", "transport-error"})
-_RUNNING: set[asyncio.Task[None]] = set()  # transferred calls, for :func:`drain`
 
 
-class OutboundCallLeg:
-    """The executor's ``CallLeg`` (and the bridge's caller side) on an answered outbound leg."""
+class TransferredLeg:
+    """The executor's ``CallLeg`` (and the bridge's caller side) on an answered outbound leg.
+
+    Built when the leg is handed over: it takes the leg's in-dialog requests (out of the bridge
+    it was the callee of) and answers its re-INVITEs with the SDP it has."""
 
     rejected = False
 
-    def __init__(self, leg: OutboundLeg, ctx: CallContext, params: Mapping[str, str]) -> None:
+    def __init__(self, handover: Handover, wiring: CallWiring) -> None:
+        leg = handover.leg
         assert leg.call is not None
         self.leg = leg
         self.call: OutgoingCall = leg.call
-        self.ctx = ctx  # the original call's (a <Dial>'s legs are its children)
-        self.transfer_params = dict(params)
-        self.bridge: Bridge | None = None
-        self.call.on_in_dialog_request(self._in_dialog)
-        self.call.on_reinvite(self._reinvite)
+        self.state = handover.state  # the original call's (a <Dial>'s legs are its children)
+        self.wiring = wiring
+        self.documents = LegDocuments(leg, handover.state, wiring, handover.params)
+        self.in_dialog = handover.in_dialog
+        self.in_dialog.leave()
+        self.in_dialog.own_reinvites(self._reinvite)
 
     @property
     def answered(self) -> bool:
@@ -86,11 +87,7 @@ class OutboundCallLeg:
         await asyncio.sleep(seconds)
 
     async def dial(self, verb: Dial) -> DialOutcome:
-        self.bridge = Bridge(self, verb)
-        try:
-            return await self.bridge.run()
-        finally:
-            self.bridge = None
+        return await Bridge(self, verb).run()
 
     async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
         raise MediaError(f"<{type(verb).__name__}> on a transferred call", NOT_ON_THIS_LEG)
@@ -108,85 +105,28 @@ class OutboundCallLeg:
         self.notify(NOT_ON_THIS_LEG, "<Record> on a transferred call; the document ends")
         return RecordingOutcome(caller_hung_up=True)
 
-    # -- in-dialog requests ------------------------------------------------------------------
-
-    def _in_dialog(self, request: IncomingRequest) -> None:
-        from rcmlrouter.calls.transfer import route_in_dialog  # transfer imports this module
-
-        route_in_dialog(request, self.ctx, self.bridge, from_callee=False)
-
     def _reinvite(self, request: IncomingRequest) -> None:
         """Outside a bridge the offer we sent stays the answer (no media of ours)."""
         sdp = self.call.local_sdp or b""
         request.respond(200, body=sdp, content_type="application/sdp")
 
-    # -- documents and notifications ---------------------------------------------------------
-
-    async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
-        """The executor's ``DocumentSource``: the leg's parameters plus the transfer's."""
-        params = self.leg.callback_params()
-        params["CallStatus"] = "completed" if self.call.ended.done() else "in-progress"
-        params["Timestamp"] = rfc2822(time.time())
-        params.update(self.transfer_params)
-        params.update(extra)
-        fetcher = self.ctx.services.fetcher
-        outcome = await fetcher.fetch_with_fallback(
-            WebhookTarget(url, method), None, params, self.ctx.auth_token
-        )
-        return outcome.document
-
     def notify(self, error_code: int, message: str) -> None:
-        self.ctx.services.notifications.add(
-            Notification(
-                sid=new_sid("NO"),
-                account_sid=self.ctx.account_sid,
-                call_sid=self.leg.sid,
-                error_code=error_code,
-                level="error",
-                message=message[:1000],
-                request_url=None,
-                date_created=time.time(),
-            )
-        )
-        log.info("call.notification", error_code=error_code, message=message[:200])
+        """A notification about the transferred call (its own CallSid)."""
+        notifications = self.wiring.services.notifications
+        notify_call(notifications, self.state.account_sid, self.leg.sid, error_code, message)
 
 
-def hand_over(
-    leg: OutboundLeg, ctx: CallContext, document: Document, params: Mapping[str, str]
+async def run_transferred_call(
+    call_leg: TransferredLeg, document: Document, live: LiveCall
 ) -> None:
-    """Run ``document`` on ``leg`` (taken out of its bridge by the caller) in a task of its own."""
-    call_leg = OutboundCallLeg(leg, ctx, params)
-    task = asyncio.get_running_loop().create_task(_run(call_leg, document))
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
-
-
-async def drain(grace: float) -> None:
-    """Wait up to ``grace`` for transferred calls to end, then hang up the rest."""
-    if _RUNNING:
-        await asyncio.wait(list(_RUNNING), timeout=grace)
-    for task in list(_RUNNING):
-        task.cancel()
-    if _RUNNING:
-        await asyncio.wait(list(_RUNNING), timeout=5)
-
-
-async def _run(call_leg: OutboundCallLeg, document: Document) -> None:
-    """The transferred call's task: cancelled when the transferee hangs up."""
+    """The transferred call's task: cancelled when the transferee hangs up, or stopped by the
+    supervisor (drain: then it is hung up)."""
     structlog.contextvars.bind_contextvars(call_sid=call_leg.leg.sid)
-    task = asyncio.current_task()
-    assert task is not None
-    running = True
-
-    def on_end(ended: asyncio.Future[str]) -> None:
-        if running and not ended.cancelled() and ended.result() in REMOTE_ENDS:
-            task.cancel()
-
-    call_leg.call.ended.add_done_callback(on_end)
-    ctx = call_leg.ctx
-    origin = SmsOrigin(ctx.account_sid, call_leg.leg.to, ctx.dialed, "outbound-call")
-    sms = SmsChannel(ctx.services.sms, origin)
-    executor = RcmlExecutor(call_leg, call_leg, call_leg.notify, sms)
+    live.watch(call_leg.call.ended)
+    state = call_leg.state
+    origin = SmsOrigin(state.account_sid, call_leg.leg.to, state.facts.dialed, "outbound-call")
+    sms = SmsChannel(call_leg.wiring.services.sms, origin)
+    executor = RcmlExecutor(call_leg, call_leg.documents, call_leg.notify, sms)
     try:
         await executor.run(document)
     except asyncio.CancelledError:
@@ -200,6 +140,6 @@ async def _run(call_leg: OutboundCallLeg, document: Document) -> None:
         call_leg.notify(11100, f"internal error: {exc!r}")
         await call_leg.hangup()
     finally:
-        running = False
+        live.settle()
         call_leg.leg.finish()
         log.info("call.transferred_completed", call_status=call_leg.leg.status)

@@ -1,5 +1,6 @@
-"""CallMedia (calls/media_leg.py) on loopback with a fake SIP call: the SDP it answers or offers,
-the late-offer answer taken from the ACK, the caller's re-INVITE (hold), SIP INFO key presses."""
+"""CallMedia (calls/call_media.py) on loopback with a fake SIP call: the SDP it answers or offers,
+the late-offer answer taken from the ACK, the caller's re-INVITE (hold) through the call's
+InDialog, SIP INFO key presses."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from rcmlrouter.calls.media_leg import CallMedia
+from rcmlrouter.calls.call_media import CallMedia
+from rcmlrouter.calls.in_dialog import InDialog
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.sip.sdp import build_offer, parse_offer
@@ -35,10 +37,14 @@ class FakeCall:
         self.answered = True
         self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.reinvite: Any = None
+        self.in_dialog: Any = None
         self.sent: list[tuple[str, bytes]] = []
 
     def on_reinvite(self, callback: Any) -> None:
         self.reinvite = callback
+
+    def on_in_dialog_request(self, callback: Any) -> None:
+        self.in_dialog = callback
 
     def send_in_dialog(self, method: str, headers: Any, body: bytes) -> asyncio.Future[Any]:
         self.sent.append((method, body))
@@ -73,13 +79,21 @@ async def services(tmp_path: Path) -> AsyncIterator[Any]:
     media.clock.close()
 
 
+def call_media(call: FakeCall, services: Any) -> CallMedia:
+    state: Any = SimpleNamespace()
+    in_dialog = InDialog(call, state)  # type: ignore[arg-type]
+    media = CallMedia(call, in_dialog, state, SimpleNamespace(services=services))  # type: ignore[arg-type]
+    in_dialog.own_digits(media)
+    return media
+
+
 def offer(port: int, direction: str = "sendrecv") -> bytes:
     return build_offer("127.0.0.1", port).replace(b"a=sendrecv", f"a={direction}".encode())
 
 
 async def test_answers_an_offer_and_follows_a_hold_reinvite(services: Any) -> None:
     call = FakeCall(offer(40000))
-    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    media = call_media(call, services)
     answer = parse_offer(await media.local_sdp())
     assert answer.port == media.port and answer.codec_name(answer.payload_types[0]) == "PCMU"
     assert media.session is not None and media.session.params.remote_port == 40000
@@ -99,7 +113,7 @@ async def test_answers_an_offer_and_follows_a_hold_reinvite(services: Any) -> No
 
 async def test_late_offer_takes_the_answer_from_the_ack(services: Any) -> None:
     call = FakeCall(None)
-    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    media = call_media(call, services)
     ours = parse_offer(await media.local_sdp())
     assert ours.payload_types == [0, 8, 101]
     assert media.session is not None and media.session.sender.on_hold  # nowhere to send yet
@@ -120,32 +134,41 @@ def build_answer_sdp(port: int) -> bytes:
 
 async def test_sip_info_key_presses_reach_gather(services: Any) -> None:
     call = FakeCall(offer(40000))
-    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    media = call_media(call, services)
     await media.local_sdp()
     for digit in "42#":
         info = FakeRequest(
             "INFO", f"Signal={digit}\r\nDuration=160\r\n".encode(), "application/dtmf-relay"
         )
-        assert media.on_info(info) and info.responses == [(200, b"")]
-    other = FakeRequest("INFO", b"x", "application/json")
-    assert not media.on_info(other) and other.responses == []
+        call.in_dialog(info)
+        assert info.responses == [(200, b"")]
+    other = FakeRequest("INFO", b"5", "application/json")  # not a key press: 200, no digit
+    call.in_dialog(other)
+    assert other.responses == [(200, b"")]
     assert await media.collect_digits(0, "#", 1.0) == "42"
     media.close()
 
 
 async def test_after_a_bridge_the_next_verb_offers_our_media_again(services: Any) -> None:
     call = FakeCall(offer(40000))
-    media = CallMedia(call, SimpleNamespace(), services)  # type: ignore[arg-type]
+    media = call_media(call, services)
     await media.local_sdp()
     assert media.session is not None
     media.suspend()
     assert media.session.sender.on_hold
-    call.reinvite = None  # the bridge took the caller's re-INVITEs
+    relayed: list[Any] = []
+    media.in_dialog.own_reinvites(relayed.append)  # the bridge takes the caller's re-INVITEs
+    call.reinvite(FakeRequest("INVITE", offer(40004), "application/sdp"))
+    assert len(relayed) == 1
     await media.resume()
     assert call.sent == []  # nothing until a media verb needs it
     await media.pause(0.02)
     [(method, body)] = call.sent
     assert method == "INVITE" and parse_offer(body).port == media.port
     assert media.session.params.remote_port == 42000 and not media.session.sender.on_hold
-    assert call.reinvite is not None and call.local_sdp == body
+    assert call.local_sdp == body
+    again = FakeRequest("INVITE", offer(40006), "application/sdp")
+    call.reinvite(again)  # the media owns the re-INVITEs again
+    assert len(relayed) == 1 and again.responses[0][0] == 200
+    assert media.session.params.remote_port == 40006
     media.close()
