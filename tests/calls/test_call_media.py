@@ -5,7 +5,9 @@ InDialog, SIP INFO key presses."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -172,3 +174,23 @@ async def test_after_a_bridge_the_next_verb_offers_our_media_again(services: Any
     assert len(relayed) == 1 and again.responses[0][0] == 200
     assert media.session.params.remote_port == 40006
     media.close()
+
+
+async def test_a_finished_call_media_is_freed_without_the_cycle_collector(services: Any) -> None:
+    """The media and the call's InDialog point at each other while the call runs; closing
+    both lets reference counting free them (the cycle collector runs rarely on a big heap)."""
+    call = FakeCall(offer(40000))
+    media = call_media(call, services)
+    await media.local_sdp()  # it owns the re-INVITEs now
+    in_dialog = media.in_dialog
+    freed = weakref.ref(media)
+    call.ended.set_result("remote-bye")  # the call's end closes the media
+    await asyncio.sleep(0)
+    gc.disable()
+    try:
+        in_dialog.close()
+        call.reinvite = call.in_dialog = None  # IncomingCall.finish drops its callbacks
+        del media, in_dialog
+        assert freed() is None
+    finally:
+        gc.enable()

@@ -248,6 +248,8 @@ class Bridge:
                 await asyncio.wait(hangups, timeout=RELEASE_WAIT)
         for leg in self.legs:
             leg.finish()
+        if self.callee_dialog is not None and self.winner in self.legs:  # not handed over
+            self.callee_dialog.close()
 
     def _action_after_hangup(self) -> None:
         """The caller hung up during the Dial: the ``action`` still gets the outcome (Twilio),

@@ -46,8 +46,8 @@ class CallFacts:
     forwarded_from: str
     sip_headers: Params
     """The ``X-`` headers as webhook parameters: ``("SipHeader_X-Name", value)``."""
-    unreadable: SipParseError | None = None
-    """Set when the Request-URI does not parse: routing refuses the call with it (400)."""
+    unreadable: str | None = None
+    """Why the Request-URI does not parse, if it does not: routing refuses the call (400)."""
 
 
 def read_facts(request: SipRequest, dialed_from: str) -> CallFacts:
@@ -59,7 +59,7 @@ def read_facts(request: SipRequest, dialed_from: str) -> CallFacts:
     except SipParseError as exc:
         return CallFacts(
             from_addr.uri.user or "", from_addr.display or "", "", (None, to_uri.host),
-            from_addr.uri.host, "", "", (), unreadable=exc,
+            from_addr.uri.host, "", "", (), unreadable=exc.reason,
         )  # fmt: skip
     source = ruri if dialed_from == "request-uri" else to_uri
     return CallFacts(

@@ -87,7 +87,7 @@ class InDialog:
     ``state`` is the call the requests belong to (a dialed leg's requests belong to the call
     that dialed it: its number decides a REFER)."""
 
-    __slots__ = ("_bridge", "_call", "_from_callee", "_media", "_reinvites", "state")
+    __slots__ = ("_bridge", "_call", "_from_callee", "_media", "_registered", "_reinvites", "state")
 
     def __init__(self, call: PeerCall, state: CallState) -> None:
         self._call = call
@@ -96,6 +96,7 @@ class InDialog:
         self._bridge: InDialogBridge | None = None
         self._from_callee = False
         self._reinvites: ReinviteOwner | None = None
+        self._registered = False  # our re-INVITE callback is on the SIP call
         call.on_in_dialog_request(self._on_request)
 
     @property
@@ -104,7 +105,8 @@ class InDialog:
 
     def own_reinvites(self, owner: ReinviteOwner) -> None:
         """``owner`` answers the call's re-INVITEs from now on (it must respond once)."""
-        if self._reinvites is None:
+        if not self._registered:
+            self._registered = True
             self._call.on_reinvite(self._on_reinvite)
         self._reinvites = owner
 
@@ -122,9 +124,20 @@ class InDialog:
         self._bridge = None
         self._from_callee = False
 
+    def close(self) -> None:
+        """The call's run is over: let go of the owners (they hold parts of the call that hold
+        this object: a cycle only the cycle collector would free, as ``IncomingCall.finish``
+        explains). A late request gets the answers of a call nobody owns."""
+        self._media = self._bridge = self._reinvites = None
+        self._from_callee = False
+
     def _on_reinvite(self, request: IncomingRequest) -> None:
-        assert self._reinvites is not None
-        self._reinvites(request)
+        owner = self._reinvites
+        if owner is not None:
+            owner(request)
+        else:  # after close: the SDP we have stays the answer
+            sdp = self._call.local_sdp or b""
+            request.respond(200, body=sdp, content_type="application/sdp")
 
     def _on_request(self, request: IncomingRequest) -> None:
         method = request.request.method

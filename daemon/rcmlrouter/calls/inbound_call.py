@@ -28,6 +28,7 @@ from rcmlrouter.errors import (
     RcmlError,
     RouteNotFoundError,
     SipError,
+    SipParseError,
     StoreUnavailableError,
 )
 from rcmlrouter.rcml.execute import RcmlExecutor
@@ -133,7 +134,7 @@ async def _route(state: CallState, wiring: CallWiring) -> None:
     """The number the call is for (SPEC §2), its account and signing key."""
     services, facts = wiring.services, state.facts
     if facts.unreadable is not None:
-        raise facts.unreadable
+        raise SipParseError(facts.unreadable)
     destination = await find_destination(
         services, facts.dialed, facts.destination_hosts, facts.caller_host
     )

@@ -115,4 +115,6 @@ class InboundLeg:
         await self.fail(503, "the server is shutting down")
 
     def release(self) -> None:
+        """The run is over: close the media, let go of the in-dialog owners."""
         self.media.close()
+        self.in_dialog.close()

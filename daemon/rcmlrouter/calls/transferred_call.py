@@ -141,5 +141,6 @@ async def run_transferred_call(
         await call_leg.hangup()
     finally:
         live.settle()
+        call_leg.in_dialog.close()
         call_leg.leg.finish()
         log.info("call.transferred_completed", call_status=call_leg.leg.status)
