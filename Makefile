@@ -65,6 +65,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
+	$(BIN)/python tests/bench/failover_bench.py
 
 # Long runs kept out of `make test`: crash rounds (CRASH_ROUNDS, default 200), schemathesis on
 # every API base and suffix (200 examples per operation) and the endurance soak (SOAK_MINUTES,
@@ -75,7 +76,8 @@ soak: test-setup
 	API_FUZZ_ALL=1 API_FUZZ_EXAMPLES=200 $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_api_fuzz.py
 	$(BIN)/python tests/bench/soak.py
 
-# Workers (one per core) on one PostgreSQL store behind Kamailio:
+# Workers (one per core) on one PostgreSQL store behind Kamailio, restarted when they die; prints
+# the admin credentials and imports the demo inventory (overrides: config/cluster.sh, README):
 #   RCMLROUTER_STORE_URL=postgresql://user@host/db make cluster
 cluster: setup
 	@$(MAKE) --no-print-directory debs DEBS=kamailio

@@ -226,7 +226,7 @@ class Daemon:
             sms,
             media=self._media_services(store),
         )
-        await close_interrupted_calls(self.services, claim.calls)
+        await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages = MessageHandler(self.services)
         await self.messages.start(claim.messages)  # accepted, unprocessed: queued
         self.supervisor = CallSupervisor(self.services)
@@ -269,7 +269,7 @@ class Daemon:
         """Finish a dead cluster node's work as a restart finishes its own."""
         assert self.services is not None and self.messages is not None
         self.services.outbox.adopt(claim.events)
-        await close_interrupted_calls(self.services, claim.calls)
+        await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages.adopt(claim.messages)
 
     def _media_services(self, store: Store) -> MediaServices:

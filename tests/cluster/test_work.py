@@ -3,7 +3,9 @@
 Node A writes outbox events, an unfinished call and an accepted message (owner = A, from its
 connection's ``rcmlrouter.node_id``); while A's heartbeat is fresh nobody takes them; once it
 is older than the lease a survivor claims all of them, in id order, and two survivors claiming
-at once split nothing. SQLite (one node) hands everything to the start-up.
+at once split nothing. Each claimed call carries its dead owner's last heartbeat (where the
+call is closed). SQLite (one node) hands everything to the start-up, with the previous run's
+last liveness stamp.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from rcmlrouter.cluster.work import ClusterWork, LocalWork
+from rcmlrouter.cluster.local import LocalWork
+from rcmlrouter.cluster.work import ClusterWork
 from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent, new_sid
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
@@ -89,6 +92,8 @@ async def test_a_dead_nodes_work_goes_to_a_survivor_in_order(
     assert not await b.claim_at_start()
     ids, calls = await _leave_work(nodes[0])
     assert not await b.claim()  # A is alive: nothing to take
+    await a._heartbeat()  # its last one
+    a_beat = float(psql_value(schema, "SELECT heartbeat_at FROM nodes WHERE node_id = 'node-a'"))
     await asyncio.sleep(LEASE + 0.2)  # A stops heartbeating (a kill -9)
     await b._heartbeat()
     claim = await b.claim()
@@ -100,6 +105,9 @@ async def test_a_dead_nodes_work_goes_to_a_survivor_in_order(
         "node-b"
     )
     assert not await b.claim()  # claimed once
+    # every call comes with A's last heartbeat: when it was last known alive
+    assert set(claim.last_seen) == set(calls)
+    assert set(claim.last_seen.values()) == {a_beat}
 
 
 @pytest.mark.postgres
@@ -127,11 +135,15 @@ async def test_a_restarted_node_takes_its_own_work_back(
     first_run = ClusterWork(nodes[0], "node-a", lease=LEASE)
     await first_run.claim_at_start()
     ids, _ = await _leave_work(nodes[0])
+    last = float(psql_value(schema, "SELECT heartbeat_at FROM nodes WHERE node_id = 'node-a'"))
     again = ClusterWork(nodes[0], "node-a", lease=LEASE)  # same id, new run, before the lease
     started = time.monotonic()
     claim = await again.claim_at_start()
     assert time.monotonic() - started >= LEASE * 0.5  # waited for the old run's lease
     assert [e.id for e in claim.events] == ids
+    # its calls end at the earlier run's last heartbeat (read before the new run overwrote it)
+    assert set(claim.last_seen) == {c.sid for c in claim.calls} and len(claim.calls) == 3
+    assert set(claim.last_seen.values()) == {last}
 
 
 @pytest.mark.postgres
@@ -154,7 +166,22 @@ async def test_sqlite_is_one_node_and_owns_everything(tmp_path: Path) -> None:
                             None, now, None, None, None, None)  # fmt: skip
         event = OutboxEvent(None, record.sid, admin.sid, 0, "http://x/", "POST", {})
         await store.write_journal([record], [], [event])
-        claim = await LocalWork(store).claim_at_start()
+        first = LocalWork(store)
+        claim = await first.claim_at_start()
         assert [c.sid for c in claim.calls] == [record.sid] and len(claim.events) == 1
+        assert claim.last_seen == {}  # no earlier run stamped: the call's checkpoint counts
+        first.start(_nothing)
+        await asyncio.sleep(first.beat * 2.5)  # stamps, then a kill -9: no last stamp
+        stamped = await store.fetchone("SELECT heartbeat_at FROM nodes")
+        assert stamped is not None and time.time() - float(stamped[0]) < first.beat * 1.5
+        assert first._task is not None
+        first._task.cancel()
+        await asyncio.sleep(0.3)
+        claim = await LocalWork(store).claim_at_start()  # the restart
+        assert claim.last_seen == {record.sid: float(stamped[0])}
     finally:
         await store.close()
+
+
+async def _nothing(claim: object) -> None:
+    raise AssertionError("SQLite takes nothing over")

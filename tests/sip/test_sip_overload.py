@@ -111,7 +111,7 @@ async def test_overloaded_endpoint_sheds_invites_but_answers_the_rest(
     handler.mode = "ring"
     peer.send(sip_request("INVITE", call_id="up", branch="up", body=SDP_OFFER), target)
     ringing = await peer.recv_status(180)
-    endpoint.set_draining(True)  # overloaded from now on, as with a late loop or a backlog
+    endpoint.max_transactions = 1  # overloaded from now on (the ringing call is in flight)
     for index in range(50):  # a flood: every new INVITE gets 503, no call starts
         invite = sip_request("INVITE", call_id=f"f{index}", branch=f"f{index}", body=SDP_OFFER)
         peer.send(invite, target)
@@ -123,8 +123,32 @@ async def test_overloaded_endpoint_sheds_invites_but_answers_the_rest(
     peer.send(sip_request("ACK", call_id="f0", branch="f0", to_tag=shed[0].to_addr.tag), target)
     await asyncio.sleep(0.05)
     assert endpoint.stats.messages_in == before and endpoint.stats.dropped == 0  # not parsed
-    peer.send(sip_request("OPTIONS", call_id="o1", branch="o1"), target)
-    assert (await peer.recv_status(200)).cseq == (1, "OPTIONS")
+    peer.send(sip_request("OPTIONS", call_id="o1", branch="o1"), target)  # a proxy's probe:
+    assert (await peer.recv_status(200)).cseq == (1, "OPTIONS")  # overloaded, it stays in
     cancel = sip_request("CANCEL", call_id="up", branch="up")  # the call in progress goes on
     peer.send(cancel, target)
     assert (await peer.recv_status(487)).to_addr.tag == ringing.to_addr.tag
+
+
+async def test_a_draining_endpoint_answers_a_probe_503_but_keeps_its_dialogs(
+    endpoint: SipEndpoint, handler: RecordingHandler, peer: RawUdpPeer
+) -> None:
+    """Kamailio's dispatcher counts only a 2xx to its OPTIONS probe: a draining node leaves
+    the set at the next probe, while OPTIONS inside a dialog is still answered."""
+    target = address(endpoint, "udp")
+    handler.mode = "ring"
+    peer.send(sip_request("INVITE", call_id="up", branch="up", body=SDP_OFFER), target)
+    ringing = await peer.recv_status(180)
+    endpoint.set_draining(True)
+    peer.send(sip_request("OPTIONS", call_id="probe", branch="probe"), target)
+    refused = await peer.recv_status(503)
+    assert refused.cseq == (1, "OPTIONS") and refused.get("Retry-After") == "5"
+    assert "draining" in (refused.get("Reason") or "")
+    in_dialog = sip_request(
+        "OPTIONS", call_id="up", branch="o2", cseq=2, to_tag=ringing.to_addr.tag
+    )
+    peer.send(in_dialog, target)
+    assert (await peer.recv_status(200)).cseq == (2, "OPTIONS")
+    endpoint.set_draining(False)
+    peer.send(sip_request("OPTIONS", call_id="probe2", branch="probe2"), target)
+    assert (await peer.recv_status(200)).cseq == (1, "OPTIONS")

@@ -2,7 +2,8 @@
 
 ``KamailioProxy([sip_port_a, sip_port_b]).start()`` writes a dispatcher list naming the nodes,
 runs ``kamailio -DD -E`` with ``config/kamailio/kamailio.cfg`` on a free UDP port (probing the
-nodes with OPTIONS every second) and waits until it answers OPTIONS itself.
+nodes with OPTIONS every ``ping_interval`` s, 1 by default) and waits until it answers OPTIONS
+itself.
 """
 
 from __future__ import annotations
@@ -28,13 +29,22 @@ def kamailio_path() -> str | None:
 
 class KamailioProxy:
     def __init__(
-        self, node_ports: list[int], workdir: Path, *, children: int = 2, fr_timer: int = 1000
+        self,
+        node_ports: list[int],
+        workdir: Path,
+        *,
+        children: int = 2,
+        fr_timer: int = 1000,
+        ping_interval: int = 1,
+        defines: dict[str, str] | None = None,
     ) -> None:
         self.node_ports = node_ports
         self.workdir = workdir
         self.port = free_port()
         self.children = children
-        self.fr_timer = fr_timer
+        self.fr_timer = fr_timer  # ms without a reply before the next node (or a failed probe)
+        self.ping_interval = ping_interval  # s between OPTIONS probes of every node
+        self.defines = defines or {}  # more -A NAME=VALUE (a string value: '"text"')
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
 
@@ -50,8 +60,9 @@ class KamailioProxy:
         self.proc = subprocess.Popen(
             [binary, "-DD", "-E", "-f", str(CONFIG), "-l", f"udp:127.0.0.1:{self.port}",
              "-Y", str(runtime), "-w", str(self.workdir),
-             "-A", f'DISPATCHER_LIST="{listing}"', "-A", "DS_PING_INTERVAL=1",
-             "-A", f"CHILDREN={self.children}", "-A", f"FR_TIMER={self.fr_timer}"],
+             "-A", f'DISPATCHER_LIST="{listing}"', "-A", f"DS_PING_INTERVAL={self.ping_interval}",
+             "-A", f"CHILDREN={self.children}", "-A", f"FR_TIMER={self.fr_timer}",
+             *(arg for name, value in self.defines.items() for arg in ("-A", f"{name}={value}"))],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         threading.Thread(target=self._read, daemon=True).start()

@@ -274,10 +274,10 @@ class LegEvents:
 
 
 def owed_final_event(
-    outbox: CallbackOutbox, record: CallRecord, status: str, duration: int, now: float
+    outbox: CallbackOutbox, record: CallRecord, status: str, duration: int, end: float
 ) -> OutboxEvent:
     """The final status callback a call closed by recovery owes (any leg: the record has its
-    URL, its next SequenceNumber and its parameters)."""
+    URL, its next SequenceNumber and its parameters); ``end`` is when the call ended."""
     assert record.status_callback is not None
     params = dict(record.callback_params)
     params |= {
@@ -285,7 +285,7 @@ def owed_final_event(
         "To": record.to, "CallStatus": status,
         "ApiVersion": params.get("ApiVersion", API_VERSION),
         "Direction": record.direction, "CallTimestamp": rfc2822(record.start_time),
-        "Timestamp": rfc2822(now), "CallDuration": str(duration),
+        "Timestamp": rfc2822(end), "CallDuration": str(duration),
         "SequenceNumber": str(record.next_sequence),
     }  # fmt: skip
     if record.answer_time is None:

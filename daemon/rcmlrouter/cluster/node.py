@@ -21,11 +21,13 @@ import platform
 from typing import Any
 
 from rcmlrouter.cluster.changefeed import ChangeApplier, ChangeFeed
+from rcmlrouter.cluster.local import LocalWork
 from rcmlrouter.cluster.versions import SnapshotVersion
-from rcmlrouter.cluster.work import Claim, ClusterWork, LocalWork, TakeOver, WorkOwnership
+from rcmlrouter.cluster.work import Claim, ClusterWork, TakeOver, WorkOwnership
 from rcmlrouter.config import Config, parse_sip_listen
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.sqlite import SqliteStore
 
 
 def node_id_for(config: Config) -> str:
@@ -50,6 +52,7 @@ class ClusterNode:
     @classmethod
     def create(cls, config: Config, store: Store) -> ClusterNode:
         if not isinstance(store, PostgresStore):
+            assert isinstance(store, SqliteStore)
             return cls(SnapshotVersion(engine="sqlite"), LocalWork(store), None)
         node_id = node_id_for(config)
         version = SnapshotVersion(engine="postgresql")

@@ -15,7 +15,14 @@ At start a node claims its own rows of an earlier run (same node id) plus a dead
 without an owner (copied by ``migrate``) belong to whoever claims them first. A graceful stop
 deletes the node's heartbeat, so what it could not deliver is claimed at once.
 
-On SQLite (one node) :class:`LocalWork` hands the start-up everything an earlier run left.
+Each claimed call comes with its dead owner's **last sign of life**: the owner's last
+``heartbeat_at`` (read in the claim transaction, before the node is forgotten; for this node's
+own earlier run, read before its first heartbeat overwrote it). The call is closed there, or at
+its last checkpoint when that is later (``calls/recovery.py``), not at the take-over. Heartbeats
+come every :func:`heartbeat_interval` s (1 s, or lease/4 when shorter).
+
+On SQLite (one node) :class:`~rcmlrouter.cluster.local.LocalWork` hands the start-up everything
+an earlier run left, with the same last sign of life (a liveness stamp in ``nodes``).
 
 Known limit: a node that is alive but cannot reach the database for longer than the lease is
 declared dead; its events may then be delivered by a survivor and by itself (at-least-once,
@@ -36,7 +43,7 @@ import structlog
 
 from rcmlrouter.errors import RcmlRouterError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent, Store
+from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.postgres import PostgresStore
 
 log = structlog.get_logger(__name__)
@@ -54,12 +61,22 @@ class Claim:
     calls: list[CallRecord] = field(default_factory=list)
     messages: list[MessageRecord] = field(default_factory=list)
     dead_nodes: list[str] = field(default_factory=list)
+    # call sid -> its owner's last heartbeat (POSIX s), where known: when the call was last
+    # known to be alive, at the latest
+    last_seen: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.events or self.calls or self.messages)
 
 
 TakeOver = Callable[[Claim], Awaitable[None]]
+PRUNE_EVERY = 600.0  # s between change_log prunes
+
+
+def heartbeat_interval(lease: float) -> float:
+    """Seconds between heartbeats: often enough to date a crash to the second, and four
+    within a lease, so one late beat does not make a live node dead."""
+    return max(0.05, min(1.0, lease / 4))
 
 
 class WorkOwnership(Protocol):
@@ -69,38 +86,8 @@ class WorkOwnership(Protocol):
     def health(self) -> dict[str, Any]: ...
 
 
-class LocalWork:
-    """SQLite, one node: every leftover row is this process's."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def claim_at_start(self) -> Claim:
-        claim = Claim()
-        after = 0
-        while True:
-            try:
-                page = await self.store.pending_callbacks(after, RECOVERY_PAGE)
-            except RcmlRouterError as exc:
-                log.warning("callbacks.recovery_failed", error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            claim.events.extend(page)
-            if len(page) < RECOVERY_PAGE:
-                break
-            after = page[-1].id or after
-        claim.calls = await self.store.unfinished_calls()
-        claim.messages = await self.store.accepted_messages()
-        return claim
-
-    def start(self, take_over: TakeOver) -> None:
-        """Nothing to watch: there is no other node."""
-
-    async def stop(self) -> None:
-        """Nothing to hand over."""
-
-    def health(self) -> dict[str, Any]:
-        return {"node_id": None}
+def _call_order(call: CallRecord) -> tuple[float, str]:
+    return (call.start_time, call.sid)
 
 
 def _prefixed(columns: str) -> str:
@@ -114,10 +101,10 @@ _CLAIM_EVENTS = (
     f"WHERE {_CLAIMABLE} ORDER BY id FOR UPDATE SKIP LOCKED) c "
     f"WHERE o.id = c.id RETURNING {_prefixed(rows.OUTBOX_COLUMNS)}"
 )
-_CLAIM_CALLS = (
-    f"UPDATE calls o SET owner = $1 FROM (SELECT sid FROM calls "
+_CLAIM_CALLS = (  # the row, then its previous owner
+    f"UPDATE calls o SET owner = $1 FROM (SELECT sid, owner FROM calls "
     f"WHERE end_time IS NULL AND {_CLAIMABLE} FOR UPDATE SKIP LOCKED) c "
-    f"WHERE o.sid = c.sid RETURNING {_prefixed(rows.CALL_COLUMNS)}"
+    f"WHERE o.sid = c.sid RETURNING {_prefixed(rows.CALL_COLUMNS)}, c.owner"
 )
 _CLAIM_MESSAGES = (
     f"UPDATE messages o SET owner = $1 FROM (SELECT sid FROM messages "
@@ -145,6 +132,7 @@ class ClusterWork:
         self.api = api
         self.instance = secrets.token_hex(8)
         self.claimed = 0  # rows claimed from dead nodes since start
+        self.previous_beat: float | None = None  # this node id's last heartbeat of an earlier run
         self._task: asyncio.Task[None] | None = None
 
     async def register(self) -> None:
@@ -153,9 +141,12 @@ class ClusterWork:
         waited = False
         while True:
             holder = await self.store.fetchone(
-                f"SELECT instance, {_NOW} - heartbeat_at FROM nodes WHERE node_id = ?",
+                f"SELECT instance, {_NOW} - heartbeat_at, heartbeat_at FROM nodes "
+                "WHERE node_id = ?",
                 (self.node_id,),
             )
+            if holder is not None and holder[0] != self.instance:
+                self.previous_beat = float(holder[2])
             if holder is None or holder[0] == self.instance or float(holder[1]) > self.lease:
                 break
             if not waited:
@@ -226,48 +217,54 @@ class ClusterWork:
                 )
             ]
             args = (self.node_id, self.node_id if include_own else "", live)
+            calls = [tuple(r) for r in await conn.fetch(_CLAIM_CALLS, *args)]
             claim = Claim(
                 events=sorted(
                     (rows.to_outbox(tuple(r)) for r in await conn.fetch(_CLAIM_EVENTS, *args)),
                     key=lambda e: e.id or 0,
                 ),
-                calls=sorted(
-                    (rows.to_call(tuple(r)) for r in await conn.fetch(_CLAIM_CALLS, *args)),
-                    key=lambda c: (c.start_time, c.sid),
-                ),
+                calls=sorted((rows.to_call(r[:-1]) for r in calls), key=_call_order),
                 messages=sorted(
                     (rows.to_message(tuple(r)) for r in await conn.fetch(_CLAIM_MESSAGES, *args)),
                     key=lambda m: (m.date_created, m.sid),
                 ),
             )
-            claim.dead_nodes = [
-                str(r[0])
+            beats = {
+                str(r[0]): float(r[1])
                 for r in await conn.fetch(
-                    "DELETE FROM nodes WHERE NOT (node_id = ANY($1::text[])) RETURNING node_id",
+                    "DELETE FROM nodes WHERE NOT (node_id = ANY($1::text[])) "
+                    "RETURNING node_id, heartbeat_at",
                     live,
                 )
-            ]
+            }
+            claim.dead_nodes = list(beats)
+            if include_own and self.previous_beat is not None:
+                beats[self.node_id] = self.previous_beat
+            claim.last_seen = {str(r[0]): beats[r[-1]] for r in calls if r[-1] in beats}
             return claim
 
         return await self.store.write(unit)
 
     def start(self, take_over: TakeOver) -> None:
-        """Heartbeat every lease/4 s; look for dead nodes' work every lease/2 s."""
+        """Heartbeat every :func:`heartbeat_interval`; look for dead nodes' work every
+        lease/2 s."""
         self._task = asyncio.create_task(self._watch(take_over), name="cluster-work")
 
     async def _watch(self, take_over: TakeOver) -> None:
-        beat = max(0.05, self.lease / 4)
-        ticks = 0
+        clock = asyncio.get_running_loop().time
+        next_claim = clock() + self.lease / 2
+        next_prune = clock() + PRUNE_EVERY
         while True:
-            await asyncio.sleep(beat)
-            ticks += 1
+            await asyncio.sleep(heartbeat_interval(self.lease))
             try:
                 await self._heartbeat()
-                if ticks % 2 == 0:
+                if clock() >= next_claim:
+                    next_claim = clock() + self.lease / 2
                     claim = await self.claim()
                     if claim or claim.dead_nodes:
                         await self._take_over(take_over, claim)
-                if ticks % 240 == 0:
+                if clock() >= next_prune:
+                    next_prune = clock() + PRUNE_EVERY
                     await self._prune_change_log()
             except RcmlRouterError as exc:
                 log.warning("cluster.heartbeat_failed", error=str(exc))

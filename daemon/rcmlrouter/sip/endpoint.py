@@ -119,6 +119,11 @@ class SipEndpoint:
     def set_draining(self, draining: bool) -> None:
         self._draining = draining
 
+    @property
+    def draining(self) -> bool:
+        """Stopping: new INVITEs and out-of-dialog OPTIONS (a proxy's probe) get 503."""
+        return self._draining
+
     def secure(
         self,
         guard: SourceGuard | None = None,

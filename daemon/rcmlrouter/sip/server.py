@@ -111,10 +111,14 @@ class RequestDispatcher:
             return 420, [("Unsupported", ", ".join(required))]
         if request.method not in KNOWN_METHODS:
             return 501, [("Allow", ALLOW)]
-        is_new_invite = request.method == "INVITE" and request.to_addr.tag is None
-        if is_new_invite and self._ep.overloaded:
+        out_of_dialog = request.to_addr.tag is None
+        if request.method == "INVITE" and out_of_dialog and self._ep.overloaded:
             self._ep.stats.rejected_overload += 1
             return 503, [("Retry-After", "5")]
+        if request.method == "OPTIONS" and out_of_dialog and self._ep.draining:
+            # a proxy's probe: a draining node leaves its dispatcher set (an overloaded one
+            # stays: it sheds single INVITEs, which the proxy fails over)
+            return 503, [("Retry-After", "5"), reason_header(503, "draining")]
         return None
 
     def _refuse(
