@@ -99,10 +99,6 @@ class InDialog:
         self._registered = False  # our re-INVITE callback is on the SIP call
         call.on_in_dialog_request(self._on_request)
 
-    @property
-    def bridge(self) -> InDialogBridge | None:
-        return self._bridge
-
     def own_reinvites(self, owner: ReinviteOwner) -> None:
         """``owner`` answers the call's re-INVITEs from now on (it must respond once)."""
         if not self._registered:
