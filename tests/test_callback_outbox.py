@@ -15,7 +15,8 @@ from rcmlrouter import metrics
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.config import CallbacksConfig
 from rcmlrouter.errors import StoreError
-from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
 from rcmlrouter.store.base import CallRecord
 from rcmlrouter.store.sqlite import SqliteStore
 
@@ -53,8 +54,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 async def _outbox(path: Path) -> tuple[CallbackOutbox, SqliteStore]:
     store = await SqliteStore.open(path)
-    session = create_webhook_session(pool_size=4)
-    fetcher = RcmlFetcher(session, FetchTimeouts(2.0, 2.0, 2.0))
+    fetcher = RcmlFetcher(HttpClient(limit=4), FetchTimeouts(2.0, 2.0, 2.0))
 
     async def token(_account: str) -> str:
         return "t" * 32
@@ -66,7 +66,7 @@ async def _outbox(path: Path) -> tuple[CallbackOutbox, SqliteStore]:
 
 async def _close(outbox: CallbackOutbox, store: SqliteStore) -> None:
     await outbox.stop(2.0)
-    await outbox.fetcher._session.close()
+    await outbox.fetcher._client.close()
     await store.close()
 
 

@@ -100,12 +100,22 @@ def test_sms_section_from_file_and_environment(tmp_path: Path) -> None:
         ({"RCMLROUTER_SMS_USERNAME": "u"}, "set both or neither"),
         ({"RCMLROUTER_SMS_TIMEOUT": "0"}, "sms.timeout: must be positive"),
         ({"RCMLROUTER_MEDIA_IDLE_KEEPALIVE": "-1"}, "media.idle_keepalive: must be >= 0"),
-        ({"RCMLROUTER_WEBHOOKS_CLIENT": "curl"}, "webhooks.client: expected 'keepalive'"),
+        ({"RCMLROUTER_WEBHOOKS_CLIENT": "curl"}, "webhooks.client: obsolete key"),
     ],
 )
 def test_sms_section_problems(env: dict[str, str], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         load_config(None, env)
+
+
+@pytest.mark.parametrize("value", ["keepalive", "aiohttp"])
+def test_an_older_files_webhooks_client_key_still_loads(tmp_path: Path, value: str) -> None:
+    """One HTTP client now: the obsolete key is accepted (app.py warns at start-up), ignored."""
+    path = tmp_path / "old.toml"
+    path.write_text(f'[webhooks]\nclient = "{value}"\npool_size = 7\n')
+    config = load_config(path, {})
+    assert (config.webhooks.client, config.webhooks.pool_size) == (value, 7)
+    assert load_config(None, {}).webhooks.client == ""
 
 
 def test_trunks_and_dial_from_file_and_environment(tmp_path: Path) -> None:
@@ -178,6 +188,14 @@ def test_media_rtp_ports_problems(ports: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(None, {"RCMLROUTER_MEDIA_RTP_PORTS": ports})
     assert any(problem.startswith("media.rtp_ports:") for problem in info.value.problems)
+
+
+@pytest.mark.parametrize("address", ["localhost", "media.example.com", "10.0.0.300", ""])
+def test_media_rtp_address_must_be_an_ip_literal(address: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {"RCMLROUTER_MEDIA_RTP_ADDRESS": address})
+    assert any(problem.startswith("media.rtp_address:") for problem in info.value.problems)
+    assert load_config(None, {"RCMLROUTER_MEDIA_RTP_ADDRESS": "::1"}).media.rtp_address == "::1"
 
 
 def test_webhook_deny_networks_from_file_and_environment(tmp_path: Path) -> None:

@@ -93,6 +93,22 @@ RULES.append(
         ),
     )
 )
+RULES.append(
+    (  # the one outbound HTTP client, a leaf: rcml (webhooks, callbacks) and media (<Play>) use it
+        "rcmlrouter.httpclient",
+        (
+            "aiohttp",
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.media",
+            "rcmlrouter.cluster",
+        ),
+    )
+)
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 # The executor's ports: a leaf that calls/ and messaging/ implement, importing only the model.
 LEAVES = {

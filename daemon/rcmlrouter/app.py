@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
-import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rcmlrouter import metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
+from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
@@ -37,6 +37,8 @@ from rcmlrouter.cluster.work import Claim
 from rcmlrouter.config import Config, SipConfig, parse_host_port, sqlite_path
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.httpclient.deny import DenyList, parse_networks
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.logconfig import lifecycle_logger
 from rcmlrouter.media.cache import AudioCache
@@ -45,9 +47,8 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
-from rcmlrouter.rcml.egress import DenyList, parse_networks
-from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
-from rcmlrouter.rcml.keepalive import KeepAliveClient
+from rcmlrouter.openfiles import raise_open_files_limit
+from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip import tls
@@ -127,6 +128,26 @@ def sip_security(
     return guard, limits, server, tls.client_context(sip.tls_ca) if sip.tls_ca else None
 
 
+def rtp_port_pool(config: Config) -> RtpPortPool:
+    """The RTP port pool; the open-file limit raised to fit it, with a warning when it cannot."""
+    pool = RtpPortPool(*config.media.port_range)
+    budget = raise_open_files_limit()
+    fields = {
+        "soft": budget.soft,
+        "hard": budget.hard,
+        "raised_from": budget.raised_from,
+        "rtp_port_pairs": pool.size,
+        "calls_with_media": min(pool.size, budget.calls_with_media()),
+    }
+    metrics.RTP_PORTS.source = lambda: (pool.size, pool.in_use, pool.busy, pool.busy_found)
+    if budget.calls_with_media() < pool.size:
+        hint = "raise LimitNOFILE (systemd) or ulimit -n; calls past it are answered 503"
+        log.warning("media.open_files_limit", hint=hint, **fields)
+    else:
+        log.info("media.open_files_limit", **fields)
+    return pool
+
+
 class SipRequestRouter:
     """The SIP endpoint's handler: INVITEs to the call supervisor, MESSAGEs to the message
     handler, the rest refused for now."""
@@ -159,8 +180,7 @@ class Daemon:
         self.messages: MessageHandler | None = None
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-        self._lane: KeepAliveClient | None = None
+        self._http: HttpClient | None = None
         self.store: Store | None = None
         self.api_port: int | None = None
         self.cluster: ClusterNode | None = None
@@ -189,20 +209,17 @@ class Daemon:
             cluster.local_change()
 
         store.add_change_listener(local_change)
-        self._session = create_webhook_session(
-            pool_size=config.webhooks.pool_size,
-            deny=DenyList(parse_networks(config.webhooks.denied_networks)),
-        )
         hooks = config.webhooks
-        if hooks.client == "keepalive":
-            self._lane = KeepAliveClient(
-                limit=hooks.pool_size, deny=DenyList(parse_networks(hooks.denied_networks))
-            )
+        if hooks.client:
+            log.warning("config.obsolete_key", key="webhooks.client", value=hooks.client)
+        # the one HTTP client of webhooks, callbacks and <Play> files, with the one deny list
+        self._http = HttpClient(
+            limit=hooks.pool_size, deny=DenyList(parse_networks(hooks.denied_networks))
+        )
         fetcher = RcmlFetcher(
-            self._session,
+            self._http,
             FetchTimeouts(hooks.connect_timeout, hooks.read_timeout, hooks.total_timeout),
             user_agent=config.sip.user_agent,
-            lane=self._lane,
         )
         outbox = CallbackOutbox(store, fetcher, directory.auth_token, config.callbacks)
         notifications: BatchWriter[Notification] = BatchWriter(
@@ -221,7 +238,7 @@ class Daemon:
             fetcher,
             outbox,
             notifications,
-            RtpPortPool(*config.media.port_range),
+            rtp_port_pool(config),
             admin.sid,
             sms,
             media=self._media_services(store),
@@ -276,10 +293,10 @@ class Daemon:
         """The media clock, ``<Play>``'s audio cache and ``<Say>``'s speech under the data
         directory (``cache/audio``, ``cache/speech``), recordings in ``recordings/``."""
         data = Path(self.config.data.dir)
-        assert self._session is not None
+        assert self._http is not None
         return MediaServices(
             MediaClock(),
-            AudioCache(data / "cache" / "audio", self._session),
+            AudioCache(data / "cache" / "audio", self._http),
             SpeechSynthesizer(data / "cache" / "speech"),
             data / "recordings",
             store.add_recording,
@@ -319,7 +336,7 @@ class Daemon:
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = ApiRunner(app)
         await self._runner.setup()
         host_port = parse_host_port(config.api.listen)
         assert host_port is not None
@@ -376,10 +393,8 @@ class Daemon:
             steps.append(("cluster", self.cluster.stop))
         if self._runner is not None:
             steps.append(("api", self._runner.cleanup))
-        if self._session is not None:
-            steps.append(("webhooks", self._session.close))
-        if self._lane is not None:
-            steps.append(("webhook keep-alive client", self._lane.close))
+        if self._http is not None:
+            steps.append(("webhook HTTP client", self._http.close))
         if self.store is not None:
             steps.append(("store", self.store.close))
         return steps

@@ -238,6 +238,37 @@ class LoopLagCollector(Collector):
         yield family
 
 
+class RtpPortsCollector(Collector):
+    """The RTP port pool, read at scrape time from ``source`` (in use, busy, busy found)."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[int, int, int, int]] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        if self.source is None:
+            return
+        size, in_use, busy, busy_found = self.source()
+        yield GaugeMetricFamily(
+            "rcmlrouter_rtp_ports", "Even RTP ports in the configured range.", value=size
+        )
+        yield GaugeMetricFamily(
+            "rcmlrouter_rtp_ports_in_use", "RTP ports bound by this process's calls.", value=in_use
+        )
+        yield GaugeMetricFamily(
+            "rcmlrouter_rtp_ports_busy",
+            "RTP ports skipped for now because another process held them at the last try.",
+            value=busy,
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_rtp_ports_busy_found",
+            "Bind attempts that found the port (or its odd neighbour) held by another process.",
+            value=busy_found,
+        )
+
+
+RTP_PORTS = RtpPortsCollector()
+REGISTRY.register(RTP_PORTS)
+
 LOOP_LAG = LoopLagCollector()
 REGISTRY.register(LOOP_LAG)
 

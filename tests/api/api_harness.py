@@ -12,6 +12,7 @@ import httpx
 from aiohttp import web
 
 from rcmlrouter.api import create_api_app
+from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.store.base import Account, IncomingNumber, new_sid
 from rcmlrouter.store.inventory_csv import read_inventory_csv
 from rcmlrouter.store.sqlite import SqliteStore
@@ -60,7 +61,7 @@ async def start_api(tmp_path: Path, **options: Any) -> AsyncIterator[Api]:
     admin, token = await store.ensure_default_setup()
     assert token is not None
     await store.import_inventory(read_inventory_csv(DEMO_CSV))
-    runner = web.AppRunner(create_api_app(store, **options))
+    runner = ApiRunner(create_api_app(store, **options))  # the daemon's runner
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -5,6 +5,7 @@ InDialog, SIP INFO key presses."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import socket
 import weakref
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from rcmlrouter.calls import call_media as call_media_module
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.in_dialog import InDialog
+from rcmlrouter.errors import OverloadError
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.sip.sdp import build_offer, parse_offer
@@ -110,7 +113,10 @@ async def test_answers_an_offer_and_follows_a_hold_reinvite(services: Any) -> No
     assert not media.session.sender.on_hold
     call.ended.set_result("remote-bye")
     await asyncio.sleep(0)
-    assert media.session.closed.done() and services.ports.in_use == 0
+    assert media.session.closed.done()
+    for _ in range(3):  # the port goes back once the transports have closed its sockets
+        await asyncio.sleep(0)
+    assert services.ports.in_use == 0
 
 
 async def test_late_offer_takes_the_answer_from_the_ack(services: Any) -> None:
@@ -185,7 +191,9 @@ async def test_a_finished_call_media_is_freed_without_the_cycle_collector(servic
     in_dialog = media.in_dialog
     freed = weakref.ref(media)
     call.ended.set_result("remote-bye")  # the call's end closes the media
-    await asyncio.sleep(0)
+    for _ in range(3):  # the port goes back once the transports have closed its sockets
+        await asyncio.sleep(0)
+    assert services.ports.in_use == 0
     gc.disable()
     try:
         in_dialog.close()
@@ -194,3 +202,44 @@ async def test_a_finished_call_media_is_freed_without_the_cycle_collector(servic
         assert freed() is None
     finally:
         gc.enable()
+
+
+async def test_a_port_another_process_holds_is_skipped_not_a_503(services: Any) -> None:
+    """The pool's one port pair is held by a stranger, then let go: the first call is refused
+    only because the range is used up (no other port), the next one gets it."""
+    now = [100.0]
+    port = services.ports.acquire()
+    services.ports = RtpPortPool(port, port + 2, clock=lambda: now[0])
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.1", port + 1))  # the odd neighbour
+    media = call_media(FakeCall(offer(40000)), services)
+    with pytest.raises(OverloadError, match="no free RTP port"):
+        await media.local_sdp()
+    assert services.ports.busy == 1 and services.ports.in_use == 0
+    stranger.close()
+    now[0] += 1.0  # with nothing else free, a port found busy a second ago is tried again
+    again = call_media(FakeCall(offer(40000)), services)
+    assert parse_offer(await again.local_sdp()).port == port
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(errno.EMFILE, "out of file descriptors"), (errno.EADDRNOTAVAIL, "RTP bind failed")],
+)
+async def test_a_bind_error_not_about_the_port_is_a_503_at_once(
+    services: Any, monkeypatch: pytest.MonkeyPatch, code: int, reason: str
+) -> None:
+    """No file descriptors left (the held-calls benchmark's 88 refusals at ~9,900 calls under
+    a 20,000-descriptor limit) is not a busy port: refused at once, the port kept free."""
+    tries: list[int] = []
+
+    def bind(address: str, port: int) -> Any:
+        tries.append(port)
+        raise OSError(code, "no")
+
+    monkeypatch.setattr(call_media_module, "bind_pair", bind)
+    media = call_media(FakeCall(offer(40000)), services)
+    with pytest.raises(OverloadError, match=reason):
+        await media.local_sdp()
+    assert len(tries) == 1 and services.ports.busy == 0 and services.ports.in_use == 0

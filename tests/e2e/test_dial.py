@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -274,3 +275,86 @@ def test_caller_cancels_during_the_ringing_the_action_gets_canceled(
     [got] = webhooks.wait_for(f"/after/{dial}", 1)
     assert got.params["DialCallStatus"] == "canceled" and got.params["CallStatus"] == "canceled"
     assert got.params["DialCallDuration"] == "0"
+
+
+# ---- callees that cannot or do not answer -----------------------------------------------------
+
+
+@pytest.fixture
+def black_hole() -> Any:
+    """A UDP port that takes every datagram and answers none (no ICMP either)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+        hole.bind(("127.0.0.1", 0))
+        yield hole.getsockname()[1]
+
+
+def closed_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def unanswered_dial(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str, uri: str, timeout: int
+) -> tuple[dict[str, str], float]:
+    """Dial ``uri`` with an action whose document rejects the caller busy (486): the caller
+    gets 486 only if the action's document ran. Returns the action's parameters and the
+    seconds from the INVITE to the action."""
+    action = webhooks.route(f"/after/{dial}", rcml('<Reject reason="busy"/>'))
+    verb = f'<Dial timeout="{timeout}" action="{action}"><Sip>{uri}</Sip></Dial>'
+    number(daemon, webhooks, dial, verb)
+    started = time.time()
+    caller(daemon, workdir, dial, "uac_refused.xml.in", code="486")
+    [request] = webhooks.wait_for(f"/after/{dial}", 1)
+    return request.params, request.at - started
+
+
+def test_a_callee_that_never_answers_ends_at_the_timeout(
+    daemon, webhooks, workdir, dial, black_hole
+) -> None:
+    """Nothing comes back, not even 100 Trying: the Dial's timeout still ends the ringing (it
+    rang until the caller gave up, as no CANCEL may be sent before a provisional response)."""
+    params, took = unanswered_dial(
+        daemon, webhooks, workdir, dial, f"sip:x@127.0.0.1:{black_hole}", timeout=3
+    )
+    assert 3.0 <= took < 4.5, took
+    assert params["DialCallStatus"] == "no-answer" and params["CallStatus"] == "ringing"
+    assert params["DialRingDuration"] == "3" and params["DialCallDuration"] == "0"
+    assert params["DialSipResponseCode"] == "408"
+    child = call_record(daemon, params["DialCallSid"], "no-answer")
+    assert child["duration"] == 0 and child["parent_call_sid"] == params["CallSid"]
+    final = statuses(webhooks, f"/status/{dial}", 2)[-1]
+    assert final["CallStatus"] == "busy"  # the action's <Reject reason="busy"/>
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_an_unreachable_callee_fails_at_once(daemon, webhooks, workdir, dial, transport) -> None:
+    """UDP: the ICMP port unreachable; TCP: the refused connect. Either ends the leg ``failed``
+    long before the 10 s timeout, and the action's document runs."""
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    suffix = ";transport=tcp" if transport == "tcp" else ""
+    uri = f"sip:x@127.0.0.1:{closed_port(kind)}{suffix}"
+    params, took = unanswered_dial(daemon, webhooks, workdir, dial, uri, timeout=10)
+    assert took < 1.5, took
+    assert params["DialCallStatus"] == "failed" and params["DialSipResponseCode"] == "503"
+    assert params["DialRingDuration"] == "0" and params["DialCallDuration"] == "0"
+    call_record(daemon, params["DialCallSid"], "failed")
+
+
+def test_caller_cancels_while_a_silent_callee_rings_the_durations_are_true(
+    daemon, webhooks, workdir, dial, black_hole
+) -> None:
+    """The issue's 8 s call reported DialRingDuration=12: the cancelled leg waited 5 s for a
+    CANCEL it could not send. Now it is released at once and the action comes at once."""
+    action = webhooks.route(f"/after/{dial}", rcml("<Hangup/>"))
+    verb = f'<Dial timeout="30" action="{action}"><Sip>sip:x@127.0.0.1:{black_hole}</Sip></Dial>'
+    number(daemon, webhooks, dial, verb)
+    caller(daemon, workdir, dial, "uac_cancel.xml")  # CANCEL 0.3 s after the 180
+    cancelled = time.time()
+    [got] = webhooks.wait_for(f"/after/{dial}", 1)
+    assert got.at - cancelled < 1.0
+    assert got.params["DialCallStatus"] == "canceled" and got.params["CallStatus"] == "canceled"
+    assert got.params["DialRingDuration"] == "0" and got.params["DialCallDuration"] == "0"
+    child = call_record(daemon, got.params["DialCallSid"], "canceled")
+    parent = call_record(daemon, got.params["CallSid"], "canceled")
+    assert child["duration"] == 0 and parent["duration"] in (0, None)

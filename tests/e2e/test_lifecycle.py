@@ -110,3 +110,13 @@ def test_a_busy_port_is_a_clear_startup_error(daemon: DaemonProcess, tmp_path) -
         result = other.cli("run", check=False)
         assert result.returncode == 2, result.stdout[-500:] + result.stderr[-500:]
         assert words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_obsolete_webhooks_client_key_starts_with_a_warning(tmp_path) -> None:
+    node = DaemonProcess(tmp_path / "node", RCMLROUTER_WEBHOOKS_CLIENT="aiohttp").start()
+    try:
+        warning = node.wait_log("config.obsolete_key", timeout=5)
+        assert warning is not None and warning["key"] == "webhooks.client"
+        assert warning["value"] == "aiohttp" and warning["level"] == "warning"
+    finally:
+        node.stop()

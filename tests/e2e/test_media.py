@@ -115,6 +115,30 @@ def test_play_is_heard_at_its_length_and_pitch_and_a_404_is_skipped(
     assert codes == [11200], found
 
 
+def test_a_long_file_served_slowly_is_heard_from_start_to_end(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
+) -> None:
+    """Issue 16 item 10: a 5-second WAV (4 s at 1 kHz, then 1 s at 500 Hz) arrives in 10 TCP
+    segments 0.2 s apart; the caller hears all of it, the last second included."""
+    pcm = np.concatenate(
+        [audio.tone(1000.0, 4.0, amplitude=0.4).pcm, audio.tone(500.0, 1.0, amplitude=0.4).pcm]
+    )
+    slow = Reply(wav_bytes(pcm), 200, "audio/wav", segments=10, gap=0.2)
+    url = webhooks.route(f"/audio/{dial}/long.wav", slow)
+    number(daemon, webhooks, dial, rcml(f"<Play>{url}</Play>"))
+    heard = tmp_path / "heard.wav"
+    call(daemon, dial, heard, "--seconds", "20")
+    got = read_wav(heard)
+    frames = loud_frames(got)
+    assert frames.sum() / 50 == pytest.approx(5.0, rel=0.04), runs(frames)
+    [(start, length)] = runs(frames)
+    assert length == pytest.approx(5.0, rel=0.04)
+    first = int(start * RATE)
+    assert frequency(got[first + 1000 : first + 1000 + RATE]) == pytest.approx(1000, abs=5)
+    last = int((start + length) * RATE)
+    assert frequency(got[last - int(0.9 * RATE) : last - 400]) == pytest.approx(500, abs=5)
+
+
 def test_say_produces_speech(
     daemon: DaemonProcess, webhooks: WebhookServer, dial: str, tmp_path: Path
 ) -> None:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 from aiohttp import web
 from conftest import dominant_frequency, make_wav, sine
 
 from rcmlrouter.errors import MediaError
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.httpclient.deny import DenyList, parse_networks
 from rcmlrouter.media.cache import AudioCache
 from rcmlrouter.media.tts import SpeechSynthesizer, espeak_voice
+from support.rawhttp import RawServer, send_segments
 
 
 class AudioServer:
@@ -59,7 +62,7 @@ async def server() -> AsyncIterator[tuple[AudioServer, str]]:
 
 async def test_fetch_decode_cache_revalidate(server: tuple[AudioServer, str], tmp_path: Path):
     audio_server, base = server
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         cache = AudioCache(tmp_path, session)
         clip = await cache.clip(f"{base}/tone.wav")
         assert clip.duration == pytest.approx(0.5, abs=0.001)
@@ -83,7 +86,7 @@ async def test_last_modified_revalidation(server: tuple[AudioServer, str], tmp_p
     audio_server, base = server
     audio_server.etag = None
     audio_server.last_modified = "Wed, 21 Oct 2015 07:28:00 GMT"
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         cache = AudioCache(tmp_path, session)
         await cache.clip(f"{base}/a.wav")
         await cache.clip(f"{base}/a.wav")
@@ -93,7 +96,7 @@ async def test_last_modified_revalidation(server: tuple[AudioServer, str], tmp_p
 
 async def test_fetch_errors(server: tuple[AudioServer, str], tmp_path: Path) -> None:
     _, base = server
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         cache = AudioCache(tmp_path, session)
         with pytest.raises(MediaError) as missing:
             await cache.clip(f"{base}/missing.wav")
@@ -115,11 +118,40 @@ async def test_stale_copy_when_the_server_is_gone(tmp_path: Path) -> None:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/tone.wav"
-    async with aiohttp.ClientSession() as session:
+    async with HttpClient() as session:
         first = await AudioCache(tmp_path, session).clip(url)
         await runner.cleanup()
         stale = await AudioCache(tmp_path, session).clip(url)
     assert np.array_equal(first.pcm, stale.pcm)
+
+
+async def test_a_file_arriving_in_many_segments_is_read_whole(tmp_path: Path) -> None:
+    """Issue 16 item 10: the body is read to its end, not to what the first read buffered."""
+    body = make_wav(sine(700, 3.0, 8000), 8000)
+    parts = [body[i : i + 4000] for i in range(0, len(body), 4000)]  # 13 segments
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+        await server.read_request(reader)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n"
+        await send_segments(writer, head % len(body), *parts, gap=0.03)
+
+    async with RawServer(slow) as server, HttpClient() as client:
+        clip = await AudioCache(tmp_path, client).clip(str(server.url("/slow.wav")))
+    assert clip.duration == pytest.approx(3.0, abs=0.001)
+
+
+async def test_a_play_url_in_a_denied_network_is_refused(tmp_path: Path) -> None:
+    """<Play> files go through the one HTTP client and its one deny list."""
+    deny = DenyList(parse_networks(["127.0.0.0/8"]))
+    async with RawServer(refuse_any_connection) as server, HttpClient(deny=deny) as client:
+        with pytest.raises(MediaError) as refused:
+            await AudioCache(tmp_path, client).clip(str(server.url("/tone.wav")))
+    assert refused.value.error_code == 11200 and "deny_networks" in str(refused.value)
+    assert server.connections == 0
+
+
+async def refuse_any_connection(*_: object) -> None:
+    raise AssertionError("a denied URL was connected to")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -74,14 +75,31 @@ async def test_488_fails_with_30006(tmp_path: Path, sending: Sending) -> None:
     assert note.error_code == 30006 and "488" in note.message
 
 
-async def test_absent_uas_times_out_with_30003() -> None:
-    # Short Timer F (1.6 s) from the endpoint's timers; [sms] timeout stays longer.
+async def test_absent_uas_fails_at_once_with_30003() -> None:
+    """Nothing listens on the port: the ICMP port unreachable (IP_RECVERR) fails the MESSAGE
+    at once instead of after Timer F."""
     sending = await start_sender(timeout=10.0)
     try:
         port = free_port()
         started = sending.endpoint.timers._loop.time()
         result = await sending.sender.send(Sms(to=f"sip:bob@127.0.0.1:{port}", body=BODY), REPLY)
         elapsed = sending.endpoint.timers._loop.time() - started
+    finally:
+        await sending.endpoint.stop()
+    assert (result.status, result.error_code) == ("failed", 30003)
+    assert elapsed < 1.0
+
+
+async def test_silent_uas_times_out_with_30003() -> None:
+    # Short Timer F (1.6 s) from the endpoint's timers; [sms] timeout stays longer.
+    sending = await start_sender(timeout=10.0)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:  # takes, never answers
+            hole.bind(("127.0.0.1", 0))
+            started = sending.endpoint.timers._loop.time()
+            to = f"sip:bob@127.0.0.1:{hole.getsockname()[1]}"
+            result = await sending.sender.send(Sms(to=to, body=BODY), REPLY)
+            elapsed = sending.endpoint.timers._loop.time() - started
     finally:
         await sending.endpoint.stop()
     assert (result.status, result.error_code) == ("failed", 30003)

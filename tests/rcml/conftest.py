@@ -1,15 +1,14 @@
-"""Fixtures for the RCML fetcher tests: a loopback webhook server and the shared session."""
+"""Fixtures for the RCML fetcher tests: a loopback webhook server and the one HTTP client."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 from webhook_server import WebhookServer
 
-from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, create_webhook_session
-from rcmlrouter.rcml.keepalive import KeepAliveClient
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
 
 
 @pytest.fixture
@@ -21,18 +20,13 @@ async def server() -> AsyncIterator[WebhookServer]:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    client_session = create_webhook_session(pool_size=20)
-    yield client_session
-    await client_session.close()
+async def http_client() -> AsyncIterator[HttpClient]:
+    client = HttpClient(limit=20)
+    yield client
+    await client.close()
 
 
-@pytest.fixture(params=["aiohttp", "keepalive"])
-async def fetcher(
-    request: pytest.FixtureRequest, session: aiohttp.ClientSession
-) -> AsyncIterator[RcmlFetcher]:
-    """Every fetcher test runs on both transports: aiohttp and the daemon's keep-alive client."""
-    lane = KeepAliveClient(limit=20) if request.param == "keepalive" else None
-    yield RcmlFetcher(session, FetchTimeouts(connect=2.0, read=3.0, total=3.0), lane=lane)
-    if lane is not None:
-        await lane.close()
+@pytest.fixture
+async def fetcher(http_client: HttpClient) -> RcmlFetcher:
+    """The fetcher on the daemon's one HTTP client path."""
+    return RcmlFetcher(http_client, FetchTimeouts(connect=2.0, read=3.0, total=3.0))

@@ -1,27 +1,26 @@
 """``[webhooks] deny_networks``: refused after DNS resolution, IP literals and redirects included.
 
 Only loopback is ever connected to. A test whose URL names a non-loopback address (10.0.0.1,
-169.254.169.254) runs with a session whose every connection attempt fails the test before the
-connector opens a socket (``NO_CONNECT``), and a host name's addresses come from a fake resolver:
-the refusal must come from the deny check, before any packet could leave.
+169.254.169.254) runs with a client whose every connection attempt fails the test before a
+socket is opened (``no_connect``), and a host name's addresses come from a fake resolver: the
+refusal must come from the deny check, before any packet could leave.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
-from typing import Any
 
-import aiohappyeyeballs
 import pytest
-from aiohttp import ClientSession, web
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp import web
 
 from rcmlrouter.config import MULTI_TENANT_DENY
 from rcmlrouter.errors import FetchError
-from rcmlrouter.rcml.egress import DenyingResolver, DenyList, EgressDeniedError, parse_networks
-from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, WebhookTarget, create_webhook_session
+from rcmlrouter.httpclient.addresses import AddressBook
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.httpclient.deny import DenyList, parse_networks
+from rcmlrouter.httpclient.failures import EgressDeniedError
+from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher, WebhookTarget
 from rcmlrouter.rcml.model import Document, Say
 
 TOKEN = "f00dfacef00dfacef00dfacef00dface"
@@ -62,49 +61,35 @@ class Server:
         return web.Response(body=RCML, content_type="text/xml")
 
 
-class FakeResolver(AbstractResolver):
+class FakeResolver:
     """Maps test host names to fixed addresses (no DNS query)."""
 
     def __init__(self, names: dict[str, list[str]]) -> None:
         self.names = names
         self.asked: list[str] = []
 
-    async def resolve(self, host: str, port: int = 0, family: Any = 0) -> list[ResolveResult]:
+    async def __call__(self, host: str, port: int) -> list[str]:
         self.asked.append(host)
         if host not in self.names:
             raise OSError(f"unknown test host {host}")
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-                proto=0,
-                flags=0,
-            )
-            for address in self.names[host]
-        ]
-
-    async def close(self) -> None:
-        pass
+        return self.names[host]
 
 
 @pytest.fixture
 def no_connect(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test at the connector's last step before it opens a socket."""
+    """Fail the test at the client's last step before it opens a socket."""
 
-    async def refuse(addr_infos: list[Any], *_args: object, **_kwargs: object) -> None:
-        raise AssertionError(f"a connection was attempted: {addr_infos}")
+    async def refuse(_self: HttpClient, *where: object) -> None:
+        raise AssertionError(f"a connection was attempted: {where}")
 
-    monkeypatch.setattr(aiohappyeyeballs, "start_connection", refuse)
-
-
-def _session(cidrs: tuple[str, ...], resolver: AbstractResolver | None = None) -> ClientSession:
-    deny = DenyList(parse_networks(cidrs))
-    return create_webhook_session(pool_size=4, deny=deny, resolver=resolver)
+    monkeypatch.setattr(HttpClient, "_open", refuse)
 
 
-def _fetcher(session: ClientSession) -> RcmlFetcher:
+def _session(cidrs: tuple[str, ...], resolver: FakeResolver | None = None) -> HttpClient:
+    return HttpClient(limit=4, deny=DenyList(parse_networks(cidrs)), lookup=resolver)
+
+
+def _fetcher(session: HttpClient) -> RcmlFetcher:
     return RcmlFetcher(session, FetchTimeouts(connect=2.0, read=2.0, total=2.0))
 
 
@@ -195,11 +180,10 @@ async def test_multi_tenant_defaults_refuse_ip_literals_without_connecting(url: 
 
 async def test_only_the_allowed_addresses_of_a_name_are_used() -> None:
     inner = FakeResolver({"mixed.test": ["10.1.2.3", "127.0.0.1", "::ffff:10.9.9.9"]})
-    resolver = DenyingResolver(DenyList(parse_networks(MULTI_TENANT_DENY[2:])), inner)
-    results = await resolver.resolve("mixed.test", 80)
-    assert [result["host"] for result in results] == ["127.0.0.1"]
+    book = AddressBook(DenyList(parse_networks(MULTI_TENANT_DENY[2:])), inner)
+    assert await book.addresses("mixed.test", 80) == ["127.0.0.1"]
     with pytest.raises(EgressDeniedError):
-        await DenyingResolver(DenyList(parse_networks(MULTI_TENANT_DENY)), inner).resolve(
+        await AddressBook(DenyList(parse_networks(MULTI_TENANT_DENY)), inner).addresses(
             "mixed.test", 80
         )
 

@@ -5,8 +5,10 @@ from pathlib import Path
 import pytest
 
 from rcmlrouter.errors import SipParseError
+from rcmlrouter.sip.conformance import request_refusal
 from rcmlrouter.sip.message import MAX_MESSAGE_BYTES, SipRequest, SipResponse
 from rcmlrouter.sip.response import build_response, reason_header, salvage_request
+from rcmlrouter.sip.uri import ascii_int
 from rcmlrouter.sip.wire import frame_length, parse_message
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
@@ -56,7 +58,7 @@ def test_response_parses() -> None:
 
 
 def test_rfc4475_wsinv_torture() -> None:
-    invite = parse_request(sample("torture_wsinv.sip"))
+    invite = parse_request(sample("rfc4475/wsinv.sip"))
     assert invite.to_addr.tag == "1918181833n"
     assert invite.from_addr.tag == "98asjd8"
     assert invite.from_addr.display == 'J Rosenberg \\"'
@@ -70,6 +72,19 @@ def test_rfc4475_wsinv_torture() -> None:
     assert len(contact) == 1 and "secondparam" in contact[0]
     assert invite.get("Subject") == ""
     assert invite.body.endswith(b"a=rtpmap:31 LPC\r\n")
+    assert request_refusal(invite) is None  # Max-Forwards 0068 is 68, not "out of range"
+
+
+@pytest.mark.parametrize(
+    ("text", "digits", "value"),
+    [("0068", 3, 68), ("0009", 10, 9), ("0", 3, 0), ("000", 3, 0), ("0" * 5000 + "1", 3, 1),
+     ("256", 3, 256), ("1000", 3, None), ("", 3, None), ("6 8", 3, None), ("\u00b2", 3, None),
+     ("9" * 11, 10, None)],
+)  # fmt: skip
+def test_ascii_int_counts_the_value_not_leading_zeros(
+    text: str, digits: int, value: int | None
+) -> None:
+    assert ascii_int(text, digits) == value
 
 
 def test_compact_forms_ipv6_via_and_escaped_user() -> None:
@@ -162,7 +177,7 @@ def test_random_garbage_never_raises_anything_else() -> None:
     import random
 
     rng = random.Random(4475)
-    base = sample("torture_wsinv.sip")
+    base = sample("rfc4475/wsinv.sip")
     for _ in range(2000):
         data = bytearray(base)
         for _ in range(rng.randint(1, 8)):

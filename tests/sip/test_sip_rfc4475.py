@@ -24,6 +24,7 @@ TOP_VIA = re.compile(rb"(?im)^((?:via|v)\s*:\s*SIP\s*/\s*\d+\.\d+\s*/\s*\w+\s+)(
 # RFC 4475 section → what a UAS answers; None: nothing (a response no transaction wants)
 EXPECTED: dict[str, int | None] = {
     # 3.1.1 valid messages
+    "wsinv": 481,  # 3.1.1.1 parsed (Max-Forwards 0068, CSeq 0009); its To tag names no dialog
     "intmeth": 501,  # 3.1.1.2 unknown method, unusual but legal characters everywhere
     "esc01": 486,  # 3.1.1.3 escaped characters in URIs
     "escnull": 501,  # 3.1.1.4 escaped NULs (REGISTER: not ours)
@@ -33,6 +34,7 @@ EXPECTED: dict[str, int | None] = {
     "dblreq": 501,  # 3.1.1.8 extra trailing octets (REGISTER)
     "semiuri": 200,  # 3.1.1.9 semicolon-separated user part
     "transports": 200,  # 3.1.1.10 unknown transports in lower Vias
+    "mpart01": 202,  # 3.1.1.11 multipart MIME MESSAGE with a binary part (reaches the handler)
     "unreason": None,  # 3.1.1.12 response with UTF-8 reason
     "noreason": None,  # 3.1.1.13 response with empty reason
     # 3.1.2 invalid messages
@@ -112,6 +114,21 @@ async def test_torture_message_gets_the_rfc_answer(
         return
     line = await first_line(peer)
     assert line is not None and line.startswith(f"SIP/2.0 {expected} "), line
+
+
+async def test_wsinv_reaches_the_application_once_its_to_tag_is_gone(
+    endpoint: SipEndpoint, handler: RecordingHandler, peer: RawUdpPeer
+) -> None:
+    """§3.1.1.1 is refused 481 only for its To tag (RFC 3261 §12.2.2: no such dialog); without
+    the tag it is a new call and every tortuous field reads as meant."""
+    handler.mode = "reject"
+    data = aimed_at((DATA / "wsinv.sip").read_bytes(), peer.port)
+    untagged = data.replace(b" ;   tag    = 1918181833n", b"")
+    assert untagged != data
+    peer.send(untagged, address(endpoint, "udp"))
+    assert await first_line(peer) == "SIP/2.0 486 Busy Here"
+    [call] = handler.calls
+    assert call.request.get("Max-Forwards") == "0068" and call.request.cseq == (9, "INVITE")
 
 
 async def test_rfc_reason_phrases_and_headers(endpoint: SipEndpoint, peer: RawUdpPeer) -> None:

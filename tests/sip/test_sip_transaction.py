@@ -45,7 +45,7 @@ def test_server_key_matches_ack_to_invite_and_separates_cancel() -> None:
     ack = SipRequest("ACK", invite.uri, list(invite.headers))
     ack.set("CSeq", "1 ACK")
     assert server_key(ack, ack.top_via) == key
-    old = request("torture_wsinv.sip")  # branch without magic cookie → RFC 2543 matching
+    old = request("rfc4475/wsinv.sip")  # branch without magic cookie → RFC 2543 matching
     assert server_key(old, old.top_via)[0] == "rfc2543"
 
 

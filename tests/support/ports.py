@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 
 
@@ -20,3 +21,23 @@ def free_port(host: str = "127.0.0.1") -> int:
             continue
         return port
     raise RuntimeError("no free port")
+
+
+def free_port_range(count: int, host: str = "127.0.0.1") -> int:
+    """The first of ``count`` consecutive UDP ports, none held now, starting at an even port
+    below the kernel's ephemeral range (where RTP ranges live; nothing picks them by chance)."""
+    rng = random.Random()
+    for _ in range(100):
+        low = rng.randrange(11000, 32700 - count, 2)
+        held: list[socket.socket] = []
+        try:
+            for port in range(low, low + count):
+                held.append(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+                held[-1].bind((host, port))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return low
+    raise RuntimeError(f"no {count} free consecutive ports")

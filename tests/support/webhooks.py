@@ -25,6 +25,8 @@ class Reply:
     status: int = 200
     content_type: str = "text/xml"
     delay: float = 0.0
+    segments: int = 1  # > 1: the body is written in that many parts, ``gap`` seconds apart
+    gap: float = 0.0
 
 
 @dataclass
@@ -120,8 +122,23 @@ class WebhookServer:
         reply = handler(record) if callable(handler) else handler
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        body = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        if reply.segments > 1:
+            return await self._slowly(request, reply, body)
         return web.Response(
-            status=reply.status,
-            body=reply.body.encode() if isinstance(reply.body, str) else reply.body,
-            headers={"Content-Type": reply.content_type},
+            status=reply.status, body=body, headers={"Content-Type": reply.content_type}
         )
+
+    @staticmethod
+    async def _slowly(request: web.Request, reply: Reply, body: bytes) -> web.StreamResponse:
+        """The body in ``reply.segments`` separate writes (TCP segments), ``reply.gap`` apart."""
+        response = web.StreamResponse(status=reply.status)
+        response.content_type = reply.content_type
+        response.content_length = len(body)
+        await response.prepare(request)
+        size = -(-len(body) // reply.segments)
+        for start in range(0, len(body), size):
+            await response.write(body[start : start + size])
+            await asyncio.sleep(reply.gap)
+        await response.write_eof()
+        return response

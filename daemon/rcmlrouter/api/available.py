@@ -40,7 +40,7 @@ def contains_pattern(raw: str) -> str:
     body = raw.removeprefix("+")
     out = []
     for ch in body.upper():
-        if ch.isdigit() or ch == "*":
+        if ch in "0123456789*":  # ASCII: "²".isdigit() is True too
             out.append(ch)
         elif ch in KEYPAD:
             out.append(KEYPAD[ch])

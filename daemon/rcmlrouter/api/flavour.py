@@ -33,7 +33,7 @@ TWILIO = Flavour("twilio", ("/2010-04-01",), "2010-04-01", 201, "TwilioResponse"
 FLAVOURS = (RESTCOMM, TWILIO)
 
 
-def flavour_of(request: web.Request) -> Flavour:
+def flavour_of(request: web.BaseRequest) -> Flavour:
     """Twilio for paths under ``/2010-04-01/``, else Restcomm."""
     return TWILIO if request.path.startswith("/2010-04-01/") else RESTCOMM
 

@@ -70,9 +70,14 @@ class Params:
         value = self.text(name)
         if value is None or value == "":
             return default
-        if not value.isdigit() or not low <= int(value) <= high:
-            raise invalid(name, f"{value!r} is not an integer from {low} to {high}")
-        return int(value)
+        # ASCII digits only: str.isdigit() takes '²' (int() refuses it: a 500) and '𝟙' alike,
+        # and a 5,000-digit value would be past int()'s limit
+        digits = value.lstrip("0") or "0"
+        if not (value.isascii() and value.isdigit() and len(digits) <= len(str(high))):
+            raise invalid(name, f"{value[:40]!r} is not an integer from {low} to {high}")
+        if not low <= int(digits) <= high:
+            raise invalid(name, f"{value[:40]!r} is not an integer from {low} to {high}")
+        return int(digits)
 
     def friendly_name(self, name: str = "FriendlyName") -> str | None:
         value = self.text(name)

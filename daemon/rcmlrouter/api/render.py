@@ -42,7 +42,7 @@ def strip_format(segment: str) -> str:
     return segment
 
 
-def wants_json(request: web.Request) -> bool:
+def wants_json(request: web.BaseRequest) -> bool:
     """``.json`` on the last segment, else an Accept header mentioning json."""
     last = request.path.rstrip("/").rsplit("/", 1)[-1]
     if last.endswith(".json"):
@@ -83,7 +83,7 @@ def _xml_fill(parent: ET.Element, fields: Mapping[str, Any]) -> None:
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _xml_document(request: web.Request, element: ET.Element) -> str:
+def _xml_document(request: web.BaseRequest, element: ET.Element) -> str:
     root = ET.Element(flavour_of(request).xml_root)
     root.append(element)
     text = ET.tostring(root, encoding="unicode")
@@ -127,7 +127,7 @@ def render(request: web.Request, body: Resource | Collection, status: int = 200)
     return web.Response(status=status, text=_xml_document(request, element), content_type=XML_TYPE)
 
 
-def render_error(request: web.Request, error: ApiError) -> web.Response:
+def render_error(request: web.BaseRequest, error: ApiError) -> web.Response:
     fields = {
         "code": error.code,
         "message": error.message,

@@ -304,7 +304,8 @@ def _leg_params(leg: DialedLeg) -> dict[str, str]:
     params = {
         "DialCallSid": leg.sid,
         "DialCallDuration": str(leg.duration),
-        "DialRingDuration": str(int(rang_until - leg.start_time)),
+        # rounded: a 1 s timeout may fire a hair early on the loop's clock (0.999 s, not 0)
+        "DialRingDuration": str(round(rang_until - leg.start_time)),
     }
     if leg.call is not None:
         params["DialSipCallId"] = leg.call.call_id

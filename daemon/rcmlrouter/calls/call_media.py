@@ -14,6 +14,7 @@ when the call ends; its operations then return at once.
 from __future__ import annotations
 
 import asyncio
+import errno
 from typing import Final, Protocol
 
 import structlog
@@ -25,6 +26,7 @@ from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.errors import MediaError, OverloadError, SipError, SipParseError
 from rcmlrouter.media.dtmf import parse_info_dtmf
 from rcmlrouter.media.player import ClipSource, SilenceSource, Source
+from rcmlrouter.media.rtp import BoundPair, bind_pair
 from rcmlrouter.media.session import MediaParams, MediaSession
 from rcmlrouter.rcml.model import GatherChild, Pause, Play, Record, Say
 from rcmlrouter.rcml.ports import RecordingOutcome
@@ -35,7 +37,7 @@ from rcmlrouter.sip.sdp import AudioAnswer, build_answer, build_offer, parse_off
 
 log = structlog.get_logger(__name__)
 
-BIND_ATTEMPTS: Final = 8  # ports tried when another process holds the one we were given
+FD_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE})  # the process's (or system's) limit
 
 
 class MediaCall(Protocol):
@@ -100,32 +102,41 @@ class CallMedia:
         remote = self.call.remote_sdp
         offer = parse_offer(remote) if remote else None
         self._late_offer = offer is None
-        for _ in range(BIND_ATTEMPTS):
-            port = self._acquire_port()
-            if offer is not None:
-                agreed = build_answer(offer, address, port)
-                params, sdp = media_params(agreed, offer.direction), agreed.sdp
-            else:  # silent until the ACK brings the answer
-                params = MediaParams("PCMU", 0, 101, "0.0.0.0", 0, "inactive")  # noqa: S104
-                sdp = build_offer(address, port)
-            try:
-                self.session = await MediaSession.open(
-                    address, port, params, self.media.clock, media_config.idle_keepalive
-                )
-            except OSError as exc:
-                log.warning("media.bind_failed", port=port, error=str(exc))
-                self._release_port()
-                continue
-            self.take_reinvites()
-            return sdp
-        raise OverloadError("no bindable RTP port")
-
-    def _acquire_port(self) -> int:
+        pair = await self._claim_port(address)
+        if offer is not None:
+            agreed = build_answer(offer, address, pair.port)
+            params, sdp = media_params(agreed, offer.direction), agreed.sdp
+        else:  # silent until the ACK brings the answer
+            params = MediaParams("PCMU", 0, 101, "0.0.0.0", 0, "inactive")  # noqa: S104
+            sdp = build_offer(address, pair.port)
         try:
-            self.port = self.services.ports.acquire()
+            self.session = await MediaSession.attach(
+                pair, params, self.media.clock, media_config.idle_keepalive
+            )
+        except BaseException:
+            self._release_port()  # attach closed the sockets
+            raise
+        self.take_reinvites()
+        return sdp
+
+    async def _claim_port(self, address: str) -> BoundPair:
+        """A bound port pair from the pool; ports other processes hold are skipped (the pool
+        remembers them a while). OverloadError only when the range or the process's file
+        descriptors are used up."""
+        ports = self.services.ports
+        try:
+            claimed = ports.claim(lambda port: bind_pair(address, port))
+            while claimed is None:  # a long run of busy ports: let the loop breathe, go on
+                await asyncio.sleep(0)
+                claimed = ports.claim(lambda port: bind_pair(address, port))
         except LookupError as exc:
             raise OverloadError("no free RTP port") from exc
-        return self.port
+        except OSError as exc:
+            log.error("media.bind_failed", address=address, error=str(exc))
+            reason = "out of file descriptors" if exc.errno in FD_ERRNOS else "RTP bind failed"
+            raise OverloadError(reason) from exc
+        self.port = claimed[0]
+        return claimed[1]
 
     def _release_port(self) -> None:
         if self.port is not None:
@@ -262,7 +273,10 @@ class CallMedia:
     # -- the end --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the session and give the port back (idempotent)."""
+        """Stop the session and give the port back once its sockets are closed (idempotent)."""
         if self.session is not None:
             self.session.close()
+            if self.port is not None:
+                port, self.port = self.port, None
+                self.session.endpoint.when_closed(lambda: self.services.ports.release(port))
         self._release_port()

@@ -6,6 +6,7 @@ import ipaddress
 import re
 
 from rcmlrouter.config.model import (
+    OBSOLETE_CLIENTS,
     Config,
     SipConfig,
     SmsConfig,
@@ -41,8 +42,11 @@ def validate(config: Config, problems: list[str]) -> None:
             problems.append(f"webhooks.{key}: must be positive")
     if config.media.idle_keepalive < 0:
         problems.append("media.idle_keepalive: must be >= 0 (0: no silence suppression)")
-    if config.webhooks.client not in ("keepalive", "aiohttp"):
-        problems.append("webhooks.client: expected 'keepalive' or 'aiohttp'")
+    if config.webhooks.client not in ("", *OBSOLETE_CLIENTS):
+        problems.append(
+            "webhooks.client: obsolete key (one HTTP client serves webhooks, callbacks and "
+            "<Play>); remove it"
+        )
     for cidr in config.webhooks.deny_networks:
         try:
             ipaddress.ip_network(cidr, strict=False)
@@ -61,6 +65,10 @@ def validate(config: Config, problems: list[str]) -> None:
     if config.numbers.recycle_after < 0:
         problems.append("numbers.recycle_after: must not be negative")
     media = config.media
+    try:  # bound per call without a name lookup, and written into SDP as it is
+        ipaddress.ip_address(media.rtp_address)
+    except ValueError:
+        problems.append(f"media.rtp_address: expected an IP address, got {media.rtp_address!r}")
     if media.rtp_port_min or media.rtp_port_max:
         if not 0 < media.rtp_port_min < media.rtp_port_max <= 65535:
             problems.append("media.rtp_port_min/rtp_port_max: expected 0 < min < max <= 65535")

@@ -75,6 +75,10 @@ MULTI_TENANT_DENY = (
 )
 
 
+# ``[webhooks] client`` values of older files: accepted, ignored, warned about at start-up
+OBSOLETE_CLIENTS = ("keepalive", "aiohttp")
+
+
 @dataclass(frozen=True, slots=True)
 class WebhooksConfig:
     connect_timeout: float = 5.0
@@ -84,8 +88,9 @@ class WebhooksConfig:
     # CIDRs no webhook, callback or media URL may connect to (checked after DNS resolution)
     deny_networks: tuple[str, ...] = ()
     multi_tenant: bool = False  # tenants' URLs: deny_networks defaults to MULTI_TENANT_DENY
-    # RCML fetches and status callbacks: "keepalive" (rcml/keepalive.py) or "aiohttp"
-    client: str = "keepalive"
+    # obsolete: one HTTP client (rcmlrouter/httpclient) serves webhooks, callbacks and <Play>;
+    # "keepalive" or "aiohttp" from an older file is accepted and ignored, with a warning
+    client: str = ""
 
     @property
     def denied_networks(self) -> tuple[str, ...]:

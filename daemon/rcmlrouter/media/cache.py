@@ -4,6 +4,10 @@ Each URL has two files under the cache directory, named by the SHA-256 of the UR
 (8 kHz mono 16-bit, ready to encode) and ``.json`` (the URL and its ``ETag`` / ``Last-Modified``).
 A later play revalidates with ``If-None-Match`` / ``If-Modified-Since``; a 304 reuses the decoded
 audio. When the server cannot be reached but a cached copy exists, the copy is played.
+
+Files come through the daemon's one HTTP client (:mod:`rcmlrouter.httpclient`, with its
+``webhooks.deny_networks`` check), which reads the whole body, however it is segmented, up to
+``MAX_BYTES``.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import aiohttp
 import numpy as np
+from yarl import URL
 
 from rcmlrouter.errors import MediaError
+from rcmlrouter.httpclient.client import HttpClient, HttpResponse
+from rcmlrouter.httpclient.failures import HttpFailure, TooLarge
 from rcmlrouter.media.audio import AudioClip, decode_wav
 
 MAX_BYTES: Final = 64 * 1024 * 1024
@@ -53,12 +59,12 @@ def load_pcm(path: Path) -> AudioClip:
 
 
 class AudioCache:
-    """Decoded audio by URL; ``session`` is the daemon's shared aiohttp client session."""
+    """Decoded audio by URL, fetched with the daemon's shared HTTP client."""
 
-    def __init__(self, directory: Path, session: aiohttp.ClientSession, timeout: float = 10.0):
+    def __init__(self, directory: Path, client: HttpClient, timeout: float = 10.0):
         self.directory = directory
-        self.session = session
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.client = client
+        self.timeout = timeout
         self._memory: OrderedDict[str, tuple[Validators, AudioClip]] = OrderedDict()
         self.fetches = 0
         self.revalidated = 0
@@ -72,33 +78,44 @@ class AudioCache:
         cached = await self._cached(url)
         headers = cached[0].request_headers() if cached else {}
         try:
-            async with self.session.get(url, headers=headers, timeout=self.timeout) as response:
-                self.fetches += 1
-                if response.status == 304 and cached:
-                    self.revalidated += 1
-                    return cached[1]
-                if response.status != 200:
-                    raise MediaError(f"GET {url}: HTTP {response.status}", 11200, url)
-                body = await self._read(response, url)
-                validators = Validators(
-                    response.headers.get("ETag"), response.headers.get("Last-Modified")
-                )
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            response = await self._get(url, headers)
+        except TooLarge as exc:
+            raise MediaError(f"GET {url}: larger than {MAX_BYTES} bytes", 12300, url) from exc
+        except HttpFailure as exc:
             if cached:
                 return cached[1]  # stale, but better than silence
-            raise MediaError(f"GET {url}: {exc!r}", 11200, url) from exc
-        clip = await asyncio.to_thread(decode_wav, body)
+            raise MediaError(f"GET {url}: {exc}", 11200, url) from exc
+        self.fetches += 1
+        if response.status == 304 and cached:
+            self.revalidated += 1
+            return cached[1]
+        if response.status != 200:
+            raise MediaError(f"GET {url}: HTTP {response.status}", 11200, url)
+        validators = Validators(response.header("ETag"), response.header("Last-Modified"))
+        clip = await asyncio.to_thread(decode_wav, response.body)
         await asyncio.to_thread(self._store, url, validators, clip)
         self._remember(url, validators, clip)
         return clip
 
-    async def _read(self, response: aiohttp.ClientResponse, url: str) -> bytes:
-        if (response.content_length or 0) > MAX_BYTES:
-            raise MediaError(f"GET {url}: larger than {MAX_BYTES} bytes", 12300, url)
-        body = await response.content.read(MAX_BYTES + 1)
-        if len(body) > MAX_BYTES:
-            raise MediaError(f"GET {url}: larger than {MAX_BYTES} bytes", 12300, url)
-        return body
+    async def _get(self, url: str, headers: dict[str, str]) -> HttpResponse:
+        """The whole response to ``GET url``, its body read to the end (at most MAX_BYTES)."""
+        try:
+            target = URL(url)
+        except (ValueError, TypeError) as exc:
+            raise MediaError(f"GET {url}: not a URL", 11200, url) from exc
+        if target.scheme not in ("http", "https") or not target.host:
+            raise MediaError(f"GET {url}: not an http(s) URL", 11200, url)
+        return await self.client.request(
+            "GET",
+            target,
+            {"User-Agent": "rcmlrouter", **headers},
+            None,
+            connect=self.timeout,
+            read=self.timeout,
+            total=self.timeout,
+            max_body=MAX_BYTES,
+            max_redirects=5,
+        )
 
     async def _cached(self, url: str) -> tuple[Validators, AudioClip] | None:
         if url in self._memory:

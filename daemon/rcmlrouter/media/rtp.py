@@ -2,7 +2,11 @@
 
 Besides ``sip/transport.py`` this is the only module that owns sockets. Each call gets one
 :class:`RtpEndpoint` bound to an even port from the configured range; the odd port above it is
-bound too and kept (RTCP reserved; incoming RTCP is read and dropped).
+bound too and kept (RTCP reserved; incoming RTCP is read and dropped). :func:`bind_pair` binds
+the two sockets synchronously (a few microseconds, so the port pool can try port after port
+without a trip through the event loop, and the error keeps its errno: uvloop's
+``create_datagram_endpoint(local_addr=…)`` reports a failed ``socket()`` for lack of file
+descriptors as "could not bind"); :meth:`RtpEndpoint.attach` then hands them to the loop.
 
 Symmetric RTP: until the first valid RTP packet arrives we send to the address in the remote SDP;
 then we latch to that packet's source address (NAT-friendly) and keep it until the SDP changes.
@@ -11,6 +15,7 @@ then we latch to that packet's source address (NAT-friendly) and keep it until t
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,9 +95,49 @@ class _RtpProtocol(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:  # ICMP port unreachable and the like
         self.endpoint.errors += 1
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint.socket_closed()
+
 
 class _DropProtocol(asyncio.DatagramProtocol):
     """The RTCP port: bound so nobody else takes it; what arrives is dropped."""
+
+    def __init__(self, endpoint: RtpEndpoint) -> None:
+        self.endpoint = endpoint
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.endpoint.socket_closed()
+
+
+@dataclass(slots=True)
+class BoundPair:
+    """Two bound, non-blocking UDP sockets: RTP on ``port`` (even), RTCP on ``port + 1``."""
+
+    port: int
+    rtp: socket.socket
+    rtcp: socket.socket
+
+    def close(self) -> None:
+        self.rtp.close()
+        self.rtcp.close()
+
+
+def bind_pair(local_ip: str, port: int) -> BoundPair:
+    """Bind ``port`` and ``port + 1`` on ``local_ip`` (an IP literal). Raises OSError with the
+    errno of the failing call (EADDRINUSE: another process holds one of them)."""
+    family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for each in (port, port + 1):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sockets.append(sock)
+            sock.setblocking(False)
+            sock.bind((local_ip, each))
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return BoundPair(port, sockets[0], sockets[1])
 
 
 class RtpEndpoint:
@@ -107,25 +152,59 @@ class RtpEndpoint:
         self.errors = 0
         self._rtp: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
+        self._open_sockets = 0
+        self._on_closed: Callable[[], None] | None = None
 
     @classmethod
     async def open(cls, local_ip: str, port: int, remote: Address) -> RtpEndpoint:
         """Bind ``port`` (RTP) and ``port + 1`` (RTCP) on ``local_ip``; ``on_packet`` receives
         what arrives. Raises OSError."""
+        return await cls.attach(bind_pair(local_ip, port), remote)
+
+    @classmethod
+    async def attach(cls, pair: BoundPair, remote: Address) -> RtpEndpoint:
+        """The endpoint on sockets :func:`bind_pair` bound (they are closed if this fails)."""
         endpoint = cls(remote)
         loop = asyncio.get_running_loop()
-        rtp, _ = await loop.create_datagram_endpoint(
-            lambda: _RtpProtocol(endpoint), local_addr=(local_ip, port)
-        )
+        try:
+            rtp, _ = await loop.create_datagram_endpoint(
+                lambda: _RtpProtocol(endpoint), sock=pair.rtp
+            )
+        except BaseException:
+            pair.close()
+            raise
         try:
             rtcp, _ = await loop.create_datagram_endpoint(
-                _DropProtocol, local_addr=(local_ip, port + 1)
+                lambda: _DropProtocol(endpoint), sock=pair.rtcp
             )
-        except OSError:
+        except BaseException:
             rtp.close()
+            pair.rtcp.close()
             raise
         endpoint._rtp, endpoint._rtcp = rtp, rtcp
+        endpoint._open_sockets = 2
         return endpoint
+
+    def socket_closed(self) -> None:
+        """A transport is closing its socket (its protocol's ``connection_lost``, which both
+        asyncio and uvloop call just before they close it: ``on_closed`` waits a turn)."""
+        self._open_sockets -= 1
+        if self._open_sockets == 0 and self._on_closed is not None:
+            asyncio.get_running_loop().call_soon(self._closed)
+
+    def _closed(self) -> None:
+        on_closed, self._on_closed = self._on_closed, None
+        if on_closed is not None:
+            on_closed()
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once both sockets are closed: at once if they are, else when the
+        transports close them (an iteration of the loop after :meth:`close`). The port pool
+        takes a port back only then, so it never hands out a port we still hold."""
+        if self._open_sockets <= 0:
+            callback()
+        else:
+            self._on_closed = callback
 
     @property
     def destination(self) -> Address:

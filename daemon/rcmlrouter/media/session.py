@@ -89,8 +89,19 @@ class MediaSession:
         idle_keepalive: float = 0.0,
     ) -> MediaSession:
         """Bind ``port`` (and ``port + 1``) and start sending. Raises OSError."""
+        return await cls.attach(rtp.bind_pair(local_ip, port), params, clock, idle_keepalive)
+
+    @classmethod
+    async def attach(
+        cls,
+        pair: rtp.BoundPair,
+        params: MediaParams,
+        clock: MediaClock,
+        idle_keepalive: float = 0.0,
+    ) -> MediaSession:
+        """The session on sockets already bound (the port pool's claim); start sending."""
         remote = (params.remote_ip, params.remote_port)
-        endpoint = await rtp.RtpEndpoint.open(local_ip, port, remote)
+        endpoint = await rtp.RtpEndpoint.attach(pair, remote)
         return cls(params, clock, endpoint, idle_keepalive)
 
     # -- the 20 ms clock, and leaving it while silent -------------------------------------------

@@ -1,39 +1,24 @@
 """Fetch RCML from webhooks, with fallback, URL-fragment overrides and signed callbacks (SPEC §3).
 
-One shared :class:`aiohttp.ClientSession` (see :func:`create_webhook_session`) and, by default,
-one :class:`~rcmlrouter.rcml.keepalive.KeepAliveClient` (``[webhooks] client``) are injected into
-:class:`RcmlFetcher`; nothing here opens a session per request. Transport failures become
+One shared :class:`~rcmlrouter.httpclient.client.HttpClient` (the daemon's one HTTP client path:
+webhooks, status callbacks and ``<Play>`` files) is injected into :class:`RcmlFetcher`. Requests
+are prepared and signed by :mod:`rcmlrouter.rcml.webhook_request`; transport failures become
 :class:`~rcmlrouter.errors.FetchError` with a Twilio ``error_code``
-(:mod:`rcmlrouter.rcml.fetch_errors`).
-
-URL-fragment overrides are parsed by :mod:`rcmlrouter.rcml.overrides` (re-exported here).
+(:mod:`rcmlrouter.rcml.fetch_errors`). URL-fragment overrides are parsed by
+:mod:`rcmlrouter.rcml.overrides` (re-exported here).
 """
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, quote_plus
 
-import aiohttp
 import structlog
-from aiohttp.abc import AbstractResolver
-from yarl import URL
 
 from rcmlrouter.errors import FetchError, RcmlError
-from rcmlrouter.rcml.egress import (
-    DenyingResolver,
-    DenyList,
-    deny_literal_middleware,
-)
-from rcmlrouter.rcml.fetch_errors import STALE, TRANSPORT_ERRORS, HttpStatusError, translate
-from rcmlrouter.rcml.keepalive import (
-    KeepAliveClient,
-    LaneResponse,
-    TooLarge,
-)
+from rcmlrouter.httpclient.client import HttpClient, HttpResponse
+from rcmlrouter.httpclient.failures import TooLarge
+from rcmlrouter.rcml.fetch_errors import TRANSPORT_ERRORS, HttpStatusError, translate
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.rcml.overrides import (
     RETRY_TOKENS,
@@ -42,7 +27,7 @@ from rcmlrouter.rcml.overrides import (
     url_override_problems,
 )
 from rcmlrouter.rcml.parse import parse_rcml
-from rcmlrouter.rcml.signing import SIGNATURE_HEADERS, compute_signature
+from rcmlrouter.rcml.webhook_request import WebhookRequest, prepare_request
 
 log = structlog.get_logger(__name__)
 
@@ -53,16 +38,12 @@ __all__ = [
     "FetchedDocument",
     "RcmlFetcher",
     "WebhookTarget",
-    "create_webhook_session",
     "parse_url_overrides",
     "url_override_problems",
     "webhook_failures",
 ]
 
 XML_CONTENT_TYPES = frozenset({"text/xml", "application/xml"})
-_CHUNK = 65536
-_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
-
 
 DocumentCheck = Callable[[Document], None]
 """Refuses a parsed document by raising ``RcmlError`` (``RcmlFetcher.fetch``'s ``check``)."""
@@ -95,26 +76,6 @@ class FetchOutcome:
     errors: tuple[RcmlError, ...] = ()
 
 
-@functools.lru_cache(maxsize=256)
-def _client_timeout(timeouts: FetchTimeouts) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(
-        total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.read
-    )
-
-
-def _form_encode(params: Mapping[str, str], quote_via: Callable[[str, str], str]) -> str:
-    """``urlencode`` with a fast path for the common already-safe names and values."""
-    safe = _URL_SAFE.fullmatch
-    return "&".join(
-        [
-            (name if safe(name) else quote_via(name, ""))
-            + "="
-            + (value if safe(value) else quote_via(value, ""))
-            for name, value in params.items()
-        ]
-    )
-
-
 def webhook_failures(exc: BaseException) -> tuple[RcmlError, ...]:
     """The failures behind an error raised by ``fetch_with_fallback``: primary, then fallback."""
     failures: list[RcmlError] = []
@@ -125,40 +86,22 @@ def webhook_failures(exc: BaseException) -> tuple[RcmlError, ...]:
     return tuple(failures)
 
 
-# --- the fetcher -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _PreparedRequest:
-    method: str
-    target_url: str  # as configured, without fragment and GET params (ErrorUrl, records)
-    url: URL  # what goes on the wire (GET params included), already encoded
-    data: bytes | None
-    headers: dict[str, str]
-    timeouts: FetchTimeouts
-
-
 class RcmlFetcher:
     """Fetches and parses RCML; posts signed callbacks. Safe to share between all calls."""
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        client: HttpClient,
         defaults: FetchTimeouts,
         *,
         max_body: int = 1 << 20,
         max_redirects: int = 5,
         user_agent: str = "rcmlrouter",
-        lane: KeepAliveClient | None = None,
     ) -> None:
-        """``lane``: send fetches and callbacks with the keep-alive client instead of aiohttp."""
-        self._session = session
-        self._lane = lane
-        self._max_redirects = max_redirects
+        self._client = client
         self._defaults = defaults
         self._max_body = max_body
-        # aiohttp raises when the N-th redirect *arrives*; +1 lets ``max_redirects`` be followed.
-        self._aiohttp_max_redirects = max_redirects + 1
+        self._max_redirects = max_redirects
         self._user_agent = user_agent
 
     async def fetch(
@@ -175,15 +118,15 @@ class RcmlFetcher:
         ``RcmlError``: that is a failure of this fetch like a parse error (fallback, 12100).
         """
         request = self._prepare(url, method, params, auth_token, self._defaults)
-        status, final_url, body = await self._perform(request)
+        answer = await self._perform(request)
         try:
-            document = parse_rcml(body, final_url)
+            document = parse_rcml(answer.body, answer.url)
             if check is not None:
                 check(document)
         except RcmlError as exc:
             exc.url = request.target_url
             raise
-        return FetchedDocument(request.target_url, document, status)
+        return FetchedDocument(request.target_url, document, answer.status)
 
     async def fetch_with_fallback(
         self,
@@ -233,15 +176,8 @@ class RcmlFetcher:
         timeout and protocol failures.
         """
         request = self._prepare(url, method, params, auth_token, timeouts or self._defaults)
-        if self._lane is not None:
-            try:
-                return (await self._lane_request(self._lane, request, discard=True)).status
-            except TRANSPORT_ERRORS as exc:
-                raise translate(exc, request.method, request.target_url)[0] from exc
         try:
-            async with self._request(request) as response:
-                await self._read_body(response, request, discard=True)
-                return response.status
+            return (await self._send(request, discard=True)).status
         except TRANSPORT_ERRORS as exc:
             raise translate(exc, request.method, request.target_url)[0] from exc
 
@@ -252,59 +188,17 @@ class RcmlFetcher:
         params: Mapping[str, str],
         auth_token: str,
         defaults: FetchTimeouts,
-    ) -> _PreparedRequest:
-        target_url, timeouts = parse_url_overrides(url, defaults)
-        verb = method.strip().upper()
-        if verb not in ("GET", "POST"):
-            raise FetchError(f"invalid webhook method {method!r}", 11200, target_url)
-        try:
-            parsed = URL(target_url)
-        except (ValueError, TypeError) as exc:
-            raise FetchError(f"invalid webhook URL {target_url!r}", 11200, target_url) from exc
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise FetchError(f"webhook URL must be http(s): {target_url!r}", 11200, target_url)
-        wire_url = str(parsed)
-        headers = {"User-Agent": self._user_agent}
-        data: bytes | None = None
-        if verb == "GET":
-            if params:
-                joiner = "&" if "?" in wire_url else "?"
-                if wire_url.endswith(("?", "&")):
-                    joiner = ""
-                wire_url += joiner + _form_encode(params, quote)
-            signature = compute_signature(wire_url, (), auth_token)
-        else:
-            data = _form_encode(params, quote_plus).encode("ascii")
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            signature = compute_signature(wire_url, params, auth_token)
-        for header in SIGNATURE_HEADERS:
-            headers[header] = signature
-        return _PreparedRequest(
-            verb, target_url, URL(wire_url, encoded=True), data, headers, timeouts
-        )
+    ) -> WebhookRequest:
+        return prepare_request(url, method, params, auth_token, defaults, self._user_agent)
 
-    def _request(self, request: _PreparedRequest) -> aiohttp.client._RequestContextManager:
-        return self._session.request(
-            request.method,
-            request.url,
-            data=request.data,
-            headers=request.headers,
-            timeout=_client_timeout(request.timeouts),
-            max_redirects=self._aiohttp_max_redirects,
-        )
-
-    async def _perform(self, request: _PreparedRequest) -> tuple[int, str, bytes]:
-        """Send with retries; return status, final URL and body, or raise ``FetchError``."""
+    async def _perform(self, request: WebhookRequest) -> HttpResponse:
+        """Send with the URL's retry policy; return the 2xx XML answer or raise ``FetchError``."""
         attempt = 0
-        stale_retried = False
         while True:
             try:
-                return await self._send(request)
+                return self._checked(request, await self._send(request, discard=False))
             except TRANSPORT_ERRORS as exc:
                 error, token = translate(exc, request.method, request.target_url)
-                if token == STALE and not stale_retried:
-                    stale_retried = True
-                    continue
                 retry_on = request.timeouts.retry_on
                 retry = "all" in retry_on or (token is not None and token in retry_on)
                 if attempt >= request.timeouts.retries or not retry:
@@ -312,105 +206,37 @@ class RcmlFetcher:
                 attempt += 1
                 log.info("webhook.retry", url=request.target_url, attempt=attempt, error=str(error))
 
-    def _lane_request(
-        self, lane: KeepAliveClient, request: _PreparedRequest, *, discard: bool
-    ) -> Awaitable[LaneResponse]:
+    async def _send(self, request: WebhookRequest, *, discard: bool) -> HttpResponse:
         timeouts = request.timeouts
-        return lane.request(
-            request.method,
-            request.url,
-            request.headers,
-            request.data,
-            connect=timeouts.connect,
-            read=timeouts.read,
-            total=timeouts.total,
-            max_body=self._max_body,
-            max_redirects=self._max_redirects,
-            discard=discard,
-        )
-
-    async def _send(self, request: _PreparedRequest) -> tuple[int, str, bytes]:
-        if self._lane is not None:
-            try:
-                answer = await self._lane_request(self._lane, request, discard=False)
-            except TooLarge as exc:
-                raise self._too_large(request) from exc
-            if not 200 <= answer.status < 300:
-                raise HttpStatusError(answer.status)
-            if answer.content_type not in XML_CONTENT_TYPES:
-                raise self._wrong_type(request, answer.content_type)
-            return answer.status, answer.url, answer.body
-        async with self._request(request) as response:
-            if not 200 <= response.status < 300:
-                raise HttpStatusError(response.status)
-            if response.content_type not in XML_CONTENT_TYPES:
-                raise self._wrong_type(request, response.content_type)
-            body = await self._read_body(response, request, discard=False)
-            return response.status, str(response.url), body
-
-    async def _read_body(
-        self, response: aiohttp.ClientResponse, request: _PreparedRequest, *, discard: bool
-    ) -> bytes:
-        """Read at most ``max_body`` (decoded) bytes; refuse bigger RCML, truncate discards."""
-        length = response.content_length
-        if not discard and length is not None and length > self._max_body:
-            raise self._too_large(request)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._max_body:
-                if discard:
-                    return b""  # the connection is closed on release instead of reused
-                raise self._too_large(request)
-            if not discard:
-                chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await self._client.request(
+                request.method,
+                request.url,
+                request.headers,
+                request.data,
+                connect=timeouts.connect,
+                read=timeouts.read,
+                total=timeouts.total,
+                max_body=self._max_body,
+                max_redirects=self._max_redirects,
+                discard=discard,
+            )
+        except TooLarge as exc:
+            raise FetchError(
+                f"{request.method} {request.target_url} answered more than {self._max_body} bytes",
+                11206,
+                request.target_url,
+            ) from exc
 
     @staticmethod
-    def _wrong_type(request: _PreparedRequest, content_type: str) -> FetchError:
-        return FetchError(
-            f"{request.method} {request.target_url} answered content type "
-            f"{content_type!r}; expected text/xml or application/xml",
-            12300,
-            request.target_url,
-        )
-
-    def _too_large(self, request: _PreparedRequest) -> FetchError:
-        return FetchError(
-            f"{request.method} {request.target_url} answered more than {self._max_body} bytes",
-            11206,
-            request.target_url,
-        )
-
-
-def create_webhook_session(
-    *,
-    pool_size: int = 200,
-    keepalive_timeout: float = 4.0,
-    deny: DenyList | None = None,
-    resolver: AbstractResolver | None = None,
-) -> aiohttp.ClientSession:
-    """The one shared webhook session: pooled keep-alive connector, no cookie jar.
-
-    ``keepalive_timeout`` stays below the shortest common server idle timeout (Node.js: 5 s) so
-    that we, not the server, close idle connections; under load connections never sit idle.
-
-    Cookies are never stored: one session serves every account, and a cookie set by one
-    account's webhook must not reach another's. Call inside the running loop; the caller closes it.
-
-    ``deny`` (``webhooks.deny_networks``) is checked on every connection, redirects included,
-    after DNS resolution by ``resolver`` (default ``getaddrinfo``; see
-    :mod:`rcmlrouter.rcml.egress`).
-    """
-    connector = aiohttp.TCPConnector(
-        limit=pool_size,
-        keepalive_timeout=keepalive_timeout,
-        ttl_dns_cache=60,
-        resolver=DenyingResolver(deny, resolver) if deny else resolver,
-    )
-    return aiohttp.ClientSession(
-        connector=connector,
-        cookie_jar=aiohttp.DummyCookieJar(),
-        middlewares=(deny_literal_middleware(deny),) if deny else (),
-    )
+    def _checked(request: WebhookRequest, answer: HttpResponse) -> HttpResponse:
+        if not 200 <= answer.status < 300:
+            raise HttpStatusError(answer.status)
+        if answer.content_type not in XML_CONTENT_TYPES:
+            raise FetchError(
+                f"{request.method} {request.target_url} answered content type "
+                f"{answer.content_type!r}; expected text/xml or application/xml",
+                12300,
+                request.target_url,
+            )
+        return answer

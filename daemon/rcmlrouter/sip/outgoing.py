@@ -71,9 +71,10 @@ class OutgoingCall:
     """One INVITE we sent and the dialog it creates (README, Development: outgoing calls).
 
     ``result`` resolves with the final response once (never an exception): the 2xx, the
-    rejection (after the digest retry), or a local 408 (no response) / 503 (transport failure,
-    DNS). ``ended`` resolves with one of :data:`OUTGOING_END_CAUSES`. ``answered`` is True once
-    a 2xx was ACKed and the call was not cancelled meanwhile.
+    rejection (after the digest retry), or a local 408 (no response, or none by the ring
+    timeout) / 487 (cancelled) / 503 (transport failure: a refused connection, an ICMP
+    unreachable; DNS). ``ended`` resolves with one of :data:`OUTGOING_END_CAUSES`.
+    ``answered`` is True once a 2xx was ACKed and the call was not cancelled meanwhile.
     """
 
     def __init__(
@@ -102,6 +103,7 @@ class OutgoingCall:
         self._ack: SipRequest | None = None
         self._provisional = False
         self._cancel_cause: str | None = None
+        self._cancel_sent = False
         self._cancel_reason: str | None = None
         self._bye: asyncio.Future[None] | None = None
         self._ring_timer: Timer | None = host.timers.schedule(ring_timeout, self._ring_timeout)
@@ -143,8 +145,9 @@ class OutgoingCall:
         self._reinvite = callback
 
     def cancel(self, reason: str | None = None) -> None:
-        """Stop ringing: CANCEL (sent once a provisional response came); ``ended`` = "cancel".
-        A 2xx crossing the CANCEL is ACKed and BYEd. No-op once answered or ended."""
+        """Stop ringing: ``ended`` = "cancel" and ``result`` a local 487 at once; the CANCEL
+        goes out now or once a provisional response comes (§9.1). A 2xx crossing the CANCEL
+        is ACKed and BYEd. No-op once answered or ended."""
         self._cancel("cancel", reason)
 
     async def hangup(self, reason: str | None = None) -> None:
@@ -182,7 +185,7 @@ class OutgoingCall:
 
     def on_provisional(self, response: SipResponse) -> None:
         self._provisional = True
-        if self._cancel_cause is not None and not self.ended.done():
+        if self._cancel_cause is not None:  # also after the call ended for the application
             self._send_cancel()
         if response.status == 100 or self.ended.done():
             return
@@ -328,12 +331,24 @@ class OutgoingCall:
         self._cancel_reason = build_reason(487, reason)[1] if reason else None
         if self._txn is None:
             return  # not sent yet: start() ends the call
+        # The call ends now for the application (a ring timeout is "no answer" at the timeout,
+        # a caller's CANCEL releases the leg at once); the INVITE transaction finishes in the
+        # background: the CANCEL now, or (§9.1) once a provisional response comes, then the
+        # 487 and its ACK; a 2xx crossing it is ACKed and BYEd. Nothing answered at all: a
+        # ring timeout reports 408, as Timer B would have 32 s later.
         if self._provisional:
             self._send_cancel()
+        if cause == "timeout" and not self._provisional:
+            self._fail(408, "Request Timeout", cause)
+        else:
+            self._fail(487, "Request Terminated", cause)
 
     def _send_cancel(self) -> None:
         if self._txn is None or self.destination is None or self._txn.settled:
             return
+        if self._cancel_sent:
+            return  # once per INVITE (a retransmitted 180 asks again)
+        self._cancel_sent = True
         self._host.send_cancel(self.request, self.destination, self._cancel_reason)
         self._txn.cancel_sent()
 

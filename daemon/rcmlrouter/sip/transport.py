@@ -5,11 +5,16 @@ Incoming bytes are framed (TCP: by Content-Length), parsed, and handed to a
 ``received``/``rport`` on their top Via (RFC 3581). Works on uvloop and the default loop.
 
 TCP and TLS (``tls:HOST:PORT``, an ``ssl.SSLContext`` from :mod:`rcmlrouter.sip.tls`) share one
-stream protocol. :class:`StreamLimits` bounds them: accepted connections per source address and
-in total (over either: closed at once), a connection idle for ``idle_timeout`` seconds is closed
-unless a call still uses it, and one holding a partial message for ``header_timeout`` seconds
-(slowloris) is closed. A closed accepted connection is reported to the receiver
-(``on_connection_closed``).
+stream protocol (``sip/stream.py``). :class:`StreamLimits` bounds them: accepted connections per
+source address and in total (over either: closed at once), a connection idle for
+``idle_timeout`` seconds is closed unless a call still uses it, and one holding a partial
+message for ``header_timeout`` seconds (slowloris) is closed. A closed accepted connection is
+reported to the receiver (``on_connection_closed``).
+
+Transport errors reach the receiver as ``on_send_failed(destination)`` (its client transactions
+to there fail at once, RFC 3261 §18.4): a TCP/TLS connection that cannot be made, and on Linux an
+ICMP "port / host / network unreachable" for a UDP datagram we sent (``IP_RECVERR``: the kernel
+queues the error with the datagram's destination; see ``sip/icmp.py``).
 """
 
 from __future__ import annotations
@@ -21,35 +26,16 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol
 
 from rcmlrouter.errors import SipError, SipParseError
+from rcmlrouter.sip.icmp import recverr_option, unreachable_error
 from rcmlrouter.sip.message import SentResponse, SipMessage, SipRequest, SipResponse
+from rcmlrouter.sip.stream import Source, StreamLimits, StreamProtocol, StreamStats
 from rcmlrouter.sip.uri import Via, bare_host, format_host, parse_hostport
-from rcmlrouter.sip.wire import frame_length, parse_message
+from rcmlrouter.sip.wire import parse_message
 
-Source = tuple[str, str, int]
 TRANSPORTS = ("udp", "tcp", "tls")
-
-
-@dataclass(frozen=True, slots=True)
-class StreamLimits:
-    """Bounds on TCP/TLS connections (see the module docstring); 0 turns one off."""
-
-    idle_timeout: float = 300.0
-    header_timeout: float = 10.0
-    max_connections: int = 4096
-    max_per_source: int = 64
-
-
-@dataclass(slots=True)
-class StreamStats:
-    connections: int = 0  # accepted connections open now
-    refused: int = 0  # accepted and closed at once: over max_per_source or max_connections
-    idle_closed: int = 0
-    slow_closed: int = 0  # a partial message older than header_timeout
-    framing_closed: int = 0  # unframeable: no or conflicting Content-Length, too large
 
 
 class MessageReceiver(Protocol):
@@ -105,6 +91,7 @@ def stamp_received(request: SipRequest, host: str, port: int) -> None:
 
 
 UDP_BUFFER_BYTES = 4 * 1024 * 1024
+ERROR_QUEUE_READS = 64  # ICMP reports read per wake-up (the kernel caps the queue anyway)
 SO_MEMINFO = 55  # Linux: struct of u32; [0] is the receive queue's allocated bytes
 
 
@@ -123,9 +110,24 @@ def _family(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
+def _udp_socket(host: str, port: int) -> socket.socket:
+    """A bound, non-blocking UDP socket; on Linux with its ICMP error queue on (sip/icmp.py)."""
+    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((host, port))
+        if sys.platform == "linux":
+            sock.setsockopt(*recverr_option(_family(host) == socket.AF_INET6), 1)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, owner: Transports) -> None:
+    def __init__(self, owner: Transports, sock: socket.socket) -> None:
         self.owner = owner
+        self.sock = sock
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
         if data.strip(b"\r\n\x00 ") == b"":
@@ -133,73 +135,16 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         self.owner.deliver(data, ("udp", str(addr[0]), int(str(addr[1]))), stream=False)
 
     def error_received(self, exc: Exception) -> None:
-        pass  # ICMP errors on UDP are not actionable per datagram
-
-
-class _TcpProtocol(asyncio.Protocol):
-    def __init__(self, owner: Transports, kind: str = "tcp", *, inbound: bool = False) -> None:
-        self.owner = owner
-        self.kind = kind
-        self.inbound = inbound
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.peer: Source = (kind, "", 0)
-        self.last_active = 0.0
-        self.partial_since = 0.0  # when the buffer last went from empty to holding bytes
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-        peer = transport.get_extra_info("peername")
-        self.peer = (self.kind, str(peer[0]), int(peer[1]))
-        self.last_active = self.owner.now()
-        if self.inbound and not self.owner.admit(self):
-            self.transport.abort()
-            return
-        self.owner.connections[self.peer] = self
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.owner.connections.get(self.peer) is self:
-            del self.owner.connections[self.peer]
-            if self.inbound:
-                self.owner.release(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_active = now = self.owner.now()
-        if not self.buffer:
-            self.partial_since = now
-        self.buffer += data
-        if self._frames():  # a message ended in this chunk: what is left started now
-            self.partial_since = now
-
-    def _frames(self) -> bool:
-        framed = False
-        while self.buffer:
-            stripped = len(self.buffer) - len(self.buffer.lstrip(b"\r\n"))
-            del self.buffer[:stripped]
+        """A queued ICMP error surfaced (asyncio and uvloop both report it here): read the
+        queue, which also stops the socket polling as in error, and fail the transactions to
+        each unreachable destination (RFC 3261 §18.4)."""
+        for _ in range(ERROR_QUEUE_READS):
             try:
-                size = frame_length(self.buffer)
-            except SipParseError as exc:
-                self.owner.stream_stats.framing_closed += 1
-                head = bytes(self.buffer[: self.buffer.find(b"\r\n\r\n") + 1 or 2048])
-                self.owner.receiver.on_bad_message(head, self.peer, exc)
-                self.close()
-                return framed
-            if size is None:
-                return framed
-            frame = bytes(self.buffer[:size])
-            del self.buffer[:size]
-            framed = True
-            self.owner.deliver(frame, self.peer, stream=True)
-        return framed
-
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-
-    def close(self) -> None:
-        self.buffer.clear()
-        if self.transport is not None:
-            self.transport.close()
+                _, ancillary, _, address = self.sock.recvmsg(1, 1024, socket.MSG_ERRQUEUE)
+            except OSError:  # empty (EAGAIN), or no error queue on this platform
+                return
+            if unreachable_error(ancillary) is not None and address:
+                self.owner.receiver.on_send_failed(("udp", str(address[0]), int(address[1])))
 
 
 class Transports:
@@ -208,7 +153,7 @@ class Transports:
     def __init__(self, receiver: MessageReceiver, advertise: str | None = None) -> None:
         self.receiver = receiver
         self.advertise = advertise  # host for Via/Contact instead of the bound address
-        self.connections: dict[Source, _TcpProtocol] = {}
+        self.connections: dict[Source, StreamProtocol] = {}
         self.addresses: list[Source] = []
         self._udp: dict[int, asyncio.DatagramTransport] = {}
         self._servers: list[asyncio.Server] = []
@@ -227,7 +172,7 @@ class Transports:
     def now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def admit(self, connection: _TcpProtocol) -> bool:
+    def admit(self, connection: StreamProtocol) -> bool:
         """An accepted connection: within max_connections and max_per_source?"""
         host = connection.peer[1]
         count = self._per_host.get(host, 0)
@@ -241,7 +186,7 @@ class Transports:
         stats.connections += 1
         return True
 
-    def release(self, connection: _TcpProtocol) -> None:
+    def release(self, connection: StreamProtocol) -> None:
         host = connection.peer[1]
         count = self._per_host.get(host, 1) - 1
         if count > 0:
@@ -284,15 +229,17 @@ class Transports:
             transport, host, port = parse_listen(spec)
             try:
                 if transport == "udp":
+                    sock = _udp_socket(host, port)
                     udp, _ = await loop.create_datagram_endpoint(
-                        lambda: _UdpProtocol(self), local_addr=(host, port), family=_family(host)
+                        functools.partial(_UdpProtocol, self, sock),
+                        sock=sock,
                     )
                     self._udp[_family(host)] = udp
                     _enlarge_buffers(udp)
                     bound = udp.get_extra_info("sockname")
                 else:
                     server = await loop.create_server(
-                        functools.partial(_TcpProtocol, self, transport, inbound=True),
+                        functools.partial(StreamProtocol, self, transport, inbound=True),
                         host,
                         port,
                         ssl=self._server_context(transport, spec),
@@ -403,7 +350,7 @@ class Transports:
         try:
             _, protocol = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: _TcpProtocol(self, key[0]),
+                    lambda: StreamProtocol(self, key[0]),
                     key[1],
                     key[2],
                     ssl=self.tls_client if tls else None,
@@ -428,6 +375,7 @@ __all__ = [
     "SipResponse",
     "Source",
     "StreamLimits",
+    "StreamProtocol",
     "StreamStats",
     "Transports",
     "parse_listen",

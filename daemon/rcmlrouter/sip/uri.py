@@ -20,13 +20,17 @@ Params = dict[str, str | None]
 
 
 def ascii_int(text: str, max_digits: int = 10) -> int | None:
-    """``text`` as an integer when it is 1 to ``max_digits`` ASCII digits, else None.
+    """``text`` as an integer when it is ASCII digits whose value has at most ``max_digits``
+    digits, else None. Leading zeros do not count: the grammar is ``1*DIGIT``, so
+    ``Max-Forwards: 0068`` is 68 (RFC 4475 §3.1.1.1) and ``CSeq: 0009`` is 9.
 
     ``str.isdigit`` alone lets through what ``int`` refuses ('²', or over 4300 digits): a
     ValueError from a header value would escape the parser.
     """
-    if 0 < len(text) <= max_digits and text.isascii() and text.isdigit():
-        return int(text)
+    if text and text.isascii() and text.isdigit():
+        significant = text.lstrip("0")
+        if len(significant) <= max_digits:
+            return int(significant or "0")
     return None
 
 

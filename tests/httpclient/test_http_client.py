@@ -1,9 +1,8 @@
-"""The webhook keep-alive client against real loopback servers that answer byte for byte.
+"""The daemon's HTTP client against real loopback servers that answer byte for byte.
 
-The fetcher's behaviour on both transports (status codes, fallbacks, redirects, timeouts, TLS,
-the fault matrix) is in test_rcml_fetch.py / test_egress.py, which run every test on aiohttp and
-on this client; here is what is particular to the client: connection reuse and its races,
-body framings, limits.
+The fetcher's behaviour on it (status codes, fallbacks, redirects, timeouts, TLS, the fault
+matrix) is in tests/rcml/ (test_rcml_fetch.py, test_egress.py, test_webhook_faults.py); here is
+what is particular to the client: connection reuse and its races, body framings, limits.
 """
 
 from __future__ import annotations
@@ -11,87 +10,33 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
-import socket
-import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from yarl import URL
 
-from rcmlrouter.rcml.egress import DenyList, EgressDeniedError, parse_networks
-from rcmlrouter.rcml.http1 import ConnectionReset
-from rcmlrouter.rcml.keepalive import (
-    KeepAliveClient,
+from rcmlrouter.httpclient.client import HttpClient
+from rcmlrouter.httpclient.deny import DenyList, parse_networks
+from rcmlrouter.httpclient.failures import (
+    ConnectionReset,
+    EgressDeniedError,
     MalformedResponse,
     ReadTimedOut,
     TooLarge,
 )
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
-OK = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: 11\r\n\r\n"
-    b"<Response/>"
-)
-
-
-class RawServer:
-    """A loopback TCP server running ``handler(reader, writer, connection_number)``."""
-
-    def __init__(self, handler: Handler) -> None:
-        self.handler = handler
-        self.connections = 0
-        self.open = 0
-        self.most_open = 0
-        self.heads: list[bytes] = []
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> RawServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        assert self.server is not None
-        self.server.close()
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return int(self.server.sockets[0].getsockname()[1])
-
-    def url(self, path: str = "/voice") -> URL:
-        return URL(f"http://127.0.0.1:{self.port}{path}")
-
-    async def read_request(self, reader: asyncio.StreamReader) -> bytes:
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.heads.append(head)
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                await reader.readexactly(int(line.split(b":")[1]))
-        return head
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self.open += 1
-        self.most_open = max(self.most_open, self.open)
-        try:
-            await self.handler(reader, writer, self.connections)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self.open -= 1
-            writer.close()
+from support.rawhttp import OK, Handler, RawServer, reset
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[KeepAliveClient]:
-    lane = KeepAliveClient(limit=10, keepalive_timeout=4.0)
+async def client() -> AsyncIterator[HttpClient]:
+    lane = HttpClient(limit=10, keepalive_timeout=4.0)
     yield lane
     await lane.close()
 
 
 async def _get(
-    lane: KeepAliveClient, url: URL, *, read: float = 2.0, total: float = 3.0, **kw: object
+    lane: HttpClient, url: URL, *, read: float = 2.0, total: float = 3.0, **kw: object
 ) -> object:
     return await lane.request(
         "POST",
@@ -126,7 +71,7 @@ async def _serve(handler: Handler) -> RawServer:
     return await server.__aenter__()
 
 
-async def test_sequential_requests_share_one_connection(client: KeepAliveClient) -> None:
+async def test_sequential_requests_share_one_connection(client: HttpClient) -> None:
     server = await _serve(_keep_answering())
     try:
         for _ in range(20):
@@ -144,7 +89,7 @@ async def test_sequential_requests_share_one_connection(client: KeepAliveClient)
 
 
 async def test_a_stale_pooled_connection_is_retried_once_on_a_new_one(
-    client: KeepAliveClient,
+    client: HttpClient,
 ) -> None:
     async def answer_once_then_close_silently(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int
@@ -164,7 +109,7 @@ async def test_a_stale_pooled_connection_is_retried_once_on_a_new_one(
 
 
 async def test_idle_connections_older_than_the_keepalive_timeout_are_not_reused() -> None:
-    lane = KeepAliveClient(keepalive_timeout=0.05)
+    lane = HttpClient(keepalive_timeout=0.05)
     server = await _serve(_keep_answering())
     try:
         await _get(lane, server.url())
@@ -195,7 +140,7 @@ async def test_idle_connections_older_than_the_keepalive_timeout_are_not_reused(
     ],
     ids=["read-to-close", "chunked", "gzip"],
 )
-async def test_body_framings(client: KeepAliveClient, answer: bytes, body: bytes) -> None:
+async def test_body_framings(client: HttpClient, answer: bytes, body: bytes) -> None:
     async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         await server.read_request(reader)
         writer.write(answer)
@@ -212,7 +157,7 @@ async def test_body_framings(client: KeepAliveClient, answer: bytes, body: bytes
         await server.__aexit__()
 
 
-async def test_url_credentials_become_basic_authorization(client: KeepAliveClient) -> None:
+async def test_url_credentials_become_basic_authorization(client: HttpClient) -> None:
     server = await _serve(_keep_answering())
     try:
         url = URL(f"http://user:p%40ss@127.0.0.1:{server.port}/voice")
@@ -222,7 +167,7 @@ async def test_url_credentials_become_basic_authorization(client: KeepAliveClien
         await server.__aexit__()
 
 
-async def test_stalled_and_trickling_responses_time_out(client: KeepAliveClient) -> None:
+async def test_stalled_and_trickling_responses_time_out(client: HttpClient) -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
         await server.read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
@@ -245,7 +190,7 @@ async def test_stalled_and_trickling_responses_time_out(client: KeepAliveClient)
 
 
 async def test_the_pool_limit_bounds_concurrent_connections() -> None:
-    lane = KeepAliveClient(limit=2)
+    lane = HttpClient(limit=2)
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         while True:
@@ -263,7 +208,7 @@ async def test_the_pool_limit_bounds_concurrent_connections() -> None:
         await server.__aexit__()
 
 
-async def test_oversized_bodies_and_garbage(client: KeepAliveClient) -> None:
+async def test_oversized_bodies_and_garbage(client: HttpClient) -> None:
     big = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -286,7 +231,7 @@ async def test_oversized_bodies_and_garbage(client: KeepAliveClient) -> None:
 
 
 async def test_denied_networks_are_refused_before_connecting() -> None:
-    lane = KeepAliveClient(deny=DenyList(parse_networks(["127.0.0.0/8", "::1"])))
+    lane = HttpClient(deny=DenyList(parse_networks(["127.0.0.0/8", "::1"])))
     server = await _serve(_keep_answering())
     try:
         with pytest.raises(EgressDeniedError):
@@ -299,7 +244,7 @@ async def test_denied_networks_are_refused_before_connecting() -> None:
         await server.__aexit__()
 
 
-async def test_requests_leave_no_reference_cycles(client: KeepAliveClient) -> None:
+async def test_requests_leave_no_reference_cycles(client: HttpClient) -> None:
     """Every call makes up to four requests: a cycle per request costs GC pauses for all calls."""
     server = await _serve(_keep_answering())
     gc.collect()
@@ -310,7 +255,7 @@ async def test_requests_leave_no_reference_cycles(client: KeepAliveClient) -> No
             await _get(client, server.url())
         gc.collect()
         cyclic = {type(o).__name__ for o in gc.garbage}
-        assert not cyclic & {"_Exchange", "HttpResponseParser", "LaneResponse"}, cyclic
+        assert not cyclic & {"Exchange", "HttpResponseParser", "HttpResponse"}, cyclic
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
@@ -318,16 +263,14 @@ async def test_requests_leave_no_reference_cycles(client: KeepAliveClient) -> No
         await server.__aexit__()
 
 
-async def test_a_reset_is_a_connection_error_not_a_protocol_one(client: KeepAliveClient) -> None:
+async def test_a_reset_is_a_connection_error_not_a_protocol_one(client: HttpClient) -> None:
     """RST instead of a response: ConnectionReset (11205, like aiohttp's ClientOSError)."""
 
-    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
+    async def resets(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, _n: int) -> None:
         await server.read_request(reader)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
+        reset(writer)
 
-    server = await _serve(reset)
+    server = await _serve(resets)
     try:
         with pytest.raises(ConnectionReset):
             await _get(client, server.url())
