@@ -8,13 +8,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any
 
-from rcmlrouter.calls.dialed_leg import DialedLeg
-from rcmlrouter.calls.in_dialog import InDialog
 from rcmlrouter.calls.live_call import LiveCall
 from rcmlrouter.calls.supervisor import CallSupervisor
-from rcmlrouter.calls.wiring import Handover
-from rcmlrouter.rcml.model import DialSip, Document, Pause
-from support.call_parts import RecordingNotifications, RecordingOutbox, routed_state
+from support.call_parts import RecordingNotifications, RecordingOutbox, handover
 
 
 async def test_a_remote_end_stops_the_document_a_local_one_does_not() -> None:
@@ -71,40 +67,6 @@ def test_calls_over_the_limit_or_during_the_drain_get_503() -> None:
     assert [r[0] for r in full.rejected + draining.rejected] == [503, 503]
     assert full.rejected[0][2] == "too many calls" and draining.rejected[0][2] == "draining"
     assert full.rejected[0][1][0][0] == "Retry-After" and calls.active == 0
-
-
-class AnsweredLeg:
-    """An answered OutgoingCall stand-in: BYE ends it as ``local-bye``."""
-
-    def __init__(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.ended: asyncio.Future[str] = loop.create_future()
-        self.answered = True
-        self.local_sdp = b"v=0"
-        self.call_id = "leg-1"
-        self.byes = 0
-        self.result = loop.create_future()
-        self.result.set_result(SimpleNamespace(status=200))
-
-    def on_in_dialog_request(self, callback: Any) -> None: ...
-
-    def on_reinvite(self, callback: Any) -> None: ...
-
-    async def hangup(self, reason: str | None = None) -> None:
-        self.byes += 1
-        if not self.ended.done():
-            self.ended.set_result("local-bye")
-
-
-def handover(outbox: Any) -> tuple[Handover, AnsweredLeg]:
-    state = routed_state()
-    call = AnsweredLeg()
-    leg = DialedLeg(DialSip("sip:bob@example.net"), state, "+14155550100", outbox)
-    leg.call = call  # type: ignore[assignment]
-    leg.answer_time = leg.start_time
-    in_dialog = InDialog(call, state)  # type: ignore[arg-type]
-    document = Document((Pause(30),))
-    return Handover(leg, in_dialog, state, document, {"ReferTarget": "200"}), call
 
 
 async def test_the_drain_stops_transferred_calls_too() -> None:

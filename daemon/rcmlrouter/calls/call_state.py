@@ -14,7 +14,8 @@ that act on a call read and write it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rcmlrouter.dates import rfc2822
@@ -154,6 +155,16 @@ class CallState:
             params.update(facts.sip_headers)
             self._base_params = params
         return self._base_params
+
+    def transferred(self, params: Mapping[str, str]) -> CallState:
+        """The state of the call a transfer leaves running on this call's dialed leg: this
+        call's facts, number, account and token (so its ``<Dial>`` legs stay children of this
+        call), its own progress from here (the OutboundCallSid of its own ``<Dial>``, its
+        transfer parameters, its fetches): what it does never changes this call's record or
+        callbacks."""
+        return dataclasses.replace(
+            self, outbound_call_sid="", transfer_params=dict(params), fetches=FetchLog()
+        )
 
     def current_status(self) -> str:
         return "in-progress" if self.answer_time is not None else "ringing"

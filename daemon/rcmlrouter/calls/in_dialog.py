@@ -120,6 +120,12 @@ class InDialog:
         self._bridge = None
         self._from_callee = False
 
+    def hand_to(self, state: CallState) -> None:
+        """The call's requests belong to the call ``state`` describes from now on, in no bridge
+        (a transferred call takes over the leg that was a bridge's callee)."""
+        self.state = state
+        self.leave()
+
     def close(self) -> None:
         """The call's run is over: let go of the owners (they hold parts of the call that hold
         this object: a cycle only the cycle collector would free, as ``IncomingCall.finish``

@@ -9,9 +9,12 @@ answered outbound leg); the caller is then hung up.
 Decisions (Twilio-like):
 
 - The surviving call keeps its own CallSid (the leg's, ``Direction`` ``outbound-dial``,
-  ``ParentCallSid`` the caller). The original call's record and the number's status callbacks
-  end with ``completed`` when the caller is hung up (they carry the transfer parameters); the
-  leg's per-noun status callbacks go on and its ``completed`` comes when the transferred call ends.
+  ``ParentCallSid`` the caller) and its own :class:`~rcmlrouter.calls.call_state.CallState`
+  (``CallState.transferred``): its ``<Dial>`` never touches the original call's
+  ``OutboundCallSid`` or transfer parameters, which the original's final callback carries.
+  The original call's record and the number's status callbacks end with ``completed`` when
+  the caller is hung up (they carry the transfer parameters); the leg's per-noun status
+  callbacks go on and its ``completed`` comes when the transferred call ends.
 - The refer URL is fetched with the original call's parameters (``OutboundCallSid`` is the
   transferee's CallSid); later documents of the transferred call (``action``, ``<Redirect>``)
   get the leg's parameters plus ``ReferTarget``, ``Transferor``, ``Transferee``, signed with the
@@ -60,11 +63,11 @@ class TransferredLeg:
         assert leg.call is not None
         self.leg = leg
         self.call: OutgoingCall = leg.call
-        self.state = handover.state  # the original call's (a <Dial>'s legs are its children)
+        self.state = handover.state.transferred(handover.params)  # its own, from the original
         self.wiring = wiring
-        self.documents = LegDocuments(leg, handover.state, wiring, handover.params)
+        self.documents = LegDocuments(leg, self.state, wiring, handover.params)
         self.in_dialog = handover.in_dialog
-        self.in_dialog.leave()
+        self.in_dialog.hand_to(self.state)
         self.in_dialog.own_reinvites(self._reinvite)
 
     @property
