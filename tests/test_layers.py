@@ -54,7 +54,29 @@ RULES = [
         "rcmlrouter.store",
         ("aiohttp", "rcmlrouter.sip", "rcmlrouter.api", "rcmlrouter.calls", "rcmlrouter.messaging"),
     ),
-    ("rcmlrouter.api", ("rcmlrouter.sip", "rcmlrouter.calls", "rcmlrouter.messaging", "socket")),
+    (
+        "rcmlrouter.api",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.console",
+            "socket",
+        ),
+    ),
+    # the console sits on the API: it shows what the API's code answers, nothing of the call path
+    (
+        "rcmlrouter.console",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.media",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+            "socket",
+        ),
+    ),
     # what calls and messaging share lives below both of them; complete when built (no SIP)
     (
         "rcmlrouter.services",
@@ -107,6 +129,12 @@ RULES.append(
             "rcmlrouter.media",
             "rcmlrouter.cluster",
         ),
+    )
+)
+RULES.append(
+    (  # what an SMS is (segments, body limit, address forms): shared by api and messaging
+        "rcmlrouter.sms_format",
+        ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")

@@ -18,12 +18,13 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rcmlrouter import metrics, systemd
+from rcmlrouter import __version__, metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
 from rcmlrouter.api.protocol_errors import ApiRunner
@@ -35,6 +36,7 @@ from rcmlrouter.cluster.apply import SnapshotApplier
 from rcmlrouter.cluster.node import ClusterNode, node_id_for
 from rcmlrouter.cluster.work import Claim
 from rcmlrouter.config import Config, SipConfig, parse_host_port, sqlite_path
+from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.httpclient.client import HttpClient
@@ -47,6 +49,7 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
+from rcmlrouter.messaging.queued import QueuedMessages
 from rcmlrouter.openfiles import raise_open_files_limit
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
@@ -178,6 +181,7 @@ class Daemon:
         self.endpoint: SipEndpoint | None = None
         self.supervisor: CallSupervisor | None = None
         self.messages: MessageHandler | None = None
+        self.outgoing: QueuedMessages | None = None  # messages POST Messages queued
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
         self._http: HttpClient | None = None
@@ -231,6 +235,7 @@ class Daemon:
         claim = await cluster.claim_at_start()
         outbox.adopt(claim.events)
         sms = SmsSender(config, outbox, notifications)
+        self.outgoing = outgoing = QueuedMessages(sms, outbox)
         self.services = Services(
             config,
             snapshot,
@@ -260,13 +265,19 @@ class Daemon:
             self.endpoint.secure(*sip_security(config.sip))
         except SipError as exc:
             raise ConfigError([f"sip.tls_cert / tls_key / tls_ca: {exc.reason}"]) from exc
-        metrics.SIP_SECURITY.source = self.endpoint.security_stats
+        endpoint = self.endpoint
+        metrics.SIP_SECURITY.source = lambda: {
+            **endpoint.security_stats(),
+            "rejected_overload": endpoint.stats.rejected_overload,
+        }
         lag = self.endpoint.lag
         metrics.LOOP_LAG.source = lambda: (LAG_BUCKETS, lag.lag_counts, lag.lag_sum)
         try:
             await self.endpoint.start(list(config.sip.listen))
         except SipError as exc:
             raise ConfigError([f"sip.listen: {exc.reason}"]) from exc
+        outgoing.adopt(claim.outbound)  # queued / sending when an earlier run stopped
+        outgoing.start()
         await self._start_api(store)
         assert self._runner is not None
         accounts = self._runner.app[ACCOUNTS_KEY]
@@ -288,6 +299,8 @@ class Daemon:
         self.services.outbox.adopt(claim.events)
         await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages.adopt(claim.messages)
+        if self.outgoing is not None:
+            self.outgoing.adopt(claim.outbound)
 
     def _media_services(self, store: Store) -> MediaServices:
         """The media clock, ``<Play>``'s audio cache and ``<Say>``'s speech under the data
@@ -332,10 +345,15 @@ class Daemon:
             auth_fail_window=config.api.auth_fail_window,
             token_grace=config.api.token_grace,
             on_account_change=self.services.directory.forget_account if self.services else None,
+            message_queue=self.outgoing,
+            sms_gateway=config.sms.gateway,
         )
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)
+        console = self._console_sources() if config.console.enabled else None
+        if console is not None:
+            mount_console(app, console)
         self._runner = ApiRunner(app)
         await self._runner.setup()
         host_port = parse_host_port(config.api.listen)
@@ -348,16 +366,35 @@ class Daemon:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.api_port = sockets[0].getsockname()[1] if sockets else host_port[1]
+        if console is not None:  # the live-call controls reach the API through loopback
+            host = host_port[0] if host_port[0] not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104
+            console.api_url = f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
 
-    async def _serve_health(self, _request: web.Request) -> web.Response:
+    def _console_sources(self) -> ConsoleSources | None:
+        services = self.services
+        if services is None:
+            return None
+        return ConsoleSources(
+            snapshot=services.snapshot,
+            directory=services.directory,
+            attempts=services.outbox.attempts,
+            health=self.health_report,
+            metrics=lambda: generate_latest(metrics.REGISTRY),
+            default_region=self.config.routing.default_region,
+            session_timeout=self.config.console.session_timeout,
+        )
+
+    def health_report(self) -> dict[str, Any]:
+        """The ``/health`` document: status, version, calls, the cluster's versions and lag."""
         draining = self.supervisor is not None and self.supervisor.draining
-        status = 503 if draining else 200
         active = self.supervisor.active if self.supervisor else 0
         cluster = self.cluster.health() if self.cluster is not None else {}
-        return web.json_response(
-            {"status": "draining" if draining else "ok", "calls": active, **cluster},
-            status=status,
-        )
+        status = "draining" if draining else "ok"
+        return {"status": status, "version": __version__, "calls": active, **cluster}
+
+    async def _serve_health(self, _request: web.Request) -> web.Response:
+        report = self.health_report()
+        return web.json_response(report, status=503 if report["status"] == "draining" else 200)
 
     async def stop(self) -> None:
         """Drain calls, flush what is queued, close everything.
@@ -384,6 +421,8 @@ class Daemon:
             steps.append(("drain", lambda: supervisor.drain(self.config.sip.drain_timeout)))
         if (messages := self.messages) is not None:
             steps.append(("messages", lambda: messages.drain(self.config.sip.drain_timeout)))
+        if (outgoing := self.outgoing) is not None:
+            steps.append(("api messages", lambda: outgoing.drain(self.config.sip.drain_timeout)))
         if endpoint is not None:
             steps.append(("sip", lambda: _stop_endpoint(endpoint)))
         if services is not None:

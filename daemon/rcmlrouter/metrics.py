@@ -27,6 +27,23 @@ CALLS_TOTAL = Counter(
     registry=REGISTRY,
 )
 CALLS_ACTIVE = Gauge("rcmlrouter_calls_active", "Calls in progress.", registry=REGISTRY)
+MESSAGES_TOTAL = Counter(
+    "rcmlrouter_messages_total",
+    "Inbound SIP MESSAGEs processed (their webhook run), by final status.",
+    ["status"],
+    registry=REGISTRY,
+)
+API_MESSAGES_TOTAL = Counter(
+    "rcmlrouter_api_messages_total",
+    "Messages created through POST Messages that ended, by final status (sent, failed).",
+    ["status"],
+    registry=REGISTRY,
+)
+API_MESSAGES_WAITING = Gauge(
+    "rcmlrouter_api_messages_waiting",
+    "Messages created through POST Messages waiting to be sent or being sent in this process.",
+    registry=REGISTRY,
+)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",
@@ -210,6 +227,11 @@ class SipSecurity(Collector):
             "rcmlrouter_sip_calls_ended_by_connection",
             "Calls ended because the TCP/TLS connection they came on closed.",
             value=stats.get("calls_ended_by_connection", 0),
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_overload_rejected",
+            "New INVITEs answered 503 + Retry-After because the endpoint was overloaded.",
+            value=stats.get("rejected_overload", 0),
         )
         yield CounterMetricFamily(
             "rcmlrouter_sip_parse_errors",

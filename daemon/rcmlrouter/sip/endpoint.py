@@ -392,10 +392,13 @@ class SipEndpoint:
         """Outgoing calls not ended yet."""
         return self._dialer.calls
 
-    async def send_request(self, request: SipRequest, destination: Source) -> SipResponse:
+    async def send_request(
+        self, request: SipRequest, destination: Source, *, branch: str | None = None
+    ) -> SipResponse:
         """Out-of-dialog non-INVITE request (e.g. MESSAGE). Returns the final response (any
-        status); raises :class:`SipError` 408 on timeout or transport failure."""
-        response = await self._clients.start(request, destination)
+        status); raises :class:`SipError` 408 on timeout or transport failure. ``branch``: the
+        Via branch to use (a request sent again as a retransmission), else a new one."""
+        response = await self._clients.start(request, destination, branch=branch)
         if response is None:
             raise SipError("no response (timeout or transport failure)", sip_status=408)
         return response

@@ -187,8 +187,24 @@ class CallRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageWire:
+    """What makes an outbound MESSAGE the same request when it is sent again: its Call-ID,
+    CSeq, From tag and URI, Via branch and extra headers (a digest answer). Stored before the
+    request leaves, so a message resent after a crash is a retransmission, not a second message
+    (``messaging/queued.py``)."""
+
+    call_id: str
+    cseq: int
+    from_tag: str
+    from_uri: str
+    branch: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
-    """One SIP MESSAGE handled (SPEC §5); ``status`` e.g. received / failed."""
+    """One message received or sent (SPEC §5); ``status`` e.g. received / failed, and for one
+    the API queued (direction ``outbound-api``) queued → sending → sent / failed."""
 
     sid: str
     account_sid: str
@@ -206,6 +222,12 @@ class MessageRecord:
     # and its "Call-ID CSeq" (a re-sent MESSAGE is not processed twice, across a restart too).
     sip_headers: dict[str, str] = field(default_factory=dict)
     dedupe_key: str | None = None
+    # Sent through the API: where its status goes, the ApiVersion of its base, and once it is
+    # being sent the identity of its MESSAGE request (resent as is after a crash).
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    api_version: str | None = None
+    wire: MessageWire | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +240,61 @@ class MessageQuery:
     from_: str | None = None
     sent_from: float | None = None
     sent_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallQuery:
+    """Filters for listing an account's calls; ``started_from``/``started_before`` bound
+    ``start_time`` (from inclusive, before exclusive)."""
+
+    account_sid: str
+    to: str | None = None
+    from_: str | None = None
+    started_from: float | None = None
+    started_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCursor:
+    """A position in a newest-first record list: the rows older than (``time``, ``sid``)."""
+
+    time: float
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A call without an end time and the node that runs it (``None`` on SQLite: the one
+    process)."""
+
+    record: CallRecord
+    node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A cluster node's heartbeat row (PostgreSQL; SQLite has none)."""
+
+    node_id: str
+    started_at: float
+    heartbeat_at: float
+    sip: str
+    api: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The first answer to a request made with an ``Idempotency-Key`` (``api/idempotency.py``):
+    unique per account and key; ``fingerprint`` says which request it answered."""
+
+    account_sid: str
+    key: str
+    fingerprint: str
+    status: int
+    content_type: str
+    body: str
+    resource_sid: str | None
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +436,9 @@ class Store(Protocol):
     ) -> IncomingNumber: ...
     async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int: ...
     async def get_number(self, sid: str) -> IncomingNumber: ...
+    async def account_number(
+        self, account_sid: str, phone_number: str
+    ) -> IncomingNumber | None: ...
     async def update_number(self, number: IncomingNumber) -> IncomingNumber: ...
     async def delete_number(self, sid: str, recycle_after: float) -> None: ...
     async def list_numbers(
@@ -380,13 +460,37 @@ class Store(Protocol):
     async def record_calls(self, records: Sequence[CallRecord]) -> None: ...
     async def unfinished_calls(self) -> list[CallRecord]: ...
     async def get_call(self, sid: str) -> CallRecord: ...
-    async def list_calls(self, account_sid: str, page: int, page_size: int) -> Page[CallRecord]: ...
+    async def list_calls(self, query: CallQuery, page: int, page_size: int) -> Page[CallRecord]: ...
+    async def recent_calls(
+        self, query: CallQuery, before: RecordCursor | None, limit: int
+    ) -> list[CallRecord]: ...
+    async def call_search_floor(
+        self, query: CallQuery, before: RecordCursor | None, depth: int
+    ) -> float | None: ...
+    async def live_calls(self, account_sids: Sequence[str]) -> list[LiveCall]: ...
+    async def call_notifications(self, call_sid: str, limit: int) -> list[Notification]: ...
+    async def call_callbacks(self, call_sid: str) -> list[OutboxEvent]: ...
+    async def list_nodes(self) -> list[NodeInfo]: ...
     async def record_messages(self, records: Sequence[MessageRecord]) -> None: ...
     async def get_message(self, sid: str) -> MessageRecord: ...
     async def list_messages(
         self, query: MessageQuery, page: int, page_size: int
     ) -> Page[MessageRecord]: ...
+    async def recent_messages(
+        self, query: MessageQuery, before: RecordCursor | None, limit: int
+    ) -> list[MessageRecord]: ...
+    async def message_search_floor(
+        self, query: MessageQuery, before: RecordCursor | None, depth: int
+    ) -> float | None: ...
     async def accepted_messages(self) -> list[MessageRecord]: ...
+    async def pending_outbound_messages(self) -> list[MessageRecord]: ...
+    async def create_message(
+        self, message: MessageRecord, idempotency: IdempotencyRecord | None, ttl: float
+    ) -> IdempotencyRecord | None: ...
+    async def get_idempotency_record(
+        self, account_sid: str, key: str, since: float
+    ) -> IdempotencyRecord | None: ...
+    async def prune_idempotency_records(self, before: float) -> int: ...
     async def recent_message_keys(self, since: float) -> list[tuple[str, str]]: ...
     async def add_notifications(self, items: Sequence[Notification]) -> None: ...
     async def get_notification(self, sid: str) -> Notification: ...
