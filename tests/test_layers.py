@@ -39,9 +39,16 @@ RULES = [
     ("rcmlrouter.rcml.parse", ("aiohttp", "asyncio", "socket", "rcmlrouter.store")),
     ("rcmlrouter.rcml.model", ("aiohttp", "asyncio", "socket", "rcmlrouter.store")),
     ("rcmlrouter.rcml.execute", ("aiohttp", "socket", "rcmlrouter.store", "rcmlrouter.sip")),
-    (
+    (  # verb handlers get the executor through verb_handler.VerbRunner, never import it
         "rcmlrouter.rcml.media_verbs",
-        ("aiohttp", "socket", "rcmlrouter.store", "rcmlrouter.sip", "rcmlrouter.media"),
+        (
+            "aiohttp",
+            "socket",
+            "rcmlrouter.store",
+            "rcmlrouter.sip",
+            "rcmlrouter.media",
+            "rcmlrouter.rcml.execute",
+        ),
     ),
     (
         "rcmlrouter.store",
@@ -70,16 +77,22 @@ RULES = [
             "socket",
         ),
     ),
-    # what calls and messaging share lives below both of them
-    ("rcmlrouter.services", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
+    # what calls and messaging share lives below both of them; complete when built (no SIP)
+    (
+        "rcmlrouter.services",
+        ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api", "rcmlrouter.sip"),
+    ),
     ("rcmlrouter.callbacks", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
     # records retention works on the store and the data directory only
     (
         "rcmlrouter.retention",
         ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api", "rcmlrouter.sip"),
     ),
-    # a message never reaches into the call machinery (calls may send messages: <Sms>)
-    ("rcmlrouter.messaging", ("rcmlrouter.calls", "rcmlrouter.api")),
+    # a message never reaches into the call machinery (calls may send messages: <Sms>); it runs
+    # SMS documents over the executor's ports, not the voice executor
+    ("rcmlrouter.messaging", ("rcmlrouter.calls", "rcmlrouter.api", "rcmlrouter.rcml.execute")),
+    # phone formatting lives in routing/numbers.py; calls reach HTTP only through rcml/
+    ("rcmlrouter.calls", ("phonenumbers", "aiohttp", "rcmlrouter.api", "rcmlrouter.messaging")),
     # the change feed and work claiming sit beside the store: app.py wires them to the rest
     (
         "rcmlrouter.cluster",
@@ -130,6 +143,25 @@ RULES.append(
     )
 )
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
+# The executor's ports: a leaf that calls/ and messaging/ implement, importing only the model.
+LEAVES = {
+    "rcmlrouter.rcml.ports": {"rcmlrouter.rcml.model"},
+    "rcmlrouter.rcml.verb_handler": {"rcmlrouter.rcml.model", "rcmlrouter.rcml.ports"},
+}
+# The call wing in data-path tiers, lowest first: a module imports only modules of lower tiers,
+# so the wing has no circle and a newcomer can read it bottom up. A new module must be placed.
+CALLS_TIERS = (
+    ("call_state", "live_call"),
+    ("call_events", "in_dialog"),
+    ("dialed_leg",),
+    ("wiring",),
+    ("documents", "recording", "recovery"),
+    ("call_media", "transfer"),
+    ("bridge",),
+    ("inbound_leg", "transferred_call"),
+    ("inbound_call",),
+    ("supervisor",),
+)
 
 
 def module_name(path: Path) -> str:
@@ -165,6 +197,50 @@ def test_no_layer_reaches_across() -> None:
     assert problems == []
 
 
-def test_the_rule_checker_can_fail() -> None:
+def test_the_executor_ports_are_a_leaf() -> None:
+    for name, allowed in LEAVES.items():
+        path = PACKAGE.parent / (name.replace(".", "/") + ".py")
+        own = {m for m in imports(path) if m.startswith("rcmlrouter")}
+        assert own <= allowed, f"{name} imports {sorted(own - allowed)}"
+
+
+def calls_tier_problems(package: Path) -> list[str]:
+    tier = {f"rcmlrouter.calls.{m}": i for i, names in enumerate(CALLS_TIERS) for m in names}
+    problems = []
+    for path in sorted((package / "calls").glob("*.py")):
+        name = f"rcmlrouter.calls.{path.stem}"
+        if path.stem == "__init__":
+            continue
+        if name not in tier:
+            problems.append(f"{name} has no tier in CALLS_TIERS")
+            continue
+        for imported in sorted(imports(path)):
+            if imported.startswith("rcmlrouter.calls.") and tier.get(imported, 99) >= tier[name]:
+                problems.append(f"{name} imports {imported} (not a lower tier)")
+    return problems
+
+
+def test_the_call_wing_imports_only_downwards() -> None:
+    assert calls_tier_problems(PACKAGE) == []
+
+
+def test_only_in_dialog_puts_callbacks_on_sip_calls() -> None:
+    """Who owns a call's re-INVITEs and in-dialog requests is explicit (calls/in_dialog.py)."""
+    slots = (".on_reinvite(", ".on_in_dialog_request(")
+    for path in sorted((PACKAGE / "calls").glob("*.py")):
+        text = path.read_text()
+        if path.name != "in_dialog.py":
+            assert not any(slot in text for slot in slots), f"{path.name} sets a SIP call slot"
+
+
+def test_the_rule_checker_can_fail(tmp_path: Path) -> None:
+    wing = tmp_path / "calls"
+    wing.mkdir()
+    (wing / "call_state.py").write_text("from rcmlrouter.calls.supervisor import CallSupervisor\n")
+    (wing / "stray.py").write_text("")
+    assert calls_tier_problems(tmp_path) == [
+        "rcmlrouter.calls.call_state imports rcmlrouter.calls.supervisor (not a lower tier)",
+        "rcmlrouter.calls.stray has no tier in CALLS_TIERS",
+    ]
     assert reaches({"aiohttp.web"}, "aiohttp")
     assert not reaches({"aiohttpx"}, "aiohttp")

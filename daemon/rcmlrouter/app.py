@@ -262,7 +262,7 @@ class Daemon:
             overload_lag=config.sip.overload_lag,
         )
         sms.attach(self.endpoint)
-        self.services.endpoint = self.endpoint
+        self.supervisor.attach(self.endpoint)
         try:
             self.endpoint.secure(*sip_security(config.sip))
         except SipError as exc:

@@ -1,4 +1,8 @@
-"""The shared components that calls and messages use, built once by the composition root."""
+"""The shared components that calls and messages use, built once by the composition root.
+
+Complete when built and never changed: what needs the SIP endpoint (which is built after the
+call supervisor and the message handler, as its request handler needs them) is attached to it
+explicitly (``CallSupervisor.attach``, ``SmsSender.attach``)."""
 
 from __future__ import annotations
 
@@ -14,10 +18,9 @@ from rcmlrouter.media.cache import AudioCache
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
-from rcmlrouter.rcml.execute import MessageSender
 from rcmlrouter.rcml.fetch import RcmlFetcher
+from rcmlrouter.rcml.ports import MessageSender
 from rcmlrouter.routing.table import RoutingSnapshot
-from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.store.base import Notification, Recording
 
 
@@ -34,7 +37,7 @@ class MediaServices:
     save_recording: Callable[[Recording], Awaitable[None]]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Services:
     """The shared components calls and messages use (built by the composition root)."""
 
@@ -50,5 +53,3 @@ class Services:
     """Sends ``<Sms>`` / ``<Message>`` messages (``messaging.outbound.SmsSender``)."""
     media: MediaServices | None = None
     """``<Play>``, ``<Say>``, ``<Record>``…; None where no call media is needed (tools, tests)."""
-    endpoint: SipEndpoint | None = None
-    """Places ``<Dial>`` legs; set once SIP is built (the endpoint needs the supervisor)."""

@@ -80,7 +80,7 @@ class Probe:
             )
         supervisor = LIVE.get("supervisor")
         if supervisor is not None:
-            lines.append(f"supervisor: tasks {len(supervisor._tasks)}")
+            lines.append(f"supervisor: calls {len(supervisor._calls)} inbound {supervisor.active}")
         outbox = LIVE.get("outbox")
         if outbox is not None:
             lines.append(

@@ -12,9 +12,9 @@ from outbound_harness import SippUas, requires_sipp, start_sender
 
 from rcmlrouter.errors import RcmlError
 from rcmlrouter.messaging.document import check_message_document, run_message_document
-from rcmlrouter.rcml.execute import MAX_REDIRECTS, SmsOrigin, SmsResult
 from rcmlrouter.rcml.model import Document, Pause, Redirect, Say, Sms
 from rcmlrouter.rcml.parse import parse_rcml
+from rcmlrouter.rcml.ports import MAX_REDIRECTS, SmsOrigin, SmsResult
 
 
 @dataclass

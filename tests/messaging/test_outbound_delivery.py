@@ -15,8 +15,8 @@ from rcmlrouter.messaging.delivery import (
     resolve_target,
 )
 from rcmlrouter.messaging.outbound import status_callback_params
-from rcmlrouter.rcml.execute import SmsOrigin
 from rcmlrouter.rcml.model import Sms
+from rcmlrouter.rcml.ports import SmsOrigin
 from rcmlrouter.sip.message import SipRequest, SipResponse
 from rcmlrouter.sip.wire import parse_message
 

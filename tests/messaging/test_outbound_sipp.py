@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from outbound_harness import Sending, SippUas, free_port, requires_sipp, start_sender
 
-from rcmlrouter.rcml.execute import SmsOrigin
 from rcmlrouter.rcml.model import Sms
+from rcmlrouter.rcml.ports import SmsOrigin
 
 pytestmark = [requires_sipp, pytest.mark.timeout(30)]
 

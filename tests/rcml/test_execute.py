@@ -7,8 +7,9 @@ from collections.abc import Mapping
 import pytest
 
 from rcmlrouter.errors import RcmlError
-from rcmlrouter.rcml.execute import MAX_REDIRECTS, RcmlExecutor
+from rcmlrouter.rcml.execute import RcmlExecutor
 from rcmlrouter.rcml.model import Document, Hangup, Pause, Redirect, Reject, Sms
+from rcmlrouter.rcml.ports import MAX_REDIRECTS
 
 
 class FakeLeg:

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from rcmlrouter.rcml.execute import DialOutcome, RcmlExecutor
+from rcmlrouter.rcml.execute import RcmlExecutor
 from rcmlrouter.rcml.model import Dial, DialSip, Document, Hangup, Pause, Reject
+from rcmlrouter.rcml.ports import DialOutcome
 
 
 class DialingLeg:

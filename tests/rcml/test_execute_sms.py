@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rcmlrouter.rcml.execute import RcmlExecutor, SmsChannel, SmsOrigin, SmsResult
+from rcmlrouter.rcml.execute import RcmlExecutor
 from rcmlrouter.rcml.model import Document, Hangup, Pause, Sms
+from rcmlrouter.rcml.ports import SmsChannel, SmsOrigin, SmsResult
 
 
 class Leg:

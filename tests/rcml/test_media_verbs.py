@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from rcmlrouter.errors import MediaError
 from rcmlrouter.rcml.execute import RcmlExecutor
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import Document, Gather, GatherChild, Hangup, Pause, Play, Record, Say
+from rcmlrouter.rcml.ports import RecordingOutcome
 
 NEXT = Document((Say("next document"),))
 

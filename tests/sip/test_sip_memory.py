@@ -19,7 +19,7 @@ from rcmlrouter.sip.transaction import InviteServerTransaction
 
 
 class Leg:
-    """What the call layer hangs on a call (like calls/sip_leg.py): an object that holds the
+    """What the call layer hangs on a call (like calls/in_dialog.py): an object that holds the
     call and whose bound methods are the call's callbacks, a reference cycle."""
 
     def __init__(self, call: IncomingCall) -> None:

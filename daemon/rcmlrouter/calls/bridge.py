@@ -5,7 +5,10 @@ INVITE and the winner's answer comes back to the caller, so RTP flows end to end
 as 180, 183 with SDP as 183 with that SDP (early media, the first leg that sends one). The caller
 is answered only when a callee answers (a caller answered earlier gets a re-INVITE with the
 callee's SDP instead). The other legs are cancelled (a 2xx crossing the CANCEL is ACKed and
-BYEd by the SIP core). Re-INVITEs are relayed both ways, answers relayed back.
+BYEd by the SIP core). Once connected the bridge owns both parties' re-INVITEs (relayed both
+ways, answers relayed back) and their in-dialog requests (through each call's
+:class:`~rcmlrouter.calls.in_dialog.InDialog`: INFO is relayed, REFER goes to
+:mod:`rcmlrouter.calls.transfer`).
 
 The bridge ends when the callee hangs up, at ``timeLimit`` (the callee gets a BYE), when a
 transfer (REFER, :mod:`rcmlrouter.calls.transfer`) replaces the running RCML, or when the
@@ -24,24 +27,28 @@ from typing import Any, Protocol
 
 import structlog
 
-from rcmlrouter.calls.context import CallContext
-from rcmlrouter.calls.outbound_leg import OutboundLeg
-from rcmlrouter.rcml.execute import DialOutcome
+from rcmlrouter.calls.call_events import post_action_after_hangup
+from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.dialed_leg import DialedLeg
+from rcmlrouter.calls.in_dialog import InDialog, PeerCall
+from rcmlrouter.calls.transfer import on_refer
+from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.rcml.model import Dial, Document
+from rcmlrouter.rcml.ports import DialOutcome
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.message import SipResponse
-from rcmlrouter.sip.outgoing import OutgoingCall
 
 log = structlog.get_logger(__name__)
 
 RELEASE_WAIT = 5.0  # seconds the cleanup waits for cancelled legs to end (487, BYE response)
-PeerCall = IncomingCall | OutgoingCall
 
 
 class CallerLeg(Protocol):
-    """What the bridge needs from the caller's side (``SipCallLeg``)."""
+    """What the bridge needs from the caller's side (``InboundLeg``, ``TransferredLeg``)."""
 
-    ctx: CallContext
+    state: CallState
+    wiring: CallWiring
+    in_dialog: InDialog
 
     @property
     def call(self) -> PeerCall: ...
@@ -58,15 +65,29 @@ class Bridge:
     def __init__(self, caller: CallerLeg, verb: Dial) -> None:
         self.caller = caller
         self.verb = verb
-        self.ctx = caller.ctx
-        self.legs: list[OutboundLeg] = []
-        self.winner: OutboundLeg | None = None
+        self.state = caller.state
+        self.wiring = caller.wiring
+        self.legs: list[DialedLeg] = []
+        self.winner: DialedLeg | None = None
         self.active = False  # both legs answered and connected
         self.transfer: asyncio.Future[Document] | None = None
+        self.callee_dialog: InDialog | None = None  # the winner's, once connected
         self._early = False
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def caller_call(self) -> PeerCall:
+        return self.caller.call
+
     async def run(self) -> DialOutcome:
+        """Ring, connect, stay bridged; the caller's in-dialog requests come here meanwhile."""
+        self.caller.in_dialog.join(self, from_callee=False)
+        try:
+            return await self._run()
+        finally:
+            self.caller.in_dialog.leave()
+
+    async def _run(self) -> DialOutcome:
         hung_up = False
         try:
             self._start_legs()
@@ -87,14 +108,26 @@ class Bridge:
     # -- ringing -----------------------------------------------------------------------------
 
     def _start_legs(self) -> None:
-        caller_id = self.verb.caller_id or self.ctx.from_user
+        state, wiring = self.state, self.wiring
+        services = wiring.services
+        caller_id = self.verb.caller_id or state.facts.from_user
         sdp = self.caller.call.remote_sdp
         for target in self.verb.targets:
-            leg = OutboundLeg(target, self.ctx, caller_id)
+            leg = DialedLeg(target, state, caller_id, services.outbox)
             self.legs.append(leg)
-            leg.start(sdp, float(self.verb.timeout), self._on_progress)
-            if leg.call is not None and not self.ctx.outbound_call_sid:
-                self.ctx.outbound_call_sid = leg.sid
+            leg.start(
+                wiring.dialer,
+                services.config,
+                self._notify,
+                sdp,
+                float(self.verb.timeout),
+                self._on_progress,
+            )
+            if leg.call is not None and not state.outbound_call_sid:
+                state.outbound_call_sid = leg.sid
+
+    def _notify(self, error_code: int, message: str) -> None:
+        self.wiring.notify(self.state, error_code, message)
 
     def _on_progress(self, response: SipResponse) -> None:
         call = self.caller.call
@@ -106,7 +139,7 @@ class Bridge:
         elif response.status == 180 and not self._early:
             call.ring()
 
-    async def _ring(self) -> OutboundLeg | None:
+    async def _ring(self) -> DialedLeg | None:
         """Wait for the first answer (the others are cancelled) or for every leg to fail."""
         pending = {leg.call.result: leg for leg in self.legs if leg.call is not None}
         while pending:
@@ -122,11 +155,11 @@ class Bridge:
                 return self.winner
         return None
 
-    async def _connect(self, winner: OutboundLeg) -> bool:
+    async def _connect(self, winner: DialedLeg) -> bool:
         """Give the caller the callee's SDP: answer it, or re-INVITE it if it was answered."""
         assert winner.call is not None
         winner.on_answered()
-        self.ctx.outbound_call_sid = winner.sid
+        self.state.outbound_call_sid = winner.sid
         sdp = winner.call.remote_sdp or b""
         if not self.caller.answered:
             if not await self.caller.answer_bridged(sdp):
@@ -139,13 +172,14 @@ class Bridge:
 
     # -- bridged -----------------------------------------------------------------------------
 
-    async def _bridged(self, winner: OutboundLeg) -> Document | None:
+    async def _bridged(self, winner: DialedLeg) -> Document | None:
         callee = winner.call
         assert callee is not None
         caller = self.caller.call
-        caller.on_reinvite(self._relay_reinvite(caller, callee))
-        callee.on_reinvite(self._relay_reinvite(callee, caller))
-        callee.on_in_dialog_request(self._callee_request)
+        self.caller.in_dialog.own_reinvites(self._relay_reinvite(caller, callee))
+        self.callee_dialog = InDialog(callee, self.state)
+        self.callee_dialog.own_reinvites(self._relay_reinvite(callee, caller))
+        self.callee_dialog.join(self, from_callee=True)
         self.transfer = asyncio.get_running_loop().create_future()
         self.active = True
         waiters: list[asyncio.Future[Any]] = [callee.ended, self.transfer]
@@ -158,11 +192,6 @@ class Bridge:
         if not done:  # timeLimit
             await callee.hangup("time limit")
         return None
-
-    def _callee_request(self, request: IncomingRequest) -> None:
-        from rcmlrouter.calls.transfer import route_in_dialog  # transfer builds on the bridge
-
-        route_in_dialog(request, self.ctx, self, from_callee=True)
 
     def _relay_reinvite(self, own: PeerCall, other: PeerCall) -> Callable[[IncomingRequest], None]:
         def on_reinvite(request: IncomingRequest) -> None:
@@ -183,6 +212,10 @@ class Bridge:
             request.respond(200, body=response.body, content_type="application/sdp")
         else:
             request.respond(response.status if response.status >= 300 else 488)
+
+    def refer(self, request: IncomingRequest, from_callee: bool) -> None:
+        """A REFER from either party: a transfer, if both are connected."""
+        on_refer(request, self, from_callee=from_callee)
 
     def relay_info(self, request: IncomingRequest, from_callee: bool) -> None:
         """SIP INFO (DTMF) from one side goes to the other; answered 200 at once."""
@@ -215,22 +248,29 @@ class Bridge:
                 await asyncio.wait(hangups, timeout=RELEASE_WAIT)
         for leg in self.legs:
             leg.finish()
+        if self.callee_dialog is not None and self.winner in self.legs:  # not handed over
+            self.callee_dialog.close()
 
     def _action_after_hangup(self) -> None:
         """The caller hung up during the Dial: the ``action`` still gets the outcome (Twilio),
         through the durable outbox in the call's order; its document cannot run. Only for an
         inbound caller (a transferred call's Dial has no such post)."""
-        verb, ctx = self.verb, self.ctx
+        verb, state = self.verb, self.state
         if verb.action is None or not isinstance(self.caller.call, IncomingCall):
             return
-        status = "completed" if ctx.answer_time is not None else "canceled"
-        params = {**ctx.voice_params(status), **self._outcome(self.winner).params}
-        ctx.services.outbox.enqueue(
-            ctx.call_sid, ctx.account_sid, 0, verb.action, verb.method, params
+        status = "completed" if state.answer_time is not None else "canceled"
+        outcome = self._outcome(self.winner)
+        post_action_after_hangup(
+            self.wiring.services.outbox,
+            state,
+            state.call_sid,
+            status,
+            (verb.action, verb.method),
+            outcome.params,
         )
-        log.info("dial.action_after_hangup", dial_call_status=params["DialCallStatus"])
+        log.info("dial.action_after_hangup", dial_call_status=outcome.params["DialCallStatus"])
 
-    def _outcome(self, winner: OutboundLeg | None, document: Document | None = None) -> DialOutcome:
+    def _outcome(self, winner: DialedLeg | None, document: Document | None = None) -> DialOutcome:
         for leg in self.legs:
             if leg.call is None or leg.call.ended.done():
                 leg.finish()
@@ -241,7 +281,7 @@ class Bridge:
             params.update(_leg_params(reported))
         return DialOutcome(status, winner is not None, params, document)
 
-    def _dial_status(self, winner: OutboundLeg | None) -> str:
+    def _dial_status(self, winner: DialedLeg | None) -> str:
         if winner is not None:
             return "completed"
         if self.caller.call.ended.done():
@@ -252,13 +292,13 @@ class Bridge:
                 return status
         return "failed"
 
-    def _reported_leg(self) -> OutboundLeg | None:
+    def _reported_leg(self) -> DialedLeg | None:
         """The leg whose details go to the action when nobody answered: the last to end."""
         ended = [leg for leg in self.legs if leg.end_time is not None]
         return max(ended, key=lambda leg: leg.end_time or 0.0) if ended else None
 
 
-def _leg_params(leg: OutboundLeg) -> dict[str, str]:
+def _leg_params(leg: DialedLeg) -> dict[str, str]:
     end = leg.end_time or time.time()
     rang_until = leg.answer_time or end
     params = {

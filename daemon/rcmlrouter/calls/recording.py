@@ -14,29 +14,34 @@ import time
 
 import structlog
 
-from rcmlrouter.calls.context import CallContext
+from rcmlrouter.calls.call_events import post_action_after_hangup
+from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.media.recorder import RecordingResult
 from rcmlrouter.media.session import MediaSession
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import Record
+from rcmlrouter.rcml.ports import RecordingOutcome
 from rcmlrouter.services import MediaServices
 from rcmlrouter.store.base import API_VERSION, Recording, new_sid
 
 log = structlog.get_logger(__name__)
 
 
-def recording_url(ctx: CallContext, sid: str) -> str:
-    base = ctx.services.config.api_base_url
-    return f"{base}/restcomm/{API_VERSION}/Accounts/{ctx.account_sid}/Recordings/{sid}.wav"
+def recording_url(base: str, account_sid: str, sid: str) -> str:
+    return f"{base}/restcomm/{API_VERSION}/Accounts/{account_sid}/Recordings/{sid}.wav"
 
 
 async def record_call(
-    session: MediaSession, verb: Record, ctx: CallContext, media: MediaServices
+    session: MediaSession,
+    verb: Record,
+    state: CallState,
+    wiring: CallWiring,
+    media: MediaServices,
 ) -> RecordingOutcome:
     """Record the caller as ``verb`` says; the parameters for its ``action``."""
     sid = new_sid("RE")
-    path = media.recordings_dir / ctx.account_sid / f"{sid}.wav"
+    path = media.recordings_dir / state.account_sid / f"{sid}.wav"
     started = time.time()
     recording = asyncio.ensure_future(
         session.record(
@@ -52,32 +57,43 @@ async def record_call(
     except asyncio.CancelledError:  # the caller hung up (or the daemon is draining)
         session.close()
         result = await recording
-        await _store(ctx, media, sid, result, started)
-        _deliver(ctx, verb, sid, result, hung_up=True)
+        await _store(state, wiring, media, sid, result, started)
+        _deliver(state, wiring, verb, sid, result, hung_up=True)
         raise
-    await _store(ctx, media, sid, result, started)
-    params = _deliver(ctx, verb, sid, result, hung_up=result.reason == "hangup")
+    await _store(state, wiring, media, sid, result, started)
+    params = _deliver(state, wiring, verb, sid, result, hung_up=result.reason == "hangup")
     return RecordingOutcome(params, caller_hung_up=result.reason == "hangup")
 
 
 async def _store(
-    ctx: CallContext, media: MediaServices, sid: str, result: RecordingResult, started: float
+    state: CallState,
+    wiring: CallWiring,
+    media: MediaServices,
+    sid: str,
+    result: RecordingResult,
+    started: float,
 ) -> None:
-    row = Recording(sid, ctx.account_sid, ctx.call_sid, round(result.duration, 3), started)
+    row = Recording(sid, state.account_sid, state.call_sid, round(result.duration, 3), started)
     try:
         await asyncio.shield(media.save_recording(row))
     except Exception as exc:  # noqa: BLE001 - the call goes on; the file is there
         log.error("recording.store_failed", recording_sid=sid, error=repr(exc))
-        ctx.notify(12400, f"recording {sid} could not be stored: {exc}")
+        wiring.notify(state, 12400, f"recording {sid} could not be stored: {exc}")
     log.info("recording.done", recording_sid=sid, duration=result.duration, reason=result.reason)
 
 
 def _deliver(
-    ctx: CallContext, verb: Record, sid: str, result: RecordingResult, *, hung_up: bool
+    state: CallState,
+    wiring: CallWiring,
+    verb: Record,
+    sid: str,
+    result: RecordingResult,
+    *,
+    hung_up: bool,
 ) -> dict[str, str]:
     """The ``action`` parameters; the status callback (and, after a hangup, the action itself)
     go to the outbox, ordered under the recording's sid."""
-    url = recording_url(ctx, sid)
+    url = recording_url(wiring.services.config.api_base_url, state.account_sid, sid)
     duration = str(round(result.duration))
     params = {
         "RecordingUrl": url,
@@ -85,23 +101,29 @@ def _deliver(
         "RecordingSid": sid,
         "Digits": "hangup" if hung_up else result.digits,
     }
-    outbox, sequence = ctx.services.outbox, 0
+    outbox, sequence = wiring.services.outbox, 0
     if hung_up and verb.action is not None:
-        action_params = {**ctx.voice_params("completed"), **params}
-        outbox.enqueue(sid, ctx.account_sid, sequence, verb.action, verb.method, action_params)
+        post_action_after_hangup(
+            outbox, state, sid, "completed", (verb.action, verb.method), params
+        )
         sequence += 1
     if verb.recording_status_callback:
-        status = {
-            "AccountSid": ctx.account_sid,
-            "CallSid": ctx.call_sid,
-            "RecordingSid": sid,
-            "RecordingUrl": url,
-            "RecordingStatus": "completed",
-            "RecordingDuration": duration,
-            "RecordingChannels": "1",
-            "RecordingSource": "RecordVerb",
-            "RecordingStartTime": rfc2822(time.time() - result.duration),
-        }
+        status = _status_params(state, params, result.duration)
         url, method = verb.recording_status_callback, verb.recording_status_callback_method
-        outbox.enqueue(sid, ctx.account_sid, sequence, url, method, status)
+        outbox.enqueue(sid, state.account_sid, sequence, url, method, status)
     return params
+
+
+def _status_params(state: CallState, action: dict[str, str], seconds: float) -> dict[str, str]:
+    """The ``recordingStatusCallback`` parameters."""
+    return {
+        "AccountSid": state.account_sid,
+        "CallSid": state.call_sid,
+        "RecordingSid": action["RecordingSid"],
+        "RecordingUrl": action["RecordingUrl"],
+        "RecordingStatus": "completed",
+        "RecordingDuration": action["RecordingDuration"],
+        "RecordingChannels": "1",
+        "RecordingSource": "RecordVerb",
+        "RecordingStartTime": rfc2822(time.time() - seconds),
+    }

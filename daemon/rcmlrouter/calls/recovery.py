@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from rcmlrouter.dates import rfc2822
+from rcmlrouter.calls.call_events import owed_final_event
 from rcmlrouter.services import Services
-from rcmlrouter.store.base import API_VERSION, CallRecord, OutboxEvent
+from rcmlrouter.store.base import CallRecord, OutboxEvent
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,7 @@ async def close_interrupted_calls(
         duration = int(end - record.answer_time) if record.answer_time is not None else 0
         events: list[OutboxEvent] = []
         if record.status_callback:
-            events.append(_owed_final_event(services, record, status, duration, end))
+            events.append(owed_final_event(services.outbox, record, status, duration, end))
         closed = dataclasses.replace(
             record,
             status=status,
@@ -69,24 +69,3 @@ def interrupted_at(record: CallRecord, heartbeat: float | None, now: float) -> t
     if heartbeat is not None and heartbeat > checkpoint:
         return min(heartbeat, now), "heartbeat"
     return min(checkpoint, now), "checkpoint"
-
-
-def _owed_final_event(
-    services: Services, record: CallRecord, status: str, duration: int, end: float
-) -> OutboxEvent:
-    assert record.status_callback is not None
-    params = dict(record.callback_params)
-    params |= {
-        "CallSid": record.sid, "AccountSid": record.account_sid, "From": record.from_,
-        "To": record.to, "CallStatus": status,
-        "ApiVersion": params.get("ApiVersion", API_VERSION),
-        "Direction": record.direction, "CallTimestamp": rfc2822(record.start_time),
-        "Timestamp": rfc2822(end), "CallDuration": str(duration),
-        "SequenceNumber": str(record.next_sequence),
-    }  # fmt: skip
-    if record.answer_time is None:
-        params["SipResponseCode"] = "500"
-    return services.outbox.event(
-        record.sid, record.account_sid, record.next_sequence, record.status_callback,
-        record.status_callback_method, params,
-    )  # fmt: skip

@@ -4,7 +4,7 @@ The inbound side implements :class:`MessageSession` for a received message and c
 :func:`check_message_document` on every document it obtains (so a voice verb becomes an RCML
 error, 12100, and the fallback URL is tried), then :func:`run_message_document`. A verb's
 ``action`` document replaces the rest of the running document (Twilio semantics); at most
-:data:`~rcmlrouter.rcml.execute.MAX_REDIRECTS` further documents are fetched per message.
+:data:`~rcmlrouter.rcml.ports.MAX_REDIRECTS` further documents are fetched per message.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from rcmlrouter.errors import RcmlError
-from rcmlrouter.rcml.execute import MAX_REDIRECTS, MessageSender, SmsOrigin
 from rcmlrouter.rcml.model import Document, Redirect, Sms
+from rcmlrouter.rcml.ports import MAX_REDIRECTS, MessageSender, SmsOrigin
 
 MESSAGE_VERBS = (Sms, Redirect)
 

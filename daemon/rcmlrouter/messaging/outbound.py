@@ -31,8 +31,8 @@ from rcmlrouter.messaging.delivery import (
     TargetError,
     resolve_target,
 )
-from rcmlrouter.rcml.execute import SmsOrigin, SmsResult
 from rcmlrouter.rcml.model import Sms
+from rcmlrouter.rcml.ports import SmsOrigin, SmsResult
 from rcmlrouter.sip.auth import DigestCredentials
 from rcmlrouter.sip.uri import SipUri, format_host
 from rcmlrouter.sms_format import MAX_BODY_CHARACTERS
@@ -51,7 +51,7 @@ class SipSide(RequestSender, Protocol):
 
 
 class SmsSender:
-    """Sends messages as SIP MESSAGE requests; implements ``rcml.execute.MessageSender``.
+    """Sends messages as SIP MESSAGE requests; implements ``rcml.ports.MessageSender``.
 
     Built before the SIP endpoint exists; :meth:`attach` connects it once the endpoint listens.
     """

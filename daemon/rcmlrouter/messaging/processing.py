@@ -24,6 +24,7 @@ from rcmlrouter import metrics
 from rcmlrouter.errors import NotFoundError, RcmlError
 from rcmlrouter.messaging.document import check_message_document, run_message_document
 from rcmlrouter.messaging.params import message_params
+from rcmlrouter.rcml.fallback import FetchLog, fetch_once_with_fallback
 from rcmlrouter.rcml.fetch import WebhookTarget, webhook_failures
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.services import Services
@@ -83,8 +84,7 @@ class InboundMessage:
         self.number_sid = record.number_sid
         self.default_to = record.from_
         self.default_from = record.to
-        self.urls: list[str] = []
-        self.used_fallback = False
+        self.fetches = FetchLog()  # the URLs fetched, and whether the fallback was used
         self._params = message_params(record, number.api_version)
 
     async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
@@ -92,30 +92,19 @@ class InboundMessage:
         failure of the message goes to the number's ``SmsFallbackUrl`` (SPEC §3.2)."""
         number = self.number
         fallback = None
-        if number.sms_fallback_url and not self.used_fallback:
+        if number.sms_fallback_url:
             fallback = WebhookTarget(number.sms_fallback_url, number.sms_fallback_method)
         params = {**self._params, **extra} if extra else self._params
-        self.urls.append(url)
-        try:
-            outcome = await self.services.fetcher.fetch_with_fallback(
-                WebhookTarget(url, method),
-                fallback,
-                params,
-                self.auth_token,
-                check_message_document,
-            )
-        except RcmlError:
-            if fallback is not None:
-                self.urls.append(fallback.url)
-                self.used_fallback = True
-            raise
-        if outcome.used_fallback:
-            assert fallback is not None
-            self.used_fallback = True
-            self.urls.append(fallback.url)
-            for error in outcome.errors:
-                self.notify(error.error_code, str(error), error.url)
-        return outcome.document
+        return await fetch_once_with_fallback(
+            self.services.fetcher,
+            self.fetches,
+            WebhookTarget(url, method),
+            fallback,
+            params,
+            self.auth_token,
+            self.notify,
+            check_message_document,
+        )
 
     def notify(self, error_code: int, message: str, url: str | None = None) -> None:
         notify_message(self.services, self.account_sid, self.sid, error_code, message, url)
@@ -196,8 +185,8 @@ class MessageProcessor:
         final = dataclasses.replace(
             record,
             status=status,
-            urls=session.urls if session else [],
-            used_fallback=session.used_fallback if session else False,
+            urls=session.fetches.urls if session else [],
+            used_fallback=session.fetches.used_fallback if session else False,
             error_code=error_code,
         )
         services.outbox.commit(message=final)

@@ -1,19 +1,19 @@
 """Run an RCML document on a call: one small handler per verb, looked up in a table.
 
-The executor talks to the call through the :class:`CallLeg` protocol and obtains further documents
-(``<Redirect>``, ``action`` URLs) through a :class:`DocumentSource`; it does no I/O itself. A
-handler returns ``None`` to continue with the next verb, :data:`STOP` to end the document, or a
-new :class:`Document` that replaces the running one.
+The executor talks to the call through the ports of :mod:`rcmlrouter.rcml.ports` (a
+``CallLeg``, a ``DocumentSource``, an ``SmsChannel``); it does no I/O itself. A handler (see
+:mod:`rcmlrouter.rcml.verb_handler`) returns ``None`` to continue with the next verb, ``STOP`` to
+end the document, or a new :class:`Document` that replaces the running one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any
 
 from rcmlrouter.errors import RcmlError
-from rcmlrouter.rcml.media_verbs import MEDIA_HANDLERS, MediaLeg
+from rcmlrouter.rcml.media_verbs import MEDIA_HANDLERS
 from rcmlrouter.rcml.model import (
     Dial,
     Document,
@@ -24,112 +24,9 @@ from rcmlrouter.rcml.model import (
     Sms,
     Verb,
 )
+from rcmlrouter.rcml.ports import MAX_REDIRECTS, CallLeg, DocumentSource, SmsChannel
+from rcmlrouter.rcml.verb_handler import STOP, Outcome
 
-MAX_REDIRECTS: Final = 20
-
-
-class CallLeg(MediaLeg, Protocol):
-    """What the executor needs from a call (the SIP side implements it); the media operations
-    come from :class:`~rcmlrouter.rcml.media_verbs.MediaLeg`."""
-
-    @property
-    def answered(self) -> bool: ...
-
-    @property
-    def rejected(self) -> bool: ...
-
-    async def answer(self) -> None: ...
-
-    def reject(self, status: int, reason: str) -> None: ...
-
-    async def hangup(self) -> None: ...
-
-    async def pause(self, seconds: float) -> None: ...
-
-    async def dial(self, verb: Dial) -> DialOutcome:
-        """Ring ``verb``'s targets and bridge the first that answers (answering the caller
-        then, not before); returns when the bridge (or the attempt) ends."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class DialOutcome:
-    """How a ``<Dial>`` ended: ``status`` is the DialCallStatus (completed, busy, no-answer,
-    failed, canceled); ``params`` go to the ``action`` URL; ``document`` is set when a transfer
-    (REFER) replaced the running RCML: it runs next, instead of the action."""
-
-    status: str
-    answered: bool
-    params: Mapping[str, str]
-    document: Document | None = None
-
-
-class DocumentSource(Protocol):
-    """Fetches the document at ``url`` with the call's parameters plus ``extra``."""
-
-    async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SmsOrigin:
-    """Who an ``<Sms>`` is sent for: its defaults, its record and its callbacks.
-
-    ``default_to`` is the caller (or the sender of the message being answered), ``default_from``
-    the number that was called (or messaged); ``direction`` is ``outbound-call`` inside a voice
-    document and ``outbound-reply`` inside an SMS document.
-    """
-
-    account_sid: str
-    default_to: str
-    default_from: str
-    direction: str
-    number_sid: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SmsResult:
-    """How sending one message ended: ``status`` is ``sent`` or ``failed`` (+ ``error_code``)."""
-
-    sid: str
-    status: str
-    error_code: int | None = None
-
-    def action_params(self) -> dict[str, str]:
-        """The parameters posted to the verb's ``action`` (Restcomm's and Twilio's names)."""
-        params = {"SmsSid": self.sid, "MessageSid": self.sid, "SmsStatus": self.status}
-        params["MessageStatus"] = self.status
-        if self.error_code is not None:
-            params["ErrorCode"] = str(self.error_code)
-        return params
-
-
-class MessageSender(Protocol):
-    """Sends the message an ``<Sms>`` / ``<Message>`` verb describes (messaging implements it).
-
-    Never raises for a message that could not be delivered: that is a ``failed`` result.
-    """
-
-    async def send(self, verb: Sms, origin: SmsOrigin) -> SmsResult: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SmsChannel:
-    """A sender bound to the call (or message) whose document runs ``<Sms>`` verbs."""
-
-    sender: MessageSender
-    origin: SmsOrigin
-
-    async def send(self, verb: Sms) -> SmsResult:
-        return await self.sender.send(verb, self.origin)
-
-
-class _Stop:
-    """Marker: the document ends here."""
-
-
-STOP: Final = _Stop()
-
-Outcome = Document | _Stop | None
 Handler = Callable[["RcmlExecutor", Any], Awaitable[Outcome]]
 
 

@@ -1,8 +1,9 @@
 """The media verbs: ``<Say>``, ``<Play>``, ``<Gather>`` and ``<Record>`` (SPEC §6).
 
-They reach the call through :class:`MediaLeg` (part of the executor's ``CallLeg``), which owns the
-audio: the handlers here only decide what happens next. ``<Pause>`` stays in ``execute``
-(``CallLeg.pause``; the SIP leg plays it as silence on the media clock).
+They reach the call through the ``MediaLeg`` port (:mod:`rcmlrouter.rcml.ports`, part of the
+executor's ``CallLeg``), which owns the audio: the handlers here only decide what happens next.
+``<Pause>`` stays in ``execute`` (``CallLeg.pause``; the leg plays it as silence on the media
+clock).
 
 Decisions (Twilio's behaviour unless noted):
 
@@ -22,56 +23,16 @@ Decisions (Twilio's behaviour unless noted):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rcmlrouter.errors import MediaError
 from rcmlrouter.rcml.model import Gather, GatherChild, Play, Record, Say
-
-if TYPE_CHECKING:
-    from rcmlrouter.rcml.execute import Outcome, RcmlExecutor
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingOutcome:
-    """What a ``<Record>`` produced: ``params`` for its ``action``; ``caller_hung_up`` when the
-    recording ended because the call did (the leg has delivered the action request then)."""
-
-    params: Mapping[str, str] = field(default_factory=dict)
-    caller_hung_up: bool = False
-
-
-class MediaLeg(Protocol):
-    """The media operations of a call (the SIP leg implements them on its RTP session)."""
-
-    async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
-        """Play ``verb``'s audio (a ``Play`` URL, ``Say`` speech, ``Pause`` silence) to the end.
-
-        With ``interruptible`` stop at the first key press and return it (it stays buffered for
-        :meth:`collect_digits`); ``None`` when it played out or the call ended. Raises
-        :class:`MediaError` when the audio cannot be had."""
-        ...
-
-    async def collect_digits(
-        self, num_digits: int, finish_on_key: str, digit_timeout: float
-    ) -> str:
-        """Key presses (buffered ones first) until ``num_digits`` (0: no limit), the finish key
-        (not included), ``digit_timeout`` seconds without a key, or the end of the call."""
-        ...
-
-    async def send_digits(self, digits: str) -> None:
-        """Send DTMF (RFC 4733) to the caller; ``w`` waits half a second."""
-        ...
-
-    async def record(self, verb: Record) -> RecordingOutcome:
-        """Beep (``playBeep``), record until silence / ``maxLength`` / a finish key / hangup,
-        store the recording and send its ``recordingStatusCallback``."""
-        ...
+from rcmlrouter.rcml.verb_handler import STOP, Outcome, VerbRunner
 
 
 async def _play_or_notify(
-    executor: RcmlExecutor, verb: GatherChild, *, interruptible: bool = False
+    executor: VerbRunner, verb: GatherChild, *, interruptible: bool = False
 ) -> str | None:
     try:
         return await executor.leg.play(verb, interruptible=interruptible)
@@ -80,13 +41,13 @@ async def _play_or_notify(
         return None
 
 
-async def say_verb(executor: RcmlExecutor, verb: Say) -> Outcome:
+async def say_verb(executor: VerbRunner, verb: Say) -> Outcome:
     await executor.ensure_answered()
     await _play_or_notify(executor, verb)
     return None
 
 
-async def play_verb(executor: RcmlExecutor, verb: Play) -> Outcome:
+async def play_verb(executor: VerbRunner, verb: Play) -> Outcome:
     await executor.ensure_answered()
     if verb.digits:
         await executor.leg.send_digits(verb.digits)
@@ -95,7 +56,7 @@ async def play_verb(executor: RcmlExecutor, verb: Play) -> Outcome:
     return None
 
 
-async def gather_verb(executor: RcmlExecutor, verb: Gather) -> Outcome:
+async def gather_verb(executor: VerbRunner, verb: Gather) -> Outcome:
     await executor.ensure_answered()
     for child in verb.children:
         if await _play_or_notify(executor, child, interruptible=True) is not None:
@@ -108,19 +69,17 @@ async def gather_verb(executor: RcmlExecutor, verb: Gather) -> Outcome:
     return await executor.follow(verb.action, verb.method, {"Digits": digits})
 
 
-async def record_verb(executor: RcmlExecutor, verb: Record) -> Outcome:
+async def record_verb(executor: VerbRunner, verb: Record) -> Outcome:
     await executor.ensure_answered()
     outcome = await executor.leg.record(verb)
     if outcome.caller_hung_up:
-        from rcmlrouter.rcml.execute import STOP  # here: execute imports this module
-
         return STOP
     if verb.action is None:
         return None
     return await executor.follow(verb.action, verb.method, outcome.params)
 
 
-MEDIA_HANDLERS: dict[type[Any], Callable[[RcmlExecutor, Any], Awaitable[Outcome]]] = {
+MEDIA_HANDLERS: dict[type[Any], Callable[[VerbRunner, Any], Awaitable[Outcome]]] = {
     Say: say_verb,
     Play: play_verb,
     Gather: gather_verb,

@@ -1,4 +1,5 @@
-"""Dialed-string normalisation and SIP-number classification (SPEC §1.3, §2.1, §2.2 step 1).
+"""Phone numbers: dialed-string normalisation, E.164 and trunk formatting, SIP-number
+classification (SPEC §1.3, §2.1, §2.2 step 1).
 
 Pure functions over strings: no I/O. Regex SIP numbers are validated and translated to RE2 by
 :func:`compile_pattern` (SPEC §2.3).
@@ -99,6 +100,23 @@ def _cached_e164(number: str, region: str) -> str | None:
         return None
     if not phonenumbers.is_valid_number(parsed):
         return None
+    formatted: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return formatted
+
+
+def format_for_trunk(number: str, number_format: str, region: str) -> str:
+    """``number`` as an outbound trunk wants it (``[[trunks]] number_format``: ``e164``
+    +14155550100, ``national`` 4155550100); short codes and extensions that are no phone number
+    go as written."""
+    try:
+        parsed = phonenumbers.parse(number, region)
+    except phonenumbers.NumberParseException:
+        return number
+    if not phonenumbers.is_possible_number(parsed):
+        return number
+    if number_format == "national":
+        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+        return "".join(ch for ch in national if ch.isdigit())
     formatted: str = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return formatted
 

@@ -1,4 +1,12 @@
-"""The SIP side of a call as the RCML executor sees it (the ``CallLeg`` protocol)."""
+"""The caller's side of an inbound call, as the RCML executor sees it (its ``CallLeg`` port).
+
+:class:`InboundLeg` rings, answers (with our media, or with a callee's SDP for a ``<Dial>``
+bridge), rejects and hangs up the caller's ``IncomingCall``, and checkpoints the call's record
+with its status callback at each step (``calls/call_events.py``). The media verbs go to the
+call's :class:`~rcmlrouter.calls.call_media.CallMedia`; ``<Dial>`` to a
+:class:`~rcmlrouter.calls.bridge.Bridge`, during which our media is on hold. The call's
+in-dialog requests belong to its :class:`~rcmlrouter.calls.in_dialog.InDialog`.
+"""
 
 from __future__ import annotations
 
@@ -6,45 +14,46 @@ import asyncio
 import time
 
 from rcmlrouter.calls.bridge import Bridge
-from rcmlrouter.calls.context import CallContext
-from rcmlrouter.calls.media_leg import CallMedia
-from rcmlrouter.calls.transfer import route_in_dialog
-from rcmlrouter.rcml.execute import DialOutcome
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
+from rcmlrouter.calls.call_events import CallEvents
+from rcmlrouter.calls.call_media import CallMedia
+from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.in_dialog import InDialog
+from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.rcml.model import Dial, GatherChild, Record
-from rcmlrouter.services import Services
-from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest
+from rcmlrouter.rcml.ports import DialOutcome, RecordingOutcome
+from rcmlrouter.sip.call import IncomingCall
 
 
-class SipCallLeg:
+class InboundLeg:
     """Answers, rejects and hangs up one inbound call; emits the matching status callbacks."""
 
-    def __init__(self, call: IncomingCall, ctx: CallContext, services: Services) -> None:
+    def __init__(
+        self, call: IncomingCall, state: CallState, events: CallEvents, wiring: CallWiring
+    ) -> None:
         self.call = call
-        self.ctx = ctx
-        self.services = services
+        self.state = state
+        self.events = events
+        self.wiring = wiring
         self.rejected = False
-        self.media = CallMedia(call, ctx, services)
-        self.bridge: Bridge | None = None  # the running <Dial>
-        call.on_in_dialog_request(self._in_dialog)
+        self.in_dialog = InDialog(call, state)
+        self.media = CallMedia(call, self.in_dialog, state, wiring)
+        self.in_dialog.own_digits(self.media)
 
     @property
     def answered(self) -> bool:
-        return self.ctx.answer_time is not None
+        return self.state.answer_time is not None
 
     def ring(self) -> asyncio.Future[None]:
         """180 Ringing; the ringing record and RINGING callback, durable when the future is."""
         self.call.ring()
-        self.ctx.sip_status = 180
-        return self.ctx.checkpoint("ringing")
+        self.state.sip_status = 180
+        return self.events.checkpoint("ringing")
 
     async def answer(self) -> None:
         sdp = await self.media.local_sdp()  # late offer: ours; the answer comes in the ACK
         if await self.call.answer(sdp):
             self.media.on_answered()
-            self.ctx.answer_time = time.time()
-            self.ctx.sip_status = 200
-            self.ctx.checkpoint("in-progress")
+            self._answered()
         else:  # no ACK: the endpoint hangs up and ends the call; wait to be cancelled
             await self.call.ended
 
@@ -52,31 +61,26 @@ class SipCallLeg:
         """Answer with the callee's SDP (a ``<Dial>`` bridge: no media of our own)."""
         if not await self.call.answer(sdp):
             return False
-        self.ctx.answer_time = time.time()
-        self.ctx.sip_status = 200
-        self.ctx.checkpoint("in-progress")
+        self._answered()
         return True
 
+    def _answered(self) -> None:
+        self.state.answer_time = time.time()
+        self.state.sip_status = 200
+        self.events.checkpoint("in-progress")
+
     async def dial(self, verb: Dial) -> DialOutcome:
-        self.bridge = Bridge(self, verb)
         self.media.suspend()
         try:
-            return await self.bridge.run()
+            return await Bridge(self, verb).run()
         finally:
-            self.bridge = None
             await self.media.resume()
-
-    def _in_dialog(self, request: IncomingRequest) -> None:
-        method = request.request.method
-        if method == "INFO" and self.bridge is None and self.media.on_info(request):
-            return  # a key press for <Gather> / <Record>
-        route_in_dialog(request, self.ctx, self.bridge, from_callee=False)
 
     def reject(self, status: int, reason: str, retry_after: int | None = None) -> None:
         if self.rejected or self.call.ended.done():
             return
         self.rejected = True
-        self.ctx.sip_status = status
+        self.state.sip_status = status
         headers = [("Retry-After", str(retry_after))] if retry_after is not None else None
         self.call.reject(status, headers=headers, reason_header=reason)
 
@@ -111,4 +115,6 @@ class SipCallLeg:
         await self.fail(503, "the server is shutting down")
 
     def release(self) -> None:
+        """The run is over: close the media, let go of the in-dialog owners."""
         self.media.close()
+        self.in_dialog.close()

@@ -1,12 +1,12 @@
-"""One call placed by ``<Dial>``: where a noun goes, its INVITE, its record and its callbacks.
+"""One call placed by ``<Dial>``: where a noun goes and its INVITE.
 
 A ``<Sip>`` noun is dialed as written (its ``username``/``password`` answer a 401/407); a
 ``<Number>`` goes to the configured trunk (``[dial] default_trunk`` or the first ``[[trunks]]``)
 as ``sip:NUMBER@TRUNK`` formatted ``e164`` or ``national``, with the trunk's credentials. The
 leg is a call record of its own (``Direction`` ``outbound-dial``, ``ParentCallSid`` the caller)
 and reports the events its noun asked for (``statusCallbackEvent``: initiated, ringing,
-answered, completed) to its ``statusCallback`` through the durable outbox, numbered by
-``SequenceNumber`` (0, 1, 2… per leg).
+answered, completed) to its ``statusCallback`` through :class:`~rcmlrouter.calls.call_events.
+LegEvents`.
 """
 
 from __future__ import annotations
@@ -14,23 +14,37 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-import phonenumbers
-
-from rcmlrouter.calls.context import CallContext
+from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.calls.call_events import LegEvents
+from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.config import Config, TrunkConfig
-from rcmlrouter.dates import rfc2822
 from rcmlrouter.errors import SipError
 from rcmlrouter.rcml.model import DialNumber, DialTarget
+from rcmlrouter.routing.numbers import format_for_trunk
 from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.uri import SipUri, format_host, parse_uri
-from rcmlrouter.store.base import API_VERSION, CallRecord, OutboxEvent, new_sid
+from rcmlrouter.store.base import new_sid
 
 BUSY = frozenset({486, 600, 603})
 NO_ANSWER = frozenset({408, 480})
-# Twilio's CallStatus for each statusCallbackEvent (the final one is the leg's outcome).
-EVENT_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
+ERROR_NOT_DIALED = 13227  # notification: a noun that could not be dialed
+
+
+class Dialer(Protocol):
+    """Places INVITEs (the SIP endpoint's ``start_call``)."""
+
+    def start_call(
+        self,
+        target_uri: str,
+        *,
+        from_uri: str,
+        sdp: bytes | None = None,
+        credentials: tuple[str, str] | None = None,
+        ring_timeout: float = ...,
+    ) -> OutgoingCall: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,28 +73,13 @@ def dial_address(target: DialTarget, config: Config) -> DialAddress:
 
 def _trunk_address(number: str, trunk: TrunkConfig, region: str) -> DialAddress:
     base = parse_uri(trunk.uri)
-    user = format_number(number, trunk.number_format, region)
+    user = format_for_trunk(number, trunk.number_format, region)
     params = dict(base.params)
     if trunk.transport == "tcp":
         params["transport"] = "tcp"
     uri = SipUri(base.scheme, user, base.host, base.port, params)
     credentials = (trunk.username, trunk.password) if trunk.username else None
     return DialAddress(str(uri), user, credentials)
-
-
-def format_number(number: str, number_format: str, region: str) -> str:
-    """``number`` as the trunk wants it (``e164``: +14155550100, ``national``: 4155550100);
-    short codes and extensions that are no phone number go as written."""
-    try:
-        parsed = phonenumbers.parse(number, region)
-    except phonenumbers.NumberParseException:
-        return number
-    if not phonenumbers.is_possible_number(parsed):
-        return number
-    if number_format == "national":
-        national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-        return "".join(ch for ch in national if ch.isdigit())
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def leg_status(call: OutgoingCall | None, cause: str | None) -> str:
@@ -97,10 +96,13 @@ def leg_status(call: OutgoingCall | None, cause: str | None) -> str:
     return "busy" if status in BUSY else "failed"
 
 
-class OutboundLeg:
-    """One noun of a ``<Dial>``: starts its INVITE and keeps its record and callbacks."""
+class DialedLeg:
+    """One noun of a ``<Dial>``: starts its INVITE; its record and callbacks go through
+    :attr:`events` at each step (initiated, ringing, answered, completed)."""
 
-    def __init__(self, target: DialTarget, parent: CallContext, caller_id: str) -> None:
+    def __init__(
+        self, target: DialTarget, parent: CallState, caller_id: str, outbox: CallbackOutbox
+    ) -> None:
         self.target = target
         self.parent = parent
         self.sid = new_sid("CA")
@@ -112,25 +114,32 @@ class OutboundLeg:
         self.end_time: float | None = None
         self.status = "queued"
         self.error: SipError | None = None
-        self._sequence = 0
+        self.events = LegEvents(
+            outbox, target, account_sid=parent.account_sid, parent_call_sid=parent.call_sid
+        )
         self._rang = False
 
     # -- the call ----------------------------------------------------------------------------
 
     def start(
-        self, sdp: bytes | None, ring_timeout: float, progress: Callable[[SipResponse], None]
+        self,
+        dialer: Dialer | None,
+        config: Config,
+        notify: Callable[[int, str], None],
+        sdp: bytes | None,
+        ring_timeout: float,
+        progress: Callable[[SipResponse], None],
     ) -> None:
-        """Send the INVITE; a target that cannot be dialed ends the leg ``failed`` at once."""
-        services = self.parent.services
+        """Send the INVITE; a target that cannot be dialed ends the leg ``failed`` at once
+        (``notify`` records why, on the dialing call)."""
         try:
-            address = dial_address(self.target, services.config)
+            address = dial_address(self.target, config)
             self.to = address.to
-            endpoint = services.endpoint
-            if endpoint is None:
+            if dialer is None:
                 raise SipError("SIP is not running", sip_status=503)
-            self.call = endpoint.start_call(
+            self.call = dialer.start_call(
                 address.uri,
-                from_uri=self._from_uri(),
+                from_uri=self._from_uri(config),
                 sdp=sdp,
                 credentials=address.credentials,
                 ring_timeout=ring_timeout,
@@ -138,28 +147,27 @@ class OutboundLeg:
         except SipError as exc:
             self.error = exc
             self.to = self.to or _target_text(self.target)
-            self.parent.notify(13227, f"<Dial> {_target_text(self.target)}: {exc.reason}")
+            notify(ERROR_NOT_DIALED, f"<Dial> {_target_text(self.target)}: {exc.reason}")
             return
         self.call.on_progress(lambda response: self._on_progress(response, progress))
         self.status = "initiated"
-        self._commit("initiated")
+        self.events.commit(self, "initiated")
 
-    def _from_uri(self) -> str:
-        config = self.parent.services.config
-        host = config.sip.advertise or parse_uri(self.parent.call.request.uri).host
+    def _from_uri(self, config: Config) -> str:
+        host = config.sip.advertise or self.parent.facts.request_host
         return str(SipUri("sip", self.from_ or "anonymous", format_host(host)))
 
     def _on_progress(self, response: SipResponse, relay: Callable[[SipResponse], None]) -> None:
         if not self._rang and response.status in (180, 183):
             self._rang = True
             self.status = "ringing"
-            self._commit("ringing")
+            self.events.commit(self, "ringing")
         relay(response)
 
     def on_answered(self) -> None:
         self.answer_time = time.time()
         self.status = "in-progress"
-        self._commit("answered")
+        self.events.commit(self, "answered")
 
     def finish(self) -> None:
         """Close the record with the leg's outcome and its ``completed`` callback."""
@@ -169,7 +177,9 @@ class OutboundLeg:
         call = self.call
         cause = call.ended.result() if call is not None and call.ended.done() else None
         self.status = leg_status(call, cause)
-        self._commit("completed")
+        self.events.commit(self, "completed")
+
+    # -- what the record and the action say ----------------------------------------------------
 
     @property
     def response(self) -> SipResponse | None:
@@ -185,77 +195,14 @@ class OutboundLeg:
         return self.error.sip_status if self.error is not None else None
 
     @property
+    def sip_call_id(self) -> str | None:
+        return self.call.call_id if self.call is not None else None
+
+    @property
     def duration(self) -> int:
         if self.answer_time is None:
             return 0
         return int((self.end_time or time.time()) - self.answer_time)
-
-    # -- record and callbacks ----------------------------------------------------------------
-
-    def _commit(self, event: str) -> None:
-        events = self._events(event)
-        self.parent.services.outbox.commit(call=self._record(), events=events)
-
-    def _events(self, event: str) -> list[OutboxEvent]:
-        target = self.target
-        if not target.status_callback or event not in target.status_callback_event:
-            return []
-        params = self.callback_params()
-        params["CallStatus"] = EVENT_STATUS.get(event, self.status)
-        params["Timestamp"] = rfc2822(time.time())
-        params["SequenceNumber"] = str(self._sequence)
-        params["CallbackSource"] = "call-progress-events"
-        if event == "completed":
-            params["CallDuration"] = str(self.duration)
-            if self.sip_status is not None:
-                params["SipResponseCode"] = str(self.sip_status)
-        if self.call is not None:
-            params["SipCallId"] = self.call.call_id
-        outbox = self.parent.services.outbox
-        account = self.parent.account_sid
-        method = target.status_callback_method
-        item = outbox.event(
-            self.sid, account, self._sequence, target.status_callback, method, params
-        )
-        self._sequence += 1
-        return [item]
-
-    def callback_params(self) -> dict[str, str]:
-        return {
-            "CallSid": self.sid,
-            "ParentCallSid": self.parent.call_sid,
-            "AccountSid": self.parent.account_sid,
-            "From": self.from_,
-            "To": self.to,
-            "Direction": "outbound-dial",
-            "ApiVersion": API_VERSION,
-            "CallTimestamp": rfc2822(self.start_time),
-        }
-
-    def _record(self) -> CallRecord:
-        target = self.target
-        wants_final = bool(target.status_callback) and "completed" in target.status_callback_event
-        ended = self.end_time is not None
-        return CallRecord(
-            sid=self.sid,
-            account_sid=self.parent.account_sid,
-            number_sid=None,
-            from_=self.from_,
-            to=self.to,
-            direction="outbound-dial",
-            status=self.status,
-            match_kind=None,
-            start_time=self.start_time,
-            answer_time=self.answer_time,
-            end_time=self.end_time,
-            duration=float(self.duration) if ended else None,
-            sip_status=self.sip_status,
-            next_sequence=self._sequence,
-            status_callback=target.status_callback if wants_final else None,
-            status_callback_method=target.status_callback_method,
-            callback_params=self.callback_params() if wants_final else {},
-            parent_call_sid=self.parent.call_sid,
-        )
 
 
 def _target_text(target: DialTarget) -> str:

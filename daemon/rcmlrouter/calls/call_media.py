@@ -1,38 +1,60 @@
 """A call's own media: the RTP session behind ``<Say>``, ``<Play>``, ``<Pause>``, ``<Gather>``.
 
-:class:`CallMedia` belongs to the call's SIP leg. Before the 200 OK it takes an RTP port, binds it
-and returns our SDP: the answer to the INVITE's offer, or an offer when the INVITE had none (late
-offer: the answer arrives in the ACK and :meth:`CallMedia.on_answered` applies it). It follows
-the caller's re-INVITEs (a new address or codec; ``sendonly``/``inactive`` is hold: we stop
-sending) and takes DTMF from SIP INFO as well as RFC 4733. The session closes when the call
-ends; its operations then return at once.
+:class:`CallMedia` belongs to a call's leg and works over any SIP call with a dialog
+(:class:`MediaCall`: the caller's ``IncomingCall`` today; an ``OutgoingCall`` placed by the API,
+or a stream or conference attached to the session, later). Before the 200 OK it takes an RTP
+port, binds it and returns our SDP: the answer to the INVITE's offer, or an offer when the INVITE
+had none (late offer: the answer arrives in the ACK and :meth:`CallMedia.on_answered` applies
+it). Once bound it owns the call's re-INVITEs (through the call's
+:class:`~rcmlrouter.calls.in_dialog.InDialog`: a new address or codec; ``sendonly``/``inactive``
+is hold: we stop sending) and takes DTMF from SIP INFO as well as RFC 4733. The session closes
+when the call ends; its operations then return at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-from typing import Final
+from typing import Final, Protocol
 
 import structlog
 
-from rcmlrouter.calls.context import CallContext
+from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.in_dialog import InDialog
 from rcmlrouter.calls.recording import record_call
+from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.errors import MediaError, OverloadError, SipError, SipParseError
 from rcmlrouter.media.dtmf import parse_info_dtmf
 from rcmlrouter.media.player import ClipSource, SilenceSource, Source
 from rcmlrouter.media.rtp import BoundPair, bind_pair
 from rcmlrouter.media.session import MediaParams, MediaSession
-from rcmlrouter.rcml.media_verbs import RecordingOutcome
 from rcmlrouter.rcml.model import GatherChild, Pause, Play, Record, Say
-from rcmlrouter.services import MediaServices, Services
-from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.rcml.ports import RecordingOutcome
+from rcmlrouter.services import MediaServices
+from rcmlrouter.sip.call import IncomingRequest
+from rcmlrouter.sip.message import Header, SipResponse
 from rcmlrouter.sip.sdp import AudioAnswer, build_answer, build_offer, parse_offer
 
 log = structlog.get_logger(__name__)
 
 FD_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE})  # the process's (or system's) limit
-DTMF_INFO_TYPES: Final = ("application/dtmf-relay", "application/dtmf")
+
+
+class MediaCall(Protocol):
+    """The SIP call under a media session (``IncomingCall`` or ``OutgoingCall``)."""
+
+    remote_sdp: bytes | None
+    local_sdp: bytes | None
+
+    @property
+    def answered(self) -> bool: ...
+
+    @property
+    def ended(self) -> asyncio.Future[str]: ...
+
+    def send_in_dialog(
+        self, method: str, headers: list[Header], body: bytes = b""
+    ) -> asyncio.Future[SipResponse | None]: ...
 
 
 def media_params(agreed: AudioAnswer, direction: str) -> MediaParams:
@@ -47,12 +69,17 @@ def media_params(agreed: AudioAnswer, direction: str) -> MediaParams:
 
 
 class CallMedia:
-    """The RTP session of one inbound call (none until :meth:`local_sdp`)."""
+    """The RTP session of one call (none until :meth:`local_sdp`); implements the executor's
+    ``MediaLeg`` port."""
 
-    def __init__(self, call: IncomingCall, ctx: CallContext, services: Services) -> None:
+    def __init__(
+        self, call: MediaCall, in_dialog: InDialog, state: CallState, wiring: CallWiring
+    ) -> None:
         self.call = call
-        self.ctx = ctx
-        self.services = services
+        self.in_dialog = in_dialog
+        self.state = state
+        self.wiring = wiring
+        self.services = wiring.services
         self.session: MediaSession | None = None
         self.port: int | None = None
         self._late_offer = False
@@ -131,7 +158,7 @@ class CallMedia:
 
     def take_reinvites(self) -> None:
         """Answer the caller's re-INVITEs here (again, after a ``<Dial>`` bridge relayed them)."""
-        self.call.on_reinvite(self._on_reinvite)
+        self.in_dialog.own_reinvites(self._on_reinvite)
 
     def _on_reinvite(self, request: IncomingRequest) -> None:
         session, body = self.session, request.request.body
@@ -151,16 +178,13 @@ class CallMedia:
         self.call.local_sdp = agreed.sdp
         request.respond(200, body=agreed.sdp, content_type="application/sdp")
 
-    def on_info(self, request: IncomingRequest) -> bool:
-        """A SIP INFO carrying a key press: fed to the session and answered 200 (True)."""
-        content_type = (request.request.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type not in DTMF_INFO_TYPES:
-            return False
+    def take_digit(self, request: IncomingRequest, content_type: str) -> None:
+        """A SIP INFO carrying a key press (``content_type`` a DTMF type): answered 200, the
+        key fed to the session."""
         request.respond(200)
         digit = parse_info_dtmf(content_type, request.request.body)
         if digit is not None and self.session is not None:
             self.session.receive_digit(digit)
-        return True
 
     # -- a <Dial> bridge in between -------------------------------------------------------------
 
@@ -244,7 +268,7 @@ class CallMedia:
         await self._ready()
         if self.session is None:
             return RecordingOutcome()
-        return await record_call(self.session, verb, self.ctx, self.media)
+        return await record_call(self.session, verb, self.state, self.wiring, self.media)
 
     # -- the end --------------------------------------------------------------------------------
 

@@ -1,0 +1,149 @@
+"""The executor's ports: what running an RCML document needs from the outside, and nothing else.
+
+A leaf: it imports only the document model. The call wing (``calls/``) implements
+:class:`CallLeg` (and its :class:`MediaLeg` half) and :class:`DocumentSource` for each kind of
+call; messaging implements :class:`MessageSender` and runs SMS documents against the same
+:class:`SmsOrigin` / :class:`SmsResult` values. Neither needs the executor itself to do so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from rcmlrouter.rcml.model import Dial, Document, GatherChild, Record, Sms
+
+MAX_REDIRECTS: Final = 20
+"""Further documents (``<Redirect>``, ``action``) one call or message may fetch (SPEC §3.2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingOutcome:
+    """What a ``<Record>`` produced: ``params`` for its ``action``; ``caller_hung_up`` when the
+    recording ended because the call did (the leg has delivered the action request then)."""
+
+    params: Mapping[str, str] = field(default_factory=dict)
+    caller_hung_up: bool = False
+
+
+class MediaLeg(Protocol):
+    """The media operations of a call (a leg implements them on its RTP session)."""
+
+    async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
+        """Play ``verb``'s audio (a ``Play`` URL, ``Say`` speech, ``Pause`` silence) to the end.
+
+        With ``interruptible`` stop at the first key press and return it (it stays buffered for
+        :meth:`collect_digits`); ``None`` when it played out or the call ended. Raises
+        :class:`MediaError` when the audio cannot be had."""
+        ...
+
+    async def collect_digits(
+        self, num_digits: int, finish_on_key: str, digit_timeout: float
+    ) -> str:
+        """Key presses (buffered ones first) until ``num_digits`` (0: no limit), the finish key
+        (not included), ``digit_timeout`` seconds without a key, or the end of the call."""
+        ...
+
+    async def send_digits(self, digits: str) -> None:
+        """Send DTMF (RFC 4733) to the caller; ``w`` waits half a second."""
+        ...
+
+    async def record(self, verb: Record) -> RecordingOutcome:
+        """Beep (``playBeep``), record until silence / ``maxLength`` / a finish key / hangup,
+        store the recording and send its ``recordingStatusCallback``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialOutcome:
+    """How a ``<Dial>`` ended: ``status`` is the DialCallStatus (completed, busy, no-answer,
+    failed, canceled); ``params`` go to the ``action`` URL; ``document`` is set when a transfer
+    (REFER) replaced the running RCML: it runs next, instead of the action."""
+
+    status: str
+    answered: bool
+    params: Mapping[str, str]
+    document: Document | None = None
+
+
+class CallLeg(MediaLeg, Protocol):
+    """What the executor needs from a call; the media operations come from :class:`MediaLeg`."""
+
+    @property
+    def answered(self) -> bool: ...
+
+    @property
+    def rejected(self) -> bool: ...
+
+    async def answer(self) -> None: ...
+
+    def reject(self, status: int, reason: str) -> None: ...
+
+    async def hangup(self) -> None: ...
+
+    async def pause(self, seconds: float) -> None: ...
+
+    async def dial(self, verb: Dial) -> DialOutcome:
+        """Ring ``verb``'s targets and bridge the first that answers (answering the caller
+        then, not before); returns when the bridge (or the attempt) ends."""
+        ...
+
+
+class DocumentSource(Protocol):
+    """Fetches the document at ``url`` with the call's parameters plus ``extra``."""
+
+    async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsOrigin:
+    """Who an ``<Sms>`` is sent for: its defaults, its record and its callbacks.
+
+    ``default_to`` is the caller (or the sender of the message being answered), ``default_from``
+    the number that was called (or messaged); ``direction`` is ``outbound-call`` inside a voice
+    document and ``outbound-reply`` inside an SMS document.
+    """
+
+    account_sid: str
+    default_to: str
+    default_from: str
+    direction: str
+    number_sid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsResult:
+    """How sending one message ended: ``status`` is ``sent`` or ``failed`` (+ ``error_code``)."""
+
+    sid: str
+    status: str
+    error_code: int | None = None
+
+    def action_params(self) -> dict[str, str]:
+        """The parameters posted to the verb's ``action`` (Restcomm's and Twilio's names)."""
+        params = {"SmsSid": self.sid, "MessageSid": self.sid, "SmsStatus": self.status}
+        params["MessageStatus"] = self.status
+        if self.error_code is not None:
+            params["ErrorCode"] = str(self.error_code)
+        return params
+
+
+class MessageSender(Protocol):
+    """Sends the message an ``<Sms>`` / ``<Message>`` verb describes (messaging implements it).
+
+    Never raises for a message that could not be delivered: that is a ``failed`` result.
+    """
+
+    async def send(self, verb: Sms, origin: SmsOrigin) -> SmsResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmsChannel:
+    """A sender bound to the call (or message) whose document runs ``<Sms>`` verbs."""
+
+    sender: MessageSender
+    origin: SmsOrigin
+
+    async def send(self, verb: Sms) -> SmsResult:
+        return await self.sender.send(verb, self.origin)
