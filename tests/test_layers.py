@@ -98,6 +98,10 @@ RULES.append(
 )
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 
+# sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,
+# opened in transport.py and sip/connector.py)
+SOCKET_OWNERS += ("rcmlrouter.sip.udp",)
+
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
