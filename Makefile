@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/rcmlrouter.example.toml
 RCMLROUTER := $(BIN)/rcmlrouter --config $(CONFIG)
 # Debian packages the tests drive: SIPp (load generator / scenario driver), espeak-ng (<Say>),
-# Kamailio (the SIP load balancer in front of many nodes).
-TEST_DEBS := sip-tester espeak-ng kamailio
+# Kamailio (the SIP load balancer in front of many nodes), Chromium and its WebDriver (the
+# console's browser test).
+TEST_DEBS := sip-tester espeak-ng kamailio chromium chromium-driver
+# axe-core (npm, pinned by tests/e2e/axe/package-lock.json): the console's accessibility checks
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test lint typecheck unit bench soak cluster setup test-setup debs clean
 
@@ -15,7 +18,7 @@ run: setup
 	@echo "== credentials (admin account) =="
 	@$(RCMLROUTER) init --demo
 	@$(RCMLROUTER) inventory import config/inventory.demo.csv >/dev/null
-	@echo "== API on http://127.0.0.1:8080, SIP on udp/tcp 127.0.0.1:5060; demo number 1234 =="
+	@echo "== API on http://127.0.0.1:8080 (console: /console/), SIP on udp/tcp 127.0.0.1:5060; demo number 1234 =="
 	exec $(RCMLROUTER) run
 
 setup: $(VENV)/.installed
@@ -42,7 +45,12 @@ debs:
 	  else echo "please install:$$missing (sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-test-setup: debs $(VENV)/.test-installed
+$(AXE): tests/e2e/axe/package.json tests/e2e/axe/package-lock.json
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory debs DEBS="nodejs npm"
+	npm ci --prefix tests/e2e/axe --no-audit --no-fund --loglevel=error
+	@touch $@
+
+test-setup: debs $(VENV)/.test-installed $(AXE)
 
 lint: test-setup
 	$(BIN)/ruff check daemon tests
@@ -68,6 +76,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/rtp_bind_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
 	$(BIN)/python tests/bench/failover_bench.py
+	$(BIN)/python tests/bench/console_bench.py
 
 # Long runs kept out of `make test`: crash rounds (CRASH_ROUNDS, default 200), schemathesis's
 # random search on every API base and suffix (200 examples per operation, a new seed each run;

@@ -227,6 +227,10 @@ async def test_a_receiver_that_recovers_before_max_age_gets_the_event(tmp_path: 
         await outbox.commit(events=[outbox.event("CA1", "AC1", 0, receiver.url, "POST", params)])
         await _until(lambda: receiver.seen == [("CA1", "0")])
         assert receiver.failures == 0 and _expired_total() == expired_before
+        attempts = outbox.attempts.of_call("CA1")  # what the console's call page shows
+        assert attempts[-1].error is None and attempts[-1].attempt == len(attempts) > 1
+        assert [a.error for a in attempts[:-1]] == ["HTTP 500", "HTTP 500"]
+        assert outbox.attempts.of_call("CA2") == []
     finally:
         await _close(outbox, store)
         assert receiver.runner is not None

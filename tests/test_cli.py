@@ -71,8 +71,20 @@ def test_route_prints_one_json_document(tmp_path: Path) -> None:
     _cli(tmp_path, "init", "--demo")
     found = _one_document(_cli(tmp_path, "route", "1234").stdout)
     assert found["match"]["phone_number"] == "1234"
+    winner = [s for s in found["steps"] if s["outcome"] == "winner"]
+    assert winner == [
+        {
+            "stage": "exact",
+            "outcome": "winner",
+            "text": "'1234' (as dialed) is a SIP number of the organization: the first exact "
+            "hit wins.",
+            "subject": "1234",
+            "sid": found["match"]["sid"],
+        }
+    ]
     missing = _one_document(_cli(tmp_path, "route", "999", ok=1).stdout)
     assert missing["match"] is None
+    assert [s["stage"] for s in missing["steps"]][-1] == "catch-all"
 
 
 def test_check_config_and_migrate_print_json(tmp_path: Path) -> None:

@@ -47,7 +47,29 @@ RULES = [
         "rcmlrouter.store",
         ("aiohttp", "rcmlrouter.sip", "rcmlrouter.api", "rcmlrouter.calls", "rcmlrouter.messaging"),
     ),
-    ("rcmlrouter.api", ("rcmlrouter.sip", "rcmlrouter.calls", "rcmlrouter.messaging", "socket")),
+    (
+        "rcmlrouter.api",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.console",
+            "socket",
+        ),
+    ),
+    # the console sits on the API: it shows what the API's code answers, nothing of the call path
+    (
+        "rcmlrouter.console",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.media",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+            "socket",
+        ),
+    ),
     # what calls and messaging share lives below both of them
     ("rcmlrouter.services", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
     ("rcmlrouter.callbacks", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),

@@ -18,12 +18,13 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rcmlrouter import metrics, systemd
+from rcmlrouter import __version__, metrics, systemd
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY
 from rcmlrouter.api.protocol_errors import ApiRunner
@@ -35,6 +36,7 @@ from rcmlrouter.cluster.apply import SnapshotApplier
 from rcmlrouter.cluster.node import ClusterNode, node_id_for
 from rcmlrouter.cluster.work import Claim
 from rcmlrouter.config import Config, SipConfig, parse_host_port, sqlite_path
+from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import ConfigError, SipError
 from rcmlrouter.httpclient.client import HttpClient
@@ -260,7 +262,11 @@ class Daemon:
             self.endpoint.secure(*sip_security(config.sip))
         except SipError as exc:
             raise ConfigError([f"sip.tls_cert / tls_key / tls_ca: {exc.reason}"]) from exc
-        metrics.SIP_SECURITY.source = self.endpoint.security_stats
+        endpoint = self.endpoint
+        metrics.SIP_SECURITY.source = lambda: {
+            **endpoint.security_stats(),
+            "rejected_overload": endpoint.stats.rejected_overload,
+        }
         lag = self.endpoint.lag
         metrics.LOOP_LAG.source = lambda: (LAG_BUCKETS, lag.lag_counts, lag.lag_sum)
         try:
@@ -336,6 +342,9 @@ class Daemon:
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
         app.router.add_get("/health", self._serve_health)
+        console = self._console_sources() if config.console.enabled else None
+        if console is not None:
+            mount_console(app, console)
         self._runner = ApiRunner(app)
         await self._runner.setup()
         host_port = parse_host_port(config.api.listen)
@@ -348,16 +357,35 @@ class Daemon:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.api_port = sockets[0].getsockname()[1] if sockets else host_port[1]
+        if console is not None:  # the live-call controls reach the API through loopback
+            host = host_port[0] if host_port[0] not in ("0.0.0.0", "::", "") else "127.0.0.1"  # noqa: S104
+            console.api_url = f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
 
-    async def _serve_health(self, _request: web.Request) -> web.Response:
+    def _console_sources(self) -> ConsoleSources | None:
+        services = self.services
+        if services is None:
+            return None
+        return ConsoleSources(
+            snapshot=services.snapshot,
+            directory=services.directory,
+            attempts=services.outbox.attempts,
+            health=self.health_report,
+            metrics=lambda: generate_latest(metrics.REGISTRY),
+            default_region=self.config.routing.default_region,
+            session_timeout=self.config.console.session_timeout,
+        )
+
+    def health_report(self) -> dict[str, Any]:
+        """The ``/health`` document: status, version, calls, the cluster's versions and lag."""
         draining = self.supervisor is not None and self.supervisor.draining
-        status = 503 if draining else 200
         active = self.supervisor.active if self.supervisor else 0
         cluster = self.cluster.health() if self.cluster is not None else {}
-        return web.json_response(
-            {"status": "draining" if draining else "ok", "calls": active, **cluster},
-            status=status,
-        )
+        status = "draining" if draining else "ok"
+        return {"status": status, "version": __version__, "calls": active, **cluster}
+
+    async def _serve_health(self, _request: web.Request) -> web.Response:
+        report = self.health_report()
+        return web.json_response(report, status=503 if report["status"] == "draining" else 200)
 
     async def stop(self) -> None:
         """Drain calls, flush what is queued, close everything.

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import structlog
 
 from rcmlrouter import metrics
+from rcmlrouter.callback_attempts import CallbackAttempts
 from rcmlrouter.config import CallbacksConfig
 from rcmlrouter.errors import FetchError, RcmlRouterError
 from rcmlrouter.journal import BatchWriter
@@ -90,6 +91,7 @@ class CallbackOutbox:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._limit = asyncio.Semaphore(max(1, config.workers) * 16)
         self.pending = 0
+        self.attempts = CallbackAttempts()  # the last attempts' outcomes (the console reads)
         metrics.CALLBACKS_OLDEST_AGE.set_function(self.oldest_age)
 
     def oldest_age(self) -> float:
@@ -225,10 +227,11 @@ class CallbackOutbox:
         while True:
             async with self._limit:
                 error = await self._post(event)
+            attempts += 1
+            self.attempts.add(event.call_sid, event.sequence, event.url, attempts, error)
             if error is None:
                 return True
             metrics.CALLBACKS_FAILED.inc()
-            attempts += 1
             left = expires_at - time.time()
             if left <= 0:
                 log.warning(

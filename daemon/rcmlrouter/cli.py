@@ -176,8 +176,11 @@ async def _copy_store(source_url: str | None, target_url: str | None, *, force: 
 
 
 async def _cmd_route(config: Config, args: argparse.Namespace) -> int:
+    """Which number a dialed string reaches, with the resolver's steps (routing/explain.py:
+    the same steps the console's "Which number answers?" page shows)."""
     from rcmlrouter.app import load_snapshot, open_store
     from rcmlrouter.directory import Directory
+    from rcmlrouter.routing.explain import explain_route
     from rcmlrouter.routing.numbers import normalize_dialed
 
     store = await open_store(config)
@@ -190,11 +193,11 @@ async def _cmd_route(config: Config, args: argparse.Namespace) -> int:
         if dest is None:
             raise ConfigError(["no organization exists; run `rcmlrouter init`"])
         dialed = normalize_dialed(args.number)
+        region, caller_sid = config.routing.default_region, caller.sid if caller else None
         started = time.perf_counter_ns()
-        match = snapshot.resolve(
-            dialed, dest.sid, caller.sid if caller else None, config.routing.default_region
-        )
+        match = snapshot.resolve(dialed, dest.sid, caller_sid, region)
         elapsed = time.perf_counter_ns() - started
+        explained = explain_route(snapshot, dialed, dest.sid, caller_sid, region)
     finally:
         await store.close()
     out: dict[str, Any] = {"dialed": dialed, "organization": dest.domain, "resolve_ns": elapsed}
@@ -202,6 +205,7 @@ async def _cmd_route(config: Config, args: argparse.Namespace) -> int:
         out["match"] = None
     else:
         out["match"] = {"sid": match.sid, "kind": match.kind, "phone_number": match.phone_number}
+    out["steps"] = [step.as_dict() for step in explained.steps]
     print(json.dumps(out))
     return 0 if match else 1
 

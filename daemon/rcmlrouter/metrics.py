@@ -27,6 +27,12 @@ CALLS_TOTAL = Counter(
     registry=REGISTRY,
 )
 CALLS_ACTIVE = Gauge("rcmlrouter_calls_active", "Calls in progress.", registry=REGISTRY)
+MESSAGES_TOTAL = Counter(
+    "rcmlrouter_messages_total",
+    "Inbound SIP MESSAGEs processed (their webhook run), by final status.",
+    ["status"],
+    registry=REGISTRY,
+)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",
@@ -210,6 +216,11 @@ class SipSecurity(Collector):
             "rcmlrouter_sip_calls_ended_by_connection",
             "Calls ended because the TCP/TLS connection they came on closed.",
             value=stats.get("calls_ended_by_connection", 0),
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_overload_rejected",
+            "New INVITEs answered 503 + Retry-After because the endpoint was overloaded.",
+            value=stats.get("rejected_overload", 0),
         )
         yield CounterMetricFamily(
             "rcmlrouter_sip_parse_errors",

@@ -193,3 +193,43 @@ async def test_messages_are_readable_at_both_paths(api: Api) -> None:
 
 def _fields(record: object) -> dict[str, object]:
     return {name: getattr(record, name) for name in record.__slots__}  # type: ignore[attr-defined]
+
+
+async def test_calls_filter_by_number_and_start_day(api: Api) -> None:
+    day = 1_700_000_000.0 - 1_700_000_000.0 % 86400  # 2023-11-14 00:00 UTC
+    starts = (("+15105555555", day + 60), ("+15105555555", day + 86400 + 60))
+    starts += (("+15105550000", day + 120),)
+    calls = [
+        CallRecord(
+            new_sid("CA"),
+            api.admin.sid,
+            None,
+            "+15550001",
+            to,
+            "inbound",
+            "completed",
+            "exact",
+            start,
+            start,
+            start + 5,
+            5.0,
+            200,
+        )
+        for to, start in starts
+    ]
+    await api.store.record_calls(calls)
+
+    async def sids(**params: str) -> list[str]:
+        body = (await api.client.get(api.url("Calls.json"), params=params, auth=api.auth)).json()
+        return [c["sid"] for c in body["calls"]]
+
+    assert await sids(To="+15105555555") == [calls[1].sid, calls[0].sid]
+    assert await sids(StartTime="2023-11-14") == [calls[2].sid, calls[0].sid]
+    assert await sids(To="+15105555555", **{"StartTime>": "2023-11-15"}) == [calls[1].sid]
+    assert await sids(From="+15550002") == []
+    bad = await api.client.get(api.url("Calls.json"), params={"StartTime": "14/11"}, auth=api.auth)
+    assert bad.status_code == 400 and bad.json()["code"] == 20001
+    page = (
+        await api.client.get(api.url("Calls.json"), params={"To": "+15105555555"}, auth=api.auth)
+    ).json()
+    assert "To=%2B15105555555" in page["first_page_uri"] and page["total"] == 2

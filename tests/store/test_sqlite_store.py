@@ -30,7 +30,7 @@ async def test_file_is_private_and_migrations_are_idempotent(tmp_path: Path) -> 
     admin, token = await first.ensure_default_setup()
     assert token is not None and len(token) == 32
     await first.close()
-    latest = len(migration_scripts())
+    latest = migration_scripts()[-1][0]
     assert latest >= 3
     second = await SqliteStore.open(path)
     try:
@@ -40,5 +40,6 @@ async def test_file_is_private_and_migrations_are_idempotent(tmp_path: Path) -> 
     finally:
         await second.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("SELECT COUNT(*) FROM schema_version").fetchone() == (latest,)
+        applied = raw.execute("SELECT COUNT(*) FROM schema_version").fetchone()
+        assert applied == (len(migration_scripts()),)
         assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)

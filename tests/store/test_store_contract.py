@@ -14,6 +14,7 @@ from rcmlrouter.errors import ConflictError, NotFoundError
 from rcmlrouter.store.base import (
     Account,
     Application,
+    CallQuery,
     CallRecord,
     IncomingNumber,
     InventoryEntry,
@@ -68,7 +69,7 @@ async def test_migrations_are_idempotent(engine: Engine) -> None:
     admin, token = await first.ensure_default_setup()
     assert token is not None and len(token) == 32
     await first.close()
-    latest = len(migration_scripts())
+    latest = migration_scripts()[-1][0]
     second = await engine.open()
     try:
         assert await second.migrate() == latest  # type: ignore[attr-defined]
@@ -76,7 +77,7 @@ async def test_migrations_are_idempotent(engine: Engine) -> None:
         assert again == admin and no_token is None
     finally:
         await second.close()
-    assert engine.count("schema_version") == latest
+    assert engine.count("schema_version") == len(migration_scripts())
 
 
 # ---- organizations and accounts ---------------------------------------------------------------
@@ -368,7 +369,7 @@ async def test_call_records_upsert_and_page(store: Store) -> None:
     stored = await store.get_call("CA1")
     assert stored.status == "completed" and stored.urls == ["http://u/"]
     assert stored.end_time == 5.0 and stored.used_fallback is False
-    page = await store.list_calls("AC1", 0, 1)
+    page = await store.list_calls(CallQuery("AC1"), 0, 1)
     assert page.total == 2 and [c.sid for c in page.items] == ["CA1"]  # newest first
     assert [c.sid for c in await store.unfinished_calls()] == ["CA0"]
     with pytest.raises(NotFoundError):

@@ -56,13 +56,15 @@ async def handle_instance(request: web.Request) -> web.Response:
     """``Accounts/{AC}``: GET reads, POST / PUT update."""
     caller, account = await authorize(request)
     if request.method in ("POST", "PUT"):
-        account = await _update(request, caller, account, await Params.from_body(request))
+        account = await update_account(request, caller, account, await Params.from_body(request))
     return render(request, _resource(request, account))
 
 
-async def _update(
+async def update_account(
     request: web.Request, caller: Account, account: Account, params: Params
 ) -> Account:
+    """``FriendlyName``, ``Status`` and ``AuthToken=rotate`` of ``account``, done by
+    ``caller`` (itself or an ancestor: the caller's reach is checked before)."""
     name = params.friendly_name()
     if name is not None and not name:
         raise invalid("FriendlyName", "must not be empty")
@@ -147,14 +149,18 @@ def _email(params: Params) -> str | None:
 async def handle_create(request: web.Request) -> web.Response:
     """POST ``Accounts``: a sub-account of the caller; returns its sid and AuthToken."""
     caller = await authenticate(request)
-    params = await Params.from_body(request)
+    account = await create_sub_account(request, caller, await Params.from_body(request))
+    return render(request, _resource(request, account), flavour_of(request).create_status)
+
+
+async def create_sub_account(request: web.Request, caller: Account, params: Params) -> Account:
+    """A sub-account of ``caller`` from ``FriendlyName``, ``EmailAddress``, ``Password``."""
     email = _email(params)
     password = params.text("Password")
     if password is not None and len(password) < MIN_PASSWORD:
         raise invalid("Password", f"must be at least {MIN_PASSWORD} characters")
     name = params.friendly_name() or email or "Sub-account"
     try:
-        account = await store_of(request).create_account(caller, name, email, password or None)
+        return await store_of(request).create_account(caller, name, email, password or None)
     except ConflictError as exc:
         raise invalid("EmailAddress", f"{email} is already in use") from exc
-    return render(request, _resource(request, account), flavour_of(request).create_status)

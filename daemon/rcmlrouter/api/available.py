@@ -51,7 +51,8 @@ def contains_pattern(raw: str) -> str:
     return "".join(out)
 
 
-def _query(params: Params, country: str, number_type: str) -> InventoryQuery:
+def inventory_query(params: Params, country: str, number_type: str) -> InventoryQuery:
+    """The AvailablePhoneNumbers filters (SPEC §1.6); 21451 for a bad AreaCode."""
     area_code = params.text("AreaCode") or None
     if area_code is not None and (country not in NANP or not AREA_CODE.fullmatch(area_code)):
         raise invalid("AreaCode", f"{area_code!r} is not a US/CA area code", 21451)
@@ -98,7 +99,7 @@ async def handle_available(request: web.Request) -> web.Response:
     country = request.match_info["country"].upper()
     if len(country) != 2 or not country.isalpha():
         raise invalid("IsoCountry", f"{country!r} is not a 2-letter country code")
-    query = _query(Params.from_query(request), country, number_type)
+    query = inventory_query(Params.from_query(request), country, number_type)
     entries = await store_of(request).list_inventory(query, time.time())
     uri = request.path_qs
     fields = twilio_available_fields if flavour_of(request).is_twilio else available_fields

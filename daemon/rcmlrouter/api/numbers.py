@@ -37,7 +37,7 @@ from rcmlrouter.errors import (
     InvalidPatternError,
     NotFoundError,
 )
-from rcmlrouter.routing.numbers import classify_sip_number, compile_pattern
+from rcmlrouter.routing.numbers import SipNumberKind, classify_sip_number, compile_pattern
 from rcmlrouter.store.base import (
     Account,
     IncomingNumber,
@@ -77,18 +77,23 @@ async def handle_instance_resource(request: web.Request) -> web.Response:
     return await update_number(request)
 
 
-async def list_numbers(request: web.Request, number_type: str | None) -> web.Response:
-    _, account = await authorize(request)
-    params = Params.from_query(request)
-    paging = read_paging(params)
+def number_query(account_sid: str, params: Params, number_type: str | None) -> NumberQuery:
+    """The ``PhoneNumber``, ``FriendlyName`` and ``Beta`` filters of a number list."""
     beta = params.boolean("Beta")
-    query = NumberQuery(
-        account_sid=account.sid,
+    return NumberQuery(
+        account_sid=account_sid,
         phone_number=params.text("PhoneNumber") or None,
         friendly_name=params.text("FriendlyName") or None,
         include_beta=True if beta is None else beta,
         number_type=number_type,
     )
+
+
+async def list_numbers(request: web.Request, number_type: str | None) -> web.Response:
+    _, account = await authorize(request)
+    params = Params.from_query(request)
+    paging = read_paging(params)
+    query = number_query(account.sid, params, number_type)
     filters = [(name, params.text(name) or "") for name in LIST_FILTERS if params.text(name)]
     if flavour_of(request).is_twilio:
         return await _twilio_list(request, query, params, filters)
@@ -132,9 +137,23 @@ def _collection(
 async def create_number(request: web.Request, number_type: str | None) -> web.Response:
     _, account = await authorize(request)
     params = await Params.from_body(request)
-    store, flavour = store_of(request), flavour_of(request)
+    flavour = flavour_of(request)
+    created = await provision_number(request, account, params, number_type, flavour.api_version)
+    return render(request, _resource(request, created), flavour.create_status)
+
+
+async def provision_number(
+    request: web.Request,
+    account: Account,
+    params: Params,
+    number_type: str | None,
+    api_version: str,
+) -> IncomingNumber:
+    """Create a number for ``account`` from create parameters (SPEC §1.3): a provider number
+    bought from the inventory by ``PhoneNumber`` or ``AreaCode``, or a SIP number."""
+    store = store_of(request)
     changes = number_changes(params, settings_of(request).public_base_url)
-    changes.setdefault("api_version", flavour.api_version)
+    changes.setdefault("api_version", api_version)
     e164 = _bought_by_phone_number(params)
     try:
         if e164 is not None:
@@ -147,7 +166,7 @@ async def create_number(request: web.Request, number_type: str | None) -> web.Re
     except ConflictError as exc:
         phone = e164 or params.text("PhoneNumber") or params.text("AreaCode")
         raise ApiError(400, 21422, f"PhoneNumber: {phone} is not available") from exc
-    return render(request, _resource(request, created), flavour.create_status)
+    return created
 
 
 def _bought_by_phone_number(params: Params) -> str | None:
@@ -221,14 +240,22 @@ def _provider_number(account: Account, entry: InventoryEntry) -> IncomingNumber:
     )
 
 
-def _sip_number(account: Account, raw: str, number_type: str | None) -> IncomingNumber:
+def check_sip_number(raw: str) -> SipNumberKind:
+    """The kind of a SIP number as given (dial, channel, regex, catchall) if it may be
+    provisioned; else 400 with 21505 (a regex breaking the pattern rules) or 21421."""
     try:
-        if classify_sip_number(raw) == "regex":
+        kind = classify_sip_number(raw)
+        if kind == "regex":
             compile_pattern(raw)
     except InvalidPatternError as exc:
         raise invalid("PhoneNumber", str(exc), 21505) from exc
     except InvalidNumberError as exc:
         raise invalid("PhoneNumber", str(exc), 21421) from exc
+    return kind
+
+
+def _sip_number(account: Account, raw: str, number_type: str | None) -> IncomingNumber:
+    check_sip_number(raw)
     now = time.time()
     return IncomingNumber(
         sid=new_sid("PN"),
@@ -248,13 +275,18 @@ async def _owned_number(request: web.Request) -> tuple[Account, IncomingNumber]:
     """(caller, number) for an instance URL; 404 unknown sid, 403 another account's number."""
     caller, account = await authorize(request)
     sid = strip_format(request.match_info["sid"])
+    return caller, await owned_number(store_of(request), account, sid)
+
+
+async def owned_number(store: Store, account: Account, sid: str) -> IncomingNumber:
+    """The number ``sid`` of ``account``: 404 unknown sid, 403 another account's number."""
     try:
-        number = await store_of(request).get_number(sid)
+        number = await store.get_number(sid)
     except NotFoundError as exc:
         raise ApiError(404, 20404, f"number {sid} not found") from exc
     if number.account_sid != account.sid:
         raise ApiError(403, 20403, f"number {sid} belongs to another account")
-    return caller, number
+    return number
 
 
 async def read_number(request: web.Request) -> web.Response:
@@ -265,6 +297,14 @@ async def read_number(request: web.Request) -> web.Response:
 async def update_number(request: web.Request) -> web.Response:
     caller, number = await _owned_number(request)
     params = await Params.from_body(request)
+    saved = await change_number(request, caller, number, params)
+    return render(request, _resource(request, saved))
+
+
+async def change_number(
+    request: web.Request, caller: Account, number: IncomingNumber, params: Params
+) -> IncomingNumber:
+    """Apply update parameters to ``number`` (SPEC §1.4): only those present change."""
     store = store_of(request)
     changes = number_changes(params, settings_of(request).public_base_url)
     target = params.text("AccountSid")
@@ -276,10 +316,9 @@ async def update_number(request: web.Request) -> web.Response:
     updated = apply_changes(number, changes, time.time())
     await check_applications(store, updated.account_sid, updated)
     try:
-        saved = await store.update_number(updated)
+        return await store.update_number(updated)
     except NotFoundError as exc:
         raise ApiError(404, 20404, f"number {number.sid} not found") from exc
-    return render(request, _resource(request, saved))
 
 
 async def _check_transfer(store: Store, caller: Account, target: str) -> None:
@@ -294,8 +333,14 @@ async def _check_transfer(store: Store, caller: Account, target: str) -> None:
 
 async def delete_number(request: web.Request) -> web.Response:
     _, number = await _owned_number(request)
+    await release_number(request, number)
+    return web.Response(status=204)
+
+
+async def release_number(request: web.Request, number: IncomingNumber) -> None:
+    """Delete ``number``; a provider number goes back to the inventory after
+    ``numbers.recycle_after``."""
     try:
         await store_of(request).delete_number(number.sid, settings_of(request).recycle_after)
     except NotFoundError as exc:
         raise ApiError(404, 20404, f"number {number.sid} not found") from exc
-    return web.Response(status=204)

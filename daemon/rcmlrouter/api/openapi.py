@@ -40,6 +40,7 @@ APPLICATION_FIELDS = (
     "FriendlyName", "VoiceUrl", "VoiceMethod", "SmsUrl", "SmsMethod", "ReferUrl", "ReferMethod",
 )  # fmt: skip
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
+CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>", *PAGING)
 AVAILABLE_FILTERS = (
     "AreaCode", "Contains", "InRegion", "InPostalCode", "SmsEnabled", "VoiceEnabled",
     "MmsEnabled", "FaxEnabled", "Beta", "PageSize",
@@ -67,7 +68,7 @@ def _schema_of(name: str) -> dict[str, Any]:
         return METHOD
     if name.endswith("Url") or name == "StatusCallback":
         return URL
-    if name.startswith("DateSent"):
+    if name.startswith(("DateSent", "StartTime")):
         return {"type": "string", "format": "date"}
     if name == "Status":
         return {"type": "string", "enum": ["active", "suspended", "closed"]}
@@ -207,7 +208,7 @@ RESOURCES: tuple[Resource, ...] = (
         _rw("application", APPLICATION_FIELDS),
         _with_sid(),
     ),
-    *_records("Calls", "Calls", "call", PAGING),
+    *_records("Calls", "Calls", "call", CALL_FILTERS),
     *_records("SMS/Messages", "Messages", "message", MESSAGE_FILTERS),
     *_records("Messages", "Messages", "message", MESSAGE_FILTERS),
     Resource(

@@ -27,6 +27,7 @@ from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.base import (
     API_VERSION,
+    CallQuery,
     CallRecord,
     MessageQuery,
     MessageRecord,
@@ -37,8 +38,9 @@ from rcmlrouter.store.base import (
 
 R = TypeVar("R")
 # Twilio's names: DateSent=YYYY-MM-DD is that UTC day; "DateSent<=D" arrives as the parameter
-# "DateSent<" (on or before D), "DateSent>=D" as "DateSent>" (on or after D).
+# "DateSent<" (on or before D), "DateSent>=D" as "DateSent>" (on or after D). StartTime alike.
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>")
 DAY = 86400.0
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -107,18 +109,37 @@ def notification_fields(request: web.Request, n: Notification) -> dict[str, Any]
 
 def message_query(account_sid: str, params: Params) -> MessageQuery:
     """The ``To``, ``From`` and ``DateSent`` filters of a message list."""
-    day, on_or_before, on_or_after = (
-        _day_start(params, name) for name in ("DateSent", "DateSent<", "DateSent>")
-    )
-    starts = [t for t in (day, on_or_after) if t is not None]
-    ends = [t + DAY for t in (day, on_or_before) if t is not None]
+    sent_from, sent_before = day_bounds(params, "DateSent")
     return MessageQuery(
         account_sid,
         to=_number_filter(params, "To"),
         from_=_number_filter(params, "From"),
-        sent_from=max(starts) if starts else None,
-        sent_before=min(ends) if ends else None,
+        sent_from=sent_from,
+        sent_before=sent_before,
     )
+
+
+def call_query(account_sid: str, params: Params) -> CallQuery:
+    """The ``To``, ``From`` and ``StartTime`` filters of a call list (Twilio's names)."""
+    started_from, started_before = day_bounds(params, "StartTime")
+    return CallQuery(
+        account_sid,
+        to=_number_filter(params, "To"),
+        from_=_number_filter(params, "From"),
+        started_from=started_from,
+        started_before=started_before,
+    )
+
+
+def day_bounds(params: Params, name: str) -> tuple[float | None, float | None]:
+    """(from, before) in POSIX seconds of ``name`` (that UTC day), ``name<`` (on or before)
+    and ``name>`` (on or after), each ``YYYY-MM-DD``."""
+    day, on_or_before, on_or_after = (
+        _day_start(params, key) for key in (name, f"{name}<", f"{name}>")
+    )
+    starts = [t for t in (day, on_or_after) if t is not None]
+    ends = [t + DAY for t in (day, on_or_before) if t is not None]
+    return (max(starts) if starts else None, min(ends) if ends else None)
 
 
 def _number_filter(params: Params, name: str) -> str | None:
@@ -196,9 +217,12 @@ def instance_handler(kind: RecordKind[R]) -> Handler:
 
 CALLS: RecordKind[CallRecord] = RecordKind(
     "call", ("Calls", "Call", "calls"), call_fields,
-    lambda store, account, _params, page, size: store.list_calls(account, page, size),
+    lambda store, account, params, page, size: store.list_calls(
+        call_query(account, params), page, size
+    ),
     lambda store, sid: store.get_call(sid),
-    twilio=(twilio_call_fields, ("Calls", "Call", "calls")),
+    CALL_FILTERS,
+    (twilio_call_fields, ("Calls", "Call", "calls")),
 )  # fmt: skip
 NOTIFICATIONS: RecordKind[Notification] = RecordKind(
     "notification", ("Notifications", "Notification", "notifications"), notification_fields,

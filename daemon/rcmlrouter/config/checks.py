@@ -56,6 +56,8 @@ def validate(config: Config, problems: list[str]) -> None:
         problems.append("api.auth_fail_limit / auth_fail_window: must be positive")
     if config.api.token_grace < 0:
         problems.append("api.token_grace: must be 0 or more seconds")
+    if config.console.session_timeout <= 0:
+        problems.append("console.session_timeout: must be a positive number of seconds")
     if config.log.format not in ("json", "console", "auto"):
         problems.append("log.format: expected 'json', 'console' or 'auto'")
     if config.log.level.lower() not in ("debug", "info", "warning", "error", "critical"):

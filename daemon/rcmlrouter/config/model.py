@@ -19,6 +19,14 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleConfig:
+    """The operator console served by the API at ``/console/``."""
+
+    enabled: bool = True
+    session_timeout: float = 3600.0  # seconds a console session lasts without a request
+
+
+@dataclass(frozen=True, slots=True)
 class SipConfig:
     listen: tuple[str, ...] = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
     advertise: str = ""  # host for Via/Contact; required when listening on 0.0.0.0 or ::
@@ -190,6 +198,7 @@ class LogConfig:
 @dataclass(frozen=True, slots=True)
 class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     sip: SipConfig = field(default_factory=SipConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from rcmlrouter import metrics
 from rcmlrouter.errors import NotFoundError, RcmlError
 from rcmlrouter.messaging.document import check_message_document, run_message_document
 from rcmlrouter.messaging.params import message_params
@@ -200,6 +201,7 @@ class MessageProcessor:
             error_code=error_code,
         )
         services.outbox.commit(message=final)
+        metrics.MESSAGES_TOTAL.labels(status).inc()
         log.info(
             "message.processed",
             sms_sid=record.sid,

@@ -86,6 +86,16 @@ class _Bucket:
             quiet = re2_options()
             self._fallback = [re2.compile(ranked[p].translated, quiet) for p in positions]
 
+    def matching(self, encoded: bytes) -> list[int]:
+        """Every matching position (for explanations; :meth:`best` is the lowest of them)."""
+        if self._matcher is not None:
+            return [self.positions[i] for i in self._matcher.Match(encoded) or ()]
+        return [
+            position
+            for position, compiled in zip(self.positions, self._fallback, strict=True)
+            if compiled.search(encoded) is not None
+        ]
+
     def best(self, encoded: bytes) -> int:
         """The lowest matching position, or -1."""
         if self._matcher is not None:
@@ -145,7 +155,19 @@ class OrgRegexSet:
             cache.move_to_end(text)
         return None if position == _NO_MATCH else self._ranked[position]
 
-    def _search(self, text: str) -> int:
+    def all_matches(self, text: str) -> list[RegexRoute]:
+        """Every route whose pattern is found in ``text``, best first: what :meth:`best_match`
+        chose from (its answer is the first). Probes the same buckets; not memoised."""
+        if self._stale:
+            self._rebuild()
+        encoded = text.encode()
+        positions: set[int] = set()
+        for bucket in self._candidate_buckets(text):
+            positions.update(bucket.matching(encoded))
+        return [self._ranked[position] for position in sorted(positions)]
+
+    def _candidate_buckets(self, text: str) -> list[_Bucket]:
+        """The buckets that may hold a pattern found in ``text``."""
         slices = self._probes.get(len(text))
         if slices is None:
             slices = self._probes_for(len(text))
@@ -153,6 +175,10 @@ class OrgRegexSet:
         found = list(filter(None, map(self._keys.get, map(probe.__getitem__, slices))))
         if self._always is not None:
             found.append(self._always)
+        return found
+
+    def _search(self, text: str) -> int:
+        found = self._candidate_buckets(text)
         if not found:
             return _NO_MATCH
         encoded = text.encode()

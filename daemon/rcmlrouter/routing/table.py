@@ -232,6 +232,31 @@ class RoutingSnapshot:
         sid = provider.get(toggled) or org_exact.get(toggled)
         return None if sid is None else _route_match(sid, "exact", toggled)
 
+    # ---- read-only views for explanations (routing/explain.py); resolve() decides ----------
+
+    def exact_sids(self, number: str, organization_sid: str) -> tuple[str | None, str | None]:
+        """(provider number sid, destination-organization SIP number sid) provisioned as
+        exactly ``number``; either may be None."""
+        org = self._orgs.get(organization_sid)
+        return self._provider.get(number), org.exact.get(number) if org is not None else None
+
+    def regex_matches(self, organization_sid: str, dialed: str) -> list[RegexRoute]:
+        """The organization's regex numbers found in ``dialed``, best first (the order the
+        regex step picks by)."""
+        org = self._orgs.get(organization_sid)
+        return org.regex.all_matches(dialed) if org is not None and org.regex else []
+
+    def regex_count(self, organization_sid: str) -> int:
+        org = self._orgs.get(organization_sid)
+        return len(org.regex) if org is not None else 0
+
+    def catchall_entries(self, organization_sid: str) -> list[RouteEntry]:
+        """The organization's catch-all numbers, oldest first (normally one)."""
+        org = self._orgs.get(organization_sid)
+        if org is None:
+            return []
+        return sorted(org.catchall.values(), key=lambda e: (e.date_created, e.sid))
+
     def _exact_keys(self) -> Iterator[str]:
         yield from self._provider
         for org in self._orgs.values():

@@ -221,6 +221,46 @@ class MessageQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class CallQuery:
+    """Filters for listing an account's calls; ``started_from``/``started_before`` bound
+    ``start_time`` (from inclusive, before exclusive)."""
+
+    account_sid: str
+    to: str | None = None
+    from_: str | None = None
+    started_from: float | None = None
+    started_before: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCursor:
+    """A position in a newest-first record list: the rows older than (``time``, ``sid``)."""
+
+    time: float
+    sid: str
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """A call without an end time and the node that runs it (``None`` on SQLite: the one
+    process)."""
+
+    record: CallRecord
+    node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A cluster node's heartbeat row (PostgreSQL; SQLite has none)."""
+
+    node_id: str
+    started_at: float
+    heartbeat_at: float
+    sip: str
+    api: str
+
+
+@dataclass(frozen=True, slots=True)
 class Notification:
     sid: str
     account_sid: str
@@ -380,12 +420,28 @@ class Store(Protocol):
     async def record_calls(self, records: Sequence[CallRecord]) -> None: ...
     async def unfinished_calls(self) -> list[CallRecord]: ...
     async def get_call(self, sid: str) -> CallRecord: ...
-    async def list_calls(self, account_sid: str, page: int, page_size: int) -> Page[CallRecord]: ...
+    async def list_calls(self, query: CallQuery, page: int, page_size: int) -> Page[CallRecord]: ...
+    async def recent_calls(
+        self, query: CallQuery, before: RecordCursor | None, limit: int
+    ) -> list[CallRecord]: ...
+    async def call_search_floor(
+        self, query: CallQuery, before: RecordCursor | None, depth: int
+    ) -> float | None: ...
+    async def live_calls(self, account_sids: Sequence[str]) -> list[LiveCall]: ...
+    async def call_notifications(self, call_sid: str, limit: int) -> list[Notification]: ...
+    async def call_callbacks(self, call_sid: str) -> list[OutboxEvent]: ...
+    async def list_nodes(self) -> list[NodeInfo]: ...
     async def record_messages(self, records: Sequence[MessageRecord]) -> None: ...
     async def get_message(self, sid: str) -> MessageRecord: ...
     async def list_messages(
         self, query: MessageQuery, page: int, page_size: int
     ) -> Page[MessageRecord]: ...
+    async def recent_messages(
+        self, query: MessageQuery, before: RecordCursor | None, limit: int
+    ) -> list[MessageRecord]: ...
+    async def message_search_floor(
+        self, query: MessageQuery, before: RecordCursor | None, depth: int
+    ) -> float | None: ...
     async def accepted_messages(self) -> list[MessageRecord]: ...
     async def recent_message_keys(self, since: float) -> list[tuple[str, str]]: ...
     async def add_notifications(self, items: Sequence[Notification]) -> None: ...

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from rcmlrouter.store.queries_accounts import AccountQueries
 from rcmlrouter.store.queries_applications import ApplicationQueries
+from rcmlrouter.store.queries_call_log import CallLogQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
 from rcmlrouter.store.queries_records import RecordQueries
 
 
 class StoreQueries(
-    AccountQueries, ApplicationQueries, MessageQueries, RecordQueries, RecordingQueries
+    AccountQueries,
+    ApplicationQueries,
+    MessageQueries,
+    RecordQueries,
+    CallLogQueries,
+    RecordingQueries,
 ):
-    """Accounts, applications, numbers, inventory, records, messages, recordings."""
+    """Accounts, applications, numbers, inventory, records, the call log, messages,
+    recordings."""

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import MessageQuery, MessageRecord, Page
+from rcmlrouter.store.base import MessageQuery, MessageRecord, Page, RecordCursor
+from rcmlrouter.store.queries_call_log import floor_sql, older_than
 from rcmlrouter.store.queries_records import MESSAGE_UPSERT
 from rcmlrouter.store.sql import SqlStore, counted_page, execute_many
 
@@ -64,6 +66,27 @@ class MessageQueries(SqlStore):
             lambda: counted_page(count_sql, values, page_sql, page, page_size)
         )
         return Page([rows.to_message(r) for r in found], total)
+
+    async def recent_messages(
+        self, query: MessageQuery, before: RecordCursor | None, limit: int
+    ) -> list[MessageRecord]:
+        """Up to ``limit`` messages, newest first, older than ``before``; nothing is counted."""
+        where, values = older_than(*message_where(query), "date_created", before)
+        found = await self.fetchall(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {where} "
+            "ORDER BY date_created DESC, sid LIMIT ?",
+            (*values, limit),
+        )
+        return [rows.to_message(r) for r in found]
+
+    async def message_search_floor(
+        self, query: MessageQuery, before: RecordCursor | None, depth: int
+    ) -> float | None:
+        """The date ``depth`` messages back from ``before`` (see ``call_search_floor``)."""
+        bounds = dataclasses.replace(query, to=None, from_=None, sent_from=None)
+        where, values = older_than(*message_where(bounds), "date_created", before)
+        row = await self.fetchone(floor_sql("messages", "date_created", where), (*values, depth))
+        return None if row is None else float(row[0])
 
     async def accepted_messages(self) -> list[MessageRecord]:
         """Inbound messages stored and answered 202 but not processed yet, oldest first."""

@@ -61,12 +61,6 @@ class RecordQueries(SqlStore):
             raise NotFoundError(f"no call {sid}")
         return rows.to_call(row)
 
-    async def list_calls(self, account_sid: str, page: int, page_size: int) -> Page[CallRecord]:
-        """Newest first."""
-        return await self.account_page(
-            "calls", rows.CALL_COLUMNS, "start_time", account_sid, page, page_size, rows.to_call
-        )
-
     async def add_notifications(self, items: Sequence[Notification]) -> None:
         if not items:
             return
