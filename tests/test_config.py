@@ -235,6 +235,23 @@ def test_bad_deny_networks_and_max_age_are_reported() -> None:
     assert load_config(None, {"RCMLROUTER_CALLBACKS_MAX_AGE": "3600"}).callbacks.max_age == 3600
 
 
+@pytest.mark.parametrize(
+    ("value", "kept"), [("0", 0.0), ("60", 60.0), ("86400", 86400.0), ("59", None), ("-1", None)]
+)
+def test_records_max_age(value: str, kept: float | None) -> None:
+    assert load_config(None, {}).records.max_age == 30 * 86400  # the default: 30 days
+    env = {"RCMLROUTER_RECORDS_MAX_AGE": value}
+    if kept is not None:
+        assert load_config(None, env).records.max_age == kept
+        return
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env)
+    assert info.value.problems == [
+        "records.max_age: 0 (keep forever) or at least 60 seconds (a message's record must "
+        "outlive its 32 s dedupe window and its sending)"
+    ]
+
+
 PRODUCTION = EXAMPLE.with_name("rcmlrouter.production.toml")
 
 

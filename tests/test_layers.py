@@ -73,6 +73,11 @@ RULES = [
     # what calls and messaging share lives below both of them
     ("rcmlrouter.services", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
     ("rcmlrouter.callbacks", ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api")),
+    # records retention works on the store and the data directory only
+    (
+        "rcmlrouter.retention",
+        ("rcmlrouter.calls", "rcmlrouter.messaging", "rcmlrouter.api", "rcmlrouter.sip"),
+    ),
     # a message never reaches into the call machinery (calls may send messages: <Sms>)
     ("rcmlrouter.messaging", ("rcmlrouter.calls", "rcmlrouter.api")),
     # the change feed and work claiming sit beside the store: app.py wires them to the rest
@@ -116,6 +121,12 @@ RULES.append(
             "rcmlrouter.media",
             "rcmlrouter.cluster",
         ),
+    )
+)
+RULES.append(
+    (  # what an SMS is (segments, body limit, address forms): shared by api and messaging
+        "rcmlrouter.sms_format",
+        ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")

@@ -49,8 +49,10 @@ from rcmlrouter.media.ports import RtpPortPool
 from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.messaging.inbound import MessageHandler
 from rcmlrouter.messaging.outbound import SmsSender
+from rcmlrouter.messaging.queued import QueuedMessages
 from rcmlrouter.openfiles import raise_open_files_limit
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
+from rcmlrouter.retention import RecordsRetention
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
 from rcmlrouter.services import MediaServices, Services
 from rcmlrouter.sip import tls
@@ -180,12 +182,14 @@ class Daemon:
         self.endpoint: SipEndpoint | None = None
         self.supervisor: CallSupervisor | None = None
         self.messages: MessageHandler | None = None
+        self.outgoing: QueuedMessages | None = None  # messages POST Messages queued
         self.services: Services | None = None
         self._runner: web.AppRunner | None = None
         self._http: HttpClient | None = None
         self.store: Store | None = None
         self.api_port: int | None = None
         self.cluster: ClusterNode | None = None
+        self.retention: RecordsRetention | None = None
 
     async def start(self) -> None:
         config = self.config
@@ -233,6 +237,7 @@ class Daemon:
         claim = await cluster.claim_at_start()
         outbox.adopt(claim.events)
         sms = SmsSender(config, outbox, notifications)
+        self.outgoing = outgoing = QueuedMessages(sms, outbox)
         self.services = Services(
             config,
             snapshot,
@@ -273,6 +278,8 @@ class Daemon:
             await self.endpoint.start(list(config.sip.listen))
         except SipError as exc:
             raise ConfigError([f"sip.listen: {exc.reason}"]) from exc
+        outgoing.adopt(claim.outbound)  # queued / sending when an earlier run stopped
+        outgoing.start()
         await self._start_api(store)
         assert self._runner is not None
         accounts = self._runner.app[ACCOUNTS_KEY]
@@ -280,6 +287,9 @@ class Daemon:
             SnapshotApplier(store, snapshot, directory, apply_number, accounts.clear),
             self._take_over,
         )
+        recordings = Path(config.data.dir) / "recordings"
+        self.retention = RecordsRetention(store, config.records.max_age, recordings)
+        self.retention.start()
         lifecycle_logger().info(
             "ready",
             sip=[f"{t}:{h}:{p}" for t, h, p in self.endpoint.addresses],
@@ -294,6 +304,8 @@ class Daemon:
         self.services.outbox.adopt(claim.events)
         await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages.adopt(claim.messages)
+        if self.outgoing is not None:
+            self.outgoing.adopt(claim.outbound)
 
     def _media_services(self, store: Store) -> MediaServices:
         """The media clock, ``<Play>``'s audio cache and ``<Say>``'s speech under the data
@@ -338,6 +350,8 @@ class Daemon:
             auth_fail_window=config.api.auth_fail_window,
             token_grace=config.api.token_grace,
             on_account_change=self.services.directory.forget_account if self.services else None,
+            message_queue=self.outgoing,
+            sms_gateway=config.sms.gateway,
         )
         app.router.add_get("/demos/{name}", _serve_demo)
         app.router.add_get("/metrics", _serve_metrics)
@@ -412,11 +426,15 @@ class Daemon:
             steps.append(("drain", lambda: supervisor.drain(self.config.sip.drain_timeout)))
         if (messages := self.messages) is not None:
             steps.append(("messages", lambda: messages.drain(self.config.sip.drain_timeout)))
+        if (outgoing := self.outgoing) is not None:
+            steps.append(("api messages", lambda: outgoing.drain(self.config.sip.drain_timeout)))
         if endpoint is not None:
             steps.append(("sip", lambda: _stop_endpoint(endpoint)))
         if services is not None:
             steps.append(("notifications", services.notifications.stop))
             steps.append(("callbacks", services.outbox.stop))
+        if self.retention is not None:
+            steps.append(("retention", self.retention.stop))
         if self.cluster is not None:
             steps.append(("cluster", self.cluster.stop))
         if self._runner is not None:

@@ -33,6 +33,17 @@ MESSAGES_TOTAL = Counter(
     ["status"],
     registry=REGISTRY,
 )
+API_MESSAGES_TOTAL = Counter(
+    "rcmlrouter_api_messages_total",
+    "Messages created through POST Messages that ended, by final status (sent, failed).",
+    ["status"],
+    registry=REGISTRY,
+)
+API_MESSAGES_WAITING = Gauge(
+    "rcmlrouter_api_messages_waiting",
+    "Messages created through POST Messages waiting to be sent or being sent in this process.",
+    registry=REGISTRY,
+)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",
@@ -85,6 +96,18 @@ STORE_BATCH_ITEMS = Histogram(
 CALLBACKS_OLDEST_AGE = Gauge(
     "rcmlrouter_callbacks_oldest_age_seconds",
     "Age of the oldest status callback waiting in the outbox (0 when none is).",
+    registry=REGISTRY,
+)
+RECORDS_PRUNED = Counter(
+    "rcmlrouter_records_pruned_total",
+    "Records deleted by retention ([records] max_age), by kind (recordings with their files).",
+    ["kind"],
+    registry=REGISTRY,
+)
+RECORDS_PRUNE_SECONDS = Histogram(
+    "rcmlrouter_records_prune_batch_seconds",
+    "One retention batch (a transaction deleting up to a batch of the oldest records).",
+    buckets=COMMIT_BUCKETS,
     registry=REGISTRY,
 )
 ROUTING_NUMBERS = Gauge(
@@ -226,6 +249,12 @@ class SipSecurity(Collector):
             "rcmlrouter_sip_parse_errors",
             "Malformed SIP messages and datagrams (answered 4xx/5xx where possible).",
             value=stats.get("parse_errors", 0),
+        )
+        yield CounterMetricFamily(
+            "rcmlrouter_sip_rejected_overload",
+            "New INVITEs answered 503 + Retry-After: overloaded (shed), draining, or at the "
+            "transaction limit.",
+            value=stats.get("rejected_overload", 0),
         )
 
 

@@ -12,6 +12,12 @@ later snapshots hold only what was allocated since and is still alive (and stay 
 SIGUSR1 makes the same report, then runs a full collection and lists the cyclic garbage it
 freed: what the generational thresholds let pile up.
 
+With ``RCMLROUTER_DEBUG_STALLS=1`` it also appends to ``$RCMLROUTER_PROBE_OUT.stalls``, as they
+happen, one line per event-loop stall (a heartbeat of the SIP endpoint's overload signal more
+than 50 ms late), per change of the overload state (with the lateness and the UDP receive
+backlog that decided it) and per cycle collection longer than 10 ms: what a burst of shed 503s
+follows.
+
 The probe is test tooling: it wraps a few constructors to find the live objects and never changes
 what the daemon does. Snapshots cost CPU (seconds with tracemalloc on a big heap), so expect a
 latency blip at each report.
@@ -30,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1] / "daemon"))
+if "PYTHONPATH" not in os.environ:  # soak.py --code REV runs another revision's daemon
+    sys.path.insert(0, str(HERE.parents[1] / "daemon"))
 
 from rcmlrouter import cli  # noqa: E402
 from rcmlrouter.callbacks import CallbackOutbox  # noqa: E402
@@ -150,12 +157,85 @@ class Probe:
             out.write("\n".join(lines) + "\n")
 
 
+def run_queue_wait() -> float:
+    """Seconds this process's threads have waited, runnable, for a CPU (``schedstat``)."""
+    total = 0
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/schedstat") as stat:
+            total += int(stat.read().split()[1])
+    return total / 1e9
+
+
+class StallLog:
+    """Stalls, overload transitions and long collections, with wall-clock timestamps. At an
+    overload the last half second of beats is summarised: how late the loop ran, where the UDP
+    backlog went, and how long the process waited for a CPU while runnable (the kernel's
+    run-queue delay: a machine shared with other work shows there, not in the daemon)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out.open("a", buffering=1)
+        self.gc_started = 0.0
+        self.beats: collections.deque[tuple[float, float, int, float]] = collections.deque(
+            maxlen=50
+        )
+
+    def write(self, text: str) -> None:
+        stamp = (
+            time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
+        )
+        self.out.write(f"{stamp} {text}\n")
+
+    def watch(self) -> None:
+        from rcmlrouter.sip.overload import LoopLag
+
+        original = LoopLag._beat
+        log = self
+
+        def beat(lag: LoopLag) -> None:
+            was = lag.overloaded
+            original(lag)
+            log.beats.append((time.monotonic(), lag.lag, lag.queued, run_queue_wait()))
+            if lag.lag > 0.05 or lag.overloaded != was:
+                state = {True: "OVERLOADED", False: "ok"}[lag.overloaded]
+                log.write(
+                    f"beat lag {1000 * lag.lag:.0f} ms, UDP backlog {lag.queued / 1024:.0f} KiB, "
+                    f"{state}"
+                )
+            if lag.overloaded and not was:
+                log.write("  before it: " + log.summary())
+
+        LoopLag._beat = beat  # type: ignore[method-assign]
+        gc.callbacks.append(self.on_gc)
+
+    def summary(self) -> str:
+        first, last = self.beats[0], self.beats[-1]
+        backlog = " ".join(f"{b[2] // 1024}" for b in list(self.beats)[-12:])
+        return (
+            f"{1000 * (last[0] - first[0]):.0f} ms of beats, lag max "
+            f"{1000 * max(b[1] for b in self.beats):.0f} ms, waited for a CPU "
+            f"{1000 * (last[3] - first[3]):.0f} ms; last backlogs KiB: {backlog}"
+        )
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.gc_started = time.perf_counter()
+            return
+        took = time.perf_counter() - self.gc_started
+        if took > 0.01:
+            self.write(
+                f"gc gen{info['generation']} {1000 * took:.0f} ms, {info['collected']} collected"
+            )
+
+
 def main() -> int:
     frames = int(os.environ.get("RCMLROUTER_DEBUG_TRACEMALLOC", "0") or 0)
     _remember(SipEndpoint, "endpoint")
     _remember(CallSupervisor, "supervisor")
     _remember(CallbackOutbox, "outbox")
-    probe = Probe(Path(os.environ.get("RCMLROUTER_PROBE_OUT", "probe.txt")), frames)
+    out = Path(os.environ.get("RCMLROUTER_PROBE_OUT", "probe.txt"))
+    probe = Probe(out, frames)
+    if os.environ.get("RCMLROUTER_DEBUG_STALLS"):
+        StallLog(out.with_name(out.name + ".stalls")).watch()
     signal.signal(signal.SIGUSR2, probe.report)
     signal.signal(signal.SIGUSR1, probe.report)  # the same, then a full collection
     return cli.main([*sys.argv[1:], "run"])

@@ -11,6 +11,11 @@ rate on A then B (the order alternates per round), so machine noise hits both. P
 variant and rate: medians over the rounds of achieved calls/s, daemon CPU ms/call, p50/p99
 INVITE → final ms, and the failed calls summed; then B/A of CPU ms/call and p99.
 
+``--old-records N``: the database starts with N finished calls (and N/10 notifications) two
+days old, the backlog a daemon with ``[records] max_age`` prunes while the steps run
+(``--env-a RCMLROUTER_RECORDS_MAX_AGE=0 --env RCMLROUTER_RECORDS_MAX_AGE=3600``: the p99 with
+and without pruning).
+
 ``--overload MAX``: offered 0.5, 0.8, 1.0, 1.25, 1.5, 2.0 × MAX calls/s of exact → ``<Reject/>``
 with SIPp accepting 503 as a final response (uac_reject_shed.xml): achieved = 603s per second,
 shed = 503s per second, p99 over every final response. Without ``--before`` only the working
@@ -44,6 +49,9 @@ from sip_bench import (
     sipp_args,
 )
 
+from rcmlrouter.store.base import CallRecord, Notification, new_sid
+from rcmlrouter.store.sqlite import SqliteStore
+
 SCENARIOS = {  # name → (SIPp scenario, dialed set)
     "reject": ("uac_reject.xml", "exact"),
     "regex": ("uac_hangup.xml", "regex"),
@@ -69,6 +77,28 @@ class Variant:
     def pid(self) -> int:
         assert self.daemon.proc is not None
         return self.daemon.proc.pid
+
+
+async def seed_old_records(db: Path, account_sid: str, count: int) -> None:
+    """``count`` finished calls and ``count // 10`` notifications, two days old."""
+    store = await SqliteStore.open(db)
+    old = time.time() - 2 * 86400
+    try:
+        for start in range(0, count, 20_000):
+            calls = [
+                CallRecord(new_sid("CA"), account_sid, None, "bench", "5550000123", "inbound",
+                           "no-answer", "exact", old + i * 1e-3, None, old + i * 1e-3, 0.0, 603,
+                           urls=["http://127.0.0.1:9/voice/reject"])
+                for i in range(start, min(count, start + 20_000))
+            ]  # fmt: skip
+            await store.write_journal(calls, [], [])
+        notes = [
+            Notification(new_sid("NO"), account_sid, None, 11200, "error", "HTTP 500", None, old)
+            for _ in range(count // 10)
+        ]
+        await store.add_notifications(notes)
+    finally:
+        await store.close()
 
 
 def worktree(rev: str, root: Path, name: str) -> Path:
@@ -152,6 +182,17 @@ def metrics_note(before: dict[str, float], after: dict[str, float]) -> str:
         batch.replace("{", "_count{"), 0
     )
     written = after.get(items.replace("{", "_sum{"), 0) - before.get(items.replace("{", "_sum{"), 0)
+    pruned = sum(
+        after.get(key, 0.0) - before.get(key, 0.0)
+        for key in after
+        if key.startswith("rcmlrouter_records_pruned_total{")
+    )
+    retention = (
+        f"; records pruned {pruned:.0f}, batch p99 "
+        f"{quantile(before, after, 'rcmlrouter_records_prune_batch_seconds', 0.99)} ms"
+        if pruned
+        else ""
+    )
     return (
         f"commit wait p50 {quantile(before, after, commit, 0.5)} "
         f"p99 {quantile(before, after, commit, 0.99)} ms ({n:.0f}); journal batches "
@@ -160,7 +201,7 @@ def metrics_note(before: dict[str, float], after: dict[str, float]) -> str:
         f"GC pauses {1000 * gc:.0f} ms ({per_generation}); loop lag p99 "
         f"{quantile(before, after, 'rcmlrouter_loop_lag_seconds', 0.99)} p99.9 "
         f"{quantile(before, after, 'rcmlrouter_loop_lag_seconds', 0.999)} ms; webhook p99 "
-        f"{quantile(before, after, 'rcmlrouter_webhook_seconds', 0.99)} ms"
+        f"{quantile(before, after, 'rcmlrouter_webhook_seconds', 0.99)} ms{retention}"
     )
 
 
@@ -253,6 +294,9 @@ def main() -> None:
     parser.add_argument("--overload", type=int, default=0, help="MAX: run the overload curve")
     parser.add_argument("--exact", type=int, default=100_000, help="exact numbers loaded")
     parser.add_argument(
+        "--old-records", type=int, default=0, help="finished calls two days old in the database"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="py-spy --gil on B in the last round's top step"
     )
     parser.add_argument("--env", action="append", default=[], help="B only: NAME=VALUE")
@@ -274,11 +318,13 @@ def main() -> None:
     try:
         first = BenchDaemon(root / "B", **ENV).init()
         asyncio.run(provision(first, Load(args.exact, 1000), webhook, 1000))
+        if args.old_records:
+            asyncio.run(seed_old_records(first.db, first.account_sid, args.old_records))
         if args.before:
             tree = REPO if args.before == "WORK" else worktree(args.before, root, "before")
             if tree != REPO:
                 trees.append(tree)
-            a = BenchDaemon(root / "A", **ENV, **dict(e.split("=", 1) for e in args.env_a))
+            a = BenchDaemon(root / "A", **{**ENV, **dict(e.split("=", 1) for e in args.env_a)})
             a.account_sid, a.auth_token = first.account_sid, first.auth_token
             shutil.copy(first.db, a.db)
             a.env["PYTHONPATH"] = str(tree / "daemon")

@@ -1,6 +1,6 @@
 """End-to-end SIP benchmark: SIPp → rcmlrouter → webhook, next to a same-run baseline.
 
-Run: .venv/bin/python tests/bench/sip_bench.py [--quick] [--no-profile] [--no-info]
+Run: .venv/bin/python tests/bench/sip_bench.py [--quick] [--no-profile] [--no-warning]
 
 Scenarios (same run, same machine, everything on 127.0.0.1):
   1. baseline   SIPp against tests/bench/trivial_responder.py (uvloop, 100 + 486): the floor.
@@ -15,6 +15,10 @@ that fails: >= 0.1 % failed calls, or achieved calls/s < 90 % of offered. Latenc
 INVITE → final response time (``-trace_rtt``; SIPp's clock has ~1-4 ms granularity). CPU % comes
 from /proc/PID/stat (100 % = one core), RSS from /proc/PID/status. The machine has few cores
 and SIPp uses one of them: read the ratios to the baseline, not the absolute numbers.
+
+The daemon runs at the shipped defaults (log level ``info``: one JSON ``call.completed`` line a
+call, to a pipe). Scenarios 2 and 4 are then repeated at their best rate with log level
+``warning`` (rows 2w, 4w: what the per-call line costs).
 
 ``--quick``: a few seconds per step, 10k exact + 1k regex numbers, 1k held calls.
 The webhook server is tests/bench/bench_webhook.py in its own process. When py-spy is installed
@@ -658,6 +662,40 @@ def held_calls(bench: Bench, daemon: BenchDaemon, csv: Path, webhook: WebhookSer
     )
 
 
+def warning_rows(
+    bench: Bench,
+    daemon: BenchDaemon,
+    env: dict[str, str],
+    csvs: dict[str, Path],
+    webhook: WebhookServer,
+    reject: Step | None,
+    callback: Step | None,
+) -> None:
+    """Scenarios 2 and 4 again at their best rates with log level warning (daemon restarted on
+    the same database): the difference to rows 2 and 4 is what the per-call log line costs."""
+    quiet = BenchDaemon(daemon.workdir, **{**env, "RCMLROUTER_LOG_LEVEL": "warning"})
+    quiet.account_sid, quiet.auth_token = daemon.account_sid, daemon.auth_token
+    quiet.start(timeout=900)
+    assert quiet.proc is not None
+    watch = {"daemon": quiet.proc.pid, "webhook": webhook.pid}
+    try:
+        if reject is not None:
+            print(f"\nlog level warning: scenario 2 at {reject.rate}/s (daemon restarted)")
+            step = bench.step(
+                "warning", "uac_reject.xml", quiet.sip_port, csvs["exact"], reject.rate, watch
+            )
+            bench.rows.append(("2w. as 2, log level warning", step, "no log line a call"))
+        if callback is not None:
+            print(f"\nlog level warning: scenario 4 at {callback.rate}/s (daemon restarted)")
+            step = bench.step(
+                "warning_cb", "uac_hangup.xml", quiet.sip_port, csvs["regex_cb"], callback.rate,
+                watch,
+            )  # fmt: skip
+            bench.rows.append(("4w. as 4, log level warning", step, "no log line a call"))
+    finally:
+        quiet.stop(timeout=60)
+
+
 # ---- main ---------------------------------------------------------------------------------------
 
 
@@ -667,7 +705,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="short smoke run")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy runs")
-    parser.add_argument("--no-info", action="store_true", help="skip the log-level=info run")
+    parser.add_argument(
+        "--no-warning", action="store_true", help="skip the log-level=warning rows (2w, 4w)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument(
         "--only", default="", help="comma list of reject,regex,callbacks,held (baseline always)"
@@ -704,7 +744,7 @@ def main() -> None:
 
     webhook = WebhookServer(workdir)
     env = {
-        "RCMLROUTER_LOG_LEVEL": "warning",
+        "RCMLROUTER_LOG_LEVEL": "info",  # the shipped default
         "RCMLROUTER_CALLBACKS_RETRY_INITIAL": "1.0",
         "RCMLROUTER_CALLBACKS_RETRY_MAX": "30",
         "RCMLROUTER_SIP_DRAIN_TIMEOUT": "5",
@@ -803,19 +843,8 @@ def main() -> None:
     finally:
         daemon.stop(timeout=60)
 
-    if not args.no_info and reject is not None:
-        print(f"\nlog level info: scenario 2 at {reject.rate}/s (daemon restarted, same DB)")
-        info = BenchDaemon(workdir / "daemon", **{**env, "RCMLROUTER_LOG_LEVEL": "info"})
-        info.account_sid, info.auth_token = daemon.account_sid, daemon.auth_token
-        info.start(timeout=900)
-        assert info.proc is not None
-        try:
-            step = bench.step("info", "uac_reject.xml", info.sip_port, csvs["exact"], reject.rate,
-                              {"daemon": info.proc.pid, "webhook": webhook.pid})  # fmt: skip
-            lines = info.line_count / max(step.run.calls, 1)
-            bench.rows.append(("2i. as 2, log level info", step, f"{lines:.1f} log lines/call"))
-        finally:
-            info.stop(timeout=60)
+    if not args.no_warning and (reject is not None or callback is not None):
+        warning_rows(bench, daemon, env, csvs, webhook, reject, callback)
     webhook.stop()
 
     bench.notes.append(

@@ -1,7 +1,11 @@
 """Endurance run: the real daemon at a steady 80 % of its maximum rate, one row per minute.
 
-Run: .venv/bin/python tests/bench/soak.py [--minutes N] [--rate R] [--probe]
+Run: .venv/bin/python tests/bench/soak.py [--minutes N] [--rate R] [--max-age S] [--probe]
      (``SOAK_MINUTES`` sets the default duration, 10 minutes)
+
+The daemon runs at the shipped defaults (log level ``info``, JSON lines to a pipe) except
+``[records] max_age`` (``--max-age``, 60 s): short, so that retention applies within the run and
+the database must stop growing once it does.
 
 SIPp (tests/bench/scenarios/uac_reject.xml) calls exact SIP numbers whose webhook
 (tests/bench/bench_webhook.py, its own process) answers ``<Reject/>`` and that have a
@@ -16,8 +20,10 @@ the Python heap (``sys.getallocatedblocks``, which excludes SQLite's page cache:
 with the database up to ``PRAGMA cache_size``, 64 MiB), asyncio tasks, open descriptors,
 outbox depth, cycle-collector pause time (sum and longest bucket), SQLite WAL and database
 size, daemon CPU. The verdict line: failed calls, slopes over the second half of the run (RSS,
-anon RSS, Python blocks per call; SQLite's page cache fills during the first minutes), p99 of
-the first and last minute.
+anon RSS, Python blocks per call, database and WAL size; SQLite's page cache fills and
+retention starts during the first minutes), p99 of the first and last minute. Failed calls are
+classified from SIPp's error file (the unexpected response's status, or a timeout) next to the
+daemon's own counts (calls by outcome, webhook failures, callback attempts, store retries).
 
 ``--probe`` starts the daemon through tests/bench/daemon_probe.py and asks it for a report
 (table sizes, gc type growth; with ``--tracemalloc N`` top allocation diffs) every minute and
@@ -29,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -58,11 +66,10 @@ from rcmlrouter.store.sqlite import SqliteStore
 HERE = Path(__file__).resolve().parent
 SOAK_BASE = 5_552_000_000  # SIP numbers: <Reject/> + StatusCallback
 DIALED = 1000
-RAMP = [100, 200, 300, 400, 500, 600, 800, 1000]
+RAMP = [200, 400, 600, 800, 1000, 1200, 1400, 1600, 2000]
 DRAIN_SECONDS = 5.0
 PROBE_QUIET = 45.0  # > 64*T1 (32 s, Timers H/J/L) + T4 (5 s, Timer I)
 ENV = {
-    "RCMLROUTER_LOG_LEVEL": "warning",
     "RCMLROUTER_CALLBACKS_RETRY_INITIAL": "1.0",
     "RCMLROUTER_CALLBACKS_RETRY_MAX": "30",
     "RCMLROUTER_SIP_DRAIN_TIMEOUT": "5",
@@ -73,12 +80,16 @@ ENV = {
 
 
 class SoakDaemon(BenchDaemon):
-    def __init__(self, workdir: Path, probe: bool, tracemalloc: int, **env: str) -> None:
+    def __init__(
+        self, workdir: Path, probe: bool, tracemalloc: int, stalls: bool = False, **env: str
+    ) -> None:
         super().__init__(workdir, **env)
-        if probe:
+        if probe or stalls:
             self.command = (str(HERE / "daemon_probe.py"),)
             self.env["RCMLROUTER_DEBUG_TRACEMALLOC"] = str(tracemalloc)
             self.env["RCMLROUTER_PROBE_OUT"] = str(workdir / "probe.txt")
+        if stalls:
+            self.env["RCMLROUTER_DEBUG_STALLS"] = "1"
 
     @property
     def pid(self) -> int:
@@ -99,6 +110,20 @@ class SoakDaemon(BenchDaemon):
 
     def probe_report(self, collect: bool = False) -> None:
         os.kill(self.pid, signal.SIGUSR1 if collect else signal.SIGUSR2)
+
+
+def run_queue_seconds(pid: int) -> float:
+    """Seconds the daemon's threads waited, runnable, for a CPU (``schedstat``): a machine
+    shared with other work shows here."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+            total += int(stat.read().split()[1])
+    return total / 1e9
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def status_kib(pid: int, field_name: str) -> float:
@@ -267,7 +292,8 @@ class RttReader:
 
 HEADER = (
     "| min | calls/s | failed | p50 ms | p99 ms | max ms | RSS MiB | anon MiB | Py blocks k "
-    "| tasks | fds | outbox | GC ms | GC gen2 | GC longest ms | WAL MiB | DB MiB | CPU % |"
+    "| tasks | fds | outbox | GC ms | GC gen2 | GC longest ms | WAL MiB | DB MiB | CPU % "
+    "| waited for CPU s |"
 )
 
 
@@ -290,6 +316,7 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
     rows: list[Minute] = []
     before = daemon.scrape()
     cpu_before = cpu_seconds(daemon.pid)
+    waited_before = run_queue_seconds(daemon.pid)
     done_ok = done_failed = 0
     index = 0
     try:
@@ -322,7 +349,9 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
                 "wal": f"{file_mib(daemon.db.with_name(daemon.db.name + '-wal')):.1f}",
                 "db": f"{file_mib(daemon.db):.1f}",
                 "cpu": f"{100 * (cpu_now - cpu_before) / 60:.0f}",
+                "waited": f"{run_queue_seconds(pid) - waited_before:.1f}",
             }
+            waited_before = run_queue_seconds(pid)
             before, cpu_before = after, cpu_now
             rows.append(row)
             v = row.values
@@ -332,7 +361,7 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
                 f"| {max(row.rtts, default=float('nan')):.0f} | {row.rss:.0f} | {row.anon:.0f} "
                 f"| {row.blocks / 1000:.0f} | {v['tasks']} | {v['fds']} | {v['outbox']} "
                 f"| {v['gc_ms']} | {v['gen2']} | {v['gc_longest']} | {v['wal']} | {v['db']} "
-                f"| {v['cpu']} |",
+                f"| {v['cpu']} | {v['waited']} |",
                 flush=True,
             )
             if probe:
@@ -350,6 +379,59 @@ def soak(daemon: SoakDaemon, csv: Path, workdir: Path, rate: int, minutes: float
             sipp.wait(10)
         out.close()
     return rows
+
+
+FAILURE_KINDS = (  # (pattern in SIPp's error file, what it means)
+    (re.compile(r"received 'SIP/2\.0 (\d{3})"), "response {0}"),
+    (re.compile(r"receive timeout"), "no final response within -recv_timeout"),
+    (re.compile(r"UDP retransmission timeout"), "INVITE unanswered after SIPp's retransmissions"),
+    (re.compile(r"unexpected (BYE|CANCEL)"), "unexpected {0}"),
+    (re.compile(r"Aborting"), "other abort"),
+)
+
+
+def classify_failures(errors: Path) -> collections.Counter[str]:
+    """Why SIPp failed calls (its -trace_err file): one count per aborted call."""
+    found: collections.Counter[str] = collections.Counter()
+    if not errors.exists():
+        return found
+    for line in errors.read_text(errors="replace").splitlines():
+        if "Aborting" not in line and "aborting" not in line:
+            continue  # e.g. "Dead call … (successful), received …": a late retransmission
+        for pattern, label in FAILURE_KINDS:
+            match = pattern.search(line)
+            if match:
+                found[label.format(*match.groups())] += 1
+                break
+    return found
+
+
+def failure_seconds(errors: Path) -> list[tuple[str, int]]:
+    """Failed calls per wall-clock second (SIPp's error file): bursts follow a stall."""
+    found: collections.Counter[str] = collections.Counter()
+    if errors.exists():
+        for match in re.finditer(r"\d{4}-\d\d-\d\d\t(\d\d:\d\d:\d\d)\.\d+\t[\d.]+: Abort",
+                                 errors.read_text(errors="replace")):  # fmt: skip
+            found[match.group(1)] += 1
+    return sorted(found.items())
+
+
+def daemon_counts(metrics: dict[str, float]) -> str:
+    """The daemon's view of the run: calls by outcome, webhook failures, callback attempts."""
+    parts = []
+    for key, value in sorted(metrics.items()):
+        name = key.split("{", 1)[0]
+        if value and name in (
+            "rcmlrouter_calls_total",
+            "rcmlrouter_webhook_failures_total",
+            "rcmlrouter_callbacks_failed_attempts_total",
+            "rcmlrouter_callbacks_expired_total",
+            "rcmlrouter_callbacks_sent_total",
+            "rcmlrouter_records_pruned_total",
+            "rcmlrouter_sip_rejected_overload_total",
+        ):
+            parts.append(f"{key.removeprefix('rcmlrouter_')} {value:.0f}")
+    return "; ".join(parts)
 
 
 def slope_per_minute(values: list[tuple[float, float]]) -> float:
@@ -382,21 +464,29 @@ def verdict(rows: list[Minute], rate: int) -> str:
     # the second half: SQLite's page cache (64 MiB) fills during the first minutes, a one-off
     # rise the slope must not read as a leak (10-min soak: flat from minute 4)
     after_warmup = rows[len(rows) // 2 :] if len(rows) >= 4 else rows
+    db = slope_per_minute([(r.index, float(r.values["db"])) for r in after_warmup])
+    wal = slope_per_minute([(r.index, float(r.values["wal"])) for r in after_warmup])
     rss = slope_per_minute([(r.index, r.rss) for r in after_warmup])
     anon = slope_per_minute([(r.index, r.anon) for r in after_warmup])
     blocks = slope_per_minute([(r.index, r.blocks) for r in after_warmup])
     per_call = blocks / (rate * 60) if rate else float("nan")
     failed = sum(r.failed for r in rows)
+    waited = sum(float(r.values["waited"]) for r in rows)
+    seconds = sum(r.seconds for r in rows)
     first, last = rows[0].percentile(0.99), rows[-1].percentile(0.99)
     flat = abs(anon) < 1.0 and per_call < 0.05
+    store_flat = abs(db) < 1.0 and abs(wal) < 1.0
     steady = last <= 2 * first + 10
-    status = "PASS" if failed == 0 and flat and steady else "FAIL"
+    status = "PASS" if failed == 0 and flat and store_flat and steady else "FAIL"
     return (
         f"verdict {status}: {sum(r.ok for r in rows)} calls at {rate}/s over {len(rows)} min, "
         f"{failed} failed; over the second half RSS {rss:+.2f} MiB/min, "
         f"anon RSS {anon:+.2f} MiB/min, "
-        f"Python heap {blocks / 1000:+.1f}k blocks/min ({per_call:+.3f} blocks/call); "
-        f"p99 first minute {first:.0f} ms, last minute {last:.0f} ms"
+        f"Python heap {blocks / 1000:+.1f}k blocks/min ({per_call:+.3f} blocks/call), "
+        f"database {db:+.2f} MiB/min, WAL {wal:+.2f} MiB/min; "
+        f"p99 first minute {first:.0f} ms, last minute {last:.0f} ms; the daemon waited "
+        f"{waited:.0f} s for a CPU while runnable ({100 * waited / seconds:.0f} % of the run: "
+        "other work on the machine)"
     )
 
 
@@ -422,13 +512,42 @@ def main() -> None:
     parser.add_argument(
         "--tracemalloc", type=int, default=0, help="with --probe: tracemalloc frames (slow)"
     )
+    parser.add_argument(
+        "--max-age", type=float, default=60.0, help="[records] max_age in seconds (default 60)"
+    )
+    parser.add_argument("--log-level", default="info", help="daemon log level (default info)")
+    parser.add_argument(
+        "--stalls",
+        action="store_true",
+        help="log event-loop stalls, overload changes and long GC pauses (daemon_probe.py)",
+    )
+    parser.add_argument(
+        "--code", help="run the daemon of this git revision (a temporary worktree; default: here)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
-    print(f"work directory {workdir}; {os.cpu_count()} CPUs; SIPp {shutil.which('sipp')}")
+    revision = subprocess.run(
+        ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    print(f"work directory {workdir}; {os.cpu_count()} CPUs; SIPp {shutil.which('sipp')}; "
+          f"code at {revision}; load average {load_average()}; "
+          f"daemon log level {args.log_level}, records.max_age {args.max_age:g} s")  # fmt: skip
     webhook = WebhookServer(workdir)
-    daemon = SoakDaemon(workdir / "daemon", args.probe, args.tracemalloc, **ENV)
+    env = {
+        **ENV,
+        "RCMLROUTER_LOG_LEVEL": args.log_level,
+        "RCMLROUTER_RECORDS_MAX_AGE": f"{args.max_age:g}",
+    }
+    tree = None
+    if args.code:
+        tree = workdir / "code"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree),
+                        args.code], check=True, capture_output=True)  # fmt: skip
+        env["PYTHONPATH"] = str(tree / "daemon")
+        print(f"daemon code: {args.code} in {tree}")
+    daemon = SoakDaemon(workdir / "daemon", args.probe, args.tracemalloc, args.stalls, **env)
     daemon.init()
     asyncio.run(provision(daemon, webhook, args.numbers))
     csv = injection_file(workdir / "dialed.csv", [str(SOAK_BASE + i) for i in range(DIALED)])
@@ -436,7 +555,7 @@ def main() -> None:
     watch = {"daemon": daemon.pid, "webhook": webhook.pid}
     print(
         f"daemon pid {daemon.pid} ready, {args.numbers:,} + {DIALED} numbers, "
-        f"RSS {rss_mib(daemon.pid):.0f} MiB",
+        f"RSS {rss_mib(daemon.pid):.0f} MiB, database {file_mib(daemon.db):.1f} MiB",
         flush=True,
     )
     try:
@@ -449,11 +568,28 @@ def main() -> None:
                 raise SystemExit("the first ramp step failed: no rate to soak at")
             rate = max(1, int(0.8 * maximum))
             print(f"maximum {maximum}/s with callbacks; soaking at 80 %: {rate}/s")
+        wal = daemon.db.with_name(daemon.db.name + "-wal")
+        print(f"database {file_mib(daemon.db):.1f} MiB, WAL {file_mib(wal):.1f} MiB before the "
+              f"soak (with {args.numbers:,} + {DIALED} numbers)")  # fmt: skip
         print(f"\n## soak: {rate} calls/s for {args.minutes:g} min (exact → Reject + callback)")
         rows = soak(daemon, csv, workdir, rate, args.minutes, args.probe)
+        print(f"load average at the end {load_average()}")
         if rows:
             print(verdict(rows, rate))
-            print(gc_summary(daemon.scrape()))
+            metrics = daemon.scrape()
+            print(gc_summary(metrics))
+            failures = classify_failures(workdir / "soak" / "errors.log")
+            print("failed calls by SIPp's error file: " + (
+                ", ".join(f"{label} {n}" for label, n in failures.most_common()) or "none"
+            ))  # fmt: skip
+            print("daemon counts: " + daemon_counts(metrics))
+            bursts = failure_seconds(workdir / "soak" / "errors.log")
+            if bursts:
+                print("failed calls by second: " + ", ".join(f"{t} {n}" for t, n in bursts[:40]))
+        stalls = workdir / "daemon" / "probe.txt.stalls"
+        if args.stalls and stalls.exists():
+            lines = stalls.read_text().splitlines()
+            print(f"\n## stalls ({len(lines)} lines; the first 60)\n" + "\n".join(lines[:60]))
         errors = [line for line in daemon.raw if '"error"' in line or "Traceback" in line]
         if errors:
             print(f"daemon logged {len(errors)} error lines; first: {errors[0][:300]}")
@@ -474,6 +610,9 @@ def main() -> None:
                 proc.kill()
                 proc.wait(10)
         webhook.stop()
+        if tree is not None:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                           check=False, capture_output=True)  # fmt: skip
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
 

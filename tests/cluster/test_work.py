@@ -69,7 +69,16 @@ async def _leave_work(store: PostgresStore, calls: int = 3) -> tuple[list[int], 
         new_sid("SM"), admin.sid, None, "bob", "1234", "hi", "inbound", "accepted", now
     )
     ids = await store.write_journal(records, [message], events)
+    for status in ("queued", "sending", "sent"):  # POST Messages: the first two are unfinished
+        await store.create_message(_api_message(admin.sid, status, now), None, 86400)
     return ids, [r.sid for r in records]
+
+
+def _api_message(account_sid: str, status: str, now: float) -> MessageRecord:
+    return MessageRecord(
+        new_sid("SM"), account_sid, None, "+15105555555", "+15551230000", status,
+        "outbound-api", status, now,
+    )  # fmt: skip
 
 
 @pytest.mark.postgres
@@ -79,7 +88,7 @@ async def test_rows_carry_their_writers_node_id(schema: str, nodes: list[Postgre
         "node-a"
     )
     assert psql_value(schema, f"SELECT owner FROM calls WHERE sid = '{calls[0]}'") == "node-a"
-    assert psql_value(schema, "SELECT owner FROM messages") == "node-a"
+    assert psql_value(schema, "SELECT string_agg(DISTINCT owner, ',') FROM messages") == "node-a"
 
 
 @pytest.mark.postgres
@@ -100,6 +109,9 @@ async def test_a_dead_nodes_work_goes_to_a_survivor_in_order(
     assert [e.id for e in claim.events] == ids  # every event, in id order (so per call)
     assert sorted(c.sid for c in claim.calls) == sorted(calls)
     assert [m.status for m in claim.messages] == ["accepted"]
+    # the API's messages not sent yet; a sent one stays where it is
+    assert sorted(m.status for m in claim.outbound) == ["queued", "sending"]
+    assert {m.direction for m in claim.outbound} == {"outbound-api"}
     assert claim.dead_nodes == ["node-a"]
     assert psql_value(schema, "SELECT string_agg(DISTINCT owner, ',') FROM callback_outbox") == (
         "node-b"
@@ -166,9 +178,12 @@ async def test_sqlite_is_one_node_and_owns_everything(tmp_path: Path) -> None:
                             None, now, None, None, None, None)  # fmt: skip
         event = OutboxEvent(None, record.sid, admin.sid, 0, "http://x/", "POST", {})
         await store.write_journal([record], [], [event])
+        for i, status in enumerate(("sent", "sending", "queued")):
+            await store.create_message(_api_message(admin.sid, status, now + i), None, 86400)
         first = LocalWork(store)
         claim = await first.claim_at_start()
         assert [c.sid for c in claim.calls] == [record.sid] and len(claim.events) == 1
+        assert [m.status for m in claim.outbound] == ["sending", "queued"]  # oldest first
         assert claim.last_seen == {}  # no earlier run stamped: the call's checkpoint counts
         first.start(_nothing)
         await asyncio.sleep(first.beat * 2.5)  # stamps, then a kill -9: no last stamp

@@ -10,6 +10,13 @@ A second kind of round does the same with ``<Dial><Sip>`` to a SIPp callee that 
 caller's record and callbacks, and the outbound leg's record (``outbound-dial``) and per-noun
 status callbacks (initiated, ringing, in-progress, completed), obey the same invariants.
 
+A third kind (issue 18) POSTs messages through the Twilio API (each with its own
+Idempotency-Key) while the SMS gateway (a raw UDP receiver answering after 0-300 ms, refusing
+every tenth message with 488) takes them, kills the daemon at a seeded random instant, restarts
+it, re-POSTs what got no answer with the same key, and checks :func:`support.crash.
+check_api_messages`: every message exactly once, final, sent ones at the gateway as one request
+(retransmissions allowed), failed ones with their callback, callbacks in order.
+
 ``CRASH_ROUNDS`` sets the number of rounds (default 6: a passing round takes 5-10 s, so about a
 minute in all), ``CRASH_SEED`` the seed of the first round (round ``i`` uses ``seed + i``). A
 failing round prints its seed; replay it with ``CRASH_SEED=<seed> CRASH_ROUNDS=1 pytest -m crash
@@ -28,15 +35,20 @@ from pathlib import Path
 import pytest
 
 from support.crash import (
+    MessagePoster,
     all_call_records,
+    all_message_records,
     call_records,
+    check_api_messages,
     check_callbacks,
     check_records,
     start_burst,
     stop_process,
+    wait_messages_settled,
     wait_settled,
 )
 from support.daemon import DaemonProcess
+from support.sip_gateway import MessageGateway
 from support.sipp import scenario
 from support.sipp_uas import SippUas
 from support.webhooks import Recorded, Reply, WebhookServer, rcml
@@ -50,9 +62,18 @@ CALLS = 150
 RATE = 30.0  # calls/s: the burst places calls for 5 s; each is held 1.5 s by its caller
 KILL_WINDOW = (0.5, 6.0)  # s after SIPp starts: from the first calls to the last hang-ups
 DIAL = "88001"
+MESSAGE_ROUNDS = max(1, ROUNDS // 3)  # 2 in make test (about 8 s each)
+MESSAGES = 300
+MESSAGE_RATE = 150.0  # POSTs/s: 2 s of posting
+MESSAGE_KILL_WINDOW = (0.3, 1.9)  # s after the first POST: while posting
 
 
 def _replay(seed: int) -> str:
+    if seed >= BASE_SEED + 2000:  # a message round
+        return (
+            f"CRASH_SEED={seed - 2000} CRASH_ROUNDS=2 .venv/bin/pytest -m crash "
+            "tests/e2e/test_crash.py -k messages"
+        )
     if seed >= BASE_SEED + 1000:  # a dial round
         return (
             f"CRASH_SEED={seed - 1000} CRASH_ROUNDS=2 .venv/bin/pytest -m crash "
@@ -159,6 +180,74 @@ def _crash_round(
         webhooks.stop()
 
 
+@pytest.mark.parametrize("round_no", range(MESSAGE_ROUNDS))
+def test_kill_9_while_posting_messages_sends_each_once_or_fails_it_with_its_callback(
+    round_no: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = BASE_SEED + 2000 + round_no
+    rng = random.Random(seed)
+    kill_after = round(rng.uniform(*MESSAGE_KILL_WINDOW), 3)
+    delays = random.Random(seed + 1)
+    tag = f"[crash messages seed={seed} kill_after={kill_after}s]"
+    webhooks = WebhookServer().start()
+    gateway = MessageGateway(
+        status=lambda a: 488 if a.body.endswith("-REFUSE") else 202,
+        delay=lambda _a: delays.uniform(0.0, 0.3),
+    ).__enter__()
+    daemon = DaemonProcess(tmp_path / "node", RCMLROUTER_SMS_GATEWAY=gateway.uri)
+    started = time.monotonic()
+    try:
+        callback = webhooks.route("/msg-status", Reply("", content_type="text/plain"))
+        daemon.start()
+        daemon.create_number(PhoneNumber="+15105555555")
+        poster = MessagePoster(daemon, count=MESSAGES, rate=MESSAGE_RATE, callback=callback)
+        poster.start()
+        time.sleep(kill_after)
+        daemon.kill()  # SIGKILL: no drain, no flush
+        poster.join()
+        at_kill = len(gateway.arrivals())
+        answered_before = len(poster.answered)
+        daemon.start(timeout=30)
+        unanswered = len(poster.unanswered)
+        poster.retry_unanswered()  # a client retrying its timed-out requests, same keys
+        intended = [poster.key(i) for i in range(MESSAGES) if poster.key(i) not in poster.refused]
+        waited = wait_messages_settled(daemon)
+        time.sleep(0.5)  # a late duplicate at the gateway would show now
+        records = all_message_records(daemon)
+        counts = {body: len(a) for body, a in _arrivals_by_body(gateway).items()}
+        checked = check_api_messages(
+            intended, poster.answered, records, gateway.bodies(), counts,
+            webhooks.requests("/msg-status"),
+        )  # fmt: skip
+        recovered = daemon.logs("messages.outbound_recovered")
+        summary = (
+            f"{tag} {answered_before} answered 201 before the kill, {unanswered} unanswered "
+            f"(retried), {len(poster.refused)} refused; {at_kill} gateway arrivals at the kill; "
+            f"recovered {recovered[-1]['count'] if recovered else 0} "
+            f"(resent {recovered[-1]['resent'] if recovered else 0}); {checked.sent} sent, "
+            f"{checked.failed} failed, {checked.retransmitted} retransmitted, "
+            f"{checked.redelivered} callbacks redelivered; settled in {waited:.1f}s; "
+            f"round {time.monotonic() - started:.1f}s; violations {len(checked.violations)}"
+        )
+        with capsys.disabled():
+            print("\n" + summary)
+        assert not poster.refused, poster.refused  # nothing 4xx/5xx (no 429 at this rate)
+        assert not checked.violations, f"{summary}\nreplay: {_replay(seed)}\n" + "\n".join(
+            f"{tag} {v}" for v in checked.violations[:40]
+        )
+    finally:
+        daemon.kill()
+        gateway.close()
+        webhooks.stop()
+
+
+def _arrivals_by_body(gateway: MessageGateway) -> dict[str, list[object]]:
+    found: dict[str, list[object]] = {}
+    for arrival in gateway.arrivals():
+        found.setdefault(arrival.body, []).append(arrival)
+    return found
+
+
 # -- the checker itself: it must catch what issue 13 saw ---------------------------------------
 
 
@@ -219,3 +308,42 @@ def test_checker_catches_the_losses_of_issue_13() -> None:
     assert "CA6: call record in status 'ringing'" in problems
     assert "CA6: call record (status 'ringing') has no end time" in problems
     assert "CA7: call record left unfinished" in problems
+
+
+def _msg_cb(sid: str, seq: int, status: str) -> Recorded:
+    params = {"MessageSid": sid, "SequenceNumber": str(seq), "MessageStatus": status}
+    return Recorded("POST", "/msg-status", "http://x/msg-status", params, {})
+
+
+def test_the_message_checker_catches_losses_duplicates_and_disorder() -> None:
+    records = {
+        "SM1": {"sid": "SM1", "body": "a", "status": "sent"},
+        "SM2": {"sid": "SM2", "body": "b", "status": "sent"},  # reached the gateway twice
+        "SM3": {"sid": "SM3", "body": "c", "status": "sending"},  # left unfinished
+        "SM4": {"sid": "SM4", "body": "d", "status": "failed"},  # callbacks out of order
+        "SM5": {"sid": "SM5", "body": "e", "status": "sent"},  # created twice
+        "SM6": {"sid": "SM6", "body": "e", "status": "sent"},
+        "SM7": {"sid": "SM7", "body": "g", "status": "sent"},  # never reached the gateway
+    }
+    gateway = {
+        "a": {("c1", "1 MESSAGE")},
+        "b": {("c2", "1 MESSAGE"), ("c3", "1 MESSAGE")},
+        "e": {("c5", "1 MESSAGE")},
+    }
+    callbacks = [
+        _msg_cb("SM1", 0, "sending"), _msg_cb("SM1", 1, "sent"), _msg_cb("SM1", 1, "sent"),
+        _msg_cb("SM2", 0, "sending"), _msg_cb("SM2", 1, "sent"),
+        _msg_cb("SM4", 0, "failed"), _msg_cb("SM4", 1, "failed"),
+        _msg_cb("SM5", 0, "sent"), _msg_cb("SM6", 0, "sent"), _msg_cb("SM7", 0, "sent"),
+    ]  # fmt: skip
+    checked = check_api_messages(
+        "abcdeg", {"a": "SM1", "b": "SM9"}, records, gateway, {"a": 2}, callbacks
+    )
+    text = "\n".join(checked.violations)
+    assert "b: reached the gateway as 2 messages" in text
+    assert "SM3 (c): left 'sending'" in text
+    assert "SM4 (d): callbacks out of order ['failed', 'failed']" in text
+    assert "e: 2 message records" in text
+    assert "SM7 (g): sent but never reached the gateway" in text
+    assert "b: answered SM9, stored SM2" in text  # the 201 named another message
+    assert "SM1" not in text and (checked.redelivered, checked.retransmitted) == (1, 1)

@@ -119,6 +119,7 @@ async def test_overloaded_endpoint_sheds_invites_but_answers_the_rest(
     assert {r.get("Retry-After") for r in shed} == {"5"}
     assert len(handler.calls) == 1
     assert endpoint.stats.rejected_overload == 50
+    assert endpoint.security_stats()["rejected_overload"] == 50  # /metrics shows the shed 503s
     before = endpoint.stats.messages_in
     peer.send(sip_request("ACK", call_id="f0", branch="f0", to_tag=shed[0].to_addr.tag), target)
     await asyncio.sleep(0.05)

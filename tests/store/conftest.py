@@ -20,6 +20,8 @@ from support.store_engines import Engine
 TABLES = (
     "callback_outbox, notifications, messages, calls, inventory, incoming_phone_numbers, "
     "number_counts, number_grams, gram_counts, gram_accounts, account_tokens, applications, "
+    "idempotency_keys, "
+    "recordings, "
     "accounts, organizations"
 )
 

@@ -14,6 +14,10 @@ the API reports after the restart:
    of that callback.
 3. no call record is left unfinished (ringing / in-progress / queued, or no end time).
 
+Messages sent through the API (issue 18) have invariants of their own: see
+:func:`check_api_messages` (a poster thread with an Idempotency-Key per message, the raw UDP
+gateway of ``support/sip_gateway.py``).
+
 A request counts as delivered once the webhook server recorded it: the server has then read the
 whole request and answers 200. If the daemon died before reading that 200, it owes the event
 again after the restart (at-least-once), so the invariants hold all the same.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import itertools
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -265,3 +270,200 @@ def check_records(
                 f"end_time {record.get('end_time')!r}){seen(sid)}"
             )
     return violations
+
+
+# -- API messages (issue 18): POSTs, kill -9, restart ------------------------------------------
+
+MESSAGE_FINAL = frozenset({"sent", "failed"})
+MESSAGE_ORDER = {"sending": 0, **dict.fromkeys(MESSAGE_FINAL, 1)}
+
+
+class MessagePoster:
+    """POSTs ``count`` messages at ``rate`` per second from a thread, each with its own
+    Idempotency-Key (also its Body, so the gateway's arrivals name it), and records the answers:
+    ``answered`` key -> sid for every 201, ``unanswered`` the keys whose request failed (the
+    daemon died under it). :meth:`retry_unanswered` re-POSTs those with the same key, as a
+    client retrying on a timeout does."""
+
+    def __init__(self, daemon: DaemonProcess, *, count: int, rate: float, callback: str) -> None:
+        self.daemon = daemon
+        self.count = count
+        self.rate = rate
+        self.callback = callback
+        self.answered: dict[str, str] = {}
+        self.unanswered: list[str] = []
+        self.refused: dict[str, int] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def key(index: int) -> str:
+        # every 10th body is refused by the gateway (488): those end failed, not sent
+        return f"msg-{index:05d}" + ("-REFUSE" if index % 10 == 7 else "")
+
+    def start(self) -> MessagePoster:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float = 30.0) -> None:
+        self._thread.join(timeout)
+
+    def _client(self) -> httpx.Client:
+        base = f"http://127.0.0.1:{self.daemon.api_port}/2010-04-01"
+        return httpx.Client(
+            base_url=f"{base}/Accounts/{self.daemon.account_sid}",
+            auth=(self.daemon.account_sid, self.daemon.auth_token),
+            timeout=5,
+        )
+
+    def _post(self, client: httpx.Client, key: str) -> None:
+        data = {"To": "+15551230000", "From": "+15105555555", "Body": key,
+                "StatusCallback": self.callback}  # fmt: skip
+        try:
+            response = client.post("/Messages.json", data=data, headers={"Idempotency-Key": key})
+        except httpx.HTTPError:
+            self.unanswered.append(key)
+            return
+        if response.status_code == 201:
+            self.answered[key] = response.json()["sid"]
+        else:
+            self.refused[key] = response.status_code
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        with self._client() as client:
+            for index in range(self.count):
+                delay = started + index / self.rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                self._post(client, self.key(index))
+
+    def retry_unanswered(self) -> None:
+        pending, self.unanswered = self.unanswered, []
+        with self._client() as client:
+            for key in pending:
+                self._post(client, key)
+
+
+def all_message_records(daemon: DaemonProcess) -> dict[str, dict[str, Any]]:
+    """Every message of the daemon's account (``GET SMS/Messages.json``, all pages)."""
+    records: dict[str, dict[str, Any]] = {}
+    with daemon.api() as api:
+        page = 0
+        while True:
+            response = api.get("/SMS/Messages.json", params={"Page": page, "PageSize": 1000})
+            response.raise_for_status()
+            items = response.json()["messages"]
+            records.update((item["sid"], item) for item in items)
+            if len(items) < 1000:
+                return records
+            page += 1
+
+
+def wait_messages_settled(
+    daemon: DaemonProcess, *, quiet: float = 1.0, limit: float = 30.0
+) -> float:
+    """Wait until no message is queued or sending and the outbox is empty for ``quiet`` s (or
+    ``limit`` s passed); the time waited."""
+    started = time.monotonic()
+    calm_since: float | None = None
+    while time.monotonic() - started < limit:
+        open_ = [
+            m for m in all_message_records(daemon).values() if m["status"] not in MESSAGE_FINAL
+        ]
+        if not open_ and not callbacks_pending(daemon):
+            calm_since = calm_since or time.monotonic()
+            if time.monotonic() - calm_since >= quiet:
+                break
+        else:
+            calm_since = None
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+@dataclass
+class MessageCheck:
+    sent: int = 0
+    failed: int = 0
+    retransmitted: int = 0  # messages whose request reached the gateway more than once
+    redelivered: int = 0  # callbacks repeating an event already received
+    violations: list[str] = field(default_factory=list)
+
+
+def check_api_messages(
+    intended: Iterable[str],
+    answered: Mapping[str, str],
+    records: Mapping[str, Mapping[str, Any]],
+    gateway_bodies: Mapping[str, set[tuple[str, str]]],
+    gateway_counts: Mapping[str, int],
+    callbacks: Iterable[Recorded],
+) -> MessageCheck:
+    """The invariants of POST Messages across a crash:
+
+    1. every message the client meant to send (``intended`` keys, each the Body of its own
+       Idempotency-Key, answered 201 before or after the restart) has exactly one record, and
+       the 201's sid is that record;
+    2. every record is final (sent / failed); a sent one reached the gateway under exactly one
+       (Call-ID, CSeq) (retransmissions allowed); nothing reached it under two;
+    3. its status callbacks: SequenceNumbers 0..n without a gap, the statuses in order
+       (sending, then sent / failed), the last one the record's status; two different events
+       under one SequenceNumber are a violation.
+    """
+    result = MessageCheck()
+    by_body: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records.values():
+        by_body.setdefault(record["body"], []).append(record)
+    for key in sorted(intended):
+        found = by_body.get(key, [])
+        if len(found) != 1:
+            result.violations.append(f"{key}: {len(found)} message records (one expected)")
+        elif key in answered and answered[key] != found[0]["sid"]:
+            result.violations.append(f"{key}: answered {answered[key]}, stored {found[0]['sid']}")
+    for body, keys in sorted(gateway_bodies.items()):
+        if len(keys) > 1:
+            result.violations.append(f"{body}: reached the gateway as {len(keys)} messages {keys}")
+        result.retransmitted += gateway_counts.get(body, 0) > 1
+    events = _message_events(callbacks, result)
+    for sid, record in sorted(records.items()):
+        status, body = record["status"], record["body"]
+        if status not in MESSAGE_FINAL:
+            result.violations.append(f"{sid} ({body}): left {status!r}")
+            continue
+        result.sent += status == "sent"
+        result.failed += status == "failed"
+        if status == "sent" and body not in gateway_bodies:
+            result.violations.append(f"{sid} ({body}): sent but never reached the gateway")
+        result.violations += _check_events(sid, body, status, events.get(sid, {}))
+    return result
+
+
+def _message_events(
+    callbacks: Iterable[Recorded], result: MessageCheck
+) -> dict[str, dict[int, Mapping[str, str]]]:
+    """MessageSid -> SequenceNumber -> the event (the first of identical repeats)."""
+    events: dict[str, dict[int, Mapping[str, str]]] = {}
+    for request in callbacks:
+        sid = request.params.get("MessageSid", "")
+        sequence = int(request.params.get("SequenceNumber", "-1"))
+        known = events.setdefault(sid, {})
+        if sequence not in known:
+            known[sequence] = request.params
+        elif known[sequence] == request.params:
+            result.redelivered += 1
+        else:
+            result.violations.append(f"{sid}: two different events with SequenceNumber {sequence}")
+    return events
+
+
+def _check_events(
+    sid: str, body: str, status: str, events: Mapping[int, Mapping[str, str]]
+) -> list[str]:
+    sequences = sorted(events)
+    if sequences != list(range(len(sequences))):
+        return [f"{sid} ({body}): callback SequenceNumbers {sequences}"]
+    statuses = [events[s].get("MessageStatus", "") for s in sequences]
+    if not statuses or statuses[-1] != status:
+        return [f"{sid} ({body}): callbacks {statuses}, record {status!r}"]
+    ranks = [MESSAGE_ORDER.get(s, -1) for s in statuses]
+    if -1 in ranks or any(a >= b for a, b in itertools.pairwise(ranks)):
+        return [f"{sid} ({body}): callbacks out of order {statuses}"]
+    return []

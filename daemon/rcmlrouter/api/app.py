@@ -12,6 +12,7 @@ from rcmlrouter.api import (
     accounts,
     applications,
     available,
+    messages,
     numbers,
     openapi,
     recordings,
@@ -24,11 +25,13 @@ from rcmlrouter.api.context import (
     STORE_KEY,
     AccountCache,
     ApiSettings,
+    WorkQueue,
 )
 from rcmlrouter.api.flavour import RESTCOMM, TWILIO
+from rcmlrouter.api.idempotency import prune_context
 from rcmlrouter.api.render import render_error
 from rcmlrouter.errors import ApiError, StoreUnavailableError
-from rcmlrouter.store.base import Store
+from rcmlrouter.store.base import MessageRecord, Store
 
 log = structlog.get_logger()
 
@@ -97,9 +100,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
     _add(router, ("GET",), f"{acc}/Calls", records.handle_calls)
     _add(router, ("GET",), f"{acc}/Calls/{{sid}}", records.handle_call)
-    for messages in (f"{acc}/SMS/Messages", f"{acc}/Messages"):
-        _add(router, ("GET",), messages, records.handle_messages)
-        _add(router, ("GET",), f"{messages}/{{sid}}", records.handle_message)
+    for path in (f"{acc}/SMS/Messages", f"{acc}/Messages"):  # GET lists, POST sends
+        _add(router, ("GET", "POST"), path, messages.handle_list_resource)
+        _add(router, ("GET",), f"{path}/{{sid}}", records.handle_message)
     _add(router, ("GET",), f"{acc}/Recordings", recordings.handle_recordings)
     _add(router, ("GET",), f"{acc}/Recordings/{{sid}}", recordings.handle_recording)
     calls_recordings = f"{acc}/Calls/{{call_sid}}/Recordings"
@@ -119,6 +122,8 @@ def create_api_app(
     auth_fail_window: float = 60.0,
     token_grace: float = 86400.0,
     on_account_change: Callable[[str], None] | None = None,
+    message_queue: WorkQueue[MessageRecord] | None = None,
+    sms_gateway: str | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
@@ -128,13 +133,20 @@ def create_api_app(
     ``auth_fail_limit`` failed authentications per address in ``auth_fail_window`` seconds,
     then 429; ``token_grace``: seconds a rotated-out AuthToken still works;
     ``on_account_change(sid)``: an account's status or token changed (the call path's cache).
+    ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
+    for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
+    with 21612; None does not check). Expired Idempotency-Key records are pruned while the
+    application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     if recordings_dir is not None:
         app[recordings.RECORDINGS_DIR_KEY] = recordings_dir
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
-    app[SETTINGS_KEY] = ApiSettings(recycle_after, public_base_url, token_grace, on_account_change)
+    app[SETTINGS_KEY] = ApiSettings(
+        recycle_after, public_base_url, token_grace, on_account_change, message_queue, sms_gateway
+    )
+    app.cleanup_ctx.append(prune_context(store))
     app[AUTH_FAILURES_KEY] = AuthFailures(auth_fail_limit, auth_fail_window)
     add_routes(app.router)
     return app

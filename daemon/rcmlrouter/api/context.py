@@ -5,10 +5,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from aiohttp import web
 
-from rcmlrouter.store.base import Account, Store
+from rcmlrouter.store.base import Account, MessageRecord, Store
+
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class WorkQueue(Protocol[T_contra]):
+    """Where the API hands work it has queued in the store (a message to send; a call to dial
+    next). The composition root wires it to the worker that does the work in this process; when
+    none is wired, the work waits in the store for the next start."""
+
+    def full(self) -> bool:
+        """True while no more should be accepted (the API answers 429)."""
+        ...
+
+    def submit(self, item: T_contra) -> None:
+        """``item`` is durable in the store: start it (never blocks, never raises)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +40,10 @@ class ApiSettings:
     public_base_url: str | None = None
     token_grace: float = 86400.0  # seconds a rotated-out AuthToken still authenticates
     on_account_change: Callable[[str], None] | None = None  # the call path's account cache
+    # POST Messages: who sends a queued message; the SMS gateway ("" = none: a message to a
+    # phone number is refused with 21612; None = not known here, not checked)
+    messages: WorkQueue[MessageRecord] | None = None
+    sms_gateway: str | None = None
 
 
 @dataclass(slots=True)

@@ -54,6 +54,14 @@ class Params:
     def has(self, name: str) -> bool:
         return name in self._values
 
+    def raw(self, name: str) -> str | None:
+        """The value as sent (not trimmed): a message Body keeps its spaces."""
+        return self._values.get(name)
+
+    def items(self) -> list[tuple[str, str]]:
+        """Every parameter (the first of a repeated one), sorted by name."""
+        return sorted(self._values.items())
+
     def text(self, name: str) -> str | None:
         value = self._values.get(name)
         return value.strip() if value is not None else None

@@ -40,6 +40,8 @@ APPLICATION_FIELDS = (
     "FriendlyName", "VoiceUrl", "VoiceMethod", "SmsUrl", "SmsMethod", "ReferUrl", "ReferMethod",
 )  # fmt: skip
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
+MESSAGE_FORM = ("To", "From", "Body", "StatusCallback", "StatusCallbackMethod")
+IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}
 CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>", *PAGING)
 AVAILABLE_FILTERS = (
     "AreaCode", "Contains", "InRegion", "InPostalCode", "SmsEnabled", "VoiceEnabled",
@@ -68,6 +70,8 @@ def _schema_of(name: str) -> dict[str, Any]:
         return METHOD
     if name.endswith("Url") or name == "StatusCallback":
         return URL
+    if name == "Body":
+        return {"type": "string", "minLength": 1, "maxLength": 1600}
     if name.startswith(("DateSent", "StartTime")):
         return {"type": "string", "format": "date"}
     if name == "Status":
@@ -88,6 +92,7 @@ class Op:
     ok: int = 200
     create: bool = False  # Twilio's base answers 201
     media: tuple[str, ...] = ("application/json", "application/xml")
+    idempotent: bool = False  # takes an Idempotency-Key header (api/idempotency.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +128,24 @@ def _with_sid(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     return {**ACCOUNT, "sid": extra or SID}
 
 
-def _records(path: str, tag: str, noun: str, query: tuple[str, ...]) -> list[Resource]:
+def _records(
+    path: str, tag: str, noun: str, query: tuple[str, ...], create: Op | None = None
+) -> list[Resource]:
+    listing = _get(f"List the account's {noun}s", query)
+    ops = (listing,) if create is None else (listing, create)
     return [
-        Resource(f"{ACC}/{path}", tag, (_get(f"List the account's {noun}s", query),), ACCOUNT),
+        Resource(f"{ACC}/{path}", tag, ops, ACCOUNT),
         Resource(f"{ACC}/{path}/{{sid}}", tag, (_get(f"Read one {noun}", ()),), _with_sid()),
     ]
+
+
+SEND_MESSAGE = Op(
+    "POST",
+    "Send a message: queued, then sending, sent or failed (StatusCallback)",
+    form=MESSAGE_FORM,
+    create=True,
+    idempotent=True,
+)
 
 
 ACCOUNT_FORM = ("FriendlyName", "Status", "AuthToken")
@@ -209,8 +227,8 @@ RESOURCES: tuple[Resource, ...] = (
         _with_sid(),
     ),
     *_records("Calls", "Calls", "call", CALL_FILTERS),
-    *_records("SMS/Messages", "Messages", "message", MESSAGE_FILTERS),
-    *_records("Messages", "Messages", "message", MESSAGE_FILTERS),
+    *_records("SMS/Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
+    *_records("Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     Resource(
         f"{ACC}/Recordings",
         "Recordings",
@@ -295,6 +313,8 @@ def _responses(op: Op, twilio: bool) -> dict[str, Any]:
     out: dict[str, Any] = {str(status): ok}
     for code in ("400", "401", "403", "404", "405", "429", "503"):
         out[code] = error
+    if op.idempotent:  # the key was used with a different request
+        out["422"] = error
     return out
 
 
@@ -307,6 +327,15 @@ def _operation(resource: Resource, op: Op, base: str) -> dict[str, Any]:
         {"name": name, "in": "query", "required": False, "schema": _schema_of(name)}
         for name in op.query
     ]
+    if op.idempotent:
+        parameters.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": IDEMPOTENCY_KEY,
+            }
+        )
     operation: dict[str, Any] = {
         "tags": [resource.tag],
         "summary": op.summary,

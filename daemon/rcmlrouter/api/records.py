@@ -22,7 +22,7 @@ from rcmlrouter.api.render import (
     rfc2822,
     strip_format,
 )
-from rcmlrouter.api.render_twilio import twilio_call_fields, twilio_message_fields
+from rcmlrouter.api.render_twilio import UNSENT, twilio_call_fields, twilio_message_fields
 from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.base import (
@@ -84,7 +84,7 @@ def message_fields(request: web.Request, m: MessageRecord) -> dict[str, Any]:
         "used_fallback": m.used_fallback,
         "error_code": m.error_code,
         "date_created": rfc2822(m.date_created),
-        "date_sent": rfc2822(m.date_created),
+        "date_sent": None if m.status in UNSENT else rfc2822(m.date_created),
         "api_version": API_VERSION,
         "uri": f"{api_base(request)}/Accounts/{m.account_sid}/SMS/Messages/{m.sid}.json",
     }

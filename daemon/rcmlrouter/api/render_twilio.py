@@ -14,6 +14,7 @@ from aiohttp import web
 from rcmlrouter.api.flavour import TWILIO, api_base
 from rcmlrouter.api.number_params import national_format
 from rcmlrouter.api.render import rfc2822
+from rcmlrouter.sms_format import num_segments
 from rcmlrouter.store.base import (
     Account,
     Application,
@@ -26,6 +27,7 @@ from rcmlrouter.store.base import (
 # Where a number came from: the built-in inventory (the provider behind purchases) or a SIP
 # number (isSIP=true). Twilio says "twilio" or "hosted"; neither would be true here.
 ORIGIN_INVENTORY, ORIGIN_SIP = "rcmlrouter", "sip"
+UNSENT = ("queued", "sending")  # a message the API queued, not sent yet: no date_sent
 ACCOUNT_SUBRESOURCES = {
     "available_phone_numbers": "AvailablePhoneNumbers",
     "incoming_phone_numbers": "IncomingPhoneNumbers",
@@ -170,7 +172,7 @@ def twilio_message_fields(request: web.Request, m: MessageRecord) -> dict[str, A
         "api_version": TWILIO.api_version,
         "body": m.body,
         "date_created": rfc2822(m.date_created),
-        "date_sent": rfc2822(m.date_created),
+        "date_sent": None if m.status in UNSENT else rfc2822(m.date_created),
         "date_updated": rfc2822(m.date_created),
         "direction": m.direction,
         "error_code": m.error_code,
@@ -178,7 +180,7 @@ def twilio_message_fields(request: web.Request, m: MessageRecord) -> dict[str, A
         "from": m.from_,
         "messaging_service_sid": None,
         "num_media": "0",
-        "num_segments": None,  # not recorded
+        "num_segments": str(num_segments(m.body)),
         "price": None,
         "price_unit": "USD",
         "sid": m.sid,

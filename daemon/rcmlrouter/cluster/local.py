@@ -63,6 +63,7 @@ class LocalWork:
             after = page[-1].id or after
         claim.calls = await self.store.unfinished_calls()
         claim.messages = await self.store.accepted_messages()
+        claim.outbound = await self.store.pending_outbound_messages()
         if previous is not None:
             claim.last_seen = {call.sid: previous for call in claim.calls}
         return claim

@@ -1,5 +1,6 @@
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
-"""Work that any node can finish: outbox events, unfinished calls and accepted messages.
+"""Work that any node can finish: outbox events, unfinished calls, accepted messages and the
+messages the API queued but did not send.
 
 On PostgreSQL every row a node writes to ``callback_outbox``, ``calls`` and ``messages`` carries
 its node id in ``owner`` (the column's default is the connection's ``rcmlrouter.node_id``
@@ -9,7 +10,8 @@ advisory lock (one claimer at a time, so the events of one call never split betw
 survivors), with ``FOR UPDATE SKIP LOCKED``, ``owner`` becomes the survivor. The daemon then
 does with the claim exactly what a restart does with its own leftovers: the events are queued
 in id order (so in order per call), the calls are closed with the final callback they owe, the
-messages are processed.
+accepted messages are processed and the API's queued messages sent (``messaging/queued.py``: one
+being sent when its owner died is resent as the same request).
 
 At start a node claims its own rows of an earlier run (same node id) plus a dead node's; rows
 without an owner (copied by ``migrate``) belong to whoever claims them first. A graceful stop
@@ -45,6 +47,7 @@ from rcmlrouter.errors import RcmlRouterError
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.queries_messages import OUTBOUND_API, OUTBOUND_PENDING
 
 log = structlog.get_logger(__name__)
 
@@ -60,13 +63,15 @@ class Claim:
     events: list[OutboxEvent] = field(default_factory=list)
     calls: list[CallRecord] = field(default_factory=list)
     messages: list[MessageRecord] = field(default_factory=list)
+    # messages the API queued, not yet sent (queued, or sending when the owner died)
+    outbound: list[MessageRecord] = field(default_factory=list)
     dead_nodes: list[str] = field(default_factory=list)
     # call sid -> its owner's last heartbeat (POSIX s), where known: when the call was last
     # known to be alive, at the latest
     last_seen: dict[str, float] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.events or self.calls or self.messages)
+        return bool(self.events or self.calls or self.messages or self.outbound)
 
 
 TakeOver = Callable[[Claim], Awaitable[None]]
@@ -106,10 +111,10 @@ _CLAIM_CALLS = (  # the row, then its previous owner
     f"WHERE end_time IS NULL AND {_CLAIMABLE} FOR UPDATE SKIP LOCKED) c "
     f"WHERE o.sid = c.sid RETURNING {_prefixed(rows.CALL_COLUMNS)}, c.owner"
 )
-_CLAIM_MESSAGES = (
+_CLAIM_MESSAGES = (  # accepted inbound messages, and API messages not sent yet
     f"UPDATE messages o SET owner = $1 FROM (SELECT sid FROM messages "
-    f"WHERE status = 'accepted' AND {_CLAIMABLE} FOR UPDATE SKIP LOCKED) c "
-    f"WHERE o.sid = c.sid RETURNING {_prefixed(rows.MESSAGE_COLUMNS)}"
+    f"WHERE (status = 'accepted' OR ({OUTBOUND_PENDING})) AND {_CLAIMABLE} "
+    f"FOR UPDATE SKIP LOCKED) c WHERE o.sid = c.sid RETURNING {_prefixed(rows.MESSAGE_COLUMNS)}"
 )
 
 
@@ -196,6 +201,7 @@ class ClusterWork:
             events=len(claim.events),
             calls=len(claim.calls),
             messages=len(claim.messages),
+            outbound=len(claim.outbound),
             dead_nodes=claim.dead_nodes,
         )
         return claim
@@ -224,11 +230,13 @@ class ClusterWork:
                     key=lambda e: e.id or 0,
                 ),
                 calls=sorted((rows.to_call(r[:-1]) for r in calls), key=_call_order),
-                messages=sorted(
-                    (rows.to_message(tuple(r)) for r in await conn.fetch(_CLAIM_MESSAGES, *args)),
-                    key=lambda m: (m.date_created, m.sid),
-                ),
             )
+            messages = sorted(
+                (rows.to_message(tuple(r)) for r in await conn.fetch(_CLAIM_MESSAGES, *args)),
+                key=lambda m: (m.date_created, m.sid),
+            )
+            claim.messages = [m for m in messages if m.direction != OUTBOUND_API]
+            claim.outbound = [m for m in messages if m.direction == OUTBOUND_API]
             beats = {
                 str(r[0]): float(r[1])
                 for r in await conn.fetch(
@@ -271,6 +279,7 @@ class ClusterWork:
 
     async def _take_over(self, take_over: TakeOver, claim: Claim) -> None:
         self.claimed += len(claim.events) + len(claim.calls) + len(claim.messages)
+        self.claimed += len(claim.outbound)
         log.warning(
             "cluster.took_over",
             node_id=self.node_id,
@@ -278,6 +287,7 @@ class ClusterWork:
             events=len(claim.events),
             calls=len(claim.calls),
             messages=len(claim.messages),
+            outbound=len(claim.outbound),
         )
         if claim:
             try:

@@ -15,6 +15,8 @@ from rcmlrouter.config.model import (
     parse_sip_listen,
 )
 
+MIN_RECORDS_AGE = 60.0  # seconds
+
 
 def validate(config: Config, problems: list[str]) -> None:
     if parse_host_port(config.api.listen) is None:
@@ -64,6 +66,11 @@ def validate(config: Config, problems: list[str]) -> None:
         problems.append("log.level: expected debug, info, warning, error or critical")
     if config.callbacks.max_age <= 0:
         problems.append("callbacks.max_age: must be positive")
+    if config.records.max_age != 0 and config.records.max_age < MIN_RECORDS_AGE:
+        problems.append(
+            f"records.max_age: 0 (keep forever) or at least {MIN_RECORDS_AGE:g} seconds (a "
+            "message's record must outlive its 32 s dedupe window and its sending)"
+        )
     if config.numbers.recycle_after < 0:
         problems.append("numbers.recycle_after: must not be negative")
     media = config.media

@@ -117,6 +117,15 @@ class CallbacksConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordsConfig:
+    """Retention of calls, messages, notifications and recordings (with their WAV files)."""
+
+    # seconds after a call's end (a message's, notification's, recording's creation) that its
+    # record is deleted; 0 keeps records forever. Default 30 days.
+    max_age: float = 30 * 86400.0
+
+
+@dataclass(frozen=True, slots=True)
 class NumbersConfig:
     recycle_after: float = 0.0
 
@@ -205,6 +214,7 @@ class Config:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     webhooks: WebhooksConfig = field(default_factory=WebhooksConfig)
     callbacks: CallbacksConfig = field(default_factory=CallbacksConfig)
+    records: RecordsConfig = field(default_factory=RecordsConfig)
     numbers: NumbersConfig = field(default_factory=NumbersConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from rcmlrouter.errors import SipError, SipParseError
 from rcmlrouter.sip.auth import DigestCredentials, authorization, parse_challenge
+from rcmlrouter.sip.client import new_branch
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.transport import Source
 from rcmlrouter.sip.uri import SipUri, bare_host, parse_uri
+from rcmlrouter.sms_format import is_phone_number
+from rcmlrouter.store.base import MessageWire
 
-_PHONE_NUMBER = re.compile(r"\+?[0-9A-Za-z*#().-]{1,64}\Z")
 _TRANSPORTS = ("udp", "tcp")
 
 ERROR_INVALID_TO = 21211
@@ -80,7 +82,7 @@ def resolve_target(to: str, gateway: str) -> MessageTarget:
     if text.lower().startswith(("sip:", "sips:")) or "@" in text:
         uri = _parse(text if ":" in text.split("@", 1)[0] else f"sip:{text}", "to")
         return MessageTarget(str(uri), str(_bare(uri)), _destination(uri, "to"), False)
-    if not _PHONE_NUMBER.match(text):
+    if not is_phone_number(text):
         raise TargetError(ERROR_INVALID_TO, f"'to' is neither a phone number nor a SIP URI: {to!r}")
     if not gateway:
         raise TargetError(ERROR_NO_GATEWAY, f"no [sms] gateway is configured to reach {text}")
@@ -118,7 +120,7 @@ def build_message(
     cseq: int,
     body: str,
     user_agent: str,
-    extra: list[Header] | None = None,
+    extra: list[Header] | tuple[Header, ...] | None = None,
 ) -> SipRequest:
     """A MESSAGE request without Via (the client transaction stamps it)."""
     headers: list[Header] = [
@@ -136,7 +138,9 @@ def build_message(
 class RequestSender(Protocol):
     """The SIP endpoint as the sender sees it (``SipEndpoint`` implements it)."""
 
-    async def send_request(self, request: SipRequest, destination: Source) -> SipResponse: ...
+    async def send_request(
+        self, request: SipRequest, destination: Source, *, branch: str | None = None
+    ) -> SipResponse: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,16 @@ class DeliveryOutcome:
     @property
     def sent(self) -> bool:
         return self.error_code is None
+
+
+WireHook = Callable[[MessageWire], Awaitable[None]]
+
+
+def new_wire(from_uri: str) -> MessageWire:
+    """A fresh identity for a MESSAGE: Call-ID, From tag, CSeq 1, Via branch."""
+    return MessageWire(
+        f"{secrets.token_hex(16)}@rcmlrouter", 1, secrets.token_hex(6), from_uri, new_branch()
+    )
 
 
 class MessageDelivery:
@@ -167,28 +181,55 @@ class MessageDelivery:
         self.timeout = timeout
         self.user_agent = user_agent
 
-    async def deliver(self, target: MessageTarget, from_uri: str, body: str) -> DeliveryOutcome:
+    async def deliver(
+        self,
+        target: MessageTarget,
+        from_uri: str,
+        body: str,
+        *,
+        wire: MessageWire | None = None,
+        before_send: WireHook | None = None,
+    ) -> DeliveryOutcome:
+        """Send ``body``; ``wire``: the identity of a request sent before (sent again as is: a
+        retransmission), else a new one. ``before_send(wire)`` runs before each request leaves
+        (the first and a challenge's answer, which has the next CSeq and a new branch)."""
         try:
             destination = await _resolve(target.destination)
         except OSError as exc:
             return DeliveryOutcome(None, ERROR_UNREACHABLE, f"cannot resolve {exc}")
-        call_id = f"{secrets.token_hex(16)}@rcmlrouter"
-        tag = secrets.token_hex(6)
-        request = build_message(target, from_uri, tag, call_id, 1, body, self.user_agent)
-        response = await self._send(request, destination)
+        wire = wire or new_wire(from_uri)
+        response = await self._attempt(target, body, wire, destination, before_send)
         if response is not None and response.status in (401, 407):
-            extra = self._answer(response, target, request)
+            extra = self._answer(response, target, body)
             if extra is None:
                 return self._outcome(response, "challenged; no credentials for this destination")
-            request = build_message(target, from_uri, tag, call_id, 2, body, self.user_agent, extra)
-            response = await self._send(request, destination)
+            wire = MessageWire(
+                wire.call_id, wire.cseq + 1, wire.from_tag, wire.from_uri, new_branch(), extra
+            )
+            response = await self._attempt(target, body, wire, destination, before_send)
         if response is None:
             return DeliveryOutcome(None, ERROR_UNREACHABLE, "no response (timeout or transport)")
         return self._outcome(response, "")
 
+    async def _attempt(
+        self,
+        target: MessageTarget,
+        body: str,
+        wire: MessageWire,
+        destination: Source,
+        before_send: WireHook | None,
+    ) -> SipResponse | None:
+        if before_send is not None:
+            await before_send(wire)
+        request = build_message(
+            target, wire.from_uri, wire.from_tag, wire.call_id, wire.cseq, body,
+            self.user_agent, list(wire.headers),
+        )  # fmt: skip
+        return await self._send(request, destination, wire.branch)
+
     def _answer(
-        self, response: SipResponse, target: MessageTarget, request: SipRequest
-    ) -> list[Header] | None:
+        self, response: SipResponse, target: MessageTarget, body: str
+    ) -> tuple[Header, ...] | None:
         if self.credentials is None or not target.via_gateway:
             return None
         proxy = response.status == 407
@@ -200,9 +241,9 @@ class MessageDelivery:
         except SipParseError:
             return None
         answer = authorization(
-            challenge, self.credentials, "MESSAGE", request.uri, body=request.body
+            challenge, self.credentials, "MESSAGE", target.request_uri, body=body.encode()
         )
-        return [("Proxy-Authorization" if proxy else "Authorization", answer)]
+        return (("Proxy-Authorization" if proxy else "Authorization", answer),)
 
     @staticmethod
     def _outcome(response: SipResponse, detail: str) -> DeliveryOutcome:
@@ -212,10 +253,12 @@ class MessageDelivery:
             return DeliveryOutcome(status, None, text)
         return DeliveryOutcome(status, error_code_for(status), text)
 
-    async def _send(self, request: SipRequest, destination: Source) -> SipResponse | None:
+    async def _send(
+        self, request: SipRequest, destination: Source, branch: str
+    ) -> SipResponse | None:
         try:
             async with asyncio.timeout(self.timeout):
-                return await self.sender.send_request(request, destination)
+                return await self.sender.send_request(request, destination, branch=branch)
         except TimeoutError:
             return None
         except SipError:

@@ -26,6 +26,7 @@ from rcmlrouter.messaging.delivery import (
     ERROR_UNKNOWN,
     DeliveryOutcome,
     MessageDelivery,
+    MessageTarget,
     RequestSender,
     TargetError,
     resolve_target,
@@ -34,11 +35,11 @@ from rcmlrouter.rcml.execute import SmsOrigin, SmsResult
 from rcmlrouter.rcml.model import Sms
 from rcmlrouter.sip.auth import DigestCredentials
 from rcmlrouter.sip.uri import SipUri, format_host
+from rcmlrouter.sms_format import MAX_BODY_CHARACTERS
 from rcmlrouter.store.base import API_VERSION, MessageRecord, Notification, OutboxEvent, new_sid
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY_CHARACTERS = 1600  # Twilio's limit for one (concatenated) message
 ERROR_BODY_TOO_LONG = 21617
 
 
@@ -95,6 +96,15 @@ class SmsSender:
         return self._finish(record, verb, outcome)
 
     async def _deliver(self, record: MessageRecord) -> DeliveryOutcome:
+        addressed = self.address(record)
+        if isinstance(addressed, DeliveryOutcome):
+            return addressed
+        target, from_uri = addressed
+        self._commit(dataclasses.replace(record, status="sending"))
+        return await self.delivery.deliver(target, from_uri, record.body)
+
+    def address(self, record: MessageRecord) -> tuple[MessageTarget, str] | DeliveryOutcome:
+        """Where ``record`` goes and its From URI; or the failure that stops it unsent."""
         if len(record.body) > MAX_BODY_CHARACTERS:
             detail = f"the body has {len(record.body)} characters (at most {MAX_BODY_CHARACTERS})"
             return DeliveryOutcome(None, ERROR_BODY_TOO_LONG, detail)
@@ -104,10 +114,13 @@ class SmsSender:
             return DeliveryOutcome(None, exc.error_code, str(exc))
         if self._delivery is None or self._endpoint is None:
             return DeliveryOutcome(None, ERROR_UNKNOWN, "SIP is not running")
-        transport = target.destination[0]
-        from_uri = self._from_uri(record.from_, transport)
-        self._commit(dataclasses.replace(record, status="sending"))
-        return await self._delivery.deliver(target, from_uri, record.body)
+        return target, self._from_uri(record.from_, target.destination[0])
+
+    @property
+    def delivery(self) -> MessageDelivery:
+        """The MESSAGE client (once :meth:`attach` connected the endpoint)."""
+        assert self._delivery is not None, "SmsSender.attach() first"
+        return self._delivery
 
     def _from_uri(self, from_: str, transport: str) -> str:
         if from_.lower().startswith(("sip:", "sips:")):
@@ -137,7 +150,7 @@ class SmsSender:
             )
         self._commit(final, events)
         if outcome.error_code is not None:
-            self._notify(final, outcome)
+            self.notify_failure(final, outcome)
         log.info(
             "sms.completed",
             sms_sid=final.sid,
@@ -153,7 +166,8 @@ class SmsSender:
         committed = self.outbox.commit(message=record, events=events)
         committed.add_done_callback(_log_commit_failure)
 
-    def _notify(self, record: MessageRecord, outcome: DeliveryOutcome) -> None:
+    def notify_failure(self, record: MessageRecord, outcome: DeliveryOutcome) -> None:
+        """A notification for a message that could not be sent."""
         assert outcome.error_code is not None
         self.notifications.add(
             Notification(
@@ -169,8 +183,9 @@ class SmsSender:
         )
 
 
-def status_callback_params(record: MessageRecord) -> dict[str, str]:
-    """What ``statusCallback`` gets: Restcomm's and Twilio's names for the message."""
+def status_callback_params(record: MessageRecord, sequence: int = 0) -> dict[str, str]:
+    """What ``statusCallback`` gets: Restcomm's and Twilio's names for the message, in its
+    status; ``SequenceNumber`` orders the events of one message (0, 1…)."""
     params = {
         "SmsSid": record.sid,
         "MessageSid": record.sid,
@@ -180,9 +195,9 @@ def status_callback_params(record: MessageRecord) -> dict[str, str]:
         "From": record.from_,
         "To": record.to,
         "Body": record.body,
-        "ApiVersion": API_VERSION,
+        "ApiVersion": record.api_version or API_VERSION,
         "Direction": record.direction,
-        "SequenceNumber": "0",
+        "SequenceNumber": str(sequence),
     }
     if record.error_code is not None:
         params["ErrorCode"] = str(record.error_code)

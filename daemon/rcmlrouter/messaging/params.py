@@ -9,30 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rcmlrouter.sip.message import Header
+from rcmlrouter.sms_format import num_segments
 from rcmlrouter.store.base import API_VERSION, MessageRecord
 
-# GSM 03.38 default alphabet and its extension table (each extension character costs two septets).
-GSM7_BASIC = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
-
-
-def num_segments(body: str) -> int:
-    """How many SMS segments ``body`` takes: GSM-7 when every character is in the GSM 03.38
-    alphabet (160 septets in one segment, 153 per part of a concatenated message), else UCS-2
-    (70 UTF-16 units, 67 per part)."""
-    septets = 0
-    for ch in body:
-        if ch in GSM7_BASIC:
-            septets += 1
-        elif ch in GSM7_EXTENDED:
-            septets += 2
-        else:
-            units = len(body.encode("utf-16-le")) // 2
-            return 1 if units <= 70 else -(-units // 67)
-    return 1 if septets <= 160 else -(-septets // 153)
+__all__ = ["message_params", "num_segments", "x_headers"]
 
 
 def x_headers(headers: Iterable[Header]) -> dict[str, str]:

@@ -35,23 +35,31 @@ class ClientTransactions:
     def __len__(self) -> int:
         return len(self._table)
 
-    def _stamp(self, request: SipRequest, destination: Source, via: str | None) -> str:
-        """Put our Via on top (``via``: a given one, e.g. the INVITE's for its CANCEL)."""
+    def _stamp(
+        self, request: SipRequest, destination: Source, via: str | None, branch: str | None = None
+    ) -> str:
+        """Put our Via on top (``via``: a given one, e.g. the INVITE's for its CANCEL;
+        ``branch``: a given branch, e.g. a stored request sent again after a restart)."""
         if via is None:
             transport, host, _ = destination
             local_host, local_port = self._transports.local_address(transport, host)
-            via = via_value(transport, local_host, local_port, new_branch())
+            via = via_value(transport, local_host, local_port, branch or new_branch())
         request.headers.insert(0, ("Via", via))
         if request.get("Max-Forwards") is None:
             request.headers.insert(1, ("Max-Forwards", "70"))
         return request.top_via.branch or ""
 
     def start(
-        self, request: SipRequest, destination: Source, *, via: str | None = None
+        self,
+        request: SipRequest,
+        destination: Source,
+        *,
+        via: str | None = None,
+        branch: str | None = None,
     ) -> asyncio.Future[SipResponse | None]:
         """Stamp a Via, send with retransmissions; the future gets the final response, or None
         on timeout or transport failure."""
-        branch = self._stamp(request, destination, via)
+        branch = self._stamp(request, destination, via, branch)
         future: asyncio.Future[SipResponse | None] = asyncio.get_running_loop().create_future()
 
         def on_result(response: SipResponse | None) -> None:

@@ -139,6 +139,7 @@ class SipEndpoint:
         counters: dict[str, float] = {**asdict(guard), **asdict(self._transports.stream_stats)}
         counters["calls_ended_by_connection"] = self._stream_calls.ended
         counters["parse_errors"] = self.stats.parse_errors
+        counters["rejected_overload"] = self.stats.rejected_overload
         counters["guard_sources"] = self.guard.tracked_sources if self.guard else 0
         return counters
 
@@ -292,10 +293,13 @@ class SipEndpoint:
         """Outgoing calls not ended yet."""
         return self._dialer.calls
 
-    async def send_request(self, request: SipRequest, destination: Source) -> SipResponse:
+    async def send_request(
+        self, request: SipRequest, destination: Source, *, branch: str | None = None
+    ) -> SipResponse:
         """Out-of-dialog non-INVITE request (e.g. MESSAGE). Returns the final response (any
-        status); raises :class:`SipError` 408 on timeout or transport failure."""
-        response = await self._clients.start(request, destination)
+        status); raises :class:`SipError` 408 on timeout or transport failure. ``branch``: the
+        Via branch to use (a request sent again as a retransmission), else a new one."""
+        response = await self._clients.start(request, destination, branch=branch)
         if response is None:
             raise SipError("no response (timeout or transport failure)", sip_status=408)
         return response

@@ -16,6 +16,7 @@ from typing import Generic, Literal, Protocol, TypeVar
 
 NumberType = Literal["local", "toll-free", "mobile", "sip"]
 NUMBER_TYPES: tuple[str, ...] = ("local", "toll-free", "mobile", "sip")
+PrunedKind = Literal["calls", "messages", "notifications"]  # records retention deletes by SQL
 DEFAULT_DOMAIN = "default.rcmlrouter.local"
 API_VERSION = "2012-04-24"
 
@@ -187,8 +188,24 @@ class CallRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageWire:
+    """What makes an outbound MESSAGE the same request when it is sent again: its Call-ID,
+    CSeq, From tag and URI, Via branch and extra headers (a digest answer). Stored before the
+    request leaves, so a message resent after a crash is a retransmission, not a second message
+    (``messaging/queued.py``)."""
+
+    call_id: str
+    cseq: int
+    from_tag: str
+    from_uri: str
+    branch: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
-    """One SIP MESSAGE handled (SPEC §5); ``status`` e.g. received / failed."""
+    """One message received or sent (SPEC §5); ``status`` e.g. received / failed, and for one
+    the API queued (direction ``outbound-api``) queued → sending → sent / failed."""
 
     sid: str
     account_sid: str
@@ -206,6 +223,12 @@ class MessageRecord:
     # and its "Call-ID CSeq" (a re-sent MESSAGE is not processed twice, across a restart too).
     sip_headers: dict[str, str] = field(default_factory=dict)
     dedupe_key: str | None = None
+    # Sent through the API: where its status goes, the ApiVersion of its base, and once it is
+    # being sent the identity of its MESSAGE request (resent as is after a crash).
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    api_version: str | None = None
+    wire: MessageWire | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +281,21 @@ class NodeInfo:
     heartbeat_at: float
     sip: str
     api: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """The first answer to a request made with an ``Idempotency-Key`` (``api/idempotency.py``):
+    unique per account and key; ``fingerprint`` says which request it answered."""
+
+    account_sid: str
+    key: str
+    fingerprint: str
+    status: int
+    content_type: str
+    body: str
+    resource_sid: str | None
+    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +437,9 @@ class Store(Protocol):
     ) -> IncomingNumber: ...
     async def bulk_insert_numbers(self, numbers: Sequence[IncomingNumber]) -> int: ...
     async def get_number(self, sid: str) -> IncomingNumber: ...
+    async def account_number(
+        self, account_sid: str, phone_number: str
+    ) -> IncomingNumber | None: ...
     async def update_number(self, number: IncomingNumber) -> IncomingNumber: ...
     async def delete_number(self, sid: str, recycle_after: float) -> None: ...
     async def list_numbers(
@@ -443,6 +484,14 @@ class Store(Protocol):
         self, query: MessageQuery, before: RecordCursor | None, depth: int
     ) -> float | None: ...
     async def accepted_messages(self) -> list[MessageRecord]: ...
+    async def pending_outbound_messages(self) -> list[MessageRecord]: ...
+    async def create_message(
+        self, message: MessageRecord, idempotency: IdempotencyRecord | None, ttl: float
+    ) -> IdempotencyRecord | None: ...
+    async def get_idempotency_record(
+        self, account_sid: str, key: str, since: float
+    ) -> IdempotencyRecord | None: ...
+    async def prune_idempotency_records(self, before: float) -> int: ...
     async def recent_message_keys(self, since: float) -> list[tuple[str, str]]: ...
     async def add_notifications(self, items: Sequence[Notification]) -> None: ...
     async def get_notification(self, sid: str) -> Notification: ...
@@ -456,6 +505,13 @@ class Store(Protocol):
     async def list_recordings(
         self, account_sid: str, call_sid: str | None, page: int, page_size: int
     ) -> Page[Recording]: ...
+
+    # retention ([records] max_age; store/queries_retention.py)
+    async def prune_records(
+        self, kind: PrunedKind, cutoff: float, limit: int, *, stale_before: float = 0.0
+    ) -> int | None: ...
+    async def old_recordings(self, cutoff: float, limit: int) -> list[tuple[str, str]]: ...
+    async def delete_recordings(self, sids: Sequence[str], cutoff: float) -> int | None: ...
 
     # callback outbox
     async def write_journal(

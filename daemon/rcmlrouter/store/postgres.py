@@ -44,6 +44,11 @@ POSTGRES = Dialect(
     in_list=_in_list,
     for_update=" FOR UPDATE",
     setup_lock="SELECT pg_advisory_xact_lock(hashtext('rcmlrouter.default'))",
+    skip_locked=" FOR UPDATE SKIP LOCKED",
+    prune_lock=(  # per schema: test schemas (and tenants' schemas) prune side by side
+        "SELECT pg_try_advisory_xact_lock(hashtext('rcmlrouter.prune:' || "
+        "current_setting('search_path')))"
+    ),
 )
 
 

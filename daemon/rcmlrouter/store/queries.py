@@ -6,9 +6,11 @@ from __future__ import annotations
 from rcmlrouter.store.queries_accounts import AccountQueries
 from rcmlrouter.store.queries_applications import ApplicationQueries
 from rcmlrouter.store.queries_call_log import CallLogQueries
+from rcmlrouter.store.queries_idempotency import IdempotencyQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
 from rcmlrouter.store.queries_records import RecordQueries
+from rcmlrouter.store.queries_retention import RetentionQueries
 
 
 class StoreQueries(
@@ -18,6 +20,8 @@ class StoreQueries(
     RecordQueries,
     CallLogQueries,
     RecordingQueries,
+    IdempotencyQueries,
+    RetentionQueries,
 ):
     """Accounts, applications, numbers, inventory, records, the call log, messages,
-    recordings."""
+    recordings, idempotency keys, retention."""

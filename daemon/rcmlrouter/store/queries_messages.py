@@ -10,12 +10,26 @@ from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import MessageQuery, MessageRecord, Page, RecordCursor
+from rcmlrouter.store.base import (
+    IdempotencyRecord,
+    MessageQuery,
+    MessageRecord,
+    Page,
+    RecordCursor,
+)
 from rcmlrouter.store.queries_call_log import floor_sql, older_than
+from rcmlrouter.store.queries_idempotency import claim_idempotency_key
 from rcmlrouter.store.queries_records import MESSAGE_UPSERT
-from rcmlrouter.store.sql import SqlStore, counted_page, execute_many
+from rcmlrouter.store.sql import SqlStore, Unit, change, counted_page, execute_many
 
 ACCEPTED = "accepted"
+OUTBOUND_API = "outbound-api"
+MESSAGE_INSERT = (
+    f"INSERT INTO messages ({rows.MESSAGE_COLUMNS}) "
+    f"VALUES ({', '.join('?' for _ in rows.MESSAGE_COLUMNS.split(', '))})"
+)
+# queued by the API and not finished: sent after a restart (or by the node that claims them)
+OUTBOUND_PENDING = f"direction = '{OUTBOUND_API}' AND status IN ('queued', 'sending')"
 
 
 def message_where(query: MessageQuery) -> tuple[str, list[Any]]:
@@ -43,6 +57,33 @@ class MessageQueries(SqlStore):
             return
         values = [rows.message_values(m) for m in records]
         await self.write_unit(lambda: execute_many(MESSAGE_UPSERT, values), idempotent=True)
+
+    async def create_message(
+        self, message: MessageRecord, idempotency: IdempotencyRecord | None, ttl: float
+    ) -> IdempotencyRecord | None:
+        """Insert a new message (the API's POST), under ``idempotency``'s key when given, in one
+        transaction. None when it was written; else the live record that already holds the key
+        (nothing written: see ``queries_idempotency``)."""
+        values = rows.message_values(message)
+
+        def unit() -> Unit[IdempotencyRecord | None]:
+            if idempotency is not None:
+                held = yield from claim_idempotency_key(idempotency, ttl)
+                if held is not None:
+                    return held
+            yield from change(MESSAGE_INSERT, values)
+            return None
+
+        return await self.write_unit(unit)
+
+    async def pending_outbound_messages(self) -> list[MessageRecord]:
+        """Messages the API queued that are not sent or failed yet (queued, or sending when a
+        crash cut them), oldest first."""
+        found = await self.fetchall(
+            f"SELECT {rows.MESSAGE_COLUMNS} FROM messages WHERE {OUTBOUND_PENDING} "
+            "ORDER BY date_created, sid"
+        )
+        return [rows.to_message(r) for r in found]
 
     async def get_message(self, sid: str) -> MessageRecord:
         row = await self.fetchone(

@@ -107,6 +107,16 @@ class NumberQueries(SqlStore):
             raise NotFoundError(f"no number {sid}")
         return rows.to_number(row)
 
+    async def account_number(self, account_sid: str, phone_number: str) -> IncomingNumber | None:
+        """The account's number ``phone_number`` exactly (a provider number before a SIP number
+        of the same string), or None."""
+        row = await self.fetchone(
+            f"{rows.NUMBER_SELECT} WHERE n.account_sid = ? AND n.phone_number = ? "
+            "ORDER BY n.is_sip LIMIT 1",
+            (account_sid, phone_number),
+        )
+        return rows.to_number(row) if row is not None else None
+
     async def update_number(self, number: IncomingNumber) -> IncomingNumber:
         """Replace every column of an existing number (account transfer included)."""
         values = rows.number_values(number)

@@ -12,9 +12,11 @@ from rcmlrouter.store.base import (
     Application,
     CallRecord,
     Capabilities,
+    IdempotencyRecord,
     IncomingNumber,
     InventoryEntry,
     MessageRecord,
+    MessageWire,
     Notification,
     Organization,
     OutboxEvent,
@@ -91,7 +93,11 @@ CALL_COLUMNS = (
 )
 MESSAGE_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, body, direction, status, "
-    "date_created, urls, used_fallback, error_code, sip_headers, dedupe_key"
+    "date_created, urls, used_fallback, error_code, sip_headers, dedupe_key, status_callback, "
+    "status_callback_method, api_version, wire"
+)
+IDEMPOTENCY_COLUMNS = (
+    "account_sid, idem_key, fingerprint, status, content_type, body, resource_sid, created_at"
 )
 NOTIFICATION_COLUMNS = (
     "sid, account_sid, call_sid, error_code, level, message, request_url, date_created"
@@ -260,8 +266,42 @@ def to_message(row: tuple[Any, ...]) -> MessageRecord:
         row[11],
         dict(json.loads(row[12])),
         row[13],
+        row[14],
+        row[15],
+        row[16],
+        _to_wire(row[17]),
     ]
     return MessageRecord(*args)
+
+
+def _to_wire(text: str | None) -> MessageWire | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    headers = tuple((str(name), str(content)) for name, content in value.get("headers", ()))
+    return MessageWire(
+        value["call_id"],
+        int(value["cseq"]),
+        value["from_tag"],
+        value["from_uri"],
+        value["branch"],
+        headers,
+    )
+
+
+def _wire_text(wire: MessageWire | None) -> str | None:
+    if wire is None:
+        return None
+    return json.dumps(
+        {
+            "call_id": wire.call_id,
+            "cseq": wire.cseq,
+            "from_tag": wire.from_tag,
+            "from_uri": wire.from_uri,
+            "branch": wire.branch,
+            "headers": [list(header) for header in wire.headers],
+        }
+    )
 
 
 def message_values(m: MessageRecord) -> tuple[Any, ...]:
@@ -280,6 +320,30 @@ def message_values(m: MessageRecord) -> tuple[Any, ...]:
         m.error_code,
         json.dumps(m.sip_headers),
         m.dedupe_key,
+        m.status_callback,
+        m.status_callback_method,
+        m.api_version,
+        _wire_text(m.wire),
+    )
+
+
+def to_idempotency(row: tuple[Any, ...]) -> IdempotencyRecord:
+    account, key, fingerprint, status, content_type, body, sid, created = row
+    return IdempotencyRecord(
+        account, key, fingerprint, int(status), content_type, body, sid, float(created)
+    )
+
+
+def idempotency_values(r: IdempotencyRecord) -> tuple[Any, ...]:
+    return (
+        r.account_sid,
+        r.key,
+        r.fingerprint,
+        r.status,
+        r.content_type,
+        r.body,
+        r.resource_sid,
+        r.created_at,
     )
 
 

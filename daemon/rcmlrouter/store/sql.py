@@ -87,6 +87,10 @@ class Dialect:
     in_list: Callable[[str, Sequence[Any]], tuple[str, list[Any]]]  # ``expr`` IN values
     for_update: str  # suffix that locks the rows a read-then-write unit reads
     setup_lock: str | None  # statement serialising default setup across processes
+    skip_locked: str = ""  # suffix that locks the rows read, passing over rows others hold
+    # a statement answering one boolean row: whether this transaction may prune records now
+    # (one pruner per database at a time; None: always, the engine has one writer)
+    prune_lock: str | None = None
 
 
 class ChangeNotifier:
