@@ -163,6 +163,10 @@ CALLS_TIERS = (
     ("supervisor",),
 )
 
+# sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,
+# opened in transport.py and sip/connector.py)
+SOCKET_OWNERS += ("rcmlrouter.sip.udp",)
+
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
@@ -244,3 +248,151 @@ def test_the_rule_checker_can_fail(tmp_path: Path) -> None:
     ]
     assert reaches({"aiohttp.web"}, "aiohttp")
     assert not reaches({"aiohttpx"}, "aiohttp")
+
+
+# --- import circles ------------------------------------------------------------------------
+
+
+def module_of(path: Path, root: Path) -> str:
+    """The dotted name of ``path`` in the package at ``root`` (``root.name`` is its name)."""
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _dynamic_import(node: ast.AST) -> str | None:
+    """``importlib.import_module("a.b")`` / ``__import__("a.b")`` with a constant name."""
+    if not isinstance(node, ast.Call) or not node.args:
+        return None
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    first = node.args[0]
+    if called in ("import_module", "__import__") and isinstance(first, ast.Constant):
+        return str(first.value)
+    return None
+
+
+def module_imports(path: Path, root: Path, modules: set[str]) -> set[str]:
+    """The modules among ``modules`` that ``path`` imports, wherever the statement stands: at
+    module level, inside a function or method, under ``if TYPE_CHECKING:`` or ``try:``.
+    ``from a.b import c`` is the module ``a.b.c`` when that is one, else ``a.b`` (a name from
+    its ``__init__``); relative imports are resolved against the importing module's package."""
+    name = module_of(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                anchor = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{anchor}.{base}" if base else anchor
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                found.add(submodule if submodule in modules else base)
+        elif (dynamic := _dynamic_import(node)) is not None:
+            found.add(dynamic)
+    return found & modules
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    paths = {module_of(path, root): path for path in sorted(root.rglob("*.py"))}
+    return {name: module_imports(path, root, set(paths)) for name, path in paths.items()}
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
+    """Tarjan's algorithm: the sets of modules that all reach each other."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    components: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = set()
+            while (member := stack.pop()) != node:
+                component.add(member)
+            components.append(component | {node})
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def _shortest_path(
+    graph: dict[str, set[str]], start: str, goal: str, within: set[str]
+) -> list[str]:
+    paths = {start: [start]}
+    queue = [start]
+    for node in queue:
+        for target in sorted(graph[node] & within):
+            if target not in paths:
+                paths[target] = [*paths[node], target]
+                queue.append(target)
+    return paths[goal]
+
+
+def import_circles(root: Path) -> list[str]:
+    """Every import circle of the package at ``root``, each as a path ``a → b → … → a``: for
+    each import inside a set of modules that reach each other, the shortest circle through it
+    (so every import that closes a circle shows up in at least one path)."""
+    graph = import_graph(root)
+    circles: set[tuple[str, ...]] = set()
+    for component in strongly_connected(graph):
+        for source in component:
+            for target in graph[source] & component:
+                path = [source, *_shortest_path(graph, target, source, component)]
+                ring = path[:-1]
+                first = ring.index(min(ring))
+                circles.add(tuple(ring[first:] + ring[:first]))
+    return sorted(" → ".join([*ring, ring[0]]) for ring in circles)
+
+
+def test_no_import_circles() -> None:
+    """No two modules of daemon/rcmlrouter import each other, directly or around a circle.
+
+    Every import counts, wherever it stands: at module level, inside a function (a circle a
+    reader of the file's head does not see; it still runs, later), relative ones, and those
+    under ``if TYPE_CHECKING:``. A ``TYPE_CHECKING`` import never runs, so a circle through one
+    cannot fail at import time: it is a typing circle. It counts all the same, because the
+    rule is about the design, not the import machinery: such a module cannot be read,
+    type-checked or reused without the other (the sip/endpoint ↔ sip/server circle of issue 17
+    existed only through a ``TYPE_CHECKING`` import). The cure is a protocol owned by the
+    module that needs it (``CallHost`` in sip/call.py, ``ServerHost`` in sip/server.py), not
+    an import moved out of sight.
+    """
+    circles = import_circles(PACKAGE)
+    assert not circles, "import circles:\n  " + "\n  ".join(circles)
+
+
+def test_the_circle_detector_can_fail(tmp_path: Path) -> None:
+    files = {
+        "__init__.py": "",
+        "a.py": "from pkg.sub import b\n",  # `from package import module`
+        "sub/__init__.py": "from pkg import g\n\nhelper = 1\n",
+        "sub/b.py": "def late():\n    from ..c import value\n",  # function-level, relative
+        "c.py": "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    import pkg.a\n",
+        "d.py": "import pkg.a\nfrom pkg import c\n",  # imports into a circle: not in one
+        "e.py": "from . import f\n",
+        "f.py": "import importlib\n\nimportlib.import_module('pkg.e')\n",
+        "g.py": "def late():\n    from pkg.sub import helper\n",  # a name of the package
+    }
+    for name, text in files.items():
+        path = tmp_path / "pkg" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert import_circles(tmp_path / "pkg") == [
+        "pkg.a → pkg.sub.b → pkg.c → pkg.a",
+        "pkg.e → pkg.f → pkg.e",
+        "pkg.g → pkg.sub → pkg.g",
+    ]

@@ -1,10 +1,10 @@
 """RTP (RFC 3550): header pack/parse and the per-call UDP endpoint (with symmetric RTP).
 
-Besides ``sip/transport.py`` this is the only module that owns sockets. Each call gets one
-:class:`RtpEndpoint` bound to an even port from the configured range; the odd port above it is
-bound too and kept (RTCP reserved; incoming RTCP is read and dropped). :func:`bind_pair` binds
-the two sockets synchronously (a few microseconds, so the port pool can try port after port
-without a trip through the event loop, and the error keeps its errno: uvloop's
+Besides the SIP transports (``sip/transport.py``, ``sip/udp.py``) this is the only module that owns
+sockets. Each call gets one :class:`RtpEndpoint` bound to an even port from the configured range;
+the odd port above it is bound too and kept (RTCP reserved; incoming RTCP is read and dropped).
+:func:`bind_pair` binds the two sockets synchronously (a few microseconds, so the port pool can try
+port after port without a trip through the event loop, and the error keeps its errno: uvloop's
 ``create_datagram_endpoint(local_addr=…)`` reports a failed ``socket()`` for lack of file
 descriptors as "could not bind"); :meth:`RtpEndpoint.attach` then hands them to the loop.
 

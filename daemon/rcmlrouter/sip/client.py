@@ -10,7 +10,8 @@ from collections.abc import Callable
 from rcmlrouter.sip.invite_client import InviteClientTransaction, ResponseCallback
 from rcmlrouter.sip.message import SipRequest, SipResponse
 from rcmlrouter.sip.transaction import MAGIC_COOKIE, Link, NonInviteClientTransaction
-from rcmlrouter.sip.transport import Source, Transports, via_value
+from rcmlrouter.sip.transport import Source, Transports
+from rcmlrouter.sip.via import via_value
 
 ClientKey = tuple[str, str]
 ClientTransaction = NonInviteClientTransaction | InviteClientTransaction

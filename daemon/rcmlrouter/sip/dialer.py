@@ -21,8 +21,9 @@ from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.resolver import Resolver, uri_destination
 from rcmlrouter.sip.response import new_tag
 from rcmlrouter.sip.timers import TimerConfig, Timers
-from rcmlrouter.sip.transport import TRANSPORTS, Source, Transports, via_value
+from rcmlrouter.sip.transport import TRANSPORTS, Source, Transports
 from rcmlrouter.sip.uri import NameAddr, format_host, parse_uri
+from rcmlrouter.sip.via import via_value
 
 Send = Callable[[SipRequest | SipResponse, Source], None]
 

@@ -1,37 +1,40 @@
 """The SIP user-agent core: transport ↔ transactions ↔ dialogs ↔ application.
 
 One :class:`SipEndpoint` per daemon. No task per call or transaction: every timer lives in one
-:class:`TimerHeap`; the application awaits futures. Here: receiving, sending, building
-responses, the links shared by transactions, and the client side (outgoing calls and requests);
-the server side (refusals, server transactions, dispatch to dialogs and the application) is
-:class:`rcmlrouter.sip.server.RequestDispatcher`.
+:class:`TimerHeap`; the application awaits futures. The endpoint builds its parts and is what
+the daemon holds: start and stop, security settings, the overload state and the counters, and
+the application's requests (outgoing calls, out-of-dialog requests, in-dialog requests of an
+incoming call). It is also the host its parts share: it builds our responses (Server, Contact),
+counts what is sent, and keeps the links of transactions (one per destination).
+
+The parts: what the transports hand over goes to the :class:`~rcmlrouter.sip.receiver.Receiver`;
+requests to the :class:`~rcmlrouter.sip.server.RequestDispatcher` (refusals, server
+transactions, dialogs, the application's hooks); outgoing calls to the
+:class:`~rcmlrouter.sip.dialer.Dialer`; client transactions to
+:class:`~rcmlrouter.sip.client.ClientTransactions`. None of them imports this module: each
+names what it needs from the endpoint as a protocol (``ServerHost``, ``ReceiverHost``,
+``CallHost``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-from rcmlrouter.errors import SipError, SipParseError
+from rcmlrouter.errors import SipError
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.client import CLIENT_TRANSACTIONS, ClientTransactions
 from rcmlrouter.sip.dialer import Dialer
 from rcmlrouter.sip.dialog import DialogKey
+from rcmlrouter.sip.endpoint_stats import EndpointStats
 from rcmlrouter.sip.guard import GuardScreen, GuardStats, SourceGuard
 from rcmlrouter.sip.message import Header, SentResponse, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import RING_TIMEOUT, OutgoingCall
 from rcmlrouter.sip.overload import LoopLag
-from rcmlrouter.sip.response import (
-    build_response,
-    error_destination,
-    new_tag,
-    reason_header,
-    reason_phrase,
-    salvage_request,
-)
+from rcmlrouter.sip.receiver import Receiver
+from rcmlrouter.sip.response import build_response, reason_phrase
 from rcmlrouter.sip.server import ALLOW, RequestDispatcher, RequestHandler
-from rcmlrouter.sip.shed import is_shed_ack, shed_response
 from rcmlrouter.sip.timers import TimerConfig, TimerHeap
 from rcmlrouter.sip.transaction import Link, ServerKey, Transaction
 from rcmlrouter.sip.transport import Source, StreamLimits, Transports
@@ -39,19 +42,6 @@ from rcmlrouter.sip.uri import SipUri, bare_host, format_host
 
 MAX_CACHED_LINKS = 4096
 OVERLOAD_LAG = 0.025  # seconds of event-loop lateness before new INVITEs are shed
-SHED_RETRY_AFTER = 5
-
-
-@dataclass(slots=True)
-class EndpointStats:
-    messages_in: int = 0
-    messages_out: int = 0
-    parse_errors: int = 0
-    dropped: int = 0
-    rejected_overload: int = 0
-    transactions: int = 0
-    in_flight: int = 0
-    dialogs: int = 0
 
 
 class SipEndpoint:
@@ -76,7 +66,7 @@ class SipEndpoint:
         self.config = timers or TimerConfig()
         self.stats = EndpointStats()
         self.timers: TimerHeap = None  # type: ignore[assignment]  # set in start()
-        self._transports = Transports(self, advertise)
+        self._transports = Transports(advertise)
         self._clients = ClientTransactions(self._transports, self.link_to)
         self._server: dict[ServerKey, Transaction] = {}
         self._pending: dict[ServerKey, IncomingCall] = {}
@@ -91,12 +81,15 @@ class SipEndpoint:
             allow=ALLOW,
         )
         self._requests = RequestDispatcher(self, self._server, self._pending, self._dialogs)
+        self._receiver = Receiver(
+            self, self._transports, self._clients, self._requests, self._dialogs, user_agent
+        )
+        self._transports.receiver = self._receiver
         self._draining = False
         self._links: dict[Source, Link] = {}
         self.guard: SourceGuard | None = None
         self._stream_calls = self._requests.stream_calls
         self.lag = LoopLag(overload_lag, backlog=self._transports.udp_backlog)
-        self._shed_tag = "ovl" + new_tag()[:10]
 
     async def start(self, listen: list[str]) -> None:
         self.timers = TimerHeap(asyncio.get_running_loop())
@@ -134,10 +127,11 @@ class SipEndpoint:
         """Before start(): trusted sources and the flood guard, TCP/TLS connection limits,
         TLS contexts (``tls:`` listeners; connections we open to ``;transport=tls``)."""
         self.guard = guard
-        self._transports.screen = GuardScreen(guard, self) if guard and guard.active else None
-        self._transports.limits = limits or StreamLimits()
+        screen = GuardScreen(guard, self._receiver) if guard and guard.active else None
+        self._transports.screen = screen
+        self._transports.limiter.limits = limits or StreamLimits()
         self._transports.tls_server = tls_server
-        self._transports.tls_client = tls_client
+        self._transports.connector.tls_client = tls_client
 
     def security_stats(self) -> dict[str, float]:
         """Counters for /metrics: guard verdicts, TCP/TLS limits, malformed input."""
@@ -173,89 +167,6 @@ class SipEndpoint:
         self.stats.in_flight = self.in_flight
         self.stats.dialogs = self.dialog_count
         return self.stats
-
-    # --- MessageReceiver -------------------------------------------------------------------
-
-    def shed(self, data: bytes, source: Source) -> bool:
-        """Overloaded: a new INVITE gets 503 from its raw bytes, the ACK of such a 503 is
-        dropped, neither parsed (:mod:`rcmlrouter.sip.shed`). Everything else goes on."""
-        if not self.overloaded:
-            return False
-        if is_shed_ack(data, self._shed_tag):
-            return True
-        shed = shed_response(data, source, self._shed_tag, SHED_RETRY_AFTER, self.user_agent)
-        if shed is None:
-            return False
-        self.stats.messages_in += 1
-        self.stats.messages_out += 1
-        self.stats.rejected_overload += 1
-        self._transports.send_bytes(*shed)
-        return True
-
-    def on_message(self, message: SipRequest | SipResponse, source: Source) -> None:
-        self.stats.messages_in += 1
-        self._requests.current = None
-        try:
-            if isinstance(message, SipResponse):
-                self._on_response(message)
-            else:
-                self._requests.on_request(message, source)
-        except SipParseError as exc:
-            txn = self._requests.current
-            if txn is not None and not txn.settled:  # answer through the transaction
-                self.stats.parse_errors += 1
-                reason = [reason_header(400, exc.reason)]
-                txn.respond(
-                    self.make_response(txn.request, 400, None, to_tag=new_tag(), headers=reason)
-                )
-                return
-            request = message if isinstance(message, SipRequest) else None
-            self.on_bad_message(b"", source, exc, request)
-
-    def on_bad_message(
-        self,
-        data: bytes,
-        source: Source,
-        error: SipParseError,
-        request: SipRequest | None = None,
-    ) -> None:
-        self.stats.parse_errors += 1
-        request = request or salvage_request(data)
-        if request is None or request.method == "ACK":
-            self.stats.dropped += 1
-            return
-        try:
-            response = self.make_response(
-                request,
-                error.sip_status,
-                None,
-                to_tag=new_tag(),
-                headers=[reason_header(error.sip_status, error.reason)],
-            )
-            self._send(response, error_destination(request, source))
-        except SipParseError:
-            self.stats.dropped += 1
-
-    def on_send_failed(self, destination: Source) -> None:
-        self.stats.dropped += 1
-        self._clients.on_send_failed(destination)
-
-    def on_connection_closed(self, source: Source) -> None:
-        self._stream_calls.closed(source)
-
-    def connection_in_use(self, source: Source) -> bool:
-        return self._stream_calls.in_use(source)
-
-    def refuse_raw(
-        self, data: bytes, source: Source, status: int, text: str, headers: list[Header]
-    ) -> None:
-        """A stateless error response to a request known by its bytes only (the guard's)."""
-        request = salvage_request(data)
-        if request is None or request.method == "ACK":
-            return
-        extra = [*headers, reason_header(status, text)]
-        response = self.make_response(request, status, None, to_tag=new_tag(), headers=extra)
-        self._send(response, error_destination(request, source))
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -343,17 +254,6 @@ class SipEndpoint:
         self._stream_calls.discard(call)
 
     # --- client side -----------------------------------------------------------------------
-
-    def _on_response(self, response: SipResponse) -> None:
-        if self._clients.on_response(response):
-            return
-        if 200 <= response.status < 300 and response.cseq[1] == "INVITE":
-            key = (response.call_id, response.from_addr.tag or "", response.to_addr.tag or "")
-            call = self._dialogs.get(key)
-            if isinstance(call, OutgoingCall):
-                call.on_late_2xx(response)  # retransmitted after the transaction ended: re-ACK
-                return
-        self.stats.dropped += 1
 
     def start_call(
         self,

@@ -4,7 +4,7 @@ It mirrors :class:`~rcmlrouter.sip.call.IncomingCall`: futures and callbacks, no
 own. The endpoint's :class:`~rcmlrouter.sip.dialer.Dialer` creates it (``SipEndpoint.start_call``)
 and carries its messages; the call decides: early and confirmed dialogs, ACK of 2xx (repeated
 for retransmitted 2xx), CANCEL (§9.1, only once a provisional response came), one digest retry
-on 401/407, BYE, and in-dialog requests from the callee.
+on 401/407 (:mod:`rcmlrouter.sip.digest_retry`), BYE, and in-dialog requests from the callee.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from rcmlrouter.errors import SipParseError
-from rcmlrouter.sip.auth import DigestCredentials, authorization, parse_challenge
+from rcmlrouter.sip.auth import DigestCredentials
 from rcmlrouter.sip.call import IncomingRequest
 from rcmlrouter.sip.dialog import Dialog, DialogKey
+from rcmlrouter.sip.digest_retry import CHALLENGE_HEADERS, digest_answer, next_request
 from rcmlrouter.sip.invite_client import InviteClientTransaction
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.response import build_response
@@ -33,10 +33,6 @@ OUTGOING_END_CAUSES = (
     "rejected",
 )
 RING_TIMEOUT = 180.0  # RFC 3261 Timer C: a callee ringing longer than this is cancelled
-_AUTH = {
-    401: ("WWW-Authenticate", "Authorization"),
-    407: ("Proxy-Authenticate", "Proxy-Authorization"),
-}
 
 
 class OutgoingHost(Protocol):
@@ -310,16 +306,16 @@ class OutgoingCall:
 
     def _retry_with_credentials(self, response: SipResponse) -> bool:
         """401/407 with credentials: send the INVITE once more with the digest answer."""
-        names = _AUTH.get(response.status)
+        names = CHALLENGE_HEADERS.get(response.status)
         if names is None or self._credentials is None or self._auth or self.ended.done():
             return False
         if self._cancel_cause is not None or self.destination is None:
             return False
-        answer = _digest_answer(response, names, self.request, self._credentials)
+        answer = digest_answer(response, names, self.request, self._credentials)
         if answer is None:
             return False
         self._auth = [answer]
-        self.request = _next_invite(self.request, self._auth)
+        self.request = next_request(self.request, self._auth)
         self._provisional = False
         self._txn = self._host.send_invite(self, self.request, self.destination)
         return True
@@ -370,36 +366,6 @@ class OutgoingCall:
             await self.send_in_dialog("BYE", headers)
         finally:
             self.finish(cause)
-
-
-def _digest_answer(
-    response: SipResponse,
-    names: tuple[str, str],
-    request: SipRequest,
-    credentials: DigestCredentials,
-) -> Header | None:
-    """The Authorization/Proxy-Authorization header answering the strongest usable challenge."""
-    challenge_name, answer_name = names
-    challenges = []
-    for value in response.get_all(challenge_name):
-        try:
-            challenges.append(parse_challenge(value))
-        except SipParseError:
-            continue
-    if not challenges:
-        return None
-    best = max(challenges, key=lambda c: c.base_algorithm == "SHA-256")
-    value = authorization(best, credentials, "INVITE", request.uri, body=request.body)
-    return answer_name, value
-
-
-def _next_invite(invite: SipRequest, auth: list[Header]) -> SipRequest:
-    """The same INVITE with the next CSeq and the credentials (a new Via is stamped)."""
-    dropped = {"Via", "CSeq", "Authorization", "Proxy-Authorization"}
-    headers = [h for h in invite.headers if h[0] not in dropped]
-    headers.insert(0, ("CSeq", f"{invite.cseq[0] + 1} INVITE"))
-    headers.extend(auth)
-    return SipRequest("INVITE", invite.uri, headers, invite.body)
 
 
 __all__ = ["OUTGOING_END_CAUSES", "RING_TIMEOUT", "OutgoingCall", "OutgoingHost"]

@@ -17,8 +17,9 @@ from rcmlrouter.sip.message import (
     canonical_name,
     is_token,
 )
-from rcmlrouter.sip.transport import Source, stamp_received
+from rcmlrouter.sip.stream import Source
 from rcmlrouter.sip.uri import ascii_int, bare_host, split_outside_quotes
+from rcmlrouter.sip.via import stamp_received
 from rcmlrouter.sip.wire import split_head
 
 

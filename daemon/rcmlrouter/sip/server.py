@@ -3,21 +3,25 @@ application hook.
 
 :class:`RequestDispatcher` owns the server-transaction table and the INVITEs still waiting for a
 final response (so a CANCEL finds its call); the endpoint hands it every parsed request.
+What it needs from the endpoint is :class:`ServerHost` (the endpoint implements it; this module
+never imports the endpoint).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from rcmlrouter.sip.call import IncomingCall, IncomingRequest
+from rcmlrouter.sip.call import CallHost, IncomingCall, IncomingRequest
 from rcmlrouter.sip.conformance import request_refusal
 from rcmlrouter.sip.dialog import Dialog, DialogKey
+from rcmlrouter.sip.endpoint_stats import EndpointStats
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.response import new_tag, reason_header, reply_destination
 from rcmlrouter.sip.stream_calls import StreamCalls
 from rcmlrouter.sip.transaction import (
     InviteServerTransaction,
+    Link,
     NonInviteServerTransaction,
     ServerKey,
     State,
@@ -25,9 +29,6 @@ from rcmlrouter.sip.transaction import (
     server_key,
 )
 from rcmlrouter.sip.transport import Source
-
-if TYPE_CHECKING:
-    from rcmlrouter.sip.endpoint import SipEndpoint
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REFER, NOTIFY, INFO"
 KNOWN_METHODS = frozenset(ALLOW.replace(",", "").split()) | {"SUBSCRIBE", "UPDATE", "PRACK"}
@@ -41,12 +42,35 @@ class RequestHandler(Protocol):
     def on_request(self, request: IncomingRequest) -> None: ...
 
 
+class ServerHost(CallHost, Protocol):
+    """What the dispatcher needs from the endpoint: the application's hooks, the overload
+    state, counters and the links of new transactions; and, for the calls and requests it
+    creates, what they need (:class:`~rcmlrouter.sip.call.CallHost`: timers, responses)."""
+
+    @property
+    def handler(self) -> RequestHandler: ...
+
+    @property
+    def stats(self) -> EndpointStats: ...
+
+    @property
+    def max_transactions(self) -> int: ...
+
+    @property
+    def overloaded(self) -> bool: ...
+
+    @property
+    def draining(self) -> bool: ...
+
+    def link_to(self, destination: Source) -> Link: ...
+
+
 class RequestDispatcher:
     """Every request the endpoint receives, from refusal checks to the application's hooks."""
 
     def __init__(
         self,
-        endpoint: SipEndpoint,
+        endpoint: ServerHost,
         server: dict[ServerKey, Transaction],
         pending: dict[ServerKey, IncomingCall],
         dialogs: dict[DialogKey, IncomingCall | OutgoingCall],
@@ -283,4 +307,4 @@ class RequestDispatcher:
             self._ep.handler.on_request(IncomingRequest(self._ep, txn, source, new_tag()))
 
 
-__all__ = ["ALLOW", "KNOWN_METHODS", "RequestDispatcher", "RequestHandler"]
+__all__ = ["ALLOW", "KNOWN_METHODS", "RequestDispatcher", "RequestHandler", "ServerHost"]

@@ -1,7 +1,8 @@
 """One TCP or TLS connection of the SIP transports: framing by Content-Length, and the limits
 that protect the listener (:class:`StreamLimits`: connections per source and in total, idle and
-slowloris timeouts; the owner, ``Transports`` in ``sip/transport.py``, enforces them). The
-sockets themselves are the event loop's; this module only speaks ``asyncio.Protocol``.
+slowloris timeouts; ``sip/stream_limiter.py`` enforces them for the owner, ``Transports`` in
+``sip/transport.py``). The sockets themselves are the event loop's; this module only speaks
+``asyncio.Protocol``.
 """
 
 from __future__ import annotations
