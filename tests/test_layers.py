@@ -142,6 +142,9 @@ RULES.append(
         ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
+# The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
+# command line reaches it.
+COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
 SOCKET_OWNERS = ("rcmlrouter.sip.transport", "rcmlrouter.media.rtp", "rcmlrouter.systemd")
 # The executor's ports: a leaf that calls/ and messaging/ implement, importing only the model.
 LEAVES = {
@@ -198,6 +201,9 @@ def test_no_layer_reaches_across() -> None:
                 problems += [f"{name} imports {f}" for f in forbidden if reaches(imported, f)]
         if "socket" in imported and name not in SOCKET_OWNERS:
             problems.append(f"{name} imports socket (only transports own sockets)")
+        if not name.startswith(COMPOSITION):
+            top = [f for f in ("rcmlrouter.app", "rcmlrouter.assembly") if reaches(imported, f)]
+            problems += [f"{name} imports {f} (the composition root is on top)" for f in top]
     assert problems == []
 
 

@@ -93,7 +93,7 @@ async def _cmd_run(config: Config, _args: argparse.Namespace) -> int:
 
 
 async def _cmd_init(config: Config, args: argparse.Namespace) -> int:
-    from rcmlrouter.app import open_store
+    from rcmlrouter.assembly.stores import open_store
 
     store = await open_store(config)
     try:
@@ -143,7 +143,7 @@ async def _cmd_check_config(config: Config, _args: argparse.Namespace) -> int:
 
 
 async def _cmd_migrate(config: Config, args: argparse.Namespace) -> int:
-    from rcmlrouter.app import open_store
+    from rcmlrouter.assembly.stores import open_store
 
     if args.source or args.target:
         return await _copy_store(args.source, args.target, force=args.force)
@@ -155,7 +155,7 @@ async def _cmd_migrate(config: Config, args: argparse.Namespace) -> int:
 
 async def _copy_store(source_url: str | None, target_url: str | None, *, force: bool) -> int:
     """``migrate --from URL --to URL``: copy every table; counts as JSON on stdout."""
-    from rcmlrouter.app import open_store_url
+    from rcmlrouter.assembly.stores import open_store_url
     from rcmlrouter.store.migrate_copy import copy_store
 
     if not source_url or not target_url:
@@ -178,7 +178,8 @@ async def _copy_store(source_url: str | None, target_url: str | None, *, force: 
 async def _cmd_route(config: Config, args: argparse.Namespace) -> int:
     """Which number a dialed string reaches, with the resolver's steps (routing/explain.py:
     the same steps the console's "Which number answers?" page shows)."""
-    from rcmlrouter.app import load_snapshot, open_store
+    from rcmlrouter.assembly.routing_load import load_snapshot
+    from rcmlrouter.assembly.stores import open_store
     from rcmlrouter.directory import Directory
     from rcmlrouter.routing.explain import explain_route
     from rcmlrouter.routing.numbers import normalize_dialed
@@ -211,7 +212,7 @@ async def _cmd_route(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_orgs(config: Config, args: argparse.Namespace) -> int:
-    from rcmlrouter.app import open_store
+    from rcmlrouter.assembly.stores import open_store
 
     store = await open_store(config)
     try:
@@ -227,7 +228,7 @@ async def _cmd_orgs(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _cmd_inventory(config: Config, args: argparse.Namespace) -> int:
-    from rcmlrouter.app import open_store
+    from rcmlrouter.assembly.stores import open_store
     from rcmlrouter.store.base import InventoryQuery
     from rcmlrouter.store.inventory_csv import read_inventory_csv
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from rcmlrouter.app import open_store_url
+from rcmlrouter.assembly.stores import open_store_url
 from rcmlrouter.store.base import (
     CallQuery,
     CallRecord,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rcmlrouter.app import open_store_url
+from rcmlrouter.assembly.stores import open_store_url
 from rcmlrouter.store.base import Store
 from support.pg import psql_value
 
