@@ -17,7 +17,7 @@ from rcmlrouter.config import CallbacksConfig
 from rcmlrouter.errors import StoreError
 from rcmlrouter.httpclient.client import HttpClient
 from rcmlrouter.rcml.fetch import FetchTimeouts, RcmlFetcher
-from rcmlrouter.store.base import CallRecord
+from rcmlrouter.store.records import CallRecord
 from rcmlrouter.store.sqlite import SqliteStore
 
 

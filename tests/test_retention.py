@@ -12,7 +12,8 @@ import pytest
 
 from rcmlrouter import metrics
 from rcmlrouter.retention import RecordsRetention
-from rcmlrouter.store.base import CallQuery, CallRecord, Notification, OutboxEvent, Recording
+from rcmlrouter.store.filters import CallQuery
+from rcmlrouter.store.records import CallRecord, Notification, OutboxEvent, Recording
 from rcmlrouter.store.sqlite import SqliteStore
 
 NOW = 100_000.0

@@ -47,7 +47,8 @@ from rcmlrouter.routing.table import RoutingSnapshot
 from rcmlrouter.services import Services
 from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.sip.overload import LAG_BUCKETS
-from rcmlrouter.store.base import Notification, NumberChange, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import Notification, NumberChange
 
 log = structlog.get_logger(__name__)
 

@@ -42,14 +42,9 @@ from rcmlrouter.config import CallbacksConfig
 from rcmlrouter.errors import FetchError, RcmlRouterError
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.rcml.fetch import RcmlFetcher
-from rcmlrouter.store.base import (
-    CallRecord,
-    MessageRecord,
-    Notification,
-    OutboxEvent,
-    Store,
-    new_sid,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import CallRecord, MessageRecord, Notification, OutboxEvent
 
 log = structlog.get_logger(__name__)
 

@@ -113,7 +113,8 @@ async def _cmd_init(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _ensure_demo_number(store: Any, admin: Any, config: Config) -> str:
-    from rcmlrouter.store.base import IncomingNumber, new_sid
+    from rcmlrouter.store.ids import new_sid
+    from rcmlrouter.store.records import IncomingNumber
 
     now = time.time()
     number = IncomingNumber(
@@ -229,7 +230,7 @@ async def _cmd_orgs(config: Config, args: argparse.Namespace) -> int:
 
 async def _cmd_inventory(config: Config, args: argparse.Namespace) -> int:
     from rcmlrouter.assembly.stores import open_store
-    from rcmlrouter.store.base import InventoryQuery
+    from rcmlrouter.store.filters import InventoryQuery
     from rcmlrouter.store.inventory_csv import read_inventory_csv
 
     entries = read_inventory_csv(args.file) if args.action == "import" else []

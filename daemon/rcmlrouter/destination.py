@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rcmlrouter.errors import AccountSuspendedError, RouteNotFoundError
 from rcmlrouter.routing.table import RouteMatch
 from rcmlrouter.services import Services
-from rcmlrouter.store.base import IncomingNumber, Organization
+from rcmlrouter.store.records import IncomingNumber, Organization
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ import time
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from rcmlrouter.store.base import (
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import (
     Account,
     Application,
     IncomingNumber,
     NumberChange,
     Organization,
-    Store,
 )
 
 T = TypeVar("T")

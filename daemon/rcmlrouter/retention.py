@@ -27,7 +27,8 @@ import structlog
 
 from rcmlrouter import metrics
 from rcmlrouter.errors import StoreError
-from rcmlrouter.store.base import PrunedKind, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import PrunedKind
 
 log = structlog.get_logger(__name__)
 

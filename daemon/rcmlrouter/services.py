@@ -21,7 +21,7 @@ from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.rcml.ports import MessageSender
 from rcmlrouter.routing.table import RoutingSnapshot
-from rcmlrouter.store.base import Notification, Recording
+from rcmlrouter.store.records import Notification, Recording
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ from aiohttp import web
 
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.protocol_errors import ApiRunner
-from rcmlrouter.store.base import Account, IncomingNumber, new_sid
+from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.inventory_csv import read_inventory_csv
+from rcmlrouter.store.records import Account, IncomingNumber
 from rcmlrouter.store.sqlite import SqliteStore
 
 DEMO_CSV = Path(__file__).resolve().parents[2] / "config" / "inventory.demo.csv"

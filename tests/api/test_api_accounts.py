@@ -7,7 +7,7 @@ import re
 import pytest
 from api_harness import Api
 
-from rcmlrouter.store.base import verify_password
+from rcmlrouter.store.ids import verify_password
 
 
 async def test_missing_or_wrong_credentials_are_401(api: Api) -> None:

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from api_harness import Api
 
-from rcmlrouter.store.base import MessageRecord, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import MessageRecord
 
 
 def _at(day: str, hour: int = 12) -> float:

@@ -22,7 +22,8 @@ from api_harness import PUBLIC_BASE, Api, start_api
 from twilio.base.exceptions import TwilioRestException
 
 from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, prune_expired
-from rcmlrouter.store.base import MessageQuery, MessageRecord
+from rcmlrouter.store.filters import MessageQuery
+from rcmlrouter.store.records import MessageRecord
 from support.twilio_sdk import twilio_client
 
 FROM = "+15105555555"

@@ -11,7 +11,8 @@ import pytest
 from api_harness import PUBLIC_BASE, Api, start_api
 
 from rcmlrouter.media.recorder import wav_header
-from rcmlrouter.store.base import Recording, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Recording
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from api_harness import Api
 
-from rcmlrouter.store.base import CallRecord, Notification, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import CallRecord, Notification
 
 APP_KEYS = [
     "sid", "friendly_name", "voice_url", "voice_method", "sms_url", "sms_method", "refer_url",
@@ -176,7 +177,7 @@ async def test_calls_and_notifications_are_readable(api: Api) -> None:
 
 
 async def test_messages_are_readable_at_both_paths(api: Api) -> None:
-    from rcmlrouter.store.base import MessageRecord
+    from rcmlrouter.store.records import MessageRecord
 
     message = MessageRecord(
         new_sid("SM"), api.admin.sid, None, "alice", "+15105555555", "hi", "inbound",

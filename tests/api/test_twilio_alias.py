@@ -18,7 +18,8 @@ from api_harness import Api, sip_numbers
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from rcmlrouter.store.base import CallRecord, MessageRecord, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import CallRecord, MessageRecord
 from support.twilio_sdk import LoopbackHttpClient, twilio_client
 
 T = TypeVar("T")

@@ -25,7 +25,9 @@ import phonenumbers
 from aiohttp import web
 
 from rcmlrouter.api import create_api_app
-from rcmlrouter.store.base import Account, IncomingNumber, InventoryEntry, NumberQuery, new_sid
+from rcmlrouter.store.filters import NumberQuery
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Account, IncomingNumber, InventoryEntry
 from rcmlrouter.store.sqlite import SqliteStore
 
 CONCURRENCY = 10

@@ -35,14 +35,9 @@ from rcmlrouter.callback_attempts import CallbackAttempts
 from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.directory import Directory
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
-from rcmlrouter.store.base import (
-    Account,
-    CallQuery,
-    CallRecord,
-    MessageRecord,
-    NumberQuery,
-    new_sid,
-)
+from rcmlrouter.store.filters import CallQuery, NumberQuery
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Account, CallRecord, MessageRecord
 from rcmlrouter.store.sqlite import SqliteStore
 
 CHUNK = 20_000

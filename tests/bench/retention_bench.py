@@ -27,8 +27,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "daemon"))
 sys.path.insert(0, str(HERE.parents[1] / "tests"))
 
-from rcmlrouter.store.base import CallRecord, Store  # noqa: E402
+from rcmlrouter.store.base import Store  # noqa: E402
 from rcmlrouter.store.postgres import PostgresStore  # noqa: E402
+from rcmlrouter.store.records import CallRecord  # noqa: E402
 from rcmlrouter.store.sqlite import SqliteStore  # noqa: E402
 from support.pg import SERVER_URL, new_schema_name, schema_url  # noqa: E402
 

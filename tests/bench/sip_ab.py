@@ -49,7 +49,8 @@ from sip_bench import (
     sipp_args,
 )
 
-from rcmlrouter.store.base import CallRecord, Notification, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import CallRecord, Notification
 from rcmlrouter.store.sqlite import SqliteStore
 
 SCENARIOS = {  # name → (SIPp scenario, dialed set)

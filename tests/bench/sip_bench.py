@@ -49,7 +49,8 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "daemon"))
 
-from rcmlrouter.store.base import IncomingNumber, new_sid  # noqa: E402
+from rcmlrouter.store.ids import new_sid  # noqa: E402
+from rcmlrouter.store.records import IncomingNumber  # noqa: E402
 from rcmlrouter.store.sqlite import SqliteStore  # noqa: E402
 from support.daemon import DaemonProcess  # noqa: E402
 from support.ports import free_port  # noqa: E402

@@ -60,7 +60,8 @@ from sip_bench import (
     sipp_args,
 )
 
-from rcmlrouter.store.base import IncomingNumber, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import IncomingNumber
 from rcmlrouter.store.sqlite import SqliteStore
 
 HERE = Path(__file__).resolve().parent

@@ -24,7 +24,7 @@ from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.errors import FetchError, RcmlError
 from rcmlrouter.rcml.fetch import FetchOutcome, WebhookTarget
 from rcmlrouter.rcml.model import DialSip, Document, Say
-from rcmlrouter.store.base import Application
+from rcmlrouter.store.records import Application
 from support.call_parts import RecordingNotifications, RecordingOutbox, number, routed_state
 
 DOC = Document((Say("hi"),))

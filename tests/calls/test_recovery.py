@@ -4,7 +4,7 @@ heartbeat (when known), never after now."""
 from __future__ import annotations
 
 from rcmlrouter.calls.recovery import interrupted_at
-from rcmlrouter.store.base import CallRecord
+from rcmlrouter.store.records import CallRecord
 
 
 def _call(start: float, answer: float | None) -> CallRecord:

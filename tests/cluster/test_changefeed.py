@@ -15,8 +15,9 @@ from dataclasses import replace
 import pytest
 
 from rcmlrouter.cluster.changefeed import Change, ChangeFeed, parse_notification
-from rcmlrouter.store.base import Application, IncomingNumber, new_sid
+from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.records import Application, IncomingNumber
 from support.pg import drop_schema, new_schema_name, schema_url, terminate_backends
 
 pytestmark = pytest.mark.postgres

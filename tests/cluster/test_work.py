@@ -19,8 +19,9 @@ import pytest
 
 from rcmlrouter.cluster.local import LocalWork
 from rcmlrouter.cluster.work import ClusterWork
-from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent, new_sid
+from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.records import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.sqlite import SqliteStore
 from support.pg import drop_schema, new_schema_name, psql_value, schema_url
 

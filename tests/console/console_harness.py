@@ -21,8 +21,9 @@ from rcmlrouter.callback_attempts import CallbackAttempts
 from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.directory import Directory
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
-from rcmlrouter.store.base import Account, CallRecord, NumberChange, new_sid
+from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.inventory_csv import read_inventory_csv
+from rcmlrouter.store.records import Account, CallRecord, NumberChange
 from rcmlrouter.store.sqlite import SqliteStore
 
 DEMO_CSV = Path(__file__).resolve().parents[2] / "config" / "inventory.demo.csv"

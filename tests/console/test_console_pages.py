@@ -15,7 +15,8 @@ from aiohttp import web
 from console_harness import Console, csrf_of, sign_in, start_console
 
 from rcmlrouter.console import logs
-from rcmlrouter.store.base import MessageRecord, Notification, OutboxEvent, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import MessageRecord, Notification, OutboxEvent
 
 
 @contextlib.asynccontextmanager

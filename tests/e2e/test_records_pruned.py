@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rcmlrouter.store.base import CallRecord, MessageRecord, Notification, Recording
+from rcmlrouter.store.records import CallRecord, MessageRecord, Notification, Recording
 from rcmlrouter.store.sqlite import SqliteStore
 from support.daemon import DaemonProcess
 

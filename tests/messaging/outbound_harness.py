@@ -17,7 +17,7 @@ from rcmlrouter.config import Config, SmsConfig
 from rcmlrouter.messaging.outbound import SmsSender
 from rcmlrouter.sip.endpoint import IncomingCall, IncomingRequest, SipEndpoint
 from rcmlrouter.sip.timers import TimerConfig
-from rcmlrouter.store.base import MessageRecord, Notification, OutboxEvent
+from rcmlrouter.store.records import MessageRecord, Notification, OutboxEvent
 from support.sipp_uas import SIPP
 from support.sipp_uas import free_port as free_port  # re-exported for the tests
 

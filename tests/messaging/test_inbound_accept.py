@@ -10,7 +10,7 @@ from rcmlrouter.errors import SipError
 from rcmlrouter.messaging.accept import RecentMessages, content_type, dedupe_key, message_text
 from rcmlrouter.messaging.params import message_params, num_segments, x_headers
 from rcmlrouter.sip.message import SipRequest
-from rcmlrouter.store.base import MessageRecord
+from rcmlrouter.store.records import MessageRecord
 
 
 def request(body: bytes, ctype: str | None = "text/plain") -> SipRequest:

@@ -102,7 +102,7 @@ def test_request_shape() -> None:
 
 
 def test_status_callback_parameters() -> None:
-    from rcmlrouter.store.base import MessageRecord
+    from rcmlrouter.store.records import MessageRecord
 
     record = MessageRecord(
         sid="SM" + "a" * 32,

@@ -18,7 +18,8 @@ from outbound_harness import Sending, SippUas, requires_sipp, start_sender
 
 from rcmlrouter import metrics
 from rcmlrouter.messaging.queued import QueuedMessages
-from rcmlrouter.store.base import MessageRecord, MessageWire, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import MessageRecord, MessageWire
 from support.sip_gateway import Arrival, MessageGateway
 
 pytestmark = pytest.mark.timeout(30)

@@ -14,17 +14,17 @@ import pytest
 
 from rcmlrouter import cli
 from rcmlrouter.errors import ConflictError, StoreUnavailableError
-from rcmlrouter.store.base import (
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.records import (
     CallRecord,
     InventoryEntry,
     MessageRecord,
     Notification,
     OutboxEvent,
     Recording,
-    Store,
-    new_sid,
 )
-from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
 from rcmlrouter.store.sqlite_core import migration_scripts
 from support.pg import SERVER_URL, new_schema_name, schema_url, terminate_backends
@@ -159,7 +159,7 @@ def _call(account: str, sid: str = "CA1") -> CallRecord:
 
 
 async def _populate(store: Store) -> dict[str, object]:
-    from rcmlrouter.store.base import Application, IncomingNumber
+    from rcmlrouter.store.records import Application, IncomingNumber
 
     admin, _ = await store.ensure_default_setup()
     child = await store.create_account(admin, "child", "child@example.com", "secret")
@@ -252,7 +252,7 @@ EXPECTED = {
 
 
 async def test_migrate_copies_a_sqlite_store_into_postgres(tmp_path: Path, schema: str) -> None:
-    from rcmlrouter.store.base import NumberQuery
+    from rcmlrouter.store.filters import NumberQuery
     from rcmlrouter.store.migrate_copy import copy_store
 
     source = await SqliteStore.open(tmp_path / "source.db")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rcmlrouter.errors import StoreUnavailableError
-from rcmlrouter.store.base import Notification
+from rcmlrouter.store.records import Notification
 from rcmlrouter.store.sqlite import SqliteStore
 
 HOLD_LOCK = """

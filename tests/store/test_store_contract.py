@@ -11,21 +11,17 @@ from dataclasses import replace
 import pytest
 
 from rcmlrouter.errors import ConflictError, NotFoundError
-from rcmlrouter.store.base import (
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import CallQuery, InventoryQuery, NumberQuery
+from rcmlrouter.store.ids import hash_password, new_sid, verify_password
+from rcmlrouter.store.records import (
     Account,
     Application,
-    CallQuery,
     CallRecord,
     IncomingNumber,
     InventoryEntry,
-    InventoryQuery,
     NumberChange,
-    NumberQuery,
     OutboxEvent,
-    Store,
-    hash_password,
-    new_sid,
-    verify_password,
 )
 from rcmlrouter.store.sqlite_core import migration_scripts
 from support.store_engines import Engine
@@ -326,7 +322,7 @@ async def test_inventory_claim_and_recycle(store: Store) -> None:
 
 
 async def test_inventory_search(store: Store) -> None:
-    from rcmlrouter.store.base import Capabilities
+    from rcmlrouter.store.records import Capabilities
 
     await store.import_inventory(
         [
@@ -377,7 +373,7 @@ async def test_call_records_upsert_and_page(store: Store) -> None:
 
 
 async def test_notifications(store: Store) -> None:
-    from rcmlrouter.store.base import Notification
+    from rcmlrouter.store.records import Notification
 
     items = [
         Notification(f"NO{i}", "AC1", "CA1", 11200, "error", f"m{i}", "http://x/", float(i))

@@ -11,15 +11,10 @@ from dataclasses import replace
 
 import pytest
 
-from rcmlrouter.store.base import (
-    IdempotencyRecord,
-    IncomingNumber,
-    MessageQuery,
-    MessageRecord,
-    MessageWire,
-    Store,
-    new_sid,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import MessageQuery
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import IdempotencyRecord, IncomingNumber, MessageRecord, MessageWire
 from support.store_engines import Engine
 
 TTL = 86400.0

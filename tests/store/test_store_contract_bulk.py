@@ -8,7 +8,10 @@ from __future__ import annotations
 import time
 from typing import cast
 
-from rcmlrouter.store.base import Account, IncomingNumber, NumberQuery, Store, new_sid
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import NumberQuery
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Account, IncomingNumber
 from rcmlrouter.store.sql import SqlStore, change
 
 BULK = 50_000

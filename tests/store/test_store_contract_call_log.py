@@ -8,16 +8,9 @@ from dataclasses import replace
 import pytest
 
 from rcmlrouter.assembly.stores import open_store_url
-from rcmlrouter.store.base import (
-    CallQuery,
-    CallRecord,
-    MessageQuery,
-    MessageRecord,
-    Notification,
-    OutboxEvent,
-    RecordCursor,
-    Store,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import CallQuery, MessageQuery, RecordCursor
+from rcmlrouter.store.records import CallRecord, MessageRecord, Notification, OutboxEvent
 from support.store_engines import Engine
 
 

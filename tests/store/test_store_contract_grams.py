@@ -11,15 +11,11 @@ from dataclasses import replace
 
 import pytest
 
-from rcmlrouter.store.base import (
-    Account,
-    IncomingNumber,
-    NumberCursor,
-    NumberQuery,
-    Store,
-    new_sid,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import NumberCursor, NumberQuery
+from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.number_grams import best_window, pattern_windows
+from rcmlrouter.store.records import Account, IncomingNumber
 from support.store_engines import Engine
 
 

@@ -11,14 +11,10 @@ from dataclasses import replace
 import pytest
 
 from rcmlrouter.errors import NotFoundError
-from rcmlrouter.store.base import (
-    Account,
-    IncomingNumber,
-    NumberCursor,
-    NumberQuery,
-    Store,
-    new_sid,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import NumberCursor, NumberQuery
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Account, IncomingNumber
 
 
 def _number(account: Account, phone: str, sid: str | None = None) -> IncomingNumber:

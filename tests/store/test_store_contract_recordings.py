@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rcmlrouter.errors import NotFoundError, StoreError
-from rcmlrouter.store.base import Recording, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import Recording
 
 
 async def test_recordings_add_get_and_list_newest_first(store: Store) -> None:

@@ -8,7 +8,9 @@ from dataclasses import replace
 import pytest
 
 from rcmlrouter.errors import NotFoundError, StoreError
-from rcmlrouter.store.base import CallRecord, MessageQuery, MessageRecord, OutboxEvent, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import MessageQuery
+from rcmlrouter.store.records import CallRecord, MessageRecord, OutboxEvent
 from support.store_engines import Engine
 
 

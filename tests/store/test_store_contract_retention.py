@@ -9,15 +9,9 @@ import asyncio
 import asyncpg
 import pytest
 
-from rcmlrouter.store.base import (
-    CallQuery,
-    CallRecord,
-    MessageRecord,
-    Notification,
-    OutboxEvent,
-    Recording,
-    Store,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import CallQuery
+from rcmlrouter.store.records import CallRecord, MessageRecord, Notification, OutboxEvent, Recording
 from support.pg import SERVER_URL
 from support.store_engines import Engine
 

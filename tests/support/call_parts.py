@@ -19,7 +19,7 @@ from rcmlrouter.calls.wiring import Handover
 from rcmlrouter.rcml.model import DialSip, Document, Pause
 from rcmlrouter.sip.message import SipRequest
 from rcmlrouter.sip.wire import parse_message
-from rcmlrouter.store.base import CallRecord, IncomingNumber, Notification, OutboxEvent
+from rcmlrouter.store.records import CallRecord, IncomingNumber, Notification, OutboxEvent
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sip"
 

@@ -23,7 +23,8 @@ from rcmlrouter.api.render import Collection, Resource, api_base, render, rfc282
 from rcmlrouter.api.render_twilio import twilio_account_fields
 from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, ConflictError, NotFoundError
-from rcmlrouter.store.base import Account, NumberQuery
+from rcmlrouter.store.filters import NumberQuery
+from rcmlrouter.store.records import Account
 
 MIN_PASSWORD = 8
 MAX_EMAIL = 254

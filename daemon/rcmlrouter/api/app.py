@@ -31,7 +31,8 @@ from rcmlrouter.api.flavour import RESTCOMM, TWILIO
 from rcmlrouter.api.idempotency import prune_context
 from rcmlrouter.api.render import render_error
 from rcmlrouter.errors import ApiError, StoreUnavailableError
-from rcmlrouter.store.base import MessageRecord, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import MessageRecord
 
 log = structlog.get_logger()
 

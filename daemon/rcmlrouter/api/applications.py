@@ -23,7 +23,8 @@ from rcmlrouter.api.render import (
 from rcmlrouter.api.render_twilio import twilio_application_fields
 from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import Application, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Application
 
 URLS = {"VoiceUrl": "voice_url", "SmsUrl": "sms_url", "ReferUrl": "refer_url"}
 METHODS = {"VoiceMethod": "voice_method", "SmsMethod": "sms_method", "ReferMethod": "refer_method"}

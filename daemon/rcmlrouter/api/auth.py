@@ -17,7 +17,9 @@ from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, source_of
 from rcmlrouter.api.context import accounts_of, store_of
 from rcmlrouter.api.render import strip_format
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import Account, Store, hash_password, verify_password
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.ids import hash_password, verify_password
+from rcmlrouter.store.records import Account
 
 AUTH_FAILED = ApiError(
     401, 20003, "Authentication failed: send AccountSid (or email) and AuthToken"

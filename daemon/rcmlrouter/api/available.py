@@ -16,7 +16,8 @@ from rcmlrouter.api.numbers import AREA_CODE, TYPE_SEGMENTS
 from rcmlrouter.api.render import Collection, render, strip_format
 from rcmlrouter.api.render_twilio import twilio_available_fields
 from rcmlrouter.errors import ApiError
-from rcmlrouter.store.base import InventoryEntry, InventoryQuery
+from rcmlrouter.store.filters import InventoryQuery
+from rcmlrouter.store.records import InventoryEntry
 
 KEYPAD = {
     letter: digit

@@ -9,7 +9,8 @@ from typing import Protocol, TypeVar
 
 from aiohttp import web
 
-from rcmlrouter.store.base import Account, MessageRecord, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import Account, MessageRecord
 
 T_contra = TypeVar("T_contra", contravariant=True)
 

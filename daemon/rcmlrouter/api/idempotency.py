@@ -50,7 +50,8 @@ from aiohttp import web
 from rcmlrouter.api.form import Params
 from rcmlrouter.api.render import wants_json
 from rcmlrouter.errors import ApiError, RcmlRouterError
-from rcmlrouter.store.base import IdempotencyRecord, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import IdempotencyRecord
 
 log = structlog.get_logger(__name__)
 

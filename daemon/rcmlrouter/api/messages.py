@@ -46,7 +46,9 @@ from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_o
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError
 from rcmlrouter.sms_format import MAX_BODY_CHARACTERS, is_phone_number
-from rcmlrouter.store.base import Account, IncomingNumber, MessageRecord, Store, new_sid
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Account, IncomingNumber, MessageRecord
 
 OUTBOUND_API = "outbound-api"
 QUEUED = "queued"

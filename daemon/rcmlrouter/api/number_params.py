@@ -12,7 +12,8 @@ from aiohttp import web
 from rcmlrouter.api.form import Params, invalid
 from rcmlrouter.api.render import Collection, Resource, api_base, rfc2822
 from rcmlrouter.errors import NotFoundError
-from rcmlrouter.store.base import Capabilities, IncomingNumber, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import Capabilities, IncomingNumber
 
 URL_PARAMS = {
     "VoiceUrl": "voice_url",

@@ -38,15 +38,10 @@ from rcmlrouter.errors import (
     NotFoundError,
 )
 from rcmlrouter.routing.numbers import SipNumberKind, classify_sip_number, compile_pattern
-from rcmlrouter.store.base import (
-    Account,
-    IncomingNumber,
-    InventoryEntry,
-    InventoryQuery,
-    NumberQuery,
-    Store,
-    new_sid,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import InventoryQuery, NumberQuery
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import Account, IncomingNumber, InventoryEntry
 
 TYPE_SEGMENTS = {"Local": "local", "TollFree": "toll-free", "Mobile": "mobile"}
 AREA_CODE = re.compile(r"[2-9][0-9]{2}")

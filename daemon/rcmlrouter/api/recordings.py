@@ -19,7 +19,9 @@ from rcmlrouter.api.form import Params
 from rcmlrouter.api.records import RecordKind, instance_handler, list_handler
 from rcmlrouter.api.render import api_base, rfc2822
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import API_VERSION, Page, Recording, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import Page
+from rcmlrouter.store.records import API_VERSION, Recording
 
 RECORDINGS_DIR_KEY = web.AppKey("recordings_dir", Path)
 

@@ -25,16 +25,9 @@ from rcmlrouter.api.render import (
 from rcmlrouter.api.render_twilio import UNSENT, twilio_call_fields, twilio_message_fields
 from rcmlrouter.api.twilio_paging import list_meta
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import (
-    API_VERSION,
-    CallQuery,
-    CallRecord,
-    MessageQuery,
-    MessageRecord,
-    Notification,
-    Page,
-    Store,
-)
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.filters import CallQuery, MessageQuery, Page
+from rcmlrouter.store.records import API_VERSION, CallRecord, MessageRecord, Notification
 
 R = TypeVar("R")
 # Twilio's names: DateSent=YYYY-MM-DD is that UTC day; "DateSent<=D" arrives as the parameter

@@ -15,7 +15,7 @@ from rcmlrouter.api.flavour import TWILIO, api_base
 from rcmlrouter.api.number_params import national_format
 from rcmlrouter.api.render import rfc2822
 from rcmlrouter.sms_format import num_segments
-from rcmlrouter.store.base import (
+from rcmlrouter.store.records import (
     Account,
     Application,
     CallRecord,

@@ -22,7 +22,8 @@ from aiohttp import web
 from rcmlrouter.api.flavour import flavour_of
 from rcmlrouter.api.form import Params, invalid
 from rcmlrouter.api.render import Paging, page_meta
-from rcmlrouter.store.base import IncomingNumber, NumberCursor
+from rcmlrouter.store.filters import NumberCursor
+from rcmlrouter.store.records import IncomingNumber
 
 AFTER, BEFORE = "PA", "PB"
 

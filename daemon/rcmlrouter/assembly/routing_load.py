@@ -9,7 +9,8 @@ import structlog
 from rcmlrouter import metrics
 from rcmlrouter.directory import Directory
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
-from rcmlrouter.store.base import NumberChange, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import NumberChange
 
 log = structlog.get_logger("rcmlrouter.app")
 BATCH = 10_000

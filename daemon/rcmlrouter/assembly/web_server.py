@@ -20,7 +20,8 @@ from rcmlrouter.config import Config, parse_host_port
 from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.errors import ConfigError
 from rcmlrouter.services import Services
-from rcmlrouter.store.base import MessageRecord, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import MessageRecord
 
 HealthReport = Callable[[], dict[str, Any]]
 DEMO_TYPES = {"xml": "text/xml", "wav": "audio/wav"}

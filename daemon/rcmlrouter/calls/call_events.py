@@ -29,7 +29,8 @@ from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.journal import BatchWriter
-from rcmlrouter.store.base import API_VERSION, CallRecord, Notification, OutboxEvent, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import API_VERSION, CallRecord, Notification, OutboxEvent
 
 log = structlog.get_logger("rcmlrouter.calls")
 

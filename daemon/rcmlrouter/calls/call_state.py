@@ -25,7 +25,7 @@ from rcmlrouter.routing.numbers import normalize_dialed
 from rcmlrouter.routing.table import RouteMatch
 from rcmlrouter.sip.message import SipRequest
 from rcmlrouter.sip.uri import parse_name_addr, parse_uri
-from rcmlrouter.store.base import API_VERSION, IncomingNumber
+from rcmlrouter.store.records import API_VERSION, IncomingNumber
 
 Params = Sequence[tuple[str, str]]
 

@@ -26,7 +26,7 @@ from rcmlrouter.routing.numbers import format_for_trunk
 from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.uri import SipUri, format_host, parse_uri
-from rcmlrouter.store.base import new_sid
+from rcmlrouter.store.ids import new_sid
 
 BUSY = frozenset({486, 600, 603})
 NO_ANSWER = frozenset({408, 480})

@@ -25,7 +25,7 @@ from rcmlrouter.errors import RcmlError
 from rcmlrouter.rcml.fallback import fetch_once_with_fallback
 from rcmlrouter.rcml.fetch import WebhookTarget
 from rcmlrouter.rcml.model import Document
-from rcmlrouter.store.base import IncomingNumber
+from rcmlrouter.store.records import IncomingNumber
 
 
 async def voice_url(directory: Directory, number: IncomingNumber) -> WebhookTarget | None:

@@ -23,7 +23,8 @@ from rcmlrouter.media.session import MediaSession
 from rcmlrouter.rcml.model import Record
 from rcmlrouter.rcml.ports import RecordingOutcome
 from rcmlrouter.services import MediaServices
-from rcmlrouter.store.base import API_VERSION, Recording, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import API_VERSION, Recording
 
 log = structlog.get_logger(__name__)
 

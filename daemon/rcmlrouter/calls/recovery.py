@@ -13,7 +13,7 @@ import structlog
 
 from rcmlrouter.calls.call_events import owed_final_event
 from rcmlrouter.services import Services
-from rcmlrouter.store.base import CallRecord, OutboxEvent
+from rcmlrouter.store.records import CallRecord, OutboxEvent
 
 log = structlog.get_logger(__name__)
 

@@ -24,7 +24,7 @@ from rcmlrouter.calls.wiring import CallWiring, Handover
 from rcmlrouter.errors import OverloadError
 from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall
-from rcmlrouter.store.base import new_sid
+from rcmlrouter.store.ids import new_sid
 
 STOP_WAIT = 5.0  # seconds the drain waits for stopped calls to end
 

@@ -17,7 +17,8 @@ from rcmlrouter.cluster.changefeed import Change
 from rcmlrouter.directory import Directory
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.routing.table import RouteEntry, RoutingSnapshot
-from rcmlrouter.store.base import NumberChange, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import NumberChange
 
 log = structlog.get_logger(__name__)
 

@@ -45,9 +45,9 @@ import structlog
 
 from rcmlrouter.errors import RcmlRouterError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.queries_messages import OUTBOUND_API, OUTBOUND_PENDING
+from rcmlrouter.store.records import CallRecord, MessageRecord, OutboxEvent
 
 log = structlog.get_logger(__name__)
 

@@ -23,7 +23,7 @@ from rcmlrouter.console.sessions import COOKIE, Session, SessionStore
 from rcmlrouter.console.templating import html, see_other
 from rcmlrouter.console.visit import VISIT_KEY, Visit
 from rcmlrouter.errors import ApiError, NotFoundError, StoreUnavailableError
-from rcmlrouter.store.base import Account
+from rcmlrouter.store.records import Account
 
 log = structlog.get_logger(__name__)
 

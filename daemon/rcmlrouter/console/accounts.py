@@ -17,7 +17,7 @@ from rcmlrouter.console.access import page
 from rcmlrouter.console.templating import html
 from rcmlrouter.console.visit import visit_of
 from rcmlrouter.errors import ApiError
-from rcmlrouter.store.base import Account
+from rcmlrouter.store.records import Account
 
 PAGE_SIZE = 200
 

@@ -26,7 +26,7 @@ from rcmlrouter.console.sources import sources_of
 from rcmlrouter.console.templating import html, see_other
 from rcmlrouter.console.visit import visit_of
 from rcmlrouter.errors import ApiError, NotFoundError
-from rcmlrouter.store.base import CallRecord, Notification, OutboxEvent
+from rcmlrouter.store.records import CallRecord, Notification, OutboxEvent
 
 LIVE_CALL_ROUTE = re.compile(r"/2010-04-01/Accounts/\{[^}]+\}/Calls/\{[^}]+\}(\.json)?")
 EXPIRED = 15003

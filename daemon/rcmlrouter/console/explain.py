@@ -22,7 +22,8 @@ from rcmlrouter.console.visit import visit_of
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.routing.explain import RouteExplanation, RouteStep, explain_route
 from rcmlrouter.routing.numbers import normalize_dialed
-from rcmlrouter.store.base import Account, IncomingNumber, Organization, Store
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.records import Account, IncomingNumber, Organization
 
 MAX_DIALED = 256
 

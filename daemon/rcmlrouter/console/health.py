@@ -27,7 +27,7 @@ from rcmlrouter.console.live import STOPPING_KEY, send_event
 from rcmlrouter.console.sessions import COOKIE
 from rcmlrouter.console.sources import sources_of
 from rcmlrouter.console.templating import SECURITY_HEADERS, html
-from rcmlrouter.store.base import NodeInfo
+from rcmlrouter.store.records import NodeInfo
 
 INTERVAL = 2.0
 PROBE_TIMEOUT = 1.0

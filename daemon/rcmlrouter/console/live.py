@@ -22,7 +22,7 @@ from rcmlrouter.console.sessions import COOKIE
 from rcmlrouter.console.sources import sources_of
 from rcmlrouter.console.templating import SECURITY_HEADERS, fragment, html
 from rcmlrouter.console.visit import Visit, visit_of
-from rcmlrouter.store.base import LiveCall
+from rcmlrouter.store.records import LiveCall
 
 INTERVAL = 1.0
 MAX_ACCOUNTS = 1000  # the acting account and up to this many of its sub-accounts

@@ -25,7 +25,7 @@ from rcmlrouter.console.access import page
 from rcmlrouter.console.templating import html
 from rcmlrouter.console.visit import Visit, visit_of
 from rcmlrouter.errors import ApiError
-from rcmlrouter.store.base import CallQuery, MessageQuery, RecordCursor
+from rcmlrouter.store.filters import CallQuery, MessageQuery, RecordCursor
 
 PAGE_SIZE = 50
 SEARCH_DEPTH = 200_000

@@ -29,7 +29,7 @@ from rcmlrouter.console.access import page
 from rcmlrouter.console.templating import html, see_other
 from rcmlrouter.console.visit import visit_of
 from rcmlrouter.errors import ApiError
-from rcmlrouter.store.base import IncomingNumber
+from rcmlrouter.store.records import IncomingNumber
 
 # The fields of the create and edit forms, by API parameter name: (label, kind).
 WEBHOOK_FIELDS = (

@@ -18,7 +18,7 @@ from rcmlrouter.console.access import SESSIONS_KEY, as_html, check_form_origin, 
 from rcmlrouter.console.sessions import COOKIE, Session, clear_cookie, set_cookie
 from rcmlrouter.console.templating import html, see_other
 from rcmlrouter.errors import ApiError
-from rcmlrouter.store.base import Account
+from rcmlrouter.store.records import Account
 
 SIGNIN_COOKIE = "rcmlrouter_console_signin"
 _TOKEN_SHAPE = re.compile(r"[0-9a-f]{32}")

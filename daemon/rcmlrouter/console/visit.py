@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from rcmlrouter.console.sessions import Session
-from rcmlrouter.store.base import Account
+from rcmlrouter.store.records import Account
 
 
 @dataclass(frozen=True, slots=True)

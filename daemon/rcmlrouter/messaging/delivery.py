@@ -29,7 +29,7 @@ from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.transport import Source
 from rcmlrouter.sip.uri import SipUri, bare_host, parse_uri
 from rcmlrouter.sms_format import is_phone_number
-from rcmlrouter.store.base import MessageWire
+from rcmlrouter.store.records import MessageWire
 
 _TRANSPORTS = ("udp", "tcp")
 

@@ -37,7 +37,8 @@ from rcmlrouter.sip.call import IncomingRequest
 from rcmlrouter.sip.message import Header, SipRequest
 from rcmlrouter.sip.response import reason_header
 from rcmlrouter.sip.uri import parse_uri
-from rcmlrouter.store.base import MessageRecord, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import MessageRecord
 
 log = structlog.get_logger("rcmlrouter.messages")
 

@@ -1,6 +1,6 @@
 """Outbound messages: the sender behind ``<Sms>`` / ``<Message>`` (voice and SMS documents).
 
-Each message gets an ``SM`` sid and a :class:`~rcmlrouter.store.base.MessageRecord` whose
+Each message gets an ``SM`` sid and a :class:`~rcmlrouter.store.records.MessageRecord` whose
 status goes ``queued`` → ``sending`` → ``sent`` (a 2xx) or ``failed`` (with an ErrorCode, see
 :mod:`rcmlrouter.messaging.delivery`). The ``sending`` record is written before the MESSAGE
 leaves (so a crash mid-send leaves a trace); the final record and the ``statusCallback`` event
@@ -36,7 +36,8 @@ from rcmlrouter.rcml.ports import SmsOrigin, SmsResult
 from rcmlrouter.sip.auth import DigestCredentials
 from rcmlrouter.sip.uri import SipUri, format_host
 from rcmlrouter.sms_format import MAX_BODY_CHARACTERS
-from rcmlrouter.store.base import API_VERSION, MessageRecord, Notification, OutboxEvent, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import API_VERSION, MessageRecord, Notification, OutboxEvent
 
 log = structlog.get_logger(__name__)
 

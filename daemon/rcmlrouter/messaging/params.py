@@ -1,6 +1,6 @@
 """SMS webhook parameters (SPEC §3.1, §5): Restcomm's names and Twilio's for the same data.
 
-Built from the stored :class:`~rcmlrouter.store.base.MessageRecord` alone (the X- headers are kept
+Built from the stored :class:`~rcmlrouter.store.records.MessageRecord` alone (the X- headers are kept
 with it), so a message processed after a restart is posted exactly as it would have been.
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from rcmlrouter.sip.message import Header
 from rcmlrouter.sms_format import num_segments
-from rcmlrouter.store.base import API_VERSION, MessageRecord
+from rcmlrouter.store.records import API_VERSION, MessageRecord
 
 __all__ = ["message_params", "num_segments", "x_headers"]
 

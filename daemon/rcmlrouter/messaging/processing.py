@@ -28,7 +28,8 @@ from rcmlrouter.rcml.fallback import FetchLog, fetch_once_with_fallback
 from rcmlrouter.rcml.fetch import WebhookTarget, webhook_failures
 from rcmlrouter.rcml.model import Document
 from rcmlrouter.services import Services
-from rcmlrouter.store.base import IncomingNumber, MessageRecord, Notification, new_sid
+from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import IncomingNumber, MessageRecord, Notification
 
 log = structlog.get_logger("rcmlrouter.messages")
 

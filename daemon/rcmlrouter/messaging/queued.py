@@ -6,7 +6,7 @@ answers 201; then it hands the message to :meth:`QueuedMessages.submit` (the ``W
 composition root wires). A pool of workers sends in order of arrival:
 
 1. ``queued`` → ``sending``: the record, **with the identity of its MESSAGE request** (Call-ID,
-   CSeq, From tag and URI, Via branch; ``store.base.MessageWire``) and the ``sending`` status
+   CSeq, From tag and URI, Via branch; ``store.records.MessageWire``) and the ``sending`` status
    callback, is committed and awaited **before** the request leaves;
 2. the MESSAGE goes out (Timer E retransmissions, Timer F / ``[sms] timeout``); a 401/407 of the
    gateway is answered once (CSeq + 1, a new branch: committed again before it leaves);
@@ -54,7 +54,7 @@ from rcmlrouter import metrics
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.messaging.delivery import DeliveryOutcome
 from rcmlrouter.messaging.outbound import SmsSender, status_callback_params
-from rcmlrouter.store.base import MessageRecord, MessageWire, OutboxEvent
+from rcmlrouter.store.records import MessageRecord, MessageWire, OutboxEvent
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import phonenumbers
 
 from rcmlrouter.errors import ConfigError
-from rcmlrouter.store.base import Capabilities, InventoryEntry
+from rcmlrouter.store.records import Capabilities, InventoryEntry
 
 HEADER = (
     "phone_number",

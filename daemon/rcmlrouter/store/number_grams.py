@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import IncomingNumber, NumberCursor, NumberQuery
+from rcmlrouter.store.filters import NumberCursor, NumberQuery
 from rcmlrouter.store.number_lists import other_filters
+from rcmlrouter.store.records import IncomingNumber
 from rcmlrouter.store.sql import Dialect, PatternSql, Unit, fetch, fetch_one
 
 GRAM = 4

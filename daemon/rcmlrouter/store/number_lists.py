@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import InventoryQuery, NumberCursor, NumberQuery
+from rcmlrouter.store.filters import InventoryQuery, NumberCursor, NumberQuery
 from rcmlrouter.store.sql import PatternSql, Unit, fetch, fetch_one
 
 

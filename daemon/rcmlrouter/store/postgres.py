@@ -19,7 +19,6 @@ from typing import Any, ClassVar, cast
 import asyncpg
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import IncomingNumber
 from rcmlrouter.store.number_lists import regex_pattern_sql
 from rcmlrouter.store.postgres_core import (
     ACQUIRE_TIMEOUT,
@@ -29,6 +28,7 @@ from rcmlrouter.store.postgres_core import (
 )
 from rcmlrouter.store.postgres_records import JournalQueries
 from rcmlrouter.store.queries import StoreQueries
+from rcmlrouter.store.records import IncomingNumber
 from rcmlrouter.store.sql import Dialect, SqlStore, T, Unit, Work
 
 ROUTE_BATCH = 20_000  # rows fetched per round trip by iter_route_rows' cursor

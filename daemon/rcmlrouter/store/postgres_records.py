@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.postgres_core import PostgresConnection, numbered
 from rcmlrouter.store.queries_records import CALL_UPSERT, MESSAGE_UPSERT
+from rcmlrouter.store.records import CallRecord, MessageRecord, OutboxEvent
 
 _CALL_UPSERT = numbered(CALL_UPSERT)
 _MESSAGE_UPSERT = numbered(MESSAGE_UPSERT)

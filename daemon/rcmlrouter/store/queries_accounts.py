@@ -8,15 +8,9 @@ from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import (
-    DEFAULT_DOMAIN,
-    Account,
-    Organization,
-    Page,
-    hash_password,
-    new_auth_token,
-    new_sid,
-)
+from rcmlrouter.store.filters import Page
+from rcmlrouter.store.ids import hash_password, new_auth_token, new_sid
+from rcmlrouter.store.records import DEFAULT_DOMAIN, Account, Organization
 from rcmlrouter.store.sql import SqlStore, Unit, change, counted_page, fetch_one
 
 ORG_INSERT = f"INSERT INTO organizations ({rows.ORG_COLUMNS}) VALUES (?, ?, ?, ?)"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import Application, Page
+from rcmlrouter.store.filters import Page
 from rcmlrouter.store.queries_numbers import NumberQueries
+from rcmlrouter.store.records import Application
 from rcmlrouter.store.sql import Unit, change, counted_page, fetch
 
 APP_INSERT = f"INSERT INTO applications ({rows.APP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"

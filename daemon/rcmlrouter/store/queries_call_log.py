@@ -14,16 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import (
-    CallQuery,
-    CallRecord,
-    LiveCall,
-    NodeInfo,
-    Notification,
-    OutboxEvent,
-    Page,
-    RecordCursor,
-)
+from rcmlrouter.store.filters import CallQuery, Page, RecordCursor
+from rcmlrouter.store.records import CallRecord, LiveCall, NodeInfo, Notification, OutboxEvent
 from rcmlrouter.store.sql import SqlStore, counted_page
 
 LIVE_LIMIT = 5000  # calls in progress read at once (the console shows the newest)

@@ -19,7 +19,7 @@ exactly one transaction creates the resource.
 from __future__ import annotations
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import IdempotencyRecord
+from rcmlrouter.store.records import IdempotencyRecord
 from rcmlrouter.store.sql import SqlStore, Unit, change, fetch_one
 
 _NAMES = rows.IDEMPOTENCY_COLUMNS.split(", ")

@@ -10,16 +10,11 @@ from typing import Any
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import (
-    IdempotencyRecord,
-    MessageQuery,
-    MessageRecord,
-    Page,
-    RecordCursor,
-)
+from rcmlrouter.store.filters import MessageQuery, Page, RecordCursor
 from rcmlrouter.store.queries_call_log import floor_sql, older_than
 from rcmlrouter.store.queries_idempotency import claim_idempotency_key
 from rcmlrouter.store.queries_records import MESSAGE_UPSERT
+from rcmlrouter.store.records import IdempotencyRecord, MessageRecord
 from rcmlrouter.store.sql import SqlStore, Unit, change, counted_page, execute_many
 
 ACCEPTED = "accepted"

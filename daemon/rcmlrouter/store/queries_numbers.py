@@ -13,15 +13,7 @@ from dataclasses import replace
 
 from rcmlrouter.errors import ConflictError, NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import (
-    IncomingNumber,
-    InventoryEntry,
-    InventoryQuery,
-    NumberChange,
-    NumberCursor,
-    NumberQuery,
-    Page,
-)
+from rcmlrouter.store.filters import InventoryQuery, NumberCursor, NumberQuery, Page
 from rcmlrouter.store.number_grams import indexed_numbers, indexed_page
 from rcmlrouter.store.number_lists import (
     filtered_page,
@@ -31,6 +23,7 @@ from rcmlrouter.store.number_lists import (
     page_sids,
     unfiltered_total,
 )
+from rcmlrouter.store.records import IncomingNumber, InventoryEntry, NumberChange
 from rcmlrouter.store.sql import SqlStore, Unit, change, execute_many, fetch, fetch_one
 
 NUMBER_UPDATE = f"{rows.NUMBER_UPDATE} WHERE sid = ?"

@@ -7,7 +7,8 @@ import dataclasses
 from typing import Any, Final
 
 from rcmlrouter.errors import NotFoundError
-from rcmlrouter.store.base import Page, Recording
+from rcmlrouter.store.filters import Page
+from rcmlrouter.store.records import Recording
 from rcmlrouter.store.sql import SqlStore, change, counted_page
 
 RECORDING_COLUMNS: Final = ", ".join(f.name for f in dataclasses.fields(Recording))

@@ -14,7 +14,8 @@ from typing import TypeVar
 
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import CallRecord, MessageRecord, Notification, OutboxEvent, Page
+from rcmlrouter.store.filters import Page
+from rcmlrouter.store.records import CallRecord, MessageRecord, Notification, OutboxEvent
 from rcmlrouter.store.sql import Row, SqlStore, counted_page, execute_many
 
 R = TypeVar("R")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rcmlrouter.store.base import PrunedKind
+from rcmlrouter.store.records import PrunedKind
 from rcmlrouter.store.sql import SqlStore, Unit, change, fetch_one
 
 _NO_EVENTS = "NOT EXISTS (SELECT 1 FROM callback_outbox o WHERE o.call_sid = r.sid)"

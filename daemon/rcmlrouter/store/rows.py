@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
-from rcmlrouter.store.base import (
+from rcmlrouter.store.records import (
     Account,
     Application,
     CallRecord,

@@ -24,7 +24,8 @@ from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 import structlog
 
-from rcmlrouter.store.base import ChangeListener, NumberChange
+from rcmlrouter.store.base import ChangeListener
+from rcmlrouter.store.records import NumberChange
 
 log = structlog.get_logger()
 

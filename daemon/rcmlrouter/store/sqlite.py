@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, ClassVar, cast
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import IncomingNumber
 from rcmlrouter.store.number_lists import glob_pattern_sql
 from rcmlrouter.store.queries import StoreQueries
+from rcmlrouter.store.records import IncomingNumber
 from rcmlrouter.store.sql import Dialect, SqlStore, T, Unit, Work, execute_many
 from rcmlrouter.store.sqlite_records import JournalQueries
 

@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 
 from rcmlrouter.store import rows
-from rcmlrouter.store.base import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.queries_records import CALL_UPSERT, MESSAGE_UPSERT
+from rcmlrouter.store.records import CallRecord, MessageRecord, OutboxEvent
 from rcmlrouter.store.sqlite_core import SqliteConnection
 
 
