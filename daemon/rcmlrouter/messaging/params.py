@@ -1,7 +1,7 @@
 """SMS webhook parameters (SPEC §3.1, §5): Restcomm's names and Twilio's for the same data.
 
-Built from the stored :class:`~rcmlrouter.store.records.MessageRecord` alone (the X- headers are kept
-with it), so a message processed after a restart is posted exactly as it would have been.
+Built from the stored :class:`~rcmlrouter.store.records.MessageRecord` alone (the X- headers are
+kept with it), so a message processed after a restart is posted exactly as it would have been.
 """
 
 from __future__ import annotations
