@@ -3,6 +3,7 @@ connection is usable again as soon as the cause is gone: no transaction is left 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -83,3 +84,38 @@ async def test_a_full_disk_is_unavailable_and_space_brings_it_back(tmp_path: Pat
         await store.close()
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+async def test_writes_queued_behind_a_locked_database_fail_fast_then_recover(
+    tmp_path: Path,
+) -> None:
+    """The first write waits the full busy timeout; the writes queued behind it on the one
+    connection do not each wait another full timeout (an API request behind background
+    writers got its 503 after 15-20 s), and the first write after the release succeeds."""
+    db = tmp_path / "locked.db"
+    store = await SqliteStore.open(db)
+    await store._db.execute("PRAGMA busy_timeout=1000")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(store.add_notifications([_note(i)]) for i in range(5)), return_exceptions=True
+        )
+        took = time.monotonic() - started
+        assert all(isinstance(o, StoreUnavailableError) for o in outcomes), outcomes
+        assert took < 2.0, f"five queued writes took {took:.2f} s (one busy timeout: 1 s)"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(10)
+    await store.add_notifications([_note(9)])  # at once after the release
+    assert [n.sid for n in (await store.list_notifications("AC1", 0, 10)).items] == [_note(9).sid]
+    assert (await store._db.execute_fetchall("PRAGMA busy_timeout"))[0][0] == 5000
+    await store.close()

@@ -48,6 +48,15 @@ _UNAVAILABLE = {
 }
 
 
+SQLITE_BUSY = 5
+BUSY_TIMEOUT_MS = 5000
+# After a write found the database locked by another process (having waited BUSY_TIMEOUT_MS),
+# later writes wait only this long until one succeeds: an API request or a call gets its 503
+# within one busy timeout, not after every background writer queued before it on the
+# connection has waited a full one of its own; the first write after the release succeeds.
+LOCKED_BUSY_TIMEOUT_MS = 100
+
+
 def _translate(exc: sqlite3.Error) -> StoreError:
     if isinstance(exc, sqlite3.IntegrityError):
         return ConflictError(str(exc))
@@ -82,6 +91,20 @@ class SqliteConnection(ChangeNotifier):
         self._db = db
         self._lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
+        self._locked = False  # the last write found the database locked by another process
+
+    async def _write_failed(self, exc: sqlite3.Error) -> StoreError:
+        """Translate a failed write; on SQLITE_BUSY wait only LOCKED_BUSY_TIMEOUT_MS from now
+        on (called holding the connection lock)."""
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == SQLITE_BUSY and not self._locked:
+            self._locked = True
+            await self._db.execute(f"PRAGMA busy_timeout={LOCKED_BUSY_TIMEOUT_MS}")
+        return _translate(exc)
+
+    async def _write_succeeded(self) -> None:
+        if self._locked:
+            self._locked = False
+            await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str]) -> Self:
@@ -103,7 +126,7 @@ class SqliteConnection(ChangeNotifier):
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
-            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await db.execute("PRAGMA cache_size=-65536")
             await db.execute("PRAGMA mmap_size=268435456")
             await db.execute("PRAGMA temp_store=MEMORY")
@@ -148,16 +171,17 @@ class SqliteConnection(ChangeNotifier):
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise await self._write_failed(exc) from exc
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 await self._db._execute(_rollback, self._db._conn)  # type: ignore[no-untyped-call]
-                raise _translate(exc) from exc
+                raise await self._write_failed(exc) from exc
             except BaseException:
                 await self._db._execute(_rollback, self._db._conn)  # type: ignore[no-untyped-call]
                 raise
+            await self._write_succeeded()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:
@@ -187,9 +211,11 @@ class SqliteConnection(ChangeNotifier):
 
         async with self._lock:
             try:
-                return cast(T, await self._db._execute(unit))  # type: ignore[no-untyped-call]
+                result = cast(T, await self._db._execute(unit))  # type: ignore[no-untyped-call]
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise await self._write_failed(exc) from exc
+            await self._write_succeeded()
+            return result
 
     async def run_read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run several reads on the database thread in one hop (and one read snapshot)."""
