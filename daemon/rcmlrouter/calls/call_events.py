@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -36,6 +37,8 @@ log = structlog.get_logger("rcmlrouter.calls")
 
 # Twilio's CallStatus for each statusCallbackEvent (the final one is the leg's outcome).
 EVENT_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
+STATUS_EVENT = {status: event for event, status in EVENT_STATUS.items()}  # else "completed"
+ALL_EVENTS = frozenset(("initiated", "ringing", "answered", "completed"))
 
 
 def notify_call(
@@ -62,21 +65,53 @@ def notify_call(
     log.info("call.notification", error_code=error_code, message=message[:200])
 
 
+@dataclass(frozen=True, slots=True)
+class StatusTarget:
+    """Where a call's status callbacks go, and which of its events (Twilio's
+    ``StatusCallbackEvent`` names: initiated, ringing, answered, completed) are sent there."""
+
+    url: str
+    method: str = "POST"
+    events: frozenset[str] = ALL_EVENTS
+
+
 class CallEvents:
-    """The record and the number's status callbacks of one inbound call."""
+    """The record and the status callbacks of one call: an inbound call reports to its
+    number's StatusCallback (every event); an API call (``outbound-api``) to the target it was
+    created with (:attr:`target`; its ``StatusCallbackEvent`` subset). :meth:`retarget`
+    changes where the remaining events go (``POST Calls/{CA} StatusCallback``)."""
 
-    __slots__ = ("outbox", "sequence", "state")
+    __slots__ = ("_target", "outbox", "sequence", "state")
 
-    def __init__(self, state: CallState, outbox: CallbackOutbox) -> None:
+    def __init__(
+        self, state: CallState, outbox: CallbackOutbox, target: StatusTarget | None = None
+    ) -> None:
         self.state = state
         self.outbox = outbox
         self.sequence = 0
+        self._target = target
+
+    @property
+    def target(self) -> StatusTarget | None:
+        """The call's status callback target: the one set, else its number's (once routed)."""
+        if self._target is not None or self.state.direction != "inbound":
+            return self._target
+        number = self.state.number
+        if number is None or not number.status_callback:
+            return None
+        return StatusTarget(number.status_callback, number.status_callback_method)
+
+    def retarget(self, target: StatusTarget | None) -> None:
+        """The remaining events go to ``target`` (None: nowhere); the next record says so."""
+        self._target = target
+        if target is None and self.state.direction == "inbound":
+            self._target = StatusTarget("", "POST", frozenset())
 
     def checkpoint(self, status: str) -> asyncio.Future[None]:
-        """Record the call as it stands ("ringing", "in-progress") together with its status
-        callback, in one commit; the future resolves when both are durable. A call still
-        unfinished when the process dies is closed at the next start, which sends the final
-        callback it owes (its sequence and URL are in this record)."""
+        """Record the call as it stands ("initiated", "ringing", "in-progress") together with
+        its status callback, in one commit; the future resolves when both are durable. A call
+        still unfinished when the process dies is closed at the next start, which sends the
+        final callback it owes (its sequence and URL are in this record)."""
         events = self._status_events(status, None)
         return self.outbox.commit(call=self._record(status, None, None), events=events)
 
@@ -95,38 +130,38 @@ class CallEvents:
         return status
 
     def _status_events(self, status: str, extra: Mapping[str, str] | None) -> list[OutboxEvent]:
-        """The next status callback (RINGING / IN_PROGRESS / final), if the number has one."""
-        state = self.state
-        number = state.number
-        if number is None or not number.status_callback:
+        """The next status callback (the event ``status`` stands for), if the target wants it."""
+        state, target = self.state, self.target
+        if (
+            target is None
+            or not target.url
+            or STATUS_EVENT.get(status, "completed") not in (target.events)
+        ):
             return []
         params = state.voice_params(status)
         params["Timestamp"] = rfc2822(time.time())
         params["SequenceNumber"] = str(self.sequence)
+        if state.direction != "inbound":
+            params["CallbackSource"] = "call-progress-events"
         if extra:
             params.update(extra)
         event = self.outbox.event(
-            state.call_sid,
-            state.account_sid,
-            self.sequence,
-            number.status_callback,
-            number.status_callback_method,
-            params,
+            state.call_sid, state.account_sid, self.sequence, target.url, target.method, params
         )
         self.sequence += 1
         return [event]
 
     def _record(self, status: str, end: float | None, duration: int | None) -> CallRecord:
-        state = self.state
+        state, target = self.state, self.target
         number = state.number
-        wants_callbacks = number is not None and bool(number.status_callback)
+        wants_final = target is not None and bool(target.url) and "completed" in target.events
         return CallRecord(
             sid=state.call_sid,
             account_sid=state.account_sid,
             number_sid=number.sid if number else None,
             from_=state.facts.from_user,
             to=state.facts.dialed,
-            direction="inbound",
+            direction=state.direction,
             status=status,
             match_kind=state.match.kind if state.match else None,
             start_time=state.start_time,
@@ -138,10 +173,10 @@ class CallEvents:
             used_fallback=state.fetches.used_fallback,
             error_code=state.error_code,
             next_sequence=self.sequence,
-            status_callback=number.status_callback if number else None,
-            status_callback_method=number.status_callback_method if number else "POST",
+            status_callback=target.url if wants_final and target is not None else None,
+            status_callback_method=target.method if target is not None else "POST",
             # the voice parameters a restart needs to send this call's final callback
-            callback_params=state.base_params() if wants_callbacks else {},
+            callback_params=state.base_params() if wants_final else {},
         )
 
 

@@ -67,6 +67,17 @@ def refuse(request: IncomingRequest, status: int, reason: str) -> None:
     request.respond(status, headers=[reason_header(status, reason)])
 
 
+class DialogCall(Protocol):
+    """The SIP call under an :class:`InDialog` (``IncomingCall``, ``OutgoingCall``, or an API
+    call's ``DialingCall`` that forwards to the ``OutgoingCall`` once it exists)."""
+
+    local_sdp: bytes | None
+
+    def on_in_dialog_request(self, callback: Callable[[IncomingRequest], None]) -> None: ...
+
+    def on_reinvite(self, callback: Callable[[IncomingRequest], None]) -> None: ...
+
+
 class InDialogBridge(Protocol):
     """A ``<Dial>`` bridge as the in-dialog router uses it."""
 
@@ -89,7 +100,7 @@ class InDialog:
 
     __slots__ = ("_bridge", "_call", "_from_callee", "_media", "_registered", "_reinvites", "state")
 
-    def __init__(self, call: PeerCall, state: CallState) -> None:
+    def __init__(self, call: DialogCall, state: CallState) -> None:
         self._call = call
         self.state = state
         self._media: DigitTaker | None = None
