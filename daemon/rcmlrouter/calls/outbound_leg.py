@@ -4,98 +4,24 @@ An API call is an INVITE we send (an :class:`~rcmlrouter.sip.outgoing.OutgoingCa
 once answered, runs its document as an inbound call does, with our media (``<Say>``,
 ``<Play>``, ``<Gather>``, ``<Record>``), ``<Dial>`` bridges and in-dialog requests.
 
-:class:`DialingCall` is the SIP call under the media and the in-dialog router from before the
-INVITE exists: our SDP offer has to be in the INVITE, so the call's media binds its port and
-builds the offer first, then the ``OutgoingCall`` is attached and everything forwards to it
-(the callee's answer is its ``remote_sdp``). :class:`OutboundLeg` is the executor's
-``CallLeg`` (and a bridge's caller side) over it, answered from the start.
+:class:`~rcmlrouter.calls.in_dialog.DialingCall` is the SIP call under the media and the
+in-dialog router from before the INVITE exists: our SDP offer has to be in the INVITE, so the
+call's media binds its port and builds the offer first, then the ``OutgoingCall`` is attached
+and everything forwards to it (the callee's answer is its ``remote_sdp``).
+:class:`OutboundLeg` is the executor's ``CallLeg`` (and a bridge's caller side) over it,
+answered from the start.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
-from rcmlrouter.calls.in_dialog import InDialog
+from rcmlrouter.calls.in_dialog import DialingCall, InDialog
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.rcml.model import Dial, GatherChild, Record
 from rcmlrouter.rcml.ports import DialOutcome, RecordingOutcome
-from rcmlrouter.sip.call import IncomingRequest
-from rcmlrouter.sip.message import Header, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
-
-RequestHandler = Callable[[IncomingRequest], None]
-
-
-class DialingCall:
-    """An API call's SIP call: its own SDP and callbacks until the ``OutgoingCall`` exists
-    (:meth:`attach`), then that call's. ``ended`` resolves when the attached call ends, or
-    when the run gives up before dialling (:meth:`end`)."""
-
-    def __init__(self) -> None:
-        self.call: OutgoingCall | None = None
-        self._local_sdp: bytes | None = None
-        self._remote_sdp: bytes | None = None
-        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._in_dialog: RequestHandler | None = None
-        self._reinvite: RequestHandler | None = None
-
-    def attach(self, call: OutgoingCall) -> None:
-        self.call = call
-        call.local_sdp = call.local_sdp or self._local_sdp
-        if self._in_dialog is not None:
-            call.on_in_dialog_request(self._in_dialog)
-        if self._reinvite is not None:
-            call.on_reinvite(self._reinvite)
-        call.ended.add_done_callback(lambda ended: self.end(ended.result()))
-
-    def end(self, cause: str) -> None:
-        if not self.ended.done():
-            self.ended.set_result(cause)
-
-    @property
-    def local_sdp(self) -> bytes | None:
-        return self.call.local_sdp if self.call is not None else self._local_sdp
-
-    @local_sdp.setter
-    def local_sdp(self, sdp: bytes | None) -> None:
-        if self.call is not None:
-            self.call.local_sdp = sdp
-        self._local_sdp = sdp
-
-    @property
-    def remote_sdp(self) -> bytes | None:
-        return self.call.remote_sdp if self.call is not None else self._remote_sdp
-
-    @remote_sdp.setter
-    def remote_sdp(self, sdp: bytes | None) -> None:
-        if self.call is not None:
-            self.call.remote_sdp = sdp
-        self._remote_sdp = sdp
-
-    @property
-    def answered(self) -> bool:
-        return self.call is not None and self.call.answered
-
-    def on_in_dialog_request(self, callback: RequestHandler) -> None:
-        self._in_dialog = callback
-        if self.call is not None:
-            self.call.on_in_dialog_request(callback)
-
-    def on_reinvite(self, callback: RequestHandler) -> None:
-        self._reinvite = callback
-        if self.call is not None:
-            self.call.on_reinvite(callback)
-
-    def send_in_dialog(
-        self, method: str, headers: list[Header], body: bytes = b""
-    ) -> asyncio.Future[SipResponse | None]:
-        if self.call is None:
-            raise RuntimeError("the API call has no INVITE yet")
-        return self.call.send_in_dialog(method, headers, body)
 
 
 class OutboundLeg:
