@@ -65,6 +65,14 @@ class OutboundCalls:
         if queued:
             log.warning("calls.queued_recovered", count=len(queued))
 
+    def stop_waiting(self) -> None:
+        """The daemon drains: the calls still waiting for their slot are not dialled here;
+        they stay queued in the store for the next start (or another node)."""
+        for sid in list(self._waiting):
+            live = self.supervisor.live_call(sid)
+            if live is not None:
+                live.interrupt("drain")
+
     async def wait(self, record: CallRecord, trunk: TrunkConfig | None) -> None:
         """Until the call's slot (cancellable: the call is then never dialled)."""
         limits: list[Limit] = [(f"account:{record.account_sid}", self.config.cps)]
@@ -76,5 +84,7 @@ class OutboundCalls:
         try:
             if slot > now:
                 await asyncio.sleep(slot - now)
+            if self.supervisor.draining:
+                raise asyncio.CancelledError  # not dialled: it stays queued (see stop_waiting)
         finally:
             self._waiting.discard(record.sid)
