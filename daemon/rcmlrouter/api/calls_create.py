@@ -61,6 +61,8 @@ MAX_TIME_LIMIT = 86_400  # Twilio: 24 h at most; 4 h by default
 DEFAULT_TIME_LIMIT = 14_400
 EVENTS: Final = ("initiated", "ringing", "answered", "completed")
 _SIP_URI = re.compile(r"sips?:(?:[^@\s;]+@)?[A-Za-z0-9.\-\[\]:]+(?:;[^\s]*)?", re.I)
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # dialled as written: the trunk knows its numbers
+_SEPARATORS = re.compile(r"[\s().-]")
 _DIGITS = re.compile(r"[0-9*#wW]{1,256}")
 _NOT_CALLER_ID = re.compile(r"[\s\x00-\x1f\x7f]")
 
@@ -202,7 +204,10 @@ def read_to(params: Params, settings: ApiSettings) -> str:
         if len(to) > 512 or not _SIP_URI.fullmatch(to):
             raise invalid("To", f"{to[:80]!r} is not a valid SIP URI", 21211)
         return to
-    number = to_e164(to, settings.default_region) if len(to) <= 32 else None
+    number = None
+    if len(to) <= 32:
+        plain = _SEPARATORS.sub("", to)
+        number = plain if _E164.fullmatch(plain) else to_e164(to, settings.default_region)
     if number is None:
         raise invalid("To", f"{to[:80]!r} is neither a phone number nor a sip: URI", 21211)
     if settings.can_dial_numbers is False:

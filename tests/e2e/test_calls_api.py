@@ -1,0 +1,252 @@
+"""POST Calls end to end: the real daemon places calls to SIPp UASes (through a ``[[trunks]]``
+entry, or straight to a ``sip:`` URI), runs their documents from a real webhook server, and
+reports status callbacks there.
+
+- the official twilio SDK, unchanged: ``calls.create(to=, from_=, url=, status_callback=,
+  status_callback_event=[...])``: the callbacks come in order (initiated, ringing, in-progress,
+  completed; SequenceNumber 0..3), the document gets ``Direction=outbound-api``;
+- curl-like requests on the Restcomm base (a ``sip:`` URI, ``Twiml``), XML and JSON;
+- busy, no-answer (``Timeout``), a subset of events, the default (completed only);
+- validation: unimplemented Twilio parameters named, Twilio's codes; Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from support.daemon import DaemonProcess
+from support.sipp_uas import SippUas
+from support.twilio_sdk import twilio_client
+from support.webhooks import Reply, WebhookServer, rcml
+
+pytestmark = pytest.mark.e2e
+
+SIP_SCENARIOS = Path(__file__).resolve().parents[1] / "sip" / "scenarios"
+FROM = "+15105555555"
+TO = "+15551230000"
+OK = Reply("", content_type="text/plain")
+FINAL = ("completed", "busy", "no-answer", "failed", "canceled")
+
+
+@pytest.fixture(scope="module")
+def trunk() -> SippUas:
+    """Where the daemon's trunk points (a port; a test starts SIPp on it)."""
+    return SippUas("uas_answer_after_ring.xml", Path("."))
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, trunk: SippUas) -> Any:
+    process = DaemonProcess(
+        tmp_path_factory.mktemp("daemon"),
+        RCMLROUTER_TRUNKS_LAB_URI=f"sip:127.0.0.1:{trunk.port}",
+        RCMLROUTER_OUTBOUND_CPS="50",
+    ).start()
+    process.create_number(PhoneNumber=FROM)
+    yield process
+    process.stop()
+
+
+def twilio_api(daemon: DaemonProcess) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{daemon.api_port}/2010-04-01/Accounts/{daemon.account_sid}",
+        auth=(daemon.account_sid, daemon.auth_token),
+        timeout=10,
+    )
+
+
+def wait_final(daemon: DaemonProcess, sid: str, timeout: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with twilio_api(daemon) as api:
+        while True:
+            record = dict(api.get(f"/Calls/{sid}.json").json())
+            if record["status"] in FINAL or time.monotonic() > deadline:
+                return record
+            time.sleep(0.05)
+
+
+def callbacks(webhooks: WebhookServer, path: str, count: int) -> list[dict[str, str]]:
+    events = webhooks.wait_for(path, count)
+    return [e.params for e in sorted(events, key=lambda e: int(e.params["SequenceNumber"]))]
+
+
+def callee_ok(uas: SippUas) -> None:
+    code, logs = uas.wait(15)
+    assert code == 0, f"SIPp callee failed ({code}):\n{logs[-3000:]}"
+
+
+# ---- the twilio SDK, through the trunk ----------------------------------------------------------
+
+
+def test_twilio_sdk_places_a_call_and_every_event_comes_in_order(
+    daemon, webhooks, trunk, workdir
+) -> None:
+    voice = webhooks.route("/voice/sdk", rcml('<Pause length="1"/>'))
+    status = webhooks.route("/status/sdk", OK)
+    client = twilio_client(
+        f"http://127.0.0.1:{daemon.api_port}", daemon.account_sid, daemon.auth_token
+    )
+    trunk.cwd = workdir
+    with trunk:
+        call = client.calls.create(
+            to=TO,
+            from_=FROM,
+            url=voice,
+            status_callback=status,
+            status_callback_event=["initiated", "ringing", "answered", "completed"],
+        )
+        assert call.sid.startswith("CA") and call.status == "queued"
+        assert call.direction == "outbound-api" and call.to == TO and call._from == FROM
+        callee_ok(trunk)
+    events = callbacks(webhooks, "/status/sdk", 4)
+    assert [e["CallStatus"] for e in events] == ["initiated", "ringing", "in-progress", "completed"]
+    assert [e["SequenceNumber"] for e in events] == ["0", "1", "2", "3"]
+    assert {e["Direction"] for e in events} == {"outbound-api"}
+    assert {e["CallSid"] for e in events} == {call.sid}
+    assert all(e["Timestamp"] and e["CallbackSource"] == "call-progress-events" for e in events)
+    assert int(events[-1]["CallDuration"]) >= 1
+    [document] = webhooks.requests("/voice/sdk")
+    assert document.params["Direction"] == "outbound-api"
+    assert document.params["CallStatus"] == "in-progress"
+    assert document.params["To"] == TO and document.params["From"] == FROM
+    assert document.params["ApiVersion"] == "2010-04-01"
+    fetched = client.calls(call.sid).fetch()
+    assert fetched.status == "completed" and fetched.direction == "outbound-api"
+
+
+# ---- curl on the Restcomm base, straight to a SIP URI -------------------------------------------
+
+
+def test_restcomm_base_twiml_to_a_sip_uri_reports_completed_only_by_default(
+    daemon, webhooks, workdir
+) -> None:
+    status = webhooks.route("/status/restcomm", OK)
+    with SippUas(SIP_SCENARIOS / "uas_remote_bye.xml", workdir) as uas, daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={
+                "To": uas.uri,
+                "From": FROM,
+                "Twiml": '<Response><Pause length="5"/></Response>',
+                "StatusCallback": status,
+            },
+        )
+        assert response.status_code == 200, response.text  # Restcomm's create status
+        created = response.json()
+        assert created["status"] == "queued" and created["direction"] == "outbound-api"
+        callee_ok(uas)
+    [final] = callbacks(webhooks, "/status/restcomm", 1)
+    time.sleep(0.3)
+    assert len(webhooks.requests("/status/restcomm")) == 1  # only completed (Twilio's default)
+    assert final["CallStatus"] == "completed" and final["SequenceNumber"] == "0"
+    assert final["ApiVersion"] == "2012-04-24"
+    assert wait_final(daemon, created["sid"])["status"] == "completed"
+
+
+def test_restcomm_base_xml_answer(daemon, workdir) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, daemon.api() as api:
+        response = api.post(
+            "/Calls",
+            data={"To": uas.uri, "From": FROM, "Twiml": "<Response><Hangup/></Response>"},
+        )
+        assert response.status_code == 200, response.text
+        assert "<Status>queued</Status>" in response.text
+        assert response.text.startswith("<?xml") and "<RestcommResponse>" in response.text
+        callee_ok(uas)
+
+
+# ---- busy, no answer ----------------------------------------------------------------------------
+
+
+def test_busy_ends_busy_with_its_callback(daemon, webhooks, workdir) -> None:
+    status = webhooks.route("/status/busy", OK)
+    with SippUas(SIP_SCENARIOS / "uas_busy.xml", workdir) as uas, twilio_api(daemon) as api:
+        created = api.post(
+            "/Calls.json",
+            data={
+                "To": uas.uri,
+                "From": FROM,
+                "Url": webhooks.url("/never"),
+                "StatusCallback": status,
+            },
+        ).json()
+        callee_ok(uas)
+    [final] = callbacks(webhooks, "/status/busy", 1)
+    assert final["CallStatus"] == "busy" and final["SipResponseCode"] == "486"
+    assert wait_final(daemon, created["sid"])["status"] == "busy"
+    assert webhooks.requests("/never") == []
+
+
+def test_no_answer_within_timeout_cancels_and_ends_no_answer(daemon, webhooks, workdir) -> None:
+    status = webhooks.route("/status/noanswer", OK)
+    with SippUas(SIP_SCENARIOS / "uas_ring_cancel.xml", workdir) as uas, twilio_api(daemon) as api:
+        started = time.monotonic()
+        created = api.post(
+            "/Calls.json",
+            data={
+                "To": uas.uri,
+                "From": FROM,
+                "Url": webhooks.url("/never"),
+                "Timeout": "1",
+                "StatusCallback": status,
+                "StatusCallbackEvent": "ringing completed",
+            },
+        ).json()
+        callee_ok(uas)
+    events = callbacks(webhooks, "/status/noanswer", 2)
+    assert [e["CallStatus"] for e in events] == ["ringing", "no-answer"]
+    assert [e["SequenceNumber"] for e in events] == ["0", "1"]
+    assert 0.9 <= time.monotonic() - started < 5
+    assert wait_final(daemon, created["sid"])["status"] == "no-answer"
+
+
+# ---- validation, idempotency --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "named"),
+    [
+        ({"From": FROM, "Url": "http://127.0.0.1/x"}, 21201, "To"),
+        ({"To": "not a number", "From": FROM, "Url": "http://127.0.0.1/x"}, 21211, "To"),
+        ({"To": TO, "Url": "http://127.0.0.1/x"}, 21213, "From"),
+        ({"To": TO, "From": "+15550009999", "Url": "http://127.0.0.1/x"}, 21210, "From"),
+        ({"To": TO, "From": FROM}, 21205, "Url"),
+        ({"To": TO, "From": FROM, "Twiml": "<Response>" + "x" * 4000 + "</Response>"}, 32018, "Twiml"),
+        ({"To": TO, "From": FROM, "Twiml": "<Nope/>"}, 12100, "Twiml"),
+        ({"To": TO, "From": FROM, "Url": "ftp://x"}, 21205, "Url"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "Timeout": "-3"}, 21208, "Timeout"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "SendDigits": "12x"}, 21206, "SendDigits"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "MachineDetection": "Enable"}, 20001, "MachineDetection"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "AsyncAmd": "true"}, 20001, "AsyncAmd"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "Byoc": "BY123"}, 20001, "Byoc"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "CallToken": "t"}, 20001, "CallToken"),
+        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "StatusCallbackEvent": "bogus"}, 20001, "StatusCallbackEvent"),
+    ],
+)  # fmt: skip
+def test_refused_with_twilios_code_naming_the_parameter(daemon, data, code, named) -> None:
+    with twilio_api(daemon) as api:
+        response = api.post("/Calls.json", data=data)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == code and body["message"].startswith(named), body
+
+
+def test_idempotency_key_places_one_call(daemon, webhooks, workdir) -> None:
+    status = webhooks.route("/status/idem", OK)
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
+        data = {"To": uas.uri, "From": FROM, "Twiml": "<Response><Hangup/></Response>"}
+        data["StatusCallback"] = status
+        headers = {"Idempotency-Key": "call-once-1"}
+        first = api.post("/Calls.json", data=data, headers=headers)
+        second = api.post("/Calls.json", data=data, headers=headers)
+        assert first.status_code == second.status_code == 201
+        assert second.headers["Idempotent-Replayed"] == "true"
+        assert first.json()["sid"] == second.json()["sid"]
+        callee_ok(uas)  # SIPp takes exactly one call (-m 1) and exits 0
+    callbacks(webhooks, "/status/idem", 1)
+    time.sleep(0.3)
+    assert len(webhooks.requests("/status/idem")) == 1
