@@ -207,6 +207,10 @@ def test_no_answer_within_timeout_cancels_and_ends_no_answer(daemon, webhooks, w
 # ---- validation, idempotency --------------------------------------------------------------------
 
 
+U = {"To": TO, "From": FROM, "Url": "http://127.0.0.1/x"}
+LONG_TWIML = "<Response>" + "x" * 4000 + "</Response>"
+
+
 @pytest.mark.parametrize(
     ("data", "code", "named"),
     [
@@ -215,16 +219,16 @@ def test_no_answer_within_timeout_cancels_and_ends_no_answer(daemon, webhooks, w
         ({"To": TO, "Url": "http://127.0.0.1/x"}, 21213, "From"),
         ({"To": TO, "From": "+15550009999", "Url": "http://127.0.0.1/x"}, 21210, "From"),
         ({"To": TO, "From": FROM}, 21205, "Url"),
-        ({"To": TO, "From": FROM, "Twiml": "<Response>" + "x" * 4000 + "</Response>"}, 32018, "Twiml"),
+        ({"To": TO, "From": FROM, "Twiml": LONG_TWIML}, 32018, "Twiml"),
         ({"To": TO, "From": FROM, "Twiml": "<Nope/>"}, 12100, "Twiml"),
         ({"To": TO, "From": FROM, "Url": "ftp://x"}, 21205, "Url"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "Timeout": "-3"}, 21208, "Timeout"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "SendDigits": "12x"}, 21206, "SendDigits"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "MachineDetection": "Enable"}, 20001, "MachineDetection"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "AsyncAmd": "true"}, 20001, "AsyncAmd"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "Byoc": "BY123"}, 20001, "Byoc"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "CallToken": "t"}, 20001, "CallToken"),
-        ({"To": TO, "From": FROM, "Url": "http://127.0.0.1/x", "StatusCallbackEvent": "bogus"}, 20001, "StatusCallbackEvent"),
+        ({**U, "Timeout": "-3"}, 21208, "Timeout"),
+        ({**U, "SendDigits": "12x"}, 21206, "SendDigits"),
+        ({**U, "MachineDetection": "Enable"}, 20001, "MachineDetection"),
+        ({**U, "AsyncAmd": "true"}, 20001, "AsyncAmd"),
+        ({**U, "Byoc": "BY123"}, 20001, "Byoc"),
+        ({**U, "CallToken": "t"}, 20001, "CallToken"),
+        ({**U, "StatusCallbackEvent": "bogus"}, 20001, "StatusCallbackEvent"),
     ],
 )  # fmt: skip
 def test_refused_with_twilios_code_naming_the_parameter(daemon, data, code, named) -> None:
