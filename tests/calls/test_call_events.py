@@ -9,6 +9,7 @@ from typing import Any
 
 from rcmlrouter.calls.call_events import (
     CallEvents,
+    StatusTarget,
     LegEvents,
     notify_call,
     owed_final_event,
@@ -164,3 +165,37 @@ def test_notifications_are_cut_to_their_limit() -> None:
     [added] = notifications.added
     assert (added.call_sid, added.error_code, added.request_url) == ("CA1", 11200, "http://u")
     assert len(added.message) == 1000 and added.sid.startswith("NO")
+
+
+async def test_an_api_call_sends_only_the_events_its_target_asked_for_numbered_in_order() -> None:
+    outbox = RecordingOutbox()
+    state = dataclasses.replace(routed_state(), number=None, direction="outbound-api")
+    target = StatusTarget(CALLBACK, "GET", frozenset({"initiated", "answered", "completed"}))
+    events = CallEvents(state, outbox, target)  # type: ignore[arg-type]
+    for status in ("initiated", "ringing"):
+        await events.checkpoint(status)
+    state.answer_time = state.start_time + 1
+    await events.checkpoint("in-progress")
+    assert events.finish(state.start_time + 3) == "completed"
+    sent = outbox.events
+    assert [e.params["CallStatus"] for e in sent] == ["initiated", "in-progress", "completed"]
+    assert [e.params["SequenceNumber"] for e in sent] == ["0", "1", "2"]
+    assert {e.method for e in sent} == {"GET"}
+    assert {e.params["Direction"] for e in sent} == {"outbound-api"}
+    assert {e.params["CallbackSource"] for e in sent} == {"call-progress-events"}
+    final = outbox.commits[-1].call
+    assert final is not None and final.direction == "outbound-api"
+    assert final.status_callback == CALLBACK and final.next_sequence == 3
+
+
+async def test_retarget_sends_the_remaining_events_elsewhere_in_the_same_sequence() -> None:
+    events, outbox = inbound(status_callback=CALLBACK)
+    await events.checkpoint("ringing")
+    events.retarget(StatusTarget("http://other.example/status"))
+    events.finish(events.state.start_time + 1)
+    assert [(e.url, e.sequence) for e in outbox.events] == [
+        (CALLBACK, 0),
+        ("http://other.example/status", 1),
+    ]
+    events.retarget(None)  # nowhere: the number's own callback does not come back
+    assert events.target is not None and not events.target.url
