@@ -9,8 +9,8 @@ from typing import Any
 
 from rcmlrouter.calls.call_events import (
     CallEvents,
-    StatusTarget,
     LegEvents,
+    StatusTarget,
     notify_call,
     owed_final_event,
     post_action_after_hangup,

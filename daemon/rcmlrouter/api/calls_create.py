@@ -34,6 +34,7 @@ Code   Refused with 400 when
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from typing import Any, Final
@@ -59,6 +60,11 @@ MAX_TWIML = 4000
 MAX_TIMEOUT = 600
 MAX_TIME_LIMIT = 86_400  # Twilio: 24 h at most; 4 h by default
 DEFAULT_TIME_LIMIT = 14_400
+# (account, From as sent) -> (valid until, the number): one store read less per call; a number
+# released or moved to another account stays a valid caller ID for at most CALLER_ID_TTL s
+CALLER_ID_TTL = 5.0
+CALLER_ID_CACHE = 10_000
+_CALLER_IDS: dict[tuple[str, str], tuple[float, str]] = {}
 EVENTS: Final = ("initiated", "ringing", "answered", "completed")
 _SIP_URI = re.compile(r"sips?:(?:[^@\s;]+@)?[A-Za-z0-9.\-\[\]:]+(?:;[^\s]*)?", re.I)
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # dialled as written: the trunk knows its numbers
@@ -224,11 +230,17 @@ async def read_from(params: Params, account: Account, store: Store, settings: Ap
         raise invalid("From", f"{value[:80]!r} is not a valid caller ID", 21212)
     if settings.caller_id == "any":
         return value
+    known = _CALLER_IDS.get((account.sid, value))
+    if known is not None and known[0] > time.monotonic():
+        return known[1]
     number = await store.account_number(account.sid, value)
     if number is None and not value.startswith("+") and value.isdigit():
         number = await store.account_number(account.sid, "+" + value)
     if number is None:
         raise invalid("From", f"{value} is not a number of account {account.sid}", 21210)
+    if len(_CALLER_IDS) >= CALLER_ID_CACHE:
+        _CALLER_IDS.clear()
+    _CALLER_IDS[(account.sid, value)] = (time.monotonic() + CALLER_ID_TTL, number.phone_number)
     return number.phone_number
 
 
@@ -245,7 +257,7 @@ async def read_instructions(
         if len(twiml) > MAX_TWIML:
             raise invalid("Twiml", f"{len(twiml)} characters; at most {MAX_TWIML}", 32018)
         try:
-            parse_rcml(twiml.encode())
+            _check_twiml(twiml)
         except RcmlParseError as exc:
             raise invalid("Twiml", f"not a valid document: {exc}", 12100) from exc
     if app_sid is not None and url is None and twiml is None:
@@ -260,6 +272,13 @@ async def read_instructions(
         "fallback_url": _url(params, "FallbackUrl", base, 21205),
         "fallback_method": params.method("FallbackMethod") or "POST",
     }
+
+
+@functools.lru_cache(maxsize=256)
+def _check_twiml(twiml: str) -> None:
+    """Raise RcmlParseError for a document that does not parse (a valid one is remembered:
+    campaigns send one document many times)."""
+    parse_rcml(twiml.encode())
 
 
 async def _check_application(store: Store, account: Account, sid: str) -> None:

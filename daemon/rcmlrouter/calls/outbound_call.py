@@ -25,6 +25,7 @@ inbound call runs its own, with ``Direction=outbound-api``; ``SendDigits`` are s
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Protocol
 
@@ -63,6 +64,13 @@ class DialSlots(Protocol):
     async def wait(self, record: CallRecord, trunk: TrunkConfig | None) -> None:
         """Return at the call's slot; cancellable."""
         ...
+
+
+@functools.lru_cache(maxsize=256)
+def twiml_document(twiml: str) -> Document:
+    """The parsed ``Twiml`` of a call (cached: campaigns place many calls with one document;
+    a Document is immutable)."""
+    return parse_rcml(twiml.encode())
 
 
 def outbound_state(record: CallRecord, request: OriginateRequest) -> CallState:
@@ -266,7 +274,7 @@ class OutboundCall:
     async def _first_document(self, documents: CallDocuments) -> Document:
         request = self.request
         if request.twiml is not None:
-            return parse_rcml(request.twiml.encode())
+            return twiml_document(request.twiml)
         url, method = request.url, request.method
         if request.application_sid:
             app = await self.wiring.services.directory.application(request.application_sid)
