@@ -254,3 +254,81 @@ def test_idempotency_key_places_one_call(daemon, webhooks, workdir) -> None:
     callbacks(webhooks, "/status/idem", 1)
     time.sleep(0.3)
     assert len(webhooks.requests("/status/idem")) == 1
+
+
+# ---- call setup: TimeLimit, SendDigits, FallbackUrl, ApplicationSid ------------------------------
+
+
+def test_time_limit_hangs_up_an_answered_call(daemon, webhooks, workdir) -> None:
+    status = webhooks.route("/status/limit", OK)
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
+        started = time.monotonic()
+        created = api.post(
+            "/Calls.json",
+            data={
+                "To": uas.uri,
+                "From": FROM,
+                "Twiml": '<Response><Pause length="30"/></Response>',
+                "TimeLimit": "1",
+                "SendDigits": "1w2#",
+                "StatusCallback": status,
+            },
+        ).json()
+        callee_ok(uas)  # our BYE came
+        assert time.monotonic() - started < 8
+    [final] = callbacks(webhooks, "/status/limit", 1)
+    assert final["CallStatus"] == "completed" and final["CallDuration"] in ("1", "2", "3")
+    assert wait_final(daemon, created["sid"])["status"] == "completed"
+
+
+def test_a_failed_url_goes_to_the_fallback_url_with_the_error(daemon, webhooks, workdir) -> None:
+    broken = webhooks.route("/voice/broken", Reply("nope", status=500, content_type="text/plain"))
+    fallback = webhooks.route("/voice/fallback", rcml("<Hangup/>"))
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
+        api.post(
+            "/Calls.json",
+            data={"To": uas.uri, "From": FROM, "Url": broken, "FallbackUrl": fallback},
+        ).raise_for_status()
+        callee_ok(uas)
+    [request] = webhooks.wait_for("/voice/fallback", 1)
+    assert request.params["ErrorCode"] == "11200" and request.params["ErrorUrl"] == broken
+    assert request.params["Direction"] == "outbound-api"
+
+
+def test_application_sid_runs_the_applications_voice_url(daemon, webhooks, workdir) -> None:
+    voice = webhooks.route("/voice/app", rcml("<Hangup/>"))
+    with daemon.api() as api:
+        app = api.post(
+            "/Applications.json", data={"FriendlyName": "outbound", "VoiceUrl": voice}
+        ).json()
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
+        response = api.post(
+            "/Calls.json", data={"To": uas.uri, "From": FROM, "ApplicationSid": app["sid"]}
+        )
+        assert response.status_code == 201, response.text
+        callee_ok(uas)
+    [request] = webhooks.wait_for("/voice/app", 1)
+    assert request.params["CallSid"] == response.json()["sid"]
+    with twilio_api(daemon) as api:
+        refused = api.post(
+            "/Calls.json", data={"To": TO, "From": FROM, "ApplicationSid": "AP" + "0" * 32}
+        )
+    assert refused.status_code == 400 and refused.json()["code"] == 21218
+
+
+def test_a_full_queue_answers_429_with_a_code(tmp_path_factory, webhooks) -> None:
+    daemon = DaemonProcess(
+        tmp_path_factory.mktemp("small-queue"),
+        RCMLROUTER_OUTBOUND_CPS="0.5",
+        RCMLROUTER_OUTBOUND_MAX_QUEUED="2",
+    ).start()
+    try:
+        daemon.create_number(PhoneNumber=FROM)
+        data = {"To": "sip:nobody@127.0.0.1:9", "From": FROM, "Twiml": "<Response/>"}
+        with twilio_api(daemon) as api:
+            answers = [api.post("/Calls.json", data=data) for _ in range(4)]
+        assert [a.status_code for a in answers[:3]] == [201, 201, 201]  # one dialling, 2 wait
+        assert answers[3].status_code == 429 and answers[3].json()["code"] == 20429
+        assert answers[3].headers["Retry-After"] == "1"
+    finally:
+        daemon.stop()
