@@ -21,6 +21,12 @@ SCRIPT = Path(__file__).resolve().parents[1] / "support" / "pjsua_media.py"
 FROM = "+15105555555"
 
 
+@pytest.fixture(scope="module")
+def daemon(daemon):  # the module's daemon, with the caller ID the calls use
+    daemon.create_number(PhoneNumber=FROM)
+    return daemon
+
+
 def answering_pjsua(*args: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), "answer", *args],
@@ -46,7 +52,6 @@ def result(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, object
 def test_api_call_answered_by_pjsua2_hears_play_and_say_and_gather_takes_its_digits(
     daemon, webhooks, tmp_path
 ) -> None:
-    daemon.create_number(PhoneNumber=FROM)
     tone = webhooks.route("/audio/api/tone.wav", Reply(tone_wav(1000, 1.0), 200, "audio/wav"))
     action = webhooks.route("/digits/api", rcml("<Hangup/>"))
     document = webhooks.route(
@@ -87,3 +92,37 @@ def test_api_call_answered_by_pjsua2_hears_play_and_say_and_gather_takes_its_dig
         while api.get(f"/Calls/{sid}.json").json()["status"] != "completed":
             assert time.monotonic() < deadline, "the call never completed"
             time.sleep(0.1)
+
+
+def test_record_true_records_the_called_party_and_posts_the_recording_callback(
+    daemon, webhooks, tmp_path
+) -> None:
+    callback = webhooks.route("/recording/api", Reply("", content_type="text/plain"))
+    said = tmp_path / "said.wav"
+    said.write_bytes(tone_wav(600, 6.0))
+    callee, port = answering_pjsua("--play", str(said), "--seconds", "15")
+    with daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={
+                "To": f"sip:pjsua@127.0.0.1:{port}",
+                "From": FROM,
+                "Twiml": '<Response><Pause length="3"/></Response>',
+                "Record": "true",
+                "RecordingStatusCallback": callback,
+            },
+        )
+        assert response.status_code == 200, response.text
+        sid = response.json()["sid"]
+        assert result(callee)["done"]
+        [posted] = webhooks.wait_for("/recording/api", 1)
+        params = posted.params
+        assert params["CallSid"] == sid and params["RecordingStatus"] == "completed"
+        assert params["RecordingSource"] == "OutboundAPI"
+        assert 2 <= int(params["RecordingDuration"]) <= 4
+        wav = api.get(f"/Recordings/{params['RecordingSid']}.wav")
+        assert wav.status_code == 200
+        listed = api.get(f"/Calls/{sid}/Recordings.json").json()
+    pcm = read_wav(wav.content)
+    assert frequency(pcm[8000:16000]) == pytest.approx(600, abs=15)  # the called party's tone
+    assert [r["sid"] for r in listed["recordings"]] == [params["RecordingSid"]]

@@ -89,7 +89,7 @@ UNSUPPORTED: Final[dict[str, tuple[str, str | None]]] = {
     "CallerId": ("set From (the caller ID of a call to a sip: URI)", None),
     "Trim": ("recordings are kept as recorded", "do-not-trim"),
     "RecordingChannels": ("recordings are mono", "mono"),
-    "RecordingTrack": ("recordings take both directions", "both"),
+    "RecordingTrack": ("Record=true records what the called party says", "inbound"),
     "RecordingStatusCallbackEvent": ("only the completed event is sent", "completed"),
     "Transcribe": ("transcription is not supported", "false"),
     "TranscribeCallback": ("transcription is not supported", None),
@@ -188,8 +188,6 @@ def refuse_unsupported(params: Params) -> None:
         if value is None or value == "" or (allowed is not None and value.lower() == allowed):
             continue
         raise invalid(name, f"not supported by rcmlrouter ({why})")
-    if (params.text("Record") or "").lower() == "true":
-        raise invalid("Record", "not supported by rcmlrouter yet (use <Record> in the document)")
 
 
 def _address(params: Params, name: str) -> str | None:
@@ -339,6 +337,7 @@ def read_setup(params: Params) -> dict[str, Any]:
     return {
         "timeout": timeout,
         "time_limit": params.integer("TimeLimit", DEFAULT_TIME_LIMIT, 1, MAX_TIME_LIMIT),
+        "record": params.boolean("Record") or False,
         "send_digits": digits,
         "sip_auth_username": username,
         "sip_auth_password": password,

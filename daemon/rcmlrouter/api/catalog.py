@@ -105,7 +105,7 @@ SEND_MESSAGE = Op(
 CALL_FORM = (
     "To", "From", "Url", "Method", "Twiml", "ApplicationSid", "FallbackUrl", "FallbackMethod",
     "StatusCallback", "StatusCallbackMethod", "StatusCallbackEvent", "Timeout", "TimeLimit",
-    "SendDigits", "SipAuthUsername", "SipAuthPassword", "RecordingStatusCallback",
+    "SendDigits", "SipAuthUsername", "SipAuthPassword", "Record", "RecordingStatusCallback",
     "RecordingStatusCallbackMethod",
 )  # fmt: skip
 PLACE_CALL = Op(

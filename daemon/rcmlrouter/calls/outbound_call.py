@@ -38,6 +38,7 @@ from rcmlrouter.calls.dialed_leg import DialAddress, leg_status, trunk_address
 from rcmlrouter.calls.documents import CallDocuments
 from rcmlrouter.calls.live_call import LiveCall
 from rcmlrouter.calls.outbound_leg import OutboundLeg
+from rcmlrouter.calls.recording import store_call_recording
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.config import Config, TrunkConfig, parse_sip_listen
 from rcmlrouter.errors import RcmlError, SipError
@@ -48,6 +49,7 @@ from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.rcml.ports import SmsChannel, SmsOrigin
 from rcmlrouter.sip.message import SipResponse
 from rcmlrouter.sip.uri import SipUri, format_host, parse_uri
+from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import CallRecord, OriginateRequest
 
 log = structlog.get_logger(__name__)
@@ -148,6 +150,7 @@ class OutboundCall:
         self.events = CallEvents(self.state, wiring.services.outbox, status_target(self.request))
         self.events.sequence = record.next_sequence
         self.leg: OutboundLeg | None = None
+        self.recording: tuple[str, float] | None = None  # Record=true: its sid and start
         self.dialled = False
         self.started = False
         self._rang = False
@@ -173,6 +176,8 @@ class OutboundCall:
             self.live.settle()
             metrics.CALLS_ACTIVE.dec()
             if self.leg is not None:
+                if self.recording is not None:
+                    await self._stop_recording(self.leg)
                 self.leg.release()
             if self.dialled or self.state.final_status == "canceled":
                 self._finish()
@@ -232,6 +237,29 @@ class OutboundCall:
         self.state.answer_time = time.time()
         leg.media.on_answered()
         self.events.checkpoint("in-progress")
+        if self.request.record:
+            self._start_recording(leg)
+
+    def _start_recording(self, leg: OutboundLeg) -> None:
+        media = self.wiring.services.media
+        if media is None:
+            return
+        sid = new_sid("RE")
+        path = media.recordings_dir / self.state.account_sid / f"{sid}.wav"
+        if leg.media.start_call_recording(path, float(self.request.time_limit) + 60):
+            self.recording = (sid, time.time())
+
+    async def _stop_recording(self, leg: OutboundLeg) -> None:
+        """The call is over: the recording's row and its RecordingStatusCallback."""
+        media, recording = self.wiring.services.media, self.recording
+        duration = leg.media.stop_call_recording()
+        if media is None or recording is None or duration is None:
+            return
+        request = self.request
+        callback = None
+        if request.recording_status_callback:
+            callback = (request.recording_status_callback, request.recording_status_callback_method)
+        await store_call_recording(self.state, self.wiring, media, (*recording, duration), callback)
 
     def _on_progress(self, response: SipResponse) -> None:
         if not self._rang and response.status in (180, 183):
