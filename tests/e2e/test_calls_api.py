@@ -12,6 +12,7 @@ reports status callbacks there.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import httpx
 import pytest
 
 from support.daemon import DaemonProcess
+from support.sip_callee import SipCallee
 from support.sipp_uas import SippUas
 from support.twilio_sdk import twilio_client
 from support.webhooks import Reply, WebhookServer, rcml
@@ -332,3 +334,29 @@ def test_a_full_queue_answers_429_with_a_code(tmp_path_factory, webhooks) -> Non
         assert answers[3].headers["Retry-After"] == "1"
     finally:
         daemon.stop()
+
+
+def test_calls_are_paced_at_the_trunks_cps_below_the_accounts(tmp_path_factory) -> None:
+    with SipCallee() as callee:
+        daemon = DaemonProcess(
+            tmp_path_factory.mktemp("paced"),
+            RCMLROUTER_OUTBOUND_CPS="20",
+            RCMLROUTER_TRUNKS_SLOW_URI=f"sip:127.0.0.1:{callee.port}",
+            RCMLROUTER_TRUNKS_SLOW_CPS="5",
+        ).start()
+        try:
+            daemon.create_number(PhoneNumber=FROM)
+            data = {"From": FROM, "Twiml": "<Response><Hangup/></Response>"}
+            with twilio_api(daemon) as api:
+                for i in range(6):
+                    api.post("/Calls.json", data={**data, "To": f"+1555000300{i}"})
+                deadline = time.monotonic() + 10
+                while len(callee.invites) < 6 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            daemon.stop()
+        arrivals = sorted({i.call_id: i.at for i in callee.invites}.values())
+    assert len(arrivals) == 6
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert 0.95 <= arrivals[-1] - arrivals[0] <= 1.5, gaps  # 5 calls/s, not 20
+    assert min(gaps) >= 0.15, gaps
