@@ -14,8 +14,8 @@ tests/bench/bench_webhook.py). An aiohttp client with ``--concurrency`` connecti
   1. baseline  GET Accounts/{AC}/Calls/{CA}.json (the read API, one stored call)
   2. create    POST Calls.json: 201 queued, then dialled, answered, hung up, three callbacks
   3-4.         the baseline and POST Calls again at 4 connections (latency at a light load)
-  5.  open loop POST Calls offered at ``--offered`` calls/s (a request started every 1/rate s,
-               whatever the answers): the create latency at that rate, and whether the
+  5-6. open loop POST Calls offered at each ``--offered`` rate (a request started every 1/rate
+               s, whatever the answers): the create latency at that rate, and whether the
                daemon completes the calls as fast as they are offered
 
 Columns: requests/s answered; p50 / p99 of the request latency (for POSTs: the create latency,
@@ -84,7 +84,7 @@ class Bench:
         self.base = f"http://127.0.0.1:{daemon.api_port}/2010-04-01/Accounts/{daemon.account_sid}"
         self.authorization = aiohttp.encode_basic_auth(daemon.account_sid, daemon.auth_token)
         self.created = 0
-        self.offered = 500.0
+        self.offered: list[float] = [250.0, 500.0]
 
     async def post(self, session: aiohttp.ClientSession, _index: int = 0) -> int:
         data = {"To": TO, "From": FROM, "Twiml": TWIML, "StatusCallbackEvent": EVENTS,
@@ -102,7 +102,7 @@ class Bench:
         cpu = cpu_seconds(pid)
         before = self.created
         wall_start = time.monotonic()
-        how = open_loop(self.offered) if conns == 0 else measure
+        how = open_loop(-conns) if conns <= 0 else measure
         elapsed, latencies = await how(request, total, conns)
         rate = None
         if creates:
@@ -139,7 +139,9 @@ async def measure_open(request: Request, total: int, rate: float) -> tuple[float
         return loop.time() - begin, latencies
 
 
-def open_loop(rate: float) -> Callable[[Request, int, int], Awaitable[tuple[float, list[float]]]]:
+def open_loop(
+    rate: int | float,
+) -> Callable[[Request, int, int], Awaitable[tuple[float, list[float]]]]:
     async def run(request: Request, total: int, _connections: int) -> tuple[float, list[float]]:
         return await measure_open(request, total, rate)
 
@@ -173,7 +175,10 @@ def cases(bench: Bench, sid: str, many: int) -> list[tuple[str, Request, bool, i
         ("POST Calls → completed (3 callbacks)", bench.post, True, many),
         ("baseline at 4 connections", read, False, 4),
         ("POST Calls at 4 connections", bench.post, True, 4),
-        (f"POST Calls offered at {bench.offered:g}/s (open loop)", bench.post, True, 0),
+        *(
+            (f"POST Calls offered at {rate:g}/s (open loop)", bench.post, True, -int(rate))
+            for rate in bench.offered
+        ),
     ]
 
 
@@ -219,7 +224,7 @@ def wait_callbacks(webhook: Helper, expected: int, timeout: float = 60.0) -> int
 
 
 def throughput(args: argparse.Namespace, workdir: Path) -> None:
-    total_calls = 50 + 3 * args.calls * args.rounds
+    total_calls = 50 + (2 + len(args.offered.split(","))) * args.calls * args.rounds
     webhook = Helper("bench_webhook.py", workdir)
     trunk = SippUas(UAS, workdir, calls=total_calls, timeout=900, extra=("-max_socket", "5000"))
     with trunk:
@@ -235,7 +240,7 @@ def throughput(args: argparse.Namespace, workdir: Path) -> None:
         try:
             daemon.create_number(PhoneNumber=FROM)
             bench = Bench(daemon, webhook)
-            bench.offered = args.offered
+            bench.offered = [float(rate) for rate in args.offered.split(",")]
             per_case = asyncio.run(run(bench, args.calls, args.rounds, args.concurrency))
             callbacks = wait_callbacks(webhook, 3 * (total_calls - 1))
             code, logs = trunk.wait(30)
@@ -246,7 +251,7 @@ def throughput(args: argparse.Namespace, workdir: Path) -> None:
         f"\nPOST Calls, {args.calls} requests a case, medians of {args.rounds} rounds "
         "(cases alternating)\n"
     )
-    connections = [c[3] for c in cases(bench, "", args.concurrency)]
+    connections = [max(c[3], 0) for c in cases(bench, "", args.concurrency)]
     print(table([median_result(results) for results in per_case], connections))
     print(
         f"\ntrunk (SIPp UAS): exit {code} after {total_calls} calls"
@@ -302,7 +307,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000, help="requests per case")
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--offered", type=float, default=500.0, help="open-loop calls/s")
+    parser.add_argument("--offered", default="250,500", help="open-loop calls/s, comma-separated")
     parser.add_argument("--pacing-cps", default="50,200,400")
     parser.add_argument("--pacing-seconds", type=float, default=8.0)
     parser.add_argument("--skip-throughput", action="store_true")
