@@ -360,3 +360,23 @@ def test_calls_are_paced_at_the_trunks_cps_below_the_accounts(tmp_path_factory) 
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert 0.95 <= arrivals[-1] - arrivals[0] <= 1.5, gaps  # 5 calls/s, not 20
     assert min(gaps) >= 0.15, gaps
+
+
+@pytest.mark.parametrize(("password", "status"), [("trunkpass", "completed"), ("wrong", "failed")])
+def test_sip_auth_answers_the_callees_digest_challenge(
+    daemon, webhooks, workdir, password, status
+) -> None:
+    with SippUas(SIP_SCENARIOS / "uas_auth_401.xml", workdir) as uas, twilio_api(daemon) as api:
+        created = api.post(
+            "/Calls.json",
+            data={
+                "To": uas.uri,
+                "From": FROM,
+                "Twiml": "<Response><Hangup/></Response>",
+                "SipAuthUsername": "trunkuser",
+                "SipAuthPassword": password,
+            },
+        ).json()
+        callee_ok(uas)
+    record = wait_final(daemon, created["sid"])
+    assert record["status"] == status
