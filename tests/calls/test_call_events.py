@@ -16,6 +16,7 @@ from rcmlrouter.calls.call_events import (
     post_action_after_hangup,
 )
 from rcmlrouter.rcml.model import DialSip
+from rcmlrouter.store.records import OriginateRequest
 from support.call_parts import RecordingNotifications, RecordingOutbox, routed_state
 
 CALLBACK = "http://hooks.example/status"
@@ -188,14 +189,32 @@ async def test_an_api_call_sends_only_the_events_its_target_asked_for_numbered_i
     assert final.status_callback == CALLBACK and final.next_sequence == 3
 
 
-async def test_retarget_sends_the_remaining_events_elsewhere_in_the_same_sequence() -> None:
+async def test_switch_callbacks_sends_the_remaining_events_elsewhere_in_sequence() -> None:
     events, outbox = inbound(status_callback=CALLBACK)
     await events.checkpoint("ringing")
-    events.retarget(StatusTarget("http://other.example/status"))
+    await events.switch_callbacks("http://other.example/status", "GET")
+    switched = outbox.commits[-1].call
+    assert switched is not None and switched.status_callback == "http://other.example/status"
     events.finish(events.state.start_time + 1)
-    assert [(e.url, e.sequence) for e in outbox.events] == [
-        (CALLBACK, 0),
-        ("http://other.example/status", 1),
+    assert [(e.url, e.method, e.sequence) for e in outbox.events] == [
+        (CALLBACK, "POST", 0),
+        ("http://other.example/status", "GET", 1),
     ]
-    events.retarget(None)  # nowhere: the number's own callback does not come back
-    assert events.target is not None and not events.target.url
+    assert events.switch_callbacks("", "POST") is events.final_commit  # over: nothing moves
+
+
+async def test_switch_callbacks_to_nowhere_and_a_queued_calls_request_follows() -> None:
+    outbox = RecordingOutbox()
+    state = dataclasses.replace(
+        routed_state(), number=None, direction="outbound-api", unanswered_status="queued"
+    )
+    events = CallEvents(state, outbox, StatusTarget(CALLBACK, "POST", frozenset({"ringing"})))  # type: ignore[arg-type]
+    events.originate = OriginateRequest("+15551230000", "+15105555555", status_callback=CALLBACK)
+    await events.switch_callbacks("http://new.example/cb", "POST")
+    record = outbox.commits[-1].call
+    assert record is not None and record.status == "queued" and record.originate is not None
+    assert record.originate.status_callback == "http://new.example/cb"
+    assert events.target is not None and events.target.events == {"ringing", "completed"}
+    await events.switch_callbacks("", "POST")
+    events.finish(state.start_time + 1)
+    assert outbox.events == []

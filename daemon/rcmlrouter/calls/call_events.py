@@ -19,6 +19,7 @@ restart needs, so a call a crash left unfinished is closed with the final event 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +32,13 @@ from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.store.ids import new_sid
-from rcmlrouter.store.records import API_VERSION, CallRecord, Notification, OutboxEvent
+from rcmlrouter.store.records import (
+    API_VERSION,
+    CallRecord,
+    Notification,
+    OriginateRequest,
+    OutboxEvent,
+)
 
 log = structlog.get_logger("rcmlrouter.calls")
 
@@ -78,10 +85,11 @@ class StatusTarget:
 class CallEvents:
     """The record and the status callbacks of one call: an inbound call reports to its
     number's StatusCallback (every event); an API call (``outbound-api``) to the target it was
-    created with (:attr:`target`; its ``StatusCallbackEvent`` subset). :meth:`retarget`
-    changes where the remaining events go (``POST Calls/{CA} StatusCallback``)."""
+    created with (:attr:`target`; its ``StatusCallbackEvent`` subset).
+    :meth:`switch_callbacks` changes where the remaining events go (``POST Calls/{CA}
+    StatusCallback``)."""
 
-    __slots__ = ("_target", "outbox", "sequence", "state")
+    __slots__ = ("_target", "final_commit", "originate", "outbox", "sequence", "state")
 
     def __init__(
         self, state: CallState, outbox: CallbackOutbox, target: StatusTarget | None = None
@@ -90,6 +98,9 @@ class CallEvents:
         self.outbox = outbox
         self.sequence = 0
         self._target = target
+        self.final_commit: asyncio.Future[None] | None = None  # the final record's, once sent
+        # an API call still queued: its request goes with every record until it is dialled
+        self.originate: OriginateRequest | None = None
 
     @property
     def target(self) -> StatusTarget | None:
@@ -101,11 +112,19 @@ class CallEvents:
             return None
         return StatusTarget(number.status_callback, number.status_callback_method)
 
-    def retarget(self, target: StatusTarget | None) -> None:
-        """The remaining events go to ``target`` (None: nowhere); the next record says so."""
-        self._target = target
-        if target is None and self.state.direction == "inbound":
-            self._target = StatusTarget("", "POST", frozenset())
+    def switch_callbacks(self, url: str, method: str) -> asyncio.Future[None]:
+        """Send the remaining events to ``url`` (``""``: none; the events asked for stay, at
+        least ``completed``); the future resolves when the record saying so is durable (a
+        restart sends the final event there)."""
+        if self.final_commit is not None:  # the call has ended: its events are all sent
+            return self.final_commit
+        events = self.target.events if self.target is not None else frozenset({"completed"})
+        self._target = StatusTarget(url, method, events | {"completed"})
+        if self.originate is not None:  # still queued: the request dialled later says so too
+            self.originate = dataclasses.replace(
+                self.originate, status_callback=url or None, status_callback_method=method
+            )
+        return self.outbox.commit(call=self._record(self.state.current_status(), None, None))
 
     def checkpoint(self, status: str) -> asyncio.Future[None]:
         """Record the call as it stands ("initiated", "ringing", "in-progress") together with
@@ -126,7 +145,9 @@ class CallEvents:
         if state.answer_time is None and state.sip_status is not None:
             extra["SipResponseCode"] = str(state.sip_status)
         events = self._status_events(status, extra)
-        self.outbox.commit(call=self._record(status, end, duration), events=events)
+        self.final_commit = self.outbox.commit(
+            call=self._record(status, end, duration), events=events
+        )
         return status
 
     def _status_events(self, status: str, extra: Mapping[str, str] | None) -> list[OutboxEvent]:
@@ -177,6 +198,7 @@ class CallEvents:
             status_callback_method=target.method if target is not None else "POST",
             # the voice parameters a restart needs to send this call's final callback
             callback_params=state.base_params() if wants_final else {},
+            originate=self.originate,
         )
 
 

@@ -123,6 +123,7 @@ class CallState:
     direction: str = "inbound"  # outbound-api: placed by POST Calls (calls/outbound_call.py)
     api_version: str = ""  # the base an API call came through ("": the number's, or ours)
     final_status: str | None = None  # the CallStatus, when the leg decided it (API calls)
+    unanswered_status: str = "ringing"  # an API call: queued, initiated, then ringing
     _base_params: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -173,7 +174,7 @@ class CallState:
         )
 
     def current_status(self) -> str:
-        return "in-progress" if self.answer_time is not None else "ringing"
+        return "in-progress" if self.answer_time is not None else self.unanswered_status
 
     def final_call_status(self) -> str:
         """The CallStatus the call ends with (SPEC §4)."""

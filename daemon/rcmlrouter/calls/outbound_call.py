@@ -149,6 +149,8 @@ class OutboundCall:
         self.state = outbound_state(record, self.request)
         self.events = CallEvents(self.state, wiring.services.outbox, status_target(self.request))
         self.events.sequence = record.next_sequence
+        self.events.originate = self.request  # the queued records keep it until the INVITE
+        self.state.unanswered_status = "queued"
         self.leg: OutboundLeg | None = None
         self.recording: tuple[str, float] | None = None  # Record=true: its sid and start
         self.dialled = False
@@ -208,6 +210,7 @@ class OutboundCall:
         reason = exc.reason if isinstance(exc, SipError) else str(exc)
         self.state.sip_status = exc.sip_status if isinstance(exc, SipError) else None
         self.wiring.notify(self.state, ERROR_NOT_DIALED, f"call to {self.request.to}: {reason}")
+        self.state.unanswered_status, self.events.originate = "initiated", None
         await asyncio.shield(self.events.checkpoint("initiated"))
 
     async def _dial(self, leg: OutboundLeg, address: DialAddress, offer: bytes) -> None:
@@ -216,6 +219,7 @@ class OutboundCall:
         if dialer is None:
             await self._not_dialled(SipError("SIP is not running", sip_status=503))
             return
+        self.state.unanswered_status, self.events.originate = "initiated", None
         await asyncio.shield(self.events.checkpoint("initiated"))
         self.dialled = True
         config = self.wiring.services.config
@@ -264,6 +268,7 @@ class OutboundCall:
     def _on_progress(self, response: SipResponse) -> None:
         if not self._rang and response.status in (180, 183):
             self._rang = True
+            self.state.unanswered_status = "ringing"
             self.events.checkpoint("ringing")
 
     async def _answered(self, leg: OutboundLeg) -> None:
@@ -343,6 +348,7 @@ class OutboundCall:
         """The final record and callback, the calls metric, one ``call.completed`` line."""
         end = time.time()
         state = self.state
+        self.events.originate = None  # final: nothing left to dial after a restart
         if state.answer_time is not None:
             state.final_status = "completed"
         if state.final_status == "canceled" and not self.dialled:
