@@ -154,14 +154,17 @@ class OriginateRequest:
     trunk: str = ""  # the [[trunks]] name a number goes through ("": the default trunk)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        values = {name: getattr(self, name) for name in _ORIGINATE_FIELDS}
+        return json.dumps(values, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> OriginateRequest:
         values = json.loads(text)
         values["status_callback_events"] = tuple(values.get("status_callback_events", ()))
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in names})
+        return cls(**{k: v for k, v in values.items() if k in _ORIGINATE_FIELDS})
+
+
+_ORIGINATE_FIELDS = frozenset(f.name for f in dataclasses.fields(OriginateRequest))
 
 
 @dataclass(frozen=True, slots=True)
