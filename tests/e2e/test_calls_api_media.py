@@ -126,3 +126,20 @@ def test_record_true_records_the_called_party_and_posts_the_recording_callback(
     pcm = read_wav(wav.content)
     assert frequency(pcm[8000:16000]) == pytest.approx(600, abs=15)  # the called party's tone
     assert [r["sid"] for r in listed["recordings"]] == [params["RecordingSid"]]
+
+
+def test_send_digits_reach_the_called_party_as_rfc_4733_events(daemon, tmp_path) -> None:
+    callee, port = answering_pjsua("--seconds", "12")
+    with daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={
+                "To": f"sip:pjsua@127.0.0.1:{port}",
+                "From": FROM,
+                "Twiml": '<Response><Pause length="2"/></Response>',
+                "SendDigits": "12w#9",
+            },
+        )
+    assert response.status_code == 200, response.text
+    outcome = result(callee)
+    assert outcome["done"] and outcome["digits"] == "12#9", outcome

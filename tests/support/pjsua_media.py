@@ -9,7 +9,8 @@ Run as a subprocess (pjsua2 keeps one library per process), null audio device, 8
         # prints {"ready": true, "port": N} first, then the result line
 
 The result: {"states": [[text, status, reason]...], "done": bool, "seconds": float,
-"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str}.
+"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str, "digits": the keys
+received as RFC 4733 events}.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class MediaCall(pj.Call):  # type: ignore[misc]
         self.recorder: pj.AudioMediaRecorder | None = None
         self.player: pj.AudioMediaPlayer | None = None
         self.codec = ""
+        self.digits: list[str] = []  # RFC 4733 key presses received
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        self.digits.append(prm.digit)
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -141,6 +146,7 @@ def run(endpoint: pj.Endpoint, get_call: object, options: argparse.Namespace) ->
         else None,
         "dtmf_sent_at": dtmf_sent_at,
         "codec": call.codec if call else "",
+        "digits": "".join(call.digits) if call else "",
     }
 
 
