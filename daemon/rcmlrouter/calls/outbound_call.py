@@ -174,6 +174,12 @@ class OutboundCall:
         except asyncio.CancelledError:
             self.live.uncancel()
             await self._stopped()
+        except Exception as exc:  # a bug: the call ends failed, never stays queued to loop
+            log.exception("call.error", error=repr(exc))
+            self.state.outcome = "error"
+            self.state.final_status = self.state.final_status or "failed"
+            self.dialled = True
+            self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
         finally:
             self.live.settle()
             metrics.CALLS_ACTIVE.dec()
