@@ -180,6 +180,8 @@ class OutboundCall:
             self.state.final_status = self.state.final_status or "failed"
             self.dialled = True
             self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
+            if self.leg is not None and self.leg.dialing.call is not None:
+                await self.leg.dialing.call.hangup("internal error")  # CANCEL, or BYE
         finally:
             self.live.settle()
             metrics.CALLS_ACTIVE.dec()
@@ -300,6 +302,8 @@ class OutboundCall:
             log.exception("call.error", error=repr(exc))
             self.state.outcome = "error"
             self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
+            if self.leg is not None and self.leg.dialing.call is not None:
+                await self.leg.dialing.call.hangup("internal error")  # CANCEL, or BYE
         finally:
             limit.cancel()
         await leg.hangup()
