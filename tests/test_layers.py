@@ -164,6 +164,7 @@ CALLS_TIERS = (
     ("inbound_leg", "transferred_call"),
     ("inbound_call",),
     ("supervisor",),
+    ("live_control",),  # live call control (POST Calls/{CA}) acts on the supervisor's calls
 )
 
 # sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,
