@@ -207,7 +207,15 @@ class LegEvents:
     """The record and the status callbacks of one leg this side placed (``Direction``
     ``outbound-dial``, ``ParentCallSid`` the dialing call)."""
 
-    __slots__ = ("account_sid", "callback", "direction", "outbox", "parent_call_sid", "sequence")
+    __slots__ = (
+        "account_sid",
+        "callback",
+        "direction",
+        "outbox",
+        "override",
+        "parent_call_sid",
+        "sequence",
+    )
 
     def __init__(
         self,
@@ -224,6 +232,25 @@ class LegEvents:
         self.parent_call_sid = parent_call_sid
         self.direction = direction
         self.sequence = 0
+        self.override: tuple[str, str] | None = None  # (url, method) set through the API
+
+    def target(self) -> tuple[str, str, tuple[str, ...]] | None:
+        """(url, method, events): the API's URL (with ``completed`` among the events), else
+        the noun's ``statusCallback``; None when the leg reports nowhere."""
+        callback = self.callback
+        events = callback.status_callback_event
+        if self.override is not None:
+            url, method = self.override
+            return (url, method, (*events, "completed")) if url else None
+        if not callback.status_callback:
+            return None
+        return callback.status_callback, callback.status_callback_method, events
+
+    def switch_callbacks(self, leg: PlacedLeg, url: str, method: str) -> asyncio.Future[None]:
+        """Send the leg's remaining events to ``url`` (``""``: none); the future resolves when
+        the record saying so is durable."""
+        self.override = (url, method)
+        return self.outbox.commit(call=self._record(leg))
 
     def commit(self, leg: PlacedLeg, event: str) -> None:
         """Commit the leg's record with the callback of ``event`` (initiated, ringing,
@@ -245,8 +272,8 @@ class LegEvents:
         }
 
     def _events(self, leg: PlacedLeg, event: str) -> list[OutboxEvent]:
-        callback = self.callback
-        if not callback.status_callback or event not in callback.status_callback_event:
+        target = self.target()
+        if target is None or event not in target[2]:
             return []
         params = self.params(leg)
         params["CallStatus"] = EVENT_STATUS.get(event, leg.status)
@@ -260,21 +287,14 @@ class LegEvents:
         if leg.sip_call_id is not None:
             params["SipCallId"] = leg.sip_call_id
         item = self.outbox.event(
-            leg.sid,
-            self.account_sid,
-            self.sequence,
-            callback.status_callback,
-            callback.status_callback_method,
-            params,
+            leg.sid, self.account_sid, self.sequence, target[0], target[1], params
         )
         self.sequence += 1
         return [item]
 
     def _record(self, leg: PlacedLeg) -> CallRecord:
-        callback = self.callback
-        wants_final = bool(callback.status_callback) and (
-            "completed" in callback.status_callback_event
-        )
+        target = self.target()
+        wants_final = target is not None and "completed" in target[2]
         ended = leg.end_time is not None
         return CallRecord(
             sid=leg.sid,
@@ -291,8 +311,8 @@ class LegEvents:
             duration=float(leg.duration) if ended else None,
             sip_status=leg.sip_status,
             next_sequence=self.sequence,
-            status_callback=callback.status_callback if wants_final else None,
-            status_callback_method=callback.status_callback_method,
+            status_callback=target[0] if target and wants_final else None,
+            status_callback_method=target[1] if target else "POST",
             callback_params=self.params(leg) if wants_final else {},
             parent_call_sid=self.parent_call_sid,
         )

@@ -11,6 +11,7 @@ LegEvents`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -168,6 +169,15 @@ class DialedLeg:
         self.answer_time = time.time()
         self.status = "in-progress"
         self.events.commit(self, "answered")
+
+    def switch_callbacks(self, url: str, method: str) -> asyncio.Future[None]:
+        """The leg's remaining events go to ``url`` (live call control of a transferred call:
+        the leg's ``CallbackSwitch``)."""
+        if self.end_time is not None:  # its final event is sent already
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return self.events.switch_callbacks(self, url, method)
 
     def finish(self) -> None:
         """Close the record with the leg's outcome and its ``completed`` callback."""

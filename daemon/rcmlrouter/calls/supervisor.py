@@ -73,6 +73,7 @@ class CallSupervisor:
         """Run ``handover.document`` on the handed-over leg as a call of its own."""
         leg = TransferredLeg(handover, self.wiring)
         live = LiveCall(handover.leg.sid, inbound=False, status="in-progress")
+        live.callbacks = handover.leg
         self._start(live, run_transferred_call(leg, handover.document, live))
 
     async def drain(self, grace: float) -> None:
