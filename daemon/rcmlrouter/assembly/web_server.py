@@ -74,8 +74,6 @@ async def start_web_server(
     runner = ApiRunner(app)
     await runner.setup()
     port = await _listen(runner, config.api.listen)
-    if console is not None:  # the live-call controls reach the API through loopback
-        console.api_url = loopback_url(config.api.listen, port)
     return WebServer(runner, port)
 
 
@@ -89,16 +87,6 @@ async def _listen(runner: web.AppRunner, listen: str) -> int:
         raise ConfigError([f"api.listen: cannot listen on {listen}: {exc}"]) from exc
     sockets = getattr(site._server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else host_port[1]
-
-
-def loopback_url(listen: str, port: int) -> str:
-    """How this process reaches its own API (a wildcard listen address is reached on
-    127.0.0.1)."""
-    host_port = parse_host_port(listen)
-    host = host_port[0] if host_port else ""
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, not bound
-        host = "127.0.0.1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def console_sources(config: Config, services: Services, health: HealthReport) -> ConsoleSources:
