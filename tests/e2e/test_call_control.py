@@ -191,3 +191,30 @@ def test_restcomm_base_and_refusals(
     assert result.ok, result.errors[-2000:]
     again = post(f"restcomm/2012-04-24/{calls}/{sid}.json", Url=webhooks.url("/x"))
     assert (again.status_code, again.json()["code"]) == (400, 21220)
+
+
+def test_a_redirect_during_record_keeps_the_recording_and_skips_its_action(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    action = webhooks.route(f"/record-action/{dial}", rcml("<Hangup/>"))
+    stored = webhooks.route(f"/recording-status/{dial}", QUIET)
+    record = (
+        f'<Record maxLength="20" timeout="30" playBeep="false" action="{action}" '
+        f'recordingStatusCallback="{stored}"/>'
+    )
+    voice = webhooks.route(f"/voice/{dial}", rcml(record))
+    status = webhooks.route(f"/status/{dial}", QUIET)
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, StatusCallback=status)
+    after = webhooks.route(f"/after-record/{dial}", rcml('<Pause length="1"/>', "<Hangup/>"))
+    with sipp_call(daemon, workdir, dial) as caller:
+        sid = answered_call(webhooks, f"/status/{dial}")
+        time.sleep(0.5)  # recording
+        sdk(daemon).calls(sid).update(url=after)
+        [fetch] = webhooks.wait_for(f"/after-record/{dial}", 1)
+        result = caller.result(timeout=30)
+    assert result.ok, result.errors[-2000:]  # the new document ran to its own <Hangup/>
+    assert fetch.params["CallStatus"] == "in-progress"
+    [recording] = webhooks.wait_for(f"/recording-status/{dial}", 1)
+    assert recording.params["CallSid"] == sid and recording.params["RecordingSid"]
+    time.sleep(0.3)
+    assert webhooks.requests(f"/record-action/{dial}") == []  # the redirect replaced it

@@ -113,6 +113,11 @@ class LiveCall:
             self._redirect_cancelled = True
             self.task.cancel()
 
+    @property
+    def redirecting(self) -> bool:
+        """A redirect is stopping the running verb (its cancellation is the steering's)."""
+        return self._redirect_cancelled
+
     def take_redirect(self) -> RedirectTarget | None:
         target, self._redirect = self._redirect, None
         return target
