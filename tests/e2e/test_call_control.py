@@ -34,12 +34,17 @@ def sdk(daemon: DaemonProcess) -> Client:
 
 
 @contextmanager
-def sipp_call(daemon: DaemonProcess, workdir: Path, dial: str) -> Iterator[Future[SippResult]]:
-    """A SIPp caller (answered, waits up to 20 s for the daemon's BYE) in the background."""
+def sipp_call(
+    daemon: DaemonProcess, workdir: Path, dial: str, refused: str | None = None
+) -> Iterator[Future[SippResult]]:
+    """A SIPp caller in the background: answered, waiting up to 20 s for the daemon's BYE; or,
+    with ``refused``, expecting that final response."""
+    name = "uac_daemon_hangs_up.xml" if refused is None else "uac_refused.xml.in"
+    substitutions = {} if refused is None else {"code": refused}
     with ThreadPoolExecutor(1) as pool:
         yield pool.submit(
             run_sipp,
-            scenario("uac_daemon_hangs_up.xml", workdir),
+            scenario(name, workdir, **substitutions),
             daemon.sip_port,
             service=dial,
             workdir=workdir,
@@ -218,3 +223,29 @@ def test_a_redirect_during_record_keeps_the_recording_and_skips_its_action(
     assert recording.params["CallSid"] == sid and recording.params["RecordingSid"]
     time.sleep(0.3)
     assert webhooks.requests(f"/record-action/{dial}") == []  # the redirect replaced it
+
+
+def test_canceled_and_completed_end_a_ringing_call_canceled_with_480(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    voice = webhooks.route(f"/voice/{dial}", Reply(rcml(PAUSE).body, delay=10))  # still ringing
+    status = webhooks.route(f"/status/{dial}", QUIET)
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, StatusCallback=status)
+    client = sdk(daemon)
+    for cause in ("canceled", "completed"):
+        before = len(webhooks.requests(f"/status/{dial}"))
+        with sipp_call(daemon, workdir, dial, refused="480") as caller:
+            deadline = time.monotonic() + 10
+            while len(webhooks.requests(f"/voice/{dial}")) <= before // 2:
+                assert time.monotonic() < deadline, "no webhook request"
+                time.sleep(0.02)
+            sid = webhooks.requests(f"/voice/{dial}")[-1].params["CallSid"]
+            started = time.monotonic()
+            call = client.calls(sid).update(status=cause)
+            assert time.monotonic() - started < 3
+            assert call.status == "canceled"
+            result = caller.result(timeout=30)
+        assert result.ok, result.errors[-2000:]  # SIPp got the 480
+        callbacks = webhooks.wait_for(f"/status/{dial}", before + 2)[before:]
+        assert statuses(callbacks) == [("0", "ringing"), ("1", "canceled")]
+        assert callbacks[1].params["SipResponseCode"] == "480"
