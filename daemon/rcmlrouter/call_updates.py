@@ -20,6 +20,7 @@ IGNORED: Final = "ignored"  # Status=canceled on an answered call: Twilio leaves
 ENDED: Final = "ended"  # the call is not running (any more): 21220
 UNREACHABLE: Final = "unreachable"  # the node that runs the call did not answer in time
 INVALID: Final = "invalid"  # the owning node could not use it (its Twiml did not parse there)
+UNSUPPORTED: Final = "unsupported"  # this kind of call cannot do it (its callbacks cannot move)
 
 CANCELED: Final = "canceled"
 COMPLETED: Final = "completed"

@@ -19,7 +19,8 @@ Code   Refused when
 21609  ``StatusCallback`` is not an absolute http(s) URL (empty: no more callbacks)
 21503  ``Method``, ``FallbackMethod`` or ``StatusCallbackMethod`` is not GET or POST
 20001  ``Status`` is not ``completed`` or ``canceled``; ``Twiml`` over 4,000 characters; a
-       Twilio parameter rcmlrouter does not implement (``TimeLimit``), named
+       Twilio parameter rcmlrouter does not implement (``TimeLimit``), named; a call whose
+       status callbacks cannot be moved
 12100  ``Twiml`` is not a valid document
 20503  the node that runs the call did not answer within 5 s (503, ``Retry-After``)
 =====  ======================================================================================
@@ -42,6 +43,7 @@ from rcmlrouter.call_updates import (
     ENDED,
     INVALID,
     UNREACHABLE,
+    UNSUPPORTED,
     CallUpdate,
 )
 from rcmlrouter.errors import ApiError, NotFoundError, RcmlError
@@ -51,7 +53,7 @@ from rcmlrouter.store.records import Account, CallRecord, LiveCall
 
 MAX_TWIML = 4000
 NOT_IN_PROGRESS = 21220
-UNSUPPORTED: Final[dict[str, str]] = {
+UNSUPPORTED_PARAMS: Final[dict[str, str]] = {
     "TimeLimit": "a running call's time limit cannot be changed",
 }
 
@@ -76,7 +78,7 @@ async def update_call(request: web.Request) -> web.Response:
 
 def read_update(params: Params, base_url: str | None) -> CallUpdate:
     """The update the parameters ask for; ApiError 400 with Twilio's code if they cannot."""
-    for name, why in UNSUPPORTED.items():
+    for name, why in UNSUPPORTED_PARAMS.items():
         if params.text(name):
             raise invalid(name, f"not supported by rcmlrouter ({why})")
     status = params.text("Status") or None
@@ -143,6 +145,8 @@ async def apply_update(
         raise NodeUnreachable(result.detail)
     if result.outcome == INVALID:
         raise invalid("Twiml", result.detail, 12100)
+    if result.outcome == UNSUPPORTED:
+        raise invalid("StatusCallback", result.detail)
     return await store.get_call(sid)
 
 

@@ -28,6 +28,7 @@ from rcmlrouter.call_updates import (
     ENDED,
     IGNORED,
     INVALID,
+    UNSUPPORTED,
     CallUpdate,
     UpdateResult,
 )
@@ -63,7 +64,7 @@ class LocalCallControl:
             return UpdateResult(INVALID, f"Twiml: {exc}")
         if update.status_callback is not None:
             if live.callbacks is None:
-                return UpdateResult(ENDED, "this call's status callbacks cannot be moved")
+                return UpdateResult(UNSUPPORTED, "this call's status callbacks cannot be moved")
             await live.callbacks.switch_callbacks(
                 update.status_callback, update.status_callback_method
             )
