@@ -109,3 +109,50 @@ def test_updates_sent_to_node_b_reach_the_call_on_node_a(
     finally:
         b.stop()
         a.stop()
+
+
+def test_a_call_whose_node_died_is_never_a_hang(
+    tmp_path: Path, schema: str, webhooks: WebhookServer
+) -> None:
+    a = DaemonProcess(tmp_path / "a", **_env(schema, "node-a")).start()
+    b = DaemonProcess(tmp_path / "b", **_env(schema, "node-b"))
+    b.account_sid, b.auth_token = a.account_sid, a.auth_token
+    b.start()
+    try:
+        voice = webhooks.route("/dead/voice", rcml('<Pause length="20"/>'))
+        status = webhooks.route("/dead/status", Reply("", content_type="text/plain"))
+        a.create_number(PhoneNumber="7102", isSIP="true", VoiceUrl=voice, StatusCallback=status)
+        time.sleep(0.5)
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp,
+                scenario("uac_daemon_hangs_up.xml", tmp_path),
+                a.sip_port,
+                service="7102",
+                workdir=tmp_path,
+                timeout=5,
+            )
+            [answered] = [
+                r
+                for r in webhooks.wait_for("/dead/status", 2)
+                if r.params["CallStatus"] == "in-progress"
+            ]
+            sid = answered.params["CallSid"]
+            a.kill()
+            caller.result(timeout=40)  # SIPp gives up on the dead node
+        time.sleep(2.5)  # one lease: A is silent, or B has claimed and closed the call
+        with httpx.Client(auth=(a.account_sid, a.auth_token), timeout=15) as client:
+            started = time.monotonic()
+            first = _post(b, client, sid, Status="completed")
+            assert time.monotonic() - started < 2  # not the 8 s wait for a reply
+            assert (first.status_code, first.json()["code"]) in ((503, 20503), (400, 21220))
+            deadline = time.monotonic() + 10
+            while (answer := _post(b, client, sid, Status="completed")).status_code != 400:
+                assert time.monotonic() < deadline, answer.text
+                time.sleep(0.2)
+            assert answer.json()["code"] == 21220  # the survivor closed it
+        final = webhooks.wait_for("/dead/status", 3)[-1]
+        assert final.params["CallStatus"] == "completed"  # sent by node B
+    finally:
+        b.stop()
+        a.kill()

@@ -9,9 +9,11 @@ A applies it to its live call and notifies B's channel with ``{"k": "r", "id", "
 "d": detail}``; B's request resolves with it. A hang-up is answered once the call has ended and
 its final record is durable, so B reads the ended call from the store.
 
-No answer within :data:`REPLY_WAIT` seconds (A is dead, or partitioned: its calls will be closed
-by the survivor that claims them, ``cluster/work.py``) resolves as ``unreachable`` (the API
-answers 503 with Retry-After). A lost listener connection is reconnected with backoff;
+Before sending, B reads A's heartbeat (``nodes``): a node without one has stopped (its calls
+ended with it: ``ended``, 21220); one silent for longer than the lease is dead or cut off
+(``unreachable`` at once: the API answers 503 with Retry-After, and the survivor that claims its
+calls closes them, ``cluster/work.py``). No answer within :data:`REPLY_WAIT` seconds (A died
+just now) is ``unreachable`` too. A lost listener connection is reconnected with backoff;
 requests sent meanwhile may go unanswered (``unreachable``), never wrongly answered.
 """
 
@@ -28,7 +30,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from rcmlrouter.call_updates import UNREACHABLE, CallUpdate, UpdateResult
+from rcmlrouter.call_updates import ENDED, UNREACHABLE, CallUpdate, UpdateResult
 from rcmlrouter.errors import RcmlRouterError
 from rcmlrouter.store.postgres import PostgresStore
 
@@ -49,10 +51,11 @@ class CallCommands:
     """This node's command channel: sends updates to the nodes that run calls, and applies the
     updates other nodes send for the calls it runs."""
 
-    def __init__(self, url: str, store: PostgresStore, node_id: str) -> None:
+    def __init__(self, url: str, store: PostgresStore, node_id: str, lease: float = 10.0) -> None:
         self.url = url
         self.store = store
         self.node_id = node_id
+        self.lease = lease
         self.sent = 0
         self.served = 0
         self._apply: ApplyLocally | None = None
@@ -72,6 +75,11 @@ class CallCommands:
 
     async def request(self, owner: str, call_sid: str, update: CallUpdate) -> UpdateResult:
         """Send ``update`` for ``call_sid`` to the node ``owner``; its answer."""
+        silent = await self._silence(owner)
+        if silent is None:
+            return UpdateResult(ENDED, f"node {owner} has stopped")
+        if silent > self.lease:
+            return UpdateResult(UNREACHABLE, f"node {owner} is silent for {silent:.1f} s")
         request_id = secrets.token_hex(8)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[UpdateResult] = loop.create_future()
@@ -104,6 +112,16 @@ class CallCommands:
 
     def health(self) -> dict[str, Any]:
         return {"call_commands": {"sent": self.sent, "served": self.served}}
+
+    async def _silence(self, node: str) -> float | None:
+        """Seconds since ``node``'s last heartbeat; None when it has none (stopped, or
+        forgotten as dead)."""
+        row = await self.store.fetchone(
+            "SELECT EXTRACT(EPOCH FROM clock_timestamp()) - heartbeat_at FROM nodes "
+            "WHERE node_id = ?",
+            (node,),
+        )
+        return None if row is None else float(row[0])
 
     # ---- the wire ---------------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ class ClusterNode:
             sip=",".join(config.sip.listen),
             api=config.api.listen,
         )
-        commands = CallCommands(config.store.url, store, node_id)
+        commands = CallCommands(config.store.url, store, node_id, config.cluster.lease)
         return cls(version, work, feed, commands, node_id)
 
     async def open_feed(self) -> None:
