@@ -255,6 +255,7 @@ async def test_live_calls_stream_and_the_controls_wait_for_the_live_call_api(
     async with _signed_in(console) as browser:
         page = (await browser.get(f"/console/calls/{live.sid}")).text
         assert "not available in this process" in page and page.count("disabled") >= 4
+        assert "Hang up CA" not in (await browser.get("/console/live")).text
         async with browser.stream("GET", "/console/live/stream") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.aiter_lines()
@@ -291,6 +292,8 @@ async def test_the_controls_are_the_apis_own_update(tmp_path: Path) -> None:
         async with _signed_in(console) as browser:
             page = (await browser.get(f"/console/calls/{live.sid}")).text
             assert "not available in this process" not in page and "disabled" not in page
+            listing = (await browser.get("/console/live")).text
+            assert f'aria-label="Hang up {live.sid}"' in listing  # a button on its live row
             token = await csrf_of(browser, f"/console/calls/{live.sid}")
             hung_up = await browser.post(
                 f"/console/calls/{live.sid}/control", data={"csrf_token": token, "action": "hangup"}
