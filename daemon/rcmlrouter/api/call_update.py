@@ -81,7 +81,7 @@ def read_update(params: Params, base_url: str | None) -> CallUpdate:
     for name, why in UNSUPPORTED_PARAMS.items():
         if params.text(name):
             raise invalid(name, f"not supported by rcmlrouter ({why})")
-    status = params.text("Status") or None
+    status = (params.text("Status") or "").lower() or None
     if status is not None and status not in (COMPLETED, CANCELED):
         raise invalid("Status", f"{status[:40]!r} is not completed or canceled")
     twiml = params.raw("Twiml")
