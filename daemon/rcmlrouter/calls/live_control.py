@@ -56,8 +56,11 @@ class LocalCallControl:
         live = self.supervisor.live_call(call_sid)
         if live is None or live.ending:
             return UpdateResult(ENDED, "the call is not running")
-        if update.status == CANCELED and live.status not in UNANSWERED:
-            return UpdateResult(IGNORED, f"Status=canceled leaves a call {live.status} alone")
+        status = update.status
+        if status == CANCELED and live.status not in UNANSWERED:
+            status = None  # Twilio: canceled does not affect a call already in progress
+            if not update.redirects and update.status_callback is None:
+                return UpdateResult(IGNORED, f"Status=canceled leaves a call {live.status} alone")
         try:
             target = _redirect_target(update) if update.redirects else None
         except RcmlError as exc:  # the API validated it; a node running other code may differ
@@ -68,10 +71,10 @@ class LocalCallControl:
             await live.callbacks.switch_callbacks(
                 update.status_callback, update.status_callback_method
             )
-        if update.status in (COMPLETED, CANCELED):
-            live.interrupt(API_HANGUP if update.status == COMPLETED else CANCELED)
+        if status in (COMPLETED, CANCELED):
+            live.interrupt(API_HANGUP if status == COMPLETED else CANCELED)
             closed = await live.wait_closed(CLOSE_WAIT)
-            log.info("call.api_stop", call_sid=call_sid, status=update.status, closed=closed)
+            log.info("call.api_stop", call_sid=call_sid, status=status, closed=closed)
             return UpdateResult(APPLIED)
         if target is not None:
             live.redirect(target)
