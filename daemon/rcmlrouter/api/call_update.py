@@ -19,7 +19,8 @@ Code   Refused when
 21609  ``StatusCallback`` is not an absolute http(s) URL (empty: no more callbacks)
 21503  ``Method``, ``FallbackMethod`` or ``StatusCallbackMethod`` is not GET or POST
 20001  ``Status`` is not ``completed`` or ``canceled``; ``Twiml`` over 4,000 characters; a
-       Twilio parameter rcmlrouter does not implement (``TimeLimit``), named; a call whose
+       Twilio or Restcomm parameter rcmlrouter does not implement (``TimeLimit``,
+       ``MoveConnectedCallLeg``…, ``Mute``), named; a call whose
        status callbacks cannot be moved
 12100  ``Twiml`` is not a valid document
 20503  the node that runs the call did not answer within 5 s (503, ``Retry-After``)
@@ -55,6 +56,11 @@ MAX_TWIML = 4000
 NOT_IN_PROGRESS = 21220
 UNSUPPORTED_PARAMS: Final[dict[str, str]] = {
     "TimeLimit": "a running call's time limit cannot be changed",
+    # Restcomm's own call modification parameters
+    "MoveConnectedCallLeg": "moving a connected leg is not supported",
+    "MoveConnectedCallLegUrl": "moving a connected leg is not supported",
+    "MoveConnectedCallLegMethod": "moving a connected leg is not supported",
+    "Mute": "muting a call is not supported",
 }
 
 
