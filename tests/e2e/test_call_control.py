@@ -18,11 +18,13 @@ from twilio.rest import Client
 
 from support.daemon import DaemonProcess
 from support.sipp import SippResult, run_sipp, scenario
+from support.sipp_uas import SippUas
 from support.twilio_sdk import twilio_client
 from support.webhooks import Recorded, Reply, WebhookServer, rcml
 
 pytestmark = pytest.mark.e2e
 
+SIP_SCENARIOS = Path(__file__).resolve().parents[1] / "sip" / "scenarios"
 PAUSE = '<Pause length="20"/>'
 QUIET = Reply("", content_type="text/plain")
 
@@ -249,3 +251,36 @@ def test_canceled_and_completed_end_a_ringing_call_canceled_with_480(
         callbacks = webhooks.wait_for(f"/status/{dial}", before + 2)[before:]
         assert statuses(callbacks) == [("0", "ringing"), ("1", "canceled")]
         assert callbacks[1].params["SipResponseCode"] == "480"
+
+
+def test_a_redirect_during_an_answered_dial_ends_the_callee_and_goes_on_with_the_caller(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    action = webhooks.route(f"/dial-action/{dial}", rcml("<Hangup/>"))
+    status = webhooks.route(f"/status/{dial}", QUIET)
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as callee:
+        voice = webhooks.route(
+            f"/voice/{dial}", rcml(f'<Dial action="{action}"><Sip>{callee.uri}</Sip></Dial>')
+        )
+        daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, StatusCallback=status)
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp,
+                scenario("uac_bridged_daemon_hangs_up.xml", workdir),
+                daemon.sip_port,
+                service=dial,
+                workdir=workdir,
+            )
+            sid = answered_call(webhooks, f"/status/{dial}")  # the callee answered: bridged
+            started = time.monotonic()
+            twiml = '<Response><Pause length="1"/><Hangup/></Response>'
+            sdk(daemon).calls(sid).update(twiml=twiml)
+            code, logs = callee.wait(15)
+            assert code == 0, logs[-3000:]  # the callee got its BYE
+            result = caller.result(timeout=30)
+        assert result.ok, result.errors[-2000:]  # our media offered again, then the BYE
+        assert 0.9 < time.monotonic() - started < 8
+    callbacks = webhooks.wait_for(f"/status/{dial}", 3)
+    assert [r.params["CallStatus"] for r in callbacks] == ["ringing", "in-progress", "completed"]
+    time.sleep(0.3)
+    assert webhooks.requests(f"/dial-action/{dial}") == []  # the redirect replaced the action
