@@ -101,6 +101,10 @@ def test_updates_sent_to_node_b_reach_the_call_on_node_a(
         ]
         health = httpx.get(f"http://127.0.0.1:{a.api_port}/health", timeout=5).json()
         assert health["call_commands"]["served"] == 42
+        metrics = httpx.get(f"http://127.0.0.1:{b.api_port}/metrics", timeout=5).text
+        counted = 'rcmlrouter_call_updates_total{outcome="applied",route="remote"} 42.0'
+        ordered = 'rcmlrouter_call_updates_total{route="remote",outcome="applied"} 42.0'
+        assert counted in metrics or ordered in metrics, metrics[-3000:]
         latencies.sort()
         # issue 18: p99 < 100 ms; generous here (a loaded 2-core machine runs other tests):
         # tests/bench/call_update_bench.py measures it

@@ -4,11 +4,15 @@
 process runs (or any call on SQLite, the one node) is updated in-process
 (``calls/live_control.py``); a call whose record names another node as its owner is sent there
 through the cluster's command channel (``cluster/call_commands.py``), which answers with the
-outcome.
+outcome. Each update is counted (``rcmlrouter_call_updates_total``) and timed
+(``rcmlrouter_call_update_seconds``) by route (local, remote).
 """
 
 from __future__ import annotations
 
+import time
+
+from rcmlrouter import metrics
 from rcmlrouter.call_updates import CallUpdate, UpdateResult
 from rcmlrouter.calls.live_control import LocalCallControl
 from rcmlrouter.cluster.call_commands import CallCommands
@@ -26,6 +30,11 @@ class NodeCallControl:
 
     async def update(self, call_sid: str, owner: str | None, update: CallUpdate) -> UpdateResult:
         commands = self.commands
+        started = time.perf_counter()
         if commands is None or owner is None or owner == self.node_id or self.local.runs(call_sid):
-            return await self.local.apply(call_sid, update)
-        return await commands.request(owner, call_sid, update)
+            route, result = "local", await self.local.apply(call_sid, update)
+        else:
+            route, result = "remote", await commands.request(owner, call_sid, update)
+        metrics.CALL_UPDATE_SECONDS.labels(route).observe(time.perf_counter() - started)
+        metrics.CALL_UPDATES.labels(route, result.outcome).inc()
+        return result
