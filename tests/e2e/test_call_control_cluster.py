@@ -1,20 +1,23 @@
 """Live call control across two daemons on one PostgreSQL schema: a SIPp call lives on node A;
 every update is sent to node B's API and reaches A through the command channel (NOTIFY with a
-reply): redirects (their latency measured), a StatusCallback move, the hang-up, then 21220."""
+reply): redirects (their latency measured), a killed listener connection on A (reconnected),
+a StatusCallback move, the hang-up, then 21220; and a killed owner."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url
+from support.pg import drop_schema, new_schema_name, psql_value, schema_url, terminate_backends
 from support.sipp import run_sipp, scenario
 from support.webhooks import Reply, WebhookServer, rcml
 
@@ -45,6 +48,15 @@ def _post(node: DaemonProcess, client: httpx.Client, sid: str, **data: str) -> h
         f"http://127.0.0.1:{node.api_port}/2010-04-01/Accounts/{node.account_sid}/Calls/{sid}.json"
     )
     return client.post(url, data=data)
+
+
+def _health(node: DaemonProcess) -> dict[str, Any]:
+    return dict(httpx.get(f"http://127.0.0.1:{node.api_port}/health", timeout=5).json())
+
+
+def _listening_again(node: DaemonProcess) -> bool:
+    commands = _health(node)["call_commands"]
+    return bool(commands["reconnects"] == 1 and commands["listening"])
 
 
 def test_updates_sent_to_node_b_reach_the_call_on_node_a(
@@ -83,6 +95,14 @@ def test_updates_sent_to_node_b_reach_the_call_on_node_a(
                     latencies.append(time.perf_counter() - started)
                     assert response.status_code == 200, response.text
                     assert response.json()["status"] == "in-progress"
+                # A's listener connection is killed: it reconnects, and updates reach it again
+                assert asyncio.run(terminate_backends("rcmlrouter-ctl node-a")) == 1
+                deadline = time.monotonic() + 10
+                while not _listening_again(a):
+                    assert time.monotonic() < deadline, "A's command channel did not come back"
+                    time.sleep(0.05)
+                again_redirected = _post(b, client, sid, Twiml=PAUSE)
+                assert again_redirected.status_code == 200, again_redirected.text
                 moved_to = _post(b, client, sid, StatusCallback=moved)
                 assert moved_to.status_code == 200, moved_to.text
                 hung_up = _post(b, client, sid, Status="completed")
@@ -99,11 +119,10 @@ def test_updates_sent_to_node_b_reach_the_call_on_node_a(
             "ringing",
             "in-progress",
         ]
-        health = httpx.get(f"http://127.0.0.1:{a.api_port}/health", timeout=5).json()
-        assert health["call_commands"]["served"] == 42
+        assert _health(a)["call_commands"]["served"] == 43
         metrics = httpx.get(f"http://127.0.0.1:{b.api_port}/metrics", timeout=5).text
-        counted = 'rcmlrouter_call_updates_total{outcome="applied",route="remote"} 42.0'
-        ordered = 'rcmlrouter_call_updates_total{route="remote",outcome="applied"} 42.0'
+        counted = 'rcmlrouter_call_updates_total{outcome="applied",route="remote"} 43.0'
+        ordered = 'rcmlrouter_call_updates_total{route="remote",outcome="applied"} 43.0'
         assert counted in metrics or ordered in metrics, metrics[-3000:]
         latencies.sort()
         # issue 18: p99 < 100 ms; generous here (a loaded 2-core machine runs other tests):

@@ -58,6 +58,7 @@ class CallCommands:
         self.lease = lease
         self.sent = 0
         self.served = 0
+        self.reconnects = 0
         self._apply: ApplyLocally | None = None
         self._conn: asyncpg.Connection | None = None
         self._schema = ""
@@ -111,7 +112,9 @@ class CallCommands:
                 await asyncio.wait_for(conn.close(), 2.0)
 
     def health(self) -> dict[str, Any]:
-        return {"call_commands": {"sent": self.sent, "served": self.served}}
+        listening = self._conn is not None and not self._conn.is_closed()
+        counts = {"sent": self.sent, "served": self.served, "reconnects": self.reconnects}
+        return {"call_commands": {**counts, "listening": listening}}
 
     async def _silence(self, node: str) -> float | None:
         """Seconds since ``node``'s last heartbeat; None when it has none (stopped, or
@@ -201,4 +204,5 @@ class CallCommands:
                 attempt += 1
                 log.warning("call_commands.reconnect_failed", error=str(exc), retry_in=delay)
                 await asyncio.sleep(delay)
+        self.reconnects += 1
         log.info("call_commands.listening", channel=self._channel)
