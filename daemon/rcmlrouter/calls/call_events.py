@@ -252,11 +252,11 @@ class LegEvents:
         self.override = (url, method)
         return self.outbox.commit(call=self._record(leg))
 
-    def commit(self, leg: PlacedLeg, event: str) -> None:
+    def commit(self, leg: PlacedLeg, event: str) -> asyncio.Future[None]:
         """Commit the leg's record with the callback of ``event`` (initiated, ringing,
-        answered, completed) when its noun asked for that one."""
+        answered, completed) when its noun asked for that one; resolves when durable."""
         events = self._events(leg, event)  # first: the record carries the next number
-        self.outbox.commit(call=self._record(leg), events=events)
+        return self.outbox.commit(call=self._record(leg), events=events)
 
     def params(self, leg: PlacedLeg) -> dict[str, str]:
         """The leg's own parameters (its callbacks; a transferred call's webhooks)."""

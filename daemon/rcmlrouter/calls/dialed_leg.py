@@ -179,15 +179,16 @@ class DialedLeg:
             return done
         return self.events.switch_callbacks(self, url, method)
 
-    def finish(self) -> None:
-        """Close the record with the leg's outcome and its ``completed`` callback."""
+    def finish(self) -> asyncio.Future[None] | None:
+        """Close the record with the leg's outcome and its ``completed`` callback; the commit's
+        future (None when the leg was closed already)."""
         if self.end_time is not None:
-            return
+            return None
         self.end_time = time.time()
         call = self.call
         cause = call.ended.result() if call is not None and call.ended.done() else None
         self.status = leg_status(call, cause)
-        self.events.commit(self, "completed")
+        return self.events.commit(self, "completed")
 
     # -- what the record and the action say ----------------------------------------------------
 
