@@ -284,3 +284,36 @@ def test_a_redirect_during_an_answered_dial_ends_the_callee_and_goes_on_with_the
     assert [r.params["CallStatus"] for r in callbacks] == ["ringing", "in-progress", "completed"]
     time.sleep(0.3)
     assert webhooks.requests(f"/dial-action/{dial}") == []  # the redirect replaced the action
+
+
+def test_a_transferred_call_is_controlled_by_its_own_sid(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    leg_status = webhooks.route(f"/leg/{dial}", QUIET)
+    moved = webhooks.route(f"/leg-moved/{dial}", QUIET)
+    refer = webhooks.route(f"/refer/{dial}", rcml(PAUSE))  # the transferred call pauses
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as bob:
+        noun = f'<Sip statusCallback="{leg_status}" statusCallbackEvent="answered completed">'
+        voice = webhooks.route(f"/voice/{dial}", rcml(f"<Dial>{noun}{bob.uri}</Sip></Dial>"))
+        daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, ReferUrl=refer)
+        # alice (the caller) transfers bob: REFER, 202, NOTIFYs, then our BYE to alice
+        result = run_sipp(
+            scenario("uac_refer_transferor.xml", workdir),
+            daemon.sip_port,
+            service=dial,
+            workdir=workdir,
+        )
+        assert result.ok, result.errors[-2000:]
+        [request] = webhooks.wait_for(f"/refer/{dial}", 1)
+        leg_sid = request.params["OutboundCallSid"]
+        client = sdk(daemon)
+        client.calls(leg_sid).update(status_callback=moved)
+        started = time.monotonic()
+        call = client.calls(leg_sid).update(status="completed")
+        assert call.status == "completed" and time.monotonic() - started < 3
+        code, logs = bob.wait(15)
+        assert code == 0, logs[-3000:]  # bob got our BYE, not 20 s later
+    assert [r.params["CallStatus"] for r in webhooks.requests(f"/leg/{dial}")] == ["in-progress"]
+    [final] = webhooks.wait_for(f"/leg-moved/{dial}", 1)
+    assert (final.params["CallSid"], final.params["CallStatus"]) == (leg_sid, "completed")
+    assert final.params["SequenceNumber"] == "1"
