@@ -18,6 +18,8 @@ A call this node does not run (any more), or one already being ended, is :data:`
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 
 from rcmlrouter.call_updates import (
@@ -33,13 +35,14 @@ from rcmlrouter.call_updates import (
     UpdateResult,
 )
 from rcmlrouter.calls.supervisor import CallSupervisor
-from rcmlrouter.errors import RcmlError
+from rcmlrouter.errors import RcmlError, StoreUnavailableError
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.rcml.ports import RedirectTarget
 
 log = structlog.get_logger(__name__)
 
 CLOSE_WAIT = 5.0  # seconds a hang-up waits for the call's end and its final record
+COMMIT_WAIT = 3.0  # seconds a StatusCallback move waits for its record to be durable
 UNANSWERED = frozenset({"queued", "initiated", "ringing"})
 
 
@@ -68,9 +71,14 @@ class LocalCallControl:
         if update.status_callback is not None:
             if live.callbacks is None:
                 return UpdateResult(UNSUPPORTED, "this call's status callbacks cannot be moved")
-            await live.callbacks.switch_callbacks(
+            moved = live.callbacks.switch_callbacks(
                 update.status_callback, update.status_callback_method
             )
+            try:
+                async with asyncio.timeout(COMMIT_WAIT):
+                    await asyncio.shield(moved)
+            except TimeoutError as exc:  # the journal retries; the API answers 503
+                raise StoreUnavailableError(f"no commit within {COMMIT_WAIT:g} s") from exc
         if status in (COMPLETED, CANCELED):
             live.interrupt(API_HANGUP if status == COMPLETED else CANCELED)
             closed = await live.wait_closed(CLOSE_WAIT)
