@@ -157,16 +157,23 @@ class CallCommands:
         assert self._apply is not None
         try:
             update = CallUpdate.from_wire(dict(message["u"]))
-            result = await self._apply(str(message["sid"]), update)
-            reply = {"k": "r", "id": message["id"], "o": result.outcome, "d": result.detail}
-            self.served += 1
-            await self._notify(str(message["re"]), reply)
+            call_sid, reply_to, request_id = str(message["sid"]), str(message["re"]), message["id"]
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("call_commands.bad_request", error=repr(exc))
+            return
+        try:
+            result = await self._apply(call_sid, update)
+        except RcmlRouterError as exc:  # e.g. the store is down: the record cannot move
+            result = UpdateResult(UNREACHABLE, f"node {self.node_id}: {exc}")
+        except Exception as exc:  # the listener must go on
+            log.exception("call_commands.serve_failed")
+            result = UpdateResult(UNREACHABLE, f"node {self.node_id}: internal error {exc!r}")
+        self.served += 1
+        reply = {"k": "r", "id": request_id, "o": result.outcome, "d": result.detail}
+        try:
+            await self._notify(reply_to, reply)
         except RcmlRouterError as exc:  # the store is unreachable: the requester times out
             log.warning("call_commands.reply_failed", error=str(exc))
-        except Exception:  # the listener must go on; the requester times out
-            log.exception("call_commands.serve_failed")
 
     # ---- the listener connection ------------------------------------------------------------
 
