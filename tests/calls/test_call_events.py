@@ -187,17 +187,24 @@ async def test_the_api_moves_an_inbound_calls_remaining_events_durably() -> None
     assert events.switch_callbacks("http://late", "POST") is events.final_commit  # ended
 
 
-async def test_a_number_without_callbacks_gets_them_through_the_api_and_empty_stops_them() -> None:
+async def test_a_number_without_callbacks_gets_its_final_event_through_the_api() -> None:
     events, outbox = inbound()
     await events.checkpoint("ringing")
     await events.switch_callbacks(MOVED, "POST")
     record = outbox.commits[-1].call
     assert record is not None and record.callback_params["CallSid"] == events.state.call_sid
     events.state.answer_time = events.state.start_time + 1
-    await events.checkpoint("in-progress")
+    await events.checkpoint("in-progress")  # it reported nothing before: only the end
+    events.finish(events.state.start_time + 2)
+    assert [(e.url, e.params["CallStatus"]) for e in outbox.events] == [(MOVED, "completed")]
+
+
+async def test_an_empty_status_callback_stops_the_remaining_events() -> None:
+    events, outbox = inbound(status_callback=CALLBACK)
+    await events.checkpoint("ringing")
     await events.switch_callbacks("", "POST")
     events.finish(events.state.start_time + 2)
-    assert [(e.url, e.params["CallStatus"]) for e in outbox.events] == [(MOVED, "in-progress")]
+    assert [e.params["CallStatus"] for e in outbox.events] == ["ringing"]
     assert outbox.commits[-1].call is not None and outbox.commits[-1].call.status_callback is None
 
 

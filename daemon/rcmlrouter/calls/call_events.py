@@ -68,13 +68,14 @@ def notify_call(
 class CallEvents:
     """The record and the number's status callbacks of one inbound call."""
 
-    __slots__ = ("final_commit", "outbox", "override", "sequence", "state")
+    __slots__ = ("final_commit", "final_only", "outbox", "override", "sequence", "state")
 
     def __init__(self, state: CallState, outbox: CallbackOutbox) -> None:
         self.state = state
         self.outbox = outbox
         self.sequence = 0
         self.override: tuple[str, str] | None = None  # (url, method) set through the API
+        self.final_only = False  # the API's URL gets only the final event (see switch_callbacks)
         self.final_commit: asyncio.Future[None] | None = None  # the final record's, once sent
 
     def target(self) -> tuple[str, str] | None:
@@ -87,10 +88,13 @@ class CallEvents:
         return number.status_callback, number.status_callback_method
 
     def switch_callbacks(self, url: str, method: str) -> asyncio.Future[None]:
-        """Send the remaining events to ``url`` (``""``: none); the future resolves when the
-        record saying so is durable."""
+        """Send the remaining events to ``url`` (``""``: none): the events the call reported
+        so far, or only the final one when it reported none (Twilio: "when the call ends"); the
+        future resolves when the record saying so is durable."""
         if self.final_commit is not None:  # the call has ended: its events are all sent
             return self.final_commit
+        if self.override is None:
+            self.final_only = self.target() is None
         self.override = (url, method)
         return self.outbox.commit(call=self._record(self.state.current_status(), None, None))
 
@@ -122,7 +126,7 @@ class CallEvents:
         """The next status callback (RINGING / IN_PROGRESS / final), if the number has one."""
         state = self.state
         target = self.target()
-        if target is None:
+        if target is None or (self.final_only and extra is None):  # extra: the final event
             return []
         params = state.voice_params(status)
         params["Timestamp"] = rfc2822(time.time())
