@@ -78,6 +78,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/cluster_bench.py
 	$(BIN)/python tests/bench/failover_bench.py
 	$(BIN)/python tests/bench/console_bench.py
+	$(BIN)/python tests/bench/call_update_bench.py
 	$(BIN)/python tests/bench/retention_bench.py
 	$(BIN)/python tests/bench/log_bench.py
 

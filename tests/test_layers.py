@@ -142,6 +142,21 @@ RULES.append(
         ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
+RULES.append(
+    (  # what a live call update is: shared by the API, the call wing and the cluster, a leaf
+        "rcmlrouter.call_updates",
+        (
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.cluster",
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.rcml",
+            "aiohttp",
+            "asyncpg",
+        ),
+    )
+)
 # The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
 # command line reaches it.
 COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
@@ -164,6 +179,7 @@ CALLS_TIERS = (
     ("inbound_leg", "transferred_call"),
     ("inbound_call",),
     ("supervisor",),
+    ("live_control",),  # live call control (POST Calls/{CA}) acts on the supervisor's calls
 )
 
 # sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,

@@ -21,12 +21,14 @@ from typing import Any
 import structlog
 
 from rcmlrouter import __version__, metrics, systemd
+from rcmlrouter.assembly.call_control import NodeCallControl
 from rcmlrouter.assembly.media_setup import media_services, rtp_port_pool
 from rcmlrouter.assembly.routing_load import apply_number_change, load_snapshot
 from rcmlrouter.assembly.sip_setup import SipRequestRouter, build_endpoint, listen
 from rcmlrouter.assembly.stores import open_store
 from rcmlrouter.assembly.web_server import WebServer, start_web_server
 from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.calls.live_control import LocalCallControl
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
 from rcmlrouter.cluster.apply import SnapshotApplier
@@ -101,8 +103,12 @@ class Daemon:
         assert self.outgoing is not None
         self.outgoing.adopt(claim.outbound)  # queued / sending when an earlier run stopped
         self.outgoing.start()
+        assert self.supervisor is not None
+        local_control = LocalCallControl(self.supervisor)
+        await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
+        control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing
+            config, store, services, self.health_report, self.outgoing, control
         )
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),

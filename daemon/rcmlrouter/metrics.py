@@ -44,6 +44,21 @@ API_MESSAGES_WAITING = Gauge(
     "Messages created through POST Messages waiting to be sent or being sent in this process.",
     registry=REGISTRY,
 )
+CALL_UPDATES = Counter(
+    "rcmlrouter_call_updates_total",
+    "Live call updates (POST Calls/{CA}) taken by this node, by where the call ran (local, "
+    "remote) and outcome (applied, ignored, ended, unreachable, invalid, unsupported).",
+    ["route", "outcome"],
+    registry=REGISTRY,
+)
+CALL_UPDATE_SECONDS = Histogram(
+    "rcmlrouter_call_update_seconds",
+    "Time to apply a live call update, from this node (remote: the node that runs the call "
+    "answered); a hang-up includes the call's end and its final record.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)
 WEBHOOK_SECONDS = Histogram(
     "rcmlrouter_webhook_seconds",
     "RCML fetch latency.",

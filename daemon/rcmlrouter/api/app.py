@@ -12,6 +12,7 @@ from rcmlrouter.api import (
     accounts,
     applications,
     available,
+    call_update,
     messages,
     numbers,
     openapi,
@@ -21,6 +22,7 @@ from rcmlrouter.api import (
 from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
     ACCOUNTS_KEY,
+    CALL_CONTROL_KEY,
     SETTINGS_KEY,
     STORE_KEY,
     AccountCache,
@@ -30,6 +32,7 @@ from rcmlrouter.api.context import (
 from rcmlrouter.api.flavour import RESTCOMM, TWILIO
 from rcmlrouter.api.idempotency import prune_context
 from rcmlrouter.api.render import render_error
+from rcmlrouter.call_updates import CallControl
 from rcmlrouter.errors import ApiError, StoreUnavailableError
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import MessageRecord
@@ -100,7 +103,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET", "POST"), f"{acc}/Applications", applications.handle_list_resource)
     _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
     _add(router, ("GET",), f"{acc}/Calls", records.handle_calls)
-    _add(router, ("GET",), f"{acc}/Calls/{{sid}}", records.handle_call)
+    _add(router, ("GET", "POST"), f"{acc}/Calls/{{sid}}", call_update.handle_instance)
     for path in (f"{acc}/SMS/Messages", f"{acc}/Messages"):  # GET lists, POST sends
         _add(router, ("GET", "POST"), path, messages.handle_list_resource)
         _add(router, ("GET",), f"{path}/{{sid}}", records.handle_message)
@@ -125,6 +128,7 @@ def create_api_app(
     on_account_change: Callable[[str], None] | None = None,
     message_queue: WorkQueue[MessageRecord] | None = None,
     sms_gateway: str | None = None,
+    call_control: CallControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
@@ -136,7 +140,8 @@ def create_api_app(
     ``on_account_change(sid)``: an account's status or token changed (the call path's cache).
     ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
-    with 21612; None does not check). Expired Idempotency-Key records are pruned while the
+    with 21612; None does not check). ``call_control``: where ``POST Calls/{CA}`` updates go
+    (None: they are refused with 503). Expired Idempotency-Key records are pruned while the
     application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
@@ -149,5 +154,7 @@ def create_api_app(
     )
     app.cleanup_ctx.append(prune_context(store))
     app[AUTH_FAILURES_KEY] = AuthFailures(auth_fail_limit, auth_fail_window)
+    if call_control is not None:
+        app[CALL_CONTROL_KEY] = call_control
     add_routes(app.router)
     return app

@@ -83,13 +83,20 @@ def with_sid(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
 
 
 def record_resources(
-    path: str, tag: str, noun: str, query: tuple[str, ...], create: Op | None = None
+    path: str,
+    tag: str,
+    noun: str,
+    query: tuple[str, ...],
+    create: Op | None = None,
+    update: Op | None = None,
 ) -> list[Resource]:
     listing = get_op(f"List the account's {noun}s", query)
     ops = (listing,) if create is None else (listing, create)
+    read = get_op(f"Read one {noun}", ())
+    instance_ops = (read,) if update is None else (read, update)
     return [
         Resource(f"{ACC}/{path}", tag, ops, ACCOUNT),
-        Resource(f"{ACC}/{path}/{{sid}}", tag, (get_op(f"Read one {noun}", ()),), with_sid()),
+        Resource(f"{ACC}/{path}/{{sid}}", tag, instance_ops, with_sid()),
     ]
 
 
@@ -102,6 +109,15 @@ SEND_MESSAGE = Op(
 )
 
 
+UPDATE_CALL = Op(
+    "POST",
+    "Live call control: redirect (Url, Method or Twiml), hang up (Status=completed), cancel an "
+    "unanswered call (Status=canceled), move the status callbacks (StatusCallback)",
+    form=(
+        "Url", "Method", "Twiml", "FallbackUrl", "FallbackMethod", "Status", "StatusCallback",
+        "StatusCallbackMethod",
+    ),
+)  # fmt: skip
 ACCOUNT_FORM = ("FriendlyName", "Status", "AuthToken")
 RESOURCES: tuple[Resource, ...] = (
     Resource(
@@ -180,7 +196,7 @@ RESOURCES: tuple[Resource, ...] = (
         read_write_ops("application", APPLICATION_FIELDS),
         with_sid(),
     ),
-    *record_resources("Calls", "Calls", "call", CALL_FILTERS),
+    *record_resources("Calls", "Calls", "call", CALL_FILTERS, update=UPDATE_CALL),
     *record_resources("SMS/Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     *record_resources("Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     Resource(

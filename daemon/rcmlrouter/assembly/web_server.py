@@ -16,6 +16,7 @@ from rcmlrouter import metrics
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, WorkQueue
 from rcmlrouter.api.protocol_errors import ApiRunner
+from rcmlrouter.call_updates import CallControl
 from rcmlrouter.config import Config, parse_host_port
 from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.errors import ConfigError
@@ -49,6 +50,7 @@ async def start_web_server(
     services: Services,
     health: HealthReport,
     message_queue: WorkQueue[MessageRecord] | None,
+    call_control: CallControl | None = None,
 ) -> WebServer:
     """Build the application, listen on ``api.listen``; a port that cannot be had is a
     ConfigError."""
@@ -63,6 +65,7 @@ async def start_web_server(
         on_account_change=services.directory.forget_account,
         message_queue=message_queue,
         sms_gateway=config.sms.gateway,
+        call_control=call_control,
     )
     add_operational_routes(app, health)
     console = console_sources(config, services, health) if config.console.enabled else None
@@ -71,8 +74,6 @@ async def start_web_server(
     runner = ApiRunner(app)
     await runner.setup()
     port = await _listen(runner, config.api.listen)
-    if console is not None:  # the live-call controls reach the API through loopback
-        console.api_url = loopback_url(config.api.listen, port)
     return WebServer(runner, port)
 
 
@@ -86,16 +87,6 @@ async def _listen(runner: web.AppRunner, listen: str) -> int:
         raise ConfigError([f"api.listen: cannot listen on {listen}: {exc}"]) from exc
     sockets = getattr(site._server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else host_port[1]
-
-
-def loopback_url(listen: str, port: int) -> str:
-    """How this process reaches its own API (a wildcard listen address is reached on
-    127.0.0.1)."""
-    host_port = parse_host_port(listen)
-    host = host_port[0] if host_port else ""
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, not bound
-        host = "127.0.0.1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def console_sources(config: Config, services: Services, health: HealthReport) -> ConsoleSources:

@@ -145,5 +145,7 @@ async def run_transferred_call(
     finally:
         live.settle()
         call_leg.in_dialog.close()
-        call_leg.leg.finish()
+        final = call_leg.leg.finish()
+        if final is not None:
+            live.closing(final)  # a hang-up through the API answers once it is durable
         log.info("call.transferred_completed", call_status=call_leg.leg.status)

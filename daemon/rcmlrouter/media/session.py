@@ -260,6 +260,14 @@ class MediaSession:
         reason = recorder.done.result()
         return RecordingResult(path, duration, reason, digit)
 
+    def stop_recording(self) -> bool:
+        """End the recording in progress now (reason ``stopped``); False when none is (the
+        beep still plays, or no recording)."""
+        if self._recorder is None:
+            return False
+        self._recorder.finish("stopped")
+        return True
+
     async def _record_until_done(self, recorder: Recorder, keys: Iterable[str]) -> str:
         loop = asyncio.get_running_loop()
         while not recorder.done.done():
