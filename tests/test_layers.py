@@ -142,6 +142,22 @@ RULES.append(
         ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
+RULES.append(
+    (  # conferences sit under the call wing: rooms, the mixer, events; no SIP, no HTTP, no API
+        "rcmlrouter.conference",
+        (
+            "aiohttp",
+            "socket",
+            "rcmlrouter.sip",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+            "rcmlrouter.console",
+        ),
+    )
+)
 # The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
 # command line reaches it.
 COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
@@ -160,7 +176,7 @@ CALLS_TIERS = (
     ("wiring",),
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
-    ("bridge",),
+    ("bridge", "conference_call"),
     ("inbound_leg", "transferred_call"),
     ("inbound_call",),
     ("supervisor",),
