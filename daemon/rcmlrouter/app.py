@@ -243,10 +243,7 @@ class Daemon:
             ("messages", (lambda: messages.drain(grace)) if messages else None),
             ("api messages", (lambda: outgoing.drain(grace)) if outgoing else None),
             ("sip", (lambda: _stop_endpoint(endpoint)) if endpoint else None),
-            (
-                "conferences",
-                services.conferences.stop if services and services.conferences else None,
-            ),
+            ("conferences", conferences.stop if conferences else None),
             ("notifications", services.notifications.stop if services else None),
             ("callbacks", services.outbox.stop if services else None),
             ("retention", self.retention.stop if self.retention else None),
