@@ -1,0 +1,153 @@
+"""Rooms with real RTP: three phones, each its own tone; who hears whom, mute, hold, kick, the end,
+and the events in order. The daemon side is real (media sessions, the clock, the mixer, the
+store); the phones are UDP sockets in the test."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from conftest import Outbox, dominant_frequencies, open_call, open_phone
+
+from rcmlrouter.conference.events import StatusCallback
+from rcmlrouter.conference.participant import Mode, Participant, Settings
+from rcmlrouter.conference.registry import ConferenceRegistry, JoinRequest
+from rcmlrouter.conference.room import ConferenceFullError, RoomOptions
+from rcmlrouter.media.clock import MediaClock
+from rcmlrouter.store.ids import new_sid
+
+AC = "AC" + "1" * 32
+TONES = (400, 700, 1100)
+ALL = StatusCallback(
+    "http://127.0.0.1:9/cb", "POST", ("start", "end", "join", "leave", "mute", "hold")
+)
+
+
+async def listen(phones: list[Any], seconds: float = 0.8) -> list[set[int]]:
+    await asyncio.sleep(0.2)  # settle
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    return [dominant_frequencies(p.heard_between(t0, time.monotonic())) for p in phones]
+
+
+async def three_in_a_room(
+    store: Any, clock: MediaClock, outbox: Outbox, settings: dict[int, dict[str, Any]] | None = None
+) -> tuple[ConferenceRegistry, list[Any], list[Participant]]:
+    settings = settings or {}
+    registry = ConferenceRegistry(store, outbox, clock, "node-a")  # type: ignore[arg-type]
+    registry.start()
+    phones = [
+        await open_phone(f, codec) for f, codec in zip(TONES, ("PCMU", "PCMA", "PCMU"), strict=True)
+    ]
+    participants = []
+    request = JoinRequest(AC, "room", ALL, RoomOptions(max_participants=3))
+    for index, phone in enumerate(phones):
+        session = await open_call(phone, clock, keepalive=1.0)
+        extra = settings.get(index, {})
+        participant = Participant(new_sid("CA"), session, Settings(beep="false", **extra))
+        await registry.join(request, participant)
+        participants.append(participant)
+    return registry, phones, participants
+
+
+async def test_each_hears_the_other_two_never_itself(store: Any, clock: MediaClock) -> None:
+    outbox = Outbox()
+    registry, phones, people = await three_in_a_room(store, clock, outbox)
+    heard = await listen(phones)
+    for index, tones in enumerate(heard):
+        others = {t for i, t in enumerate(TONES) if i != index}
+        assert others <= tones, (index, tones)
+        assert TONES[index] not in tones, (index, tones)
+    assert all(p.mode is Mode.MIX for p in people)
+
+    # mute: the muted one's tone leaves the others' mix; it still hears them
+    sid = people[0].call_sid
+    conference_sid = next(iter(registry._by_sid))
+    assert registry.update_participant(conference_sid, sid, muted=True) is not None
+    heard = await listen(phones)
+    assert 400 not in heard[1] and 400 not in heard[2] and {700, 1100} <= heard[0]
+
+    # hold: neither hears nor is heard
+    registry.update_participant(conference_sid, people[1].call_sid, hold=True)
+    assert people[1].mode is Mode.HOLD
+    heard = await listen(phones)
+    assert 700 not in heard[2] and 700 not in heard[0]
+    assert 1100 not in heard[1] and 400 not in heard[1]
+
+    # kick: out of the room, its call goes on; the others stay
+    assert registry.kick(conference_sid, people[2].call_sid)
+    assert people[2].gone.result() == "kicked"
+    assert registry.room(conference_sid) is not None
+
+    registry.end(conference_sid)
+    assert all(p.gone.done() for p in people)
+    assert outbox.names() == [
+        "participant-join", "participant-join", "conference-start", "participant-join",
+        "participant-mute", "participant-hold", "participant-leave",
+        "participant-leave", "participant-leave", "conference-end",
+    ]  # fmt: skip
+    assert [int(e["SequenceNumber"]) for e in outbox.events] == list(range(10))
+    assert outbox.events[-1]["ReasonConferenceEnded"] == "conference-ended-via-api"
+    await registry.stop()
+    record = await store.get_conference(conference_sid)
+    assert record.status == "completed" and record.node_id == "node-a"
+    rows = await store.list_participants(conference_sid, None, 0, 10)
+    assert [p.status for p in rows.items] == ["completed"] * 3
+    assert [p.muted for p in rows.items] == [True, False, False]
+    for phone in phones:
+        phone.stop()
+
+
+async def test_end_conference_on_exit_ends_it_for_all(store: Any, clock: MediaClock) -> None:
+    outbox = Outbox()
+    registry, phones, people = await three_in_a_room(
+        store, clock, outbox, {0: {"end_conference_on_exit": True}}
+    )
+    conference_sid = next(iter(registry._by_sid))
+    room = registry.room(conference_sid)
+    assert room is not None
+    room.leave(people[0].call_sid, "hangup")
+    assert [p.gone.result() for p in people] == ["hangup", "conference-ended", "conference-ended"]
+    assert outbox.events[-1]["StatusCallbackEvent"] == "conference-end"
+    assert (
+        outbox.events[-1]["ReasonConferenceEnded"] == "participant-with-end-conference-on-exit-left"
+    )
+    assert outbox.events[-1]["CallSidEndingConference"] == people[0].call_sid
+    assert len(registry) == 0 and len(registry.engine) == 0
+    # every session is back on its own clock
+    assert not any(p.session.lent for p in people)
+    await registry.stop()
+    for phone in phones:
+        phone.stop()
+
+
+async def test_waiting_until_a_starter_joins_and_one_alone_costs_the_mixer_nothing(
+    store: Any, clock: MediaClock
+) -> None:
+    outbox = Outbox()
+    registry = ConferenceRegistry(store, outbox, clock, "node-a")  # type: ignore[arg-type]
+    registry.start()
+    phones = [await open_phone(f) for f in TONES[:2]]
+    sessions = [await open_call(p, clock, keepalive=1.0) for p in phones]
+    request = JoinRequest(AC, "wait", ALL, RoomOptions(max_participants=2))
+    first = Participant(new_sid("CA"), sessions[0], Settings(start_conference_on_enter=False))
+    room = await registry.join(request, first)
+    assert first.mode is Mode.WAIT and len(registry.engine) == 0
+    await asyncio.sleep(0.5)
+    assert len(clock) == 0  # a lone, quiet caller left the clock (silence suppression)
+    second = Participant(new_sid("CA"), sessions[1], Settings(beep="false"))
+    await registry.join(request, second)
+    assert room.started and first.mode is Mode.MIX and len(registry.engine) == 1
+    third = Participant(new_sid("CA"), sessions[1], Settings())
+    with pytest.raises(ConferenceFullError):
+        await registry.join(request, third)
+    room.leave(second.call_sid)
+    assert first.mode is Mode.ALONE and len(registry.engine) == 0
+    room.leave(first.call_sid)
+    assert outbox.names()[-1] == "conference-end"
+    assert outbox.events[-1]["ReasonConferenceEnded"] == "last-participant-left"
+    await registry.stop()
+    for phone in phones:
+        phone.stop()
