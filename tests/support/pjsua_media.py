@@ -9,7 +9,8 @@ Run as a subprocess (pjsua2 keeps one library per process), null audio device, 8
         # prints {"ready": true, "port": N} first, then the result line
 
 The result: {"states": [[text, status, reason]...], "done": bool, "seconds": float,
-"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str}.
+"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str,
+"recording_started_at": float | null (wall clock, when the WAV's first sample was taken)}.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class MediaCall(pj.Call):  # type: ignore[misc]
         self.recorder: pj.AudioMediaRecorder | None = None
         self.player: pj.AudioMediaPlayer | None = None
         self.codec = ""
+        self.recording_started_at: float | None = None  # time.time(): comparable across processes
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -54,6 +56,7 @@ class MediaCall(pj.Call):  # type: ignore[misc]
                 self.recorder = pj.AudioMediaRecorder()
                 self.recorder.createRecorder(self.options.record)
                 audio.startTransmit(self.recorder)
+                self.recording_started_at = time.time()
             if self.options.play:
                 self.player = pj.AudioMediaPlayer()
                 self.player.createPlayer(self.options.play, pj.PJMEDIA_FILE_NO_LOOP)
@@ -141,6 +144,7 @@ def run(endpoint: pj.Endpoint, get_call: object, options: argparse.Namespace) ->
         else None,
         "dtmf_sent_at": dtmf_sent_at,
         "codec": call.codec if call else "",
+        "recording_started_at": call.recording_started_at if call else None,
     }
 
 
