@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import wave
 from typing import Any
 
+import numpy as np
 import pytest
-from conftest import Outbox, dominant_frequencies, open_call, open_phone
+from conftest import Outbox, dominant_frequencies, open_call, open_phone, rms
 
 from rcmlrouter.conference.events import StatusCallback
 from rcmlrouter.conference.participant import Mode, Participant, Settings
+from rcmlrouter.conference.recording import RecordingSpace
 from rcmlrouter.conference.registry import ConferenceRegistry, JoinRequest
 from rcmlrouter.conference.room import ConferenceFullError, RoomOptions
 from rcmlrouter.media.clock import MediaClock
@@ -151,3 +154,75 @@ async def test_waiting_until_a_starter_joins_and_one_alone_costs_the_mixer_nothi
     await registry.stop()
     for phone in phones:
         phone.stop()
+
+
+async def test_a_coach_is_heard_only_by_the_one_coached_and_the_mix_is_recorded(
+    store: Any, clock: MediaClock, tmp_path: Any
+) -> None:
+    outbox = Outbox()
+    space = RecordingSpace(tmp_path / "recordings", store.add_recording)
+    registry = ConferenceRegistry(store, outbox, clock, "node-a", space)  # type: ignore[arg-type]
+    registry.start()
+    phones = [await open_phone(f) for f in TONES]
+    sessions = [await open_call(p, clock) for p in phones]
+    request = JoinRequest(AC, "coached", None, RoomOptions(record=True))
+    agent = Participant(new_sid("CA"), sessions[0], Settings(beep="false"))
+    customer = Participant(new_sid("CA"), sessions[1], Settings(beep="false"))
+    coach = Participant(new_sid("CA"), sessions[2], Settings(beep="false", coach=agent.call_sid))
+    for participant in (agent, customer, coach):
+        room = await registry.join(request, participant)
+    heard = await listen(phones)
+    assert heard[0] >= {700, 1100} and 400 not in heard[0]  # the agent hears both
+    assert 400 in heard[1] and 1100 not in heard[1]  # the customer never hears the coach
+    assert heard[2] >= {400, 700}  # the coach hears everyone
+    room.end("conference-ended-via-api")
+    await registry.stop()
+    await asyncio.sleep(0.1)
+    record = await store.get_conference(room.sid)
+    assert record.recording_sid is not None
+    recording = await store.get_recording(record.recording_sid)
+    assert recording.source == "Conference" and recording.duration > 0.5
+    path = tmp_path / "recordings" / AC / f"{recording.sid}.wav"
+    with wave.open(str(path)) as source:
+        mixed = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    assert {400, 700} <= dominant_frequencies(mixed[-8000:])
+    assert rms(mixed[-8000:]) > 1000
+    for phone in phones:
+        phone.stop()
+
+
+async def test_an_earlier_runs_conference_ends_at_start_with_its_events(
+    store: Any, clock: MediaClock
+) -> None:
+    from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRecord
+
+    now = time.time()
+    left = ConferenceRecord(
+        new_sid("CF"), AC, "crashed", "in-progress", "node-a", now, now,
+        status_callback="http://127.0.0.1:9/cb", status_callback_event="start end leave",
+        callback_sequence=4,
+    )  # fmt: skip
+    caller = ParticipantRecord(left.sid, new_sid("CA"), AC, "connected", False, False, True,
+                               False, now, now)  # fmt: skip
+    await store.save_conference_rows([left], [caller])
+    outbox = Outbox()
+    registry = ConferenceRegistry(store, outbox, clock, "node-a")  # type: ignore[arg-type]
+    registry.start()
+    assert await registry.recover() == 1
+    assert outbox.names() == ["participant-leave", "conference-end"]
+    assert [e["SequenceNumber"] for e in outbox.events] == ["4", "5"]
+    assert outbox.events[0]["CallSid"] == caller.call_sid
+    await registry.stop()
+    assert (await store.get_conference(left.sid)).status == "completed"
+    assert (await store.get_participant(left.sid, caller.call_sid)).status == "completed"
+    # the name is free again: a new room takes it
+    phone = await open_phone(400)
+    session = await open_call(phone, clock)
+    registry = ConferenceRegistry(store, outbox, clock, "node-a")  # type: ignore[arg-type]
+    registry.start()
+    request = JoinRequest(AC, "crashed", None, RoomOptions())
+    room = await registry.join(request, Participant(new_sid("CA"), session, Settings()))
+    assert room.sid != left.sid
+    room.end("conference-ended-via-api")
+    await registry.stop()
+    phone.stop()
