@@ -176,8 +176,9 @@ CALLS_TIERS = (
     ("wiring",),
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
-    ("bridge", "conference_call"),
-    ("inbound_leg", "transferred_call"),
+    ("bridge",),
+    ("conference_call",),
+    ("inbound_leg", "transferred_call", "conference_leg"),
     ("inbound_call",),
     ("supervisor",),
 )

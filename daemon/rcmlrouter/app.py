@@ -201,6 +201,8 @@ class Daemon:
         """Finish a dead cluster node's work as a restart finishes its own."""
         assert self.services is not None and self.messages is not None
         self.services.outbox.adopt(claim.events)
+        if self.services.conferences is not None:  # its rooms are gone: leave and end events
+            await self.services.conferences.close_nodes(claim.dead_nodes)
         await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages.adopt(claim.messages)
         if self.outgoing is not None:

@@ -46,20 +46,24 @@ class MediaCall(pj.Call):  # type: ignore[misc]
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
         for index, media in enumerate(info.media):
-            if media.type != pj.PJMEDIA_TYPE_AUDIO or self.recorder is not None:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
             if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
+            # a re-INVITE (a bridge moving the media elsewhere) may give the call a new audio
+            # port in the conference bridge: (re)connect the recorder and the player every time
             audio = self.getAudioMedia(index)
             self.codec = self.getStreamInfo(index).codecName
             if self.options.record:
-                self.recorder = pj.AudioMediaRecorder()
-                self.recorder.createRecorder(self.options.record)
+                if self.recorder is None:
+                    self.recorder = pj.AudioMediaRecorder()
+                    self.recorder.createRecorder(self.options.record)
+                    self.recording_started_at = time.time()
                 audio.startTransmit(self.recorder)
-                self.recording_started_at = time.time()
             if self.options.play:
-                self.player = pj.AudioMediaPlayer()
-                self.player.createPlayer(self.options.play, pj.PJMEDIA_FILE_NO_LOOP)
+                if self.player is None:
+                    self.player = pj.AudioMediaPlayer()
+                    self.player.createPlayer(self.options.play, pj.PJMEDIA_FILE_NO_LOOP)
                 self.player.startTransmit(audio)
 
 

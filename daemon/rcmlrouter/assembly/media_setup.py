@@ -63,4 +63,5 @@ def conference_registry(
     """The rooms of ``<Dial><Conference>`` and their mixer on the media clock; this node's id
     is the owner recorded on its conferences."""
     space = RecordingSpace(media.recordings_dir, media.save_recording)
-    return ConferenceRegistry(store, outbox, media.clock, node_id_for(config), space)
+    node = node_id_for(config)
+    return ConferenceRegistry(store, outbox, media.clock, node, space, config.cluster.lease)

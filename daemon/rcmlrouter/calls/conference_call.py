@@ -24,24 +24,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import structlog
 
+from rcmlrouter.calls.bridge import Bridge, CallerLeg
 from rcmlrouter.calls.call_events import post_action_after_hangup
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.calls.documents import CallDocuments
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.conference.events import StatusCallback
+from rcmlrouter.conference.internal_leg import InternalJoin, encode
 from rcmlrouter.conference.participant import Mode, Participant, Settings
 from rcmlrouter.conference.registry import ConferenceElsewhereError, JoinRequest
 from rcmlrouter.conference.room import ConferenceFullError, Room, RoomOptions
 from rcmlrouter.errors import MediaError, RcmlError, StoreError
 from rcmlrouter.media.audio import AudioClip, silence, tone
-from rcmlrouter.rcml.model import Dial, DialConference, Pause, Play, Redirect, Say
+from rcmlrouter.rcml.model import Dial, DialConference, DialSip, Pause, Play, Redirect, Say
 from rcmlrouter.rcml.ports import DialOutcome
+from rcmlrouter.sip.uri import SipUri, format_host
+from rcmlrouter.store.conference_records import ConferenceRecord
 
 log = structlog.get_logger(__name__)
 
@@ -52,12 +56,17 @@ DEFAULT_SOUND: Final = AudioClip(
 MAX_WAIT_REDIRECTS: Final = 5
 
 
-async def join_conference(
-    media: CallMedia, verb: Dial, state: CallState, wiring: CallWiring
-) -> DialOutcome:
+class ConferenceCaller(CallerLeg, Protocol):
+    """The caller's side as a conference needs it: a bridge's caller with media of ours."""
+
+    media: CallMedia
+
+
+async def join_conference(caller: ConferenceCaller, verb: Dial) -> DialOutcome:
     """Join ``verb.conference``; returns when this call has left it."""
     conference = verb.conference
     assert conference is not None
+    media, state, wiring = caller.media, caller.state, caller.wiring
     registry = wiring.services.conferences
     session = await media.conference_session()
     if registry is None or session is None:
@@ -65,11 +74,13 @@ async def join_conference(
     participant = Participant(state.call_sid, session, _settings(conference))
     try:
         room = await registry.join(_request(state, conference), participant)
-    except (ConferenceFullError, ConferenceElsewhereError, StoreError) as exc:
+    except ConferenceElsewhereError as exc:
+        return await _join_remote(caller, verb, conference, exc.record)
+    except (ConferenceFullError, StoreError) as exc:
         return _failed(wiring, state, f"<Conference> {conference.name}: {exc}")
     joined = time.time()
     try:
-        await _stay(participant, media, CallDocuments(state, wiring), conference)
+        await stay(participant, media, CallDocuments(state, wiring), conference)
     except asyncio.CancelledError:
         room.leave(state.call_sid, "hangup")
         if media.call.ended.done() and verb.action is not None:
@@ -81,6 +92,55 @@ async def join_conference(
     finally:
         room.leave(state.call_sid, "hangup")
     return DialOutcome("completed", True, _params(room, joined))
+
+
+async def _join_remote(
+    caller: ConferenceCaller, verb: Dial, conference: DialConference, held: ConferenceRecord
+) -> DialOutcome:
+    """The room lives on another node: bridge the caller to it through an internal SIP leg
+    (``conference/internal_leg.py``); the caller's media goes to the owner, which mixes it. The
+    leg ends when the owner lets the caller go (kick, end), the caller hangs up, or the owner
+    stops heartbeating (its conference is over: the caller goes on with its next verb)."""
+    state, wiring = caller.state, caller.wiring
+    registry = wiring.services.conferences
+    assert registry is not None
+    address = await registry.owner_address(held.node_id)
+    if address is None:
+        return _failed(wiring, state, f"<Conference> {conference.name}: node {held.node_id} "
+                       "holds it and is not alive")  # fmt: skip
+    join = InternalJoin(
+        held.sid, state.call_sid, _settings(conference), conference.wait_url,
+        conference.wait_method,
+    )  # fmt: skip
+    user, params = encode(join)
+    uri = SipUri("sip", user, format_host(address[0]), address[1], dict(params))
+    bridge = Bridge(
+        caller, Dial(timeout=10, time_limit=verb.time_limit, targets=(DialSip(str(uri)),))
+    )
+    log.info("conference.remote_join", conference_sid=held.sid, node_id=held.node_id)
+
+    def owner_dead() -> None:
+        winner = bridge.winner
+        if winner is not None and winner.call is not None and not winner.call.ended.done():
+            bridge.spawn(winner.call.hangup("conference owner is gone"))
+
+    stop_watching = registry.watch_owner(held.node_id, owner_dead)
+    joined = time.time()
+    caller.media.suspend()
+    try:
+        outcome = await bridge.run()
+    finally:
+        stop_watching()
+        await caller.media.resume()
+    if not outcome.answered:
+        return _failed(wiring, state, f"<Conference> {conference.name}: the internal leg to "
+                       f"node {held.node_id} failed ({outcome.status})")  # fmt: skip
+    params_out = {
+        "DialCallStatus": "completed",
+        "ConferenceSid": held.sid,
+        "DialCallDuration": str(int(time.time() - joined)),
+    }
+    return DialOutcome("completed", True, params_out)
 
 
 def _settings(conference: DialConference) -> Settings:
@@ -125,7 +185,7 @@ def _failed(wiring: CallWiring, state: CallState, message: str) -> DialOutcome:
 Music = tuple[str, str] | None | bool  # (url, method), None: silence, True: the default sound
 
 
-async def _stay(
+async def stay(
     participant: Participant, media: CallMedia, documents: CallDocuments, conf: DialConference
 ) -> None:
     playing: Music = None

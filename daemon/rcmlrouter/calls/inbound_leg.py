@@ -72,7 +72,7 @@ class InboundLeg:
 
     async def dial(self, verb: Dial) -> DialOutcome:
         if verb.conference is not None:  # on our own media: no bridge
-            return await join_conference(self.media, verb, self.state, self.wiring)
+            return await join_conference(self, verb)
         self.media.suspend()
         try:
             return await Bridge(self, verb).run()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import structlog
@@ -26,6 +26,7 @@ from rcmlrouter.conference.events import (
     StatusCallback,
     participant_record,
 )
+from rcmlrouter.conference.internal_leg import live_nodes
 from rcmlrouter.conference.participant import Participant
 from rcmlrouter.conference.recording import RecordingSpace, record_room
 from rcmlrouter.conference.room import Room, RoomOptions
@@ -40,7 +41,11 @@ log = structlog.get_logger(__name__)
 
 
 class ConferenceElsewhereError(RcmlRouterError):
-    """The conference lives on another node."""
+    """The conference lives on another node (``record.node_id``)."""
+
+    def __init__(self, message: str, record: ConferenceRecord) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +68,10 @@ class ConferenceRegistry:
         clock: MediaClock,
         node_id: str,
         recordings: RecordingSpace | None = None,
+        lease: float = 10.0,
     ) -> None:
         self.store = store
+        self.lease = lease
         self.outbox = outbox
         self.node_id = node_id
         self.recordings = recordings
@@ -73,11 +80,15 @@ class ConferenceRegistry:
         self._by_name: dict[tuple[str, str], Room] = {}
         self._by_sid: dict[str, Room] = {}
         self._claims: dict[tuple[str, str], asyncio.Lock] = {}
+        self._owners: dict[int, tuple[str, Callable[[], None]]] = {}  # remote joins' owners
+        self._watch: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.rows.start()
 
     async def stop(self, grace: float = 5.0) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         for room in list(self._by_sid.values()):
             room.end("conference-ended-by-shutdown")
         await self.rows.stop(grace)
@@ -122,12 +133,12 @@ class ConferenceRegistry:
         if held.sid != record.sid:
             if held.node_id != self.node_id:
                 raise ConferenceElsewhereError(
-                    f"conference {request.name} lives on node {held.node_id}"
+                    f"conference {request.name} lives on node {held.node_id}", held
                 )
             await self._close_stale(held)  # an earlier run's: over
             held = await self.store.claim_conference(record)
             if held.sid != record.sid:
-                raise ConferenceElsewhereError(f"conference {request.name} is held by {held.sid}")
+                raise ConferenceElsewhereError(f"conference {request.name} is held", held)
         events = ConferenceEvents(record, self.outbox, self.rows, callback)
         room = Room(events, self.engine, request.options, self._forget)
         if request.options.record and self.recordings is not None:
@@ -143,6 +154,46 @@ class ConferenceRegistry:
         if self._by_name.get((record.account_sid, record.friendly_name)) is room:
             del self._by_name[(record.account_sid, record.friendly_name)]
         log.info("conference.ended", conference_sid=record.sid, reason=record.reason_ended)
+
+    # -- other nodes ----------------------------------------------------------------------------
+
+    async def owner_address(self, node_id: str) -> tuple[str, int] | None:
+        """The SIP (UDP) address of ``node_id`` while it is alive; None when it is dead."""
+        return (await live_nodes(self.store, self.lease)).get(node_id)
+
+    async def is_node_host(self, host: str) -> bool:
+        """Whether ``host`` is the SIP host of a live node (an internal leg's source)."""
+        return any(h == host for h, _ in (await live_nodes(self.store, self.lease)).values())
+
+    def watch_owner(self, node_id: str, on_dead: Callable[[], None]) -> Callable[[], None]:
+        """Call ``on_dead`` once if ``node_id`` (the owner of a room a local caller joined
+        through an internal leg) stops heartbeating; returns the function that stops watching."""
+        key = id(on_dead)
+        self._owners[key] = (node_id, on_dead)
+        if self._watch is None or self._watch.done():
+            self._watch = asyncio.get_running_loop().create_task(self._watch_owners())
+        return lambda: self._owners.pop(key, None) and None
+
+    async def _watch_owners(self) -> None:
+        while self._owners:
+            await asyncio.sleep(max(0.2, self.lease / 4))
+            try:
+                alive = await live_nodes(self.store, self.lease)
+            except RcmlRouterError as exc:
+                log.warning("conference.owner_check_failed", error=str(exc))
+                continue
+            for key, (node_id, on_dead) in list(self._owners.items()):
+                if node_id not in alive:
+                    self._owners.pop(key, None)
+                    log.warning("conference.owner_dead", node_id=node_id)
+                    on_dead()
+
+    async def close_nodes(self, node_ids: Sequence[str]) -> None:
+        """A dead node's conferences are over (the survivor that claimed its work closes them):
+        ``leave`` for everyone still connected, then ``end``."""
+        for node_id in node_ids:
+            for record in await self.store.active_conferences(node_id):
+                await self._close_stale(record)
 
     # -- an earlier run's conferences -----------------------------------------------------------
 
