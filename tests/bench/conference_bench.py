@@ -1,6 +1,7 @@
 """Conference benchmark: rooms of N callers mixed in one process, next to same-run baselines.
 
 Run: .venv/bin/python tests/bench/conference_bench.py [--rooms 100] [--size 4] [--seconds 8]
+[--rounds 3]  (the cases interleave round by round; the table has each figure's median)
 
 Each case runs in a fresh process (uvloop, like the daemon) that opens ``rooms x size`` real
 MediaSessions on 127.0.0.1 (PCMU, one in four PCMA when mixing, so both codecs are in every
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -179,6 +181,7 @@ def main() -> int:
     parser.add_argument("--rooms", type=int, default=100)
     parser.add_argument("--size", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--one", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.one:  # child: one case in a fresh process
@@ -186,21 +189,30 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     legs = options.rooms * options.size
-    print(f"{legs} legs; frame gaps as the callers receive them; CPU of the mixing process")
+    cases = ("play", "pairs", "rooms", "alone")
+    runs: dict[str, list[dict[str, float]]] = {case: [] for case in cases}
+    for _ in range(options.rounds):
+        for case in cases:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", case, "--rooms", str(options.rooms),
+                 "--size", str(options.size), "--seconds", str(options.seconds)],
+                capture_output=True, text=True, check=False,
+                env={**os.environ, "PYTHONPATH": "daemon"},
+            )  # fmt: skip
+            lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
+            if proc.returncode != 0 or not lines:
+                print(f"{case}: failed\n{proc.stderr[-3000:]}")
+                return 1
+            runs[case].append(json.loads(lines[-1]))
+    print(
+        f"{legs} legs, {options.rounds} rounds (medians); frame gaps as the callers receive "
+        "them; CPU of the mixing process (100 % = one core)"
+    )
     print(f"{'case':<7}{'rooms':>6}{'CPU %':>8}{'%/leg':>8}{'µs/leg/tick':>12}{'mix p50 µs':>11}"
           f"{'p99 µs':>8}{'pps in':>8}{'gap p50':>8}{'p99 ms':>7}{'max ms':>8}")  # fmt: skip
-    for case in ("play", "pairs", "rooms", "alone"):
+    for case in cases:
         rooms = {"play": legs, "pairs": legs // 2, "rooms": options.rooms, "alone": legs}[case]
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", case, "--rooms", str(options.rooms),
-             "--size", str(options.size), "--seconds", str(options.seconds)],
-            capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": "daemon"},
-        )  # fmt: skip
-        lines = [line for line in proc.stdout.strip().splitlines() if line.startswith("{")]
-        if proc.returncode != 0 or not lines:
-            print(f"{case}: failed\n{proc.stderr[-3000:]}")
-            return 1
-        r = json.loads(lines[-1])
+        r = {key: statistics.median(run[key] for run in runs[case]) for key in runs[case][0]}
         per_leg_tick = r["cpu"] / legs / 50 * 1e6
         print(f"{case:<7}{rooms:>6}{100 * r['cpu']:>8.1f}{100 * r['cpu'] / legs:>8.3f}"
               f"{per_leg_tick:>12.1f}{r['tick_p50']:>11.0f}{r['tick_p99']:>8.0f}{r['pps']:>8.0f}"

@@ -54,3 +54,13 @@ def test_pcmu_and_pcma_mix_through_linear_samples() -> None:
     # the PCMU row hears the PCMA speaker and the other way round, within G.711's error
     assert np.max(np.abs(heard[0].astype(int) - b)) < 300
     assert np.max(np.abs(heard[1].astype(int) - a)) < 300
+
+
+def test_room_sums_by_blocks_agree_with_reduceat_for_any_sizes() -> None:
+    from rcmlrouter.conference.mixer import room_sums
+
+    rng = np.random.default_rng(7)
+    spoken = rng.integers(-9000, 9000, (23, FRAME)).astype(np.int32)
+    for starts in ([0], [0, 1], [0, 2, 5, 8, 12, 16, 20, 22], [0, 4, 8, 9, 10, 14]):
+        index = np.array(starts, dtype=np.intp)
+        assert (room_sums(spoken, index) == np.add.reduceat(spoken, index, axis=0)).all()
