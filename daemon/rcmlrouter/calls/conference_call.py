@@ -49,7 +49,7 @@ from rcmlrouter.store.conference_records import ConferenceRecord
 
 log = structlog.get_logger(__name__)
 
-ERROR_CONFERENCE = 13230  # notification: the conference could not be joined
+ERROR_CONFERENCE = 13250  # notification: the conference could not be joined (full, owner gone)
 DEFAULT_SOUND: Final = AudioClip(
     np.concatenate([tone(440.0, 0.2, amplitude=0.05).pcm, silence(2.8).pcm])
 )
