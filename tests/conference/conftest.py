@@ -59,6 +59,8 @@ class Phone(asyncio.DatagramProtocol):
     remote: tuple[str, int] | None = None
     _handle: Any = None
     _n: int = 0
+    keys: list[Any] = field(default_factory=list)  # dtmf.EventPacket s to send instead of audio
+    _event_ts: int = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -85,8 +87,15 @@ class Phone(asyncio.DatagramProtocol):
         t = (np.arange(160) + 160 * n) / 8000
         level = 0.2 if self.frequency else 0.0
         pcm = (level * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
-        header = rtp.pack_header(PT[self.codec], n, 160 * n, self._ssrc, n == 0)
-        self.transport.sendto(header + g711.encode(pcm, self.codec), self.remote)
+        if self.keys:  # a key press: telephone-event packets (PT 101), no audio meanwhile
+            packet = self.keys.pop(0)
+            if packet.marker:  # one timestamp for every packet of an event (RFC 4733)
+                self._event_ts = 160 * n
+            header = rtp.pack_header(101, n, self._event_ts, self._ssrc, packet.marker)
+            self.transport.sendto(header + packet.payload, self.remote)
+        else:
+            header = rtp.pack_header(PT[self.codec], n, 160 * n, self._ssrc, n == 0)
+            self.transport.sendto(header + g711.encode(pcm, self.codec), self.remote)
         self._n += 1
         self._handle = loop.call_at(self._t0 + 0.02 * self._n, self._send)
 

@@ -226,3 +226,27 @@ async def test_an_earlier_runs_conference_ends_at_start_with_its_events(
     room.end("conference-ended-via-api")
     await registry.stop()
     phone.stop()
+
+
+async def test_key_presses_are_not_mixed(store: Any, clock: MediaClock) -> None:
+    from rcmlrouter.media import dtmf
+
+    outbox = Outbox()
+    registry, phones, people = await three_in_a_room(store, clock, outbox)
+    await asyncio.sleep(0.3)
+    phones[0].frequency = 0.0  # only key presses from the first caller from now on
+    phones[1].frequency = phones[2].frequency = 0.0
+    for digit in "1590":
+        for packet in dtmf.event_packets(digit, 200):
+            phones[0].keys.append(packet)
+    t0 = time.monotonic()
+    await asyncio.sleep(1.2)
+    heard = [p.heard_between(t0 + 0.1, time.monotonic()) for p in phones[1:]]
+    assert all(rms(pcm) < 50 for pcm in heard), [rms(pcm) for pcm in heard]  # silence, no tones
+    digits = await people[0].session.collect_digits(4, "", 0.1)
+    assert digits == "1590"  # the keys reached the first caller's own DTMF receiver
+    conference_sid = next(iter(registry._by_sid))
+    registry.end(conference_sid)
+    await registry.stop()
+    for phone in phones:
+        phone.stop()
