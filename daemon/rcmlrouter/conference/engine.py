@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from rcmlrouter import metrics
 from rcmlrouter.conference.mixer import FRAME, Frames, Index, mix
 from rcmlrouter.conference.participant import Participant
 from rcmlrouter.media import g711
@@ -81,6 +82,7 @@ class MixEngine:
             self.clock.unregister(self._stream)
             self._stream = None
             self._rows, self._room_list = [], []
+            metrics.CONFERENCE_MIXED.set(0)
 
     def changed(self) -> None:
         """A room's membership or a participant's codec changed: rebuild before the next mix."""
@@ -111,6 +113,7 @@ class MixEngine:
         self._starts = np.array(starts, dtype=np.intp)
         self._room_of = np.array(room_of, dtype=np.intp)
         self._dirty = False
+        metrics.CONFERENCE_MIXED.set(len(rows))
 
     # -- the tick -------------------------------------------------------------------------------
 
@@ -125,7 +128,10 @@ class MixEngine:
         samples = self.tick_seconds
         if len(samples) >= TICK_SAMPLES:
             del samples[: TICK_SAMPLES // 2]
-        samples.append(time.thread_time() - started)
+        spent = time.thread_time() - started
+        samples.append(spent)
+        if rows:
+            metrics.CONFERENCE_TICK_SECONDS.observe(spent)
 
     def _mix_and_send(self, rows: list[Participant]) -> None:
         spoken = self._spoken(rows)

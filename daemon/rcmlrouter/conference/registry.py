@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import structlog
 
+from rcmlrouter import metrics
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.conference.engine import MixEngine
 from rcmlrouter.conference.events import (
@@ -38,6 +39,7 @@ from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRec
 from rcmlrouter.store.ids import new_sid
 
 log = structlog.get_logger(__name__)
+ENDED_KEPT = 10_000
 
 
 class ConferenceElsewhereError(RcmlRouterError):
@@ -82,6 +84,11 @@ class ConferenceRegistry:
         self._claims: dict[tuple[str, str], asyncio.Lock] = {}
         self._owners: dict[int, tuple[str, Callable[[], None]]] = {}  # remote joins' owners
         self._watch: asyncio.Task[None] | None = None
+        self._ended: dict[str, None] = {}  # rooms this process ended lately (oldest first)
+        metrics.CONFERENCES_ACTIVE.set_function(lambda: float(len(self._by_sid)))
+        metrics.CONFERENCE_PARTICIPANTS.set_function(
+            lambda: float(sum(len(room.participants) for room in self._by_sid.values()))
+        )
 
     def start(self) -> None:
         self.rows.start()
@@ -135,7 +142,10 @@ class ConferenceRegistry:
                 raise ConferenceElsewhereError(
                     f"conference {request.name} lives on node {held.node_id}", held
                 )
-            await self._close_stale(held)  # an earlier run's: over
+            if held.sid in self._ended:  # ours, just ended: its last row is on its way
+                await self.rows.flush()
+            else:
+                await self._close_stale(held)  # an earlier run's: over
             held = await self.store.claim_conference(record)
             if held.sid != record.sid:
                 raise ConferenceElsewhereError(f"conference {request.name} is held", held)
@@ -151,6 +161,9 @@ class ConferenceRegistry:
     def _forget(self, room: Room) -> None:
         record = room.events.record
         self._by_sid.pop(record.sid, None)
+        self._ended[record.sid] = None
+        if len(self._ended) > ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
         if self._by_name.get((record.account_sid, record.friendly_name)) is room:
             del self._by_name[(record.account_sid, record.friendly_name)]
         log.info("conference.ended", conference_sid=record.sid, reason=record.reason_ended)
