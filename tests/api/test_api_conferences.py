@@ -26,6 +26,8 @@ DAY = 1_700_000_000.0  # 2023-11-14
 class Control:
     """This node's live rooms, as the API sees them: ``live`` conference sids."""
 
+    node_id = "n1"
+
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
         self.live: dict[str, ConferenceRecord] = {}

@@ -2,10 +2,10 @@
 
 Caller X lands on node A, caller Y on node B, both for the same conference name: the store
 gives the name to one room (A's, X came first), and Y joins it through B's internal SIP leg to
-A. Each hears the other (pjsua2, tones). Then A is killed (SIGKILL): B sees its heartbeat stop,
-ends the internal leg so Y goes on with its next verb, and, as the survivor that claims A's
-work, ends A's conference: Y's ``participant-leave``, X's, and ``conference-end`` are delivered
-and the records say ``completed``.
+A. Each hears the other (pjsua2, tones); B's API mutes Y (the change goes to A's API). Then A
+is killed (SIGKILL): B sees its heartbeat stop, ends the internal leg so Y goes on with its next
+verb, and, as the survivor that claims A's work, ends A's conference: Y's and X's
+``participant-leave`` and ``conference-end`` are delivered and the records say ``completed``.
 """
 
 from __future__ import annotations
@@ -84,6 +84,12 @@ def test_callers_on_two_nodes_share_one_room_and_survive_its_owner(
                 time.sleep(0.2)
             assert len(people) == 2, people
         assert listed["conferences"][0]["status"] in ("init", "in-progress")
+        x_sid, y_sid = (r.params["CallSid"] for r in webhooks.requests(f"/voice2/{dial}"))
+        with b.api() as api_b:  # B's API: the change goes to the owner's (A's) API
+            one = f"/Conferences/{conference_sid}/Participants/{y_sid}.json"
+            muted = api_b.post(one, data={"Muted": "true"})
+            assert muted.status_code == 200 and muted.json()["muted"] is True, muted.text
+            assert api_b.post(one, data={"Muted": "false"}).json()["muted"] is False
         t1 = time.time()
         time.sleep(2.5)
         a.kill()  # the owner dies with the room
@@ -102,6 +108,7 @@ def test_callers_on_two_nodes_share_one_room_and_survive_its_owner(
             "participant-join", "participant-join", "conference-start",
             "participant-leave", "participant-leave", "conference-end",
         ], names  # fmt: skip
+        assert {r.params["CallSid"] for r in ended[3:5]} == {y_sid, x_sid}
         assert ended[-1].params["ReasonConferenceEnded"] == "conference-ended-by-node-failure"
         with b.api() as api_b:
             record = api_b.get(f"/Conferences/{conference_sid}.json").json()

@@ -11,8 +11,9 @@
 
 Reads come from the store; changes go to the live room through the node's
 :class:`~rcmlrouter.conference.control.ConferenceControl` and answer the room's state as it is
-after the change. A conference live on another node cannot be changed from this one (409,
-code 20409, naming the node): forwarding is not in this build. Adding a participant by dialling
+after the change. A change to a conference that lives on another node is sent to that node's
+API and its answer relayed (``api/conference_forward.py``); one that cannot be reached (or a
+room that is over) answers 409 (20409) naming the node. Adding a participant by dialling
 out (POST ``…/Participants``) waits for outbound calls (issue 18) and is not offered.
 """
 
@@ -24,6 +25,7 @@ from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.catalog import CONFERENCE_FILTERS
+from rcmlrouter.api.conference_forward import forward_to_owner, not_here
 from rcmlrouter.api.context import settings_of, store_of
 from rcmlrouter.api.form import Params, invalid, read_paging
 from rcmlrouter.api.records import day_bounds
@@ -97,10 +99,12 @@ async def _conference(request: web.Request, account: Account, sid: str) -> Confe
     return record
 
 
-def _not_here(record: ConferenceRecord) -> ApiError:
-    return ApiError(
-        409, 20409, f"conference {record.sid} is live on node {record.node_id}: change it there"
-    )
+async def _elsewhere(request: web.Request, record: ConferenceRecord) -> web.Response:
+    """The room is not live here: the owner's answer if another node owns it, else 409."""
+    control = _control(request)
+    if control is not None and record.node_id != control.node_id:
+        return await forward_to_owner(request, record)
+    raise not_here(record, " (not live)")
 
 
 # -- conferences ----------------------------------------------------------------------------------
@@ -137,7 +141,7 @@ async def handle_conference(request: web.Request) -> web.Response:
             control = _control(request)
             ended = control.end(sid) if control is not None else None
             if ended is None:
-                raise _not_here(record)
+                return await _elsewhere(request, record)
             record = ended
     return render(request, Resource("Conference", conference_fields(request, record)))
 
@@ -182,7 +186,7 @@ async def handle_participant(request: web.Request) -> web.Response:
     control = _control(request)
     if request.method == "DELETE":
         if control is None or not control.kick(conference.sid, call_sid):
-            raise _not_here(conference)
+            return await _elsewhere(request, conference)
         return web.Response(status=204)
     params = await Params.from_body(request)
     hold_url = params.url("HoldUrl", settings_of(request).public_base_url) or None
@@ -199,5 +203,5 @@ async def handle_participant(request: web.Request) -> web.Response:
         else None
     )
     if updated is None:
-        raise _not_here(conference)
+        return await _elsewhere(request, conference)
     return render(request, Resource("Participant", participant_fields(request, updated)))

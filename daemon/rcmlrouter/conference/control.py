@@ -10,6 +10,11 @@ from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRec
 
 
 class ConferenceControl(Protocol):
+    @property
+    def node_id(self) -> str:
+        """This node (the owner the store records for its rooms)."""
+        ...
+
     def end(self, conference_sid: str) -> ConferenceRecord | None:
         """End the conference (``Status=completed``); everyone goes on with their next verb."""
         ...
