@@ -16,7 +16,9 @@ Cases, on the same legs:
 - ``pairs``: two-party rooms (what a two-leg bridge with media costs in-process);
 - ``rooms``: the rooms of ``size`` (the target: 100 x 4, frame gap p99 < 25 ms);
 - ``alone``: one caller per room (the mixer has nothing to do; silence leaves the clock).
-The mixer's own tick (decode, mix, encode, send for every room) is reported as p50 / p99 µs.
+The mixer's own tick (decode, mix, encode, send for every room) is reported as p50 / p99 µs
+of CPU. Then the arithmetic alone: one tick's mix of the same rooms with numpy (``mixer.mix``)
+against the same sums in plain Python (lists of ints), the library choice's same-run baseline.
 """
 
 from __future__ import annotations
@@ -176,6 +178,37 @@ def run_one(case: str, rooms: int, size: int, warmup: float, window: float) -> d
     return result
 
 
+def arithmetic(rooms: int, size: int) -> tuple[float, float]:
+    """µs per tick of the mix alone: numpy (``mixer.mix``) and plain Python, same frames."""
+    import timeit
+
+    import numpy as np
+
+    from rcmlrouter.conference.mixer import mix
+
+    legs = rooms * size
+    rng = np.random.default_rng(1)
+    spoken = rng.integers(-8000, 8000, (legs, 160)).astype(np.int32)
+    starts = np.arange(0, legs, size, dtype=np.intp)
+    room_of = np.repeat(np.arange(rooms), size)
+    frames = spoken.tolist()
+
+    def plain() -> list[list[int]]:
+        heard = []
+        for first in range(0, legs, size):
+            members = frames[first : first + size]
+            total = [sum(column) for column in zip(*members, strict=True)]
+            for own in members:
+                heard.append(
+                    [max(-32768, min(32767, t - o)) for t, o in zip(total, own, strict=True)]
+                )
+        return heard
+
+    fast = timeit.timeit(lambda: mix(spoken, starts, room_of), number=200) / 200
+    slow = timeit.timeit(plain, number=5) / 5
+    return fast * 1e6, slow * 1e6
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rooms", type=int, default=100)
@@ -217,6 +250,9 @@ def main() -> int:
         print(f"{case:<7}{rooms:>6}{100 * r['cpu']:>8.1f}{100 * r['cpu'] / legs:>8.3f}"
               f"{per_leg_tick:>12.1f}{r['tick_p50']:>11.0f}{r['tick_p99']:>8.0f}{r['pps']:>8.0f}"
               f"{r['p50']:>8.2f}{r['p99']:>7.2f}{r['max']:>8.2f}", flush=True)  # fmt: skip
+    fast, slow = arithmetic(options.rooms, options.size)
+    print(f"mix arithmetic for {options.rooms} x {options.size}, one tick: numpy {fast:.0f} µs, "
+          f"plain Python {slow:.0f} µs ({slow / fast:.0f}x)")  # fmt: skip
     return 0
 
 
