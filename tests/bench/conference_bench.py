@@ -8,8 +8,10 @@ MediaSessions on 127.0.0.1 (PCMU, one in four PCMA when mixing, so both codecs a
 room) and puts them in conferences through the real registry, rooms, mixer and media clock
 (the store and the outbox are in-memory stand-ins: they are off the media path). A second process
 plays every caller: one UDP socket sends each leg a 20 ms tone frame every 20 ms and timestamps
-what comes back, per SSRC (frame gap p50 / p99 / max). CPU is the mixing process's time over
-the window (100 % = one core).
+what comes back, per SSRC (frame gap p50 / p99 / max). ``sent p99`` is the media clock's own
+cadence in the mixing process (the interval between its ticks, when every packet of the tick
+goes out), free of the callers' process's scheduling. CPU is the mixing process's time over the
+window (100 % = one core).
 
 Cases, on the same legs:
 - ``play``: every leg plays a looped tone, nothing is mixed (the media path alone);
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import statistics
@@ -132,19 +135,25 @@ async def mixing(case: str, rooms: int, size: int, phones_port: int, warmup: flo
             request = JoinRequest("AC" + "0" * 32, f"room-{i // per_room}", None, RoomOptions())
             participant = Participant(new_sid("CA"), session, Settings(beep="false"))
             await registry.join(request, participant)
+    loop = asyncio.get_running_loop()
+    stamps: list[float] = []
     await asyncio.sleep(warmup)
+    probe = clock.register(lambda: stamps.append(loop.time()))  # the clock's cadence, as sent
     engine = registry.engine
     engine.tick_seconds.clear()
     cpu, wall = time.process_time(), time.monotonic()
     late = clock.late_ticks
     await asyncio.sleep(window)
     used = (time.process_time() - cpu) / (time.monotonic() - wall)
+    clock.unregister(probe)
+    sends = sorted(b - a for a, b in itertools.pairwise(stamps)) or [0.0]
     ticks = sorted(engine.tick_seconds) or [0.0]
     result = {
         "cpu": used,
         "tick_p50": ticks[len(ticks) // 2] * 1e6,
         "tick_p99": ticks[min(len(ticks) - 1, int(len(ticks) * 0.99))] * 1e6,
         "late_ticks": clock.late_ticks - late,
+        "send_p99": sends[min(len(sends) - 1, int(len(sends) * 0.99))] * 1000,
         "clock_streams": len(clock),
     }
     for task in plays:
@@ -242,14 +251,16 @@ def main() -> int:
         "them; CPU of the mixing process (100 % = one core)"
     )
     print(f"{'case':<7}{'rooms':>6}{'CPU %':>8}{'%/leg':>8}{'µs/leg/tick':>12}{'mix p50 µs':>11}"
-          f"{'p99 µs':>8}{'pps in':>8}{'gap p50':>8}{'p99 ms':>7}{'max ms':>8}")  # fmt: skip
+          f"{'p99 µs':>8}{'pps in':>8}{'gap p50':>8}{'p99 ms':>7}{'max ms':>8}"
+          f"{'sent p99':>9}")  # fmt: skip
     for case in cases:
         rooms = {"play": legs, "pairs": legs // 2, "rooms": options.rooms, "alone": legs}[case]
         r = {key: statistics.median(run[key] for run in runs[case]) for key in runs[case][0]}
         per_leg_tick = r["cpu"] / legs / 50 * 1e6
         print(f"{case:<7}{rooms:>6}{100 * r['cpu']:>8.1f}{100 * r['cpu'] / legs:>8.3f}"
               f"{per_leg_tick:>12.1f}{r['tick_p50']:>11.0f}{r['tick_p99']:>8.0f}{r['pps']:>8.0f}"
-              f"{r['p50']:>8.2f}{r['p99']:>7.2f}{r['max']:>8.2f}", flush=True)  # fmt: skip
+              f"{r['p50']:>8.2f}{r['p99']:>7.2f}{r['max']:>8.2f}{r['send_p99']:>9.2f}",
+              flush=True)  # fmt: skip
     fast, slow = arithmetic(options.rooms, options.size)
     print(f"mix arithmetic for {options.rooms} x {options.size}, one tick: numpy {fast:.0f} µs, "
           f"plain Python {slow:.0f} µs ({slow / fast:.0f}x)")  # fmt: skip

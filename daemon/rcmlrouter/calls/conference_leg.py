@@ -87,9 +87,13 @@ async def run_conference_leg(
         live.uncancel()
         if not live.remote_ended:
             await call.hangup()
-    except RcmlRouterError as exc:
+    except RcmlRouterError as exc:  # no RTP port, an offer we cannot answer, the store…
         log.warning("conference.internal_leg_failed", error=str(exc))
-        await call.hangup()
+        if call.answered:
+            await call.hangup()
+        else:
+            status = exc.sip_status if isinstance(exc, SipError) else 500
+            call.reject(status, reason_header=str(exc))
     finally:
         live.settle()
         media.close()
