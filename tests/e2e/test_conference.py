@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from support.conference_callers import Caller, near, wav_bytes
+from support.conference_callers import Caller, near, peaks, wav_bytes
 from support.webhooks import Reply, rcml
 
 pytest.importorskip("pjsua2")
@@ -39,7 +40,7 @@ def test_three_callers_in_one_conference(daemon, webhooks, tmp_path, dial) -> No
     callback = webhooks.route(f"/conf-events/{dial}", Reply("", 204))
     conference = (
         f'<Conference beep="false" waitUrl="" statusCallback="{callback}" '
-        f'statusCallbackEvent="{EVENTS}"'
+        f'statusCallbackEvent="{EVENTS}" record="record-from-start"'
     )
     tone = {
         hz: webhooks.route(f"/audio/{dial}/{hz}.wav", Reply(wav_bytes(hz, 3.0), 200, "audio/wav"))
@@ -119,6 +120,11 @@ def _phases(daemon, webhooks, callers, room, dial) -> None:
         end_at = ended[-1].at
         time.sleep(max(0.0, end_at + 3.2 - time.time()))
         record = client.get(f"/Conferences/{conference_sid}.json").json()
+        recording = client.get(f"/Recordings/{record['recording_sid']}.json").json()
+        audio = client.get(f"/Recordings/{record['recording_sid']}.wav")
+    assert recording["source"] == "Conference" and float(recording["duration"]) > 8, recording
+    mixed = np.frombuffer(audio.content[44:], dtype="<i2")
+    assert all(near(peaks(mixed), hz) for hz in TONES.values())  # the room's mix: all three
     results = {name: caller.finish() for name, caller in callers.items()}
     assert all(r["confirmed_at"] is not None for r in results.values()), results
     heard = {name: caller.window(t1 + 0.7, t1 + 2.7) for name, caller in callers.items()}

@@ -4,9 +4,10 @@ Each tick it takes one frame from every mixed participant (``Participant.take_fr
 them per codec in one table lookup, mixes every room at once (:func:`~.mixer.mix`), encodes per
 codec and sends each participant its packet through its own RTP session
 (``MediaSession.tick_with``), in the same tick, so the mix is never a tick late. A room is here
-only while it mixes (started, two or more participants who are not held, or a beep playing):
-a participant alone, waiting or held is not, and its session is back on its own clock with its
-idle rules (a lone caller in silence costs the clock nothing, as any quiet call).
+only while it mixes (started, two or more participants who are not held) or records: a
+participant alone, waiting or held is not mixed, and its session is back on its own clock with
+its idle rules (a lone caller in silence costs the clock nothing, as any quiet call); a recorded
+room that has nobody to mix is handed silence each tick, so its recording keeps time.
 
 The layout (which rows belong to which room) is rebuilt only when membership changes; the
 per-tick work is a few array operations plus, per participant, one dequeue and one send.
@@ -31,6 +32,7 @@ from rcmlrouter.media.clock import ClockStream, MediaClock
 log = structlog.get_logger(__name__)
 
 TICK_SAMPLES: Final = 512  # tick durations kept for the figures (a ring)
+_SILENCE: Final = np.zeros(FRAME, dtype=np.int32)
 
 
 class MixedRoom(Protocol):
@@ -62,6 +64,7 @@ class MixEngine:
         self._starts: Index = np.zeros(0, dtype=np.intp)
         self._room_of: Index = np.zeros(0, dtype=np.intp)
         self._coached: list[tuple[int, int]] = []
+        self._silent: list[MixedRoom] = []  # here for their recording only: nobody to mix
         self.ticks = 0
         self.tick_seconds: list[float] = []
 
@@ -81,7 +84,7 @@ class MixEngine:
         if not self._rooms and self._stream is not None:
             self.clock.unregister(self._stream)
             self._stream = None
-            self._rows, self._room_list = [], []
+            self._rows, self._room_list, self._silent = [], [], []
             metrics.CONFERENCE_MIXED.set(0)
 
     def changed(self) -> None:
@@ -96,6 +99,7 @@ class MixEngine:
         room_of: list[int] = []
         rooms: list[MixedRoom] = []
         by_size = sorted(((list(r.mixed()), r) for r in self._rooms.values()), key=_size)
+        self._silent = [room for members, room in by_size if not members]
         for members, room in by_size:  # rooms of one size side by side: summed as one block
             if not members:
                 continue
@@ -124,6 +128,8 @@ class MixEngine:
         rows = self._rows
         if rows:
             self._mix_and_send(rows)
+        for room in self._silent:
+            room.recorded(_SILENCE)
         self.ticks += 1
         samples = self.tick_seconds
         if len(samples) >= TICK_SAMPLES:

@@ -151,8 +151,9 @@ class ConferenceRegistry:
                 raise ConferenceElsewhereError(f"conference {request.name} is held", held)
         events = ConferenceEvents(record, self.outbox, self.rows, callback)
         room = Room(events, self.engine, request.options, self._forget)
-        if request.options.record and self.recordings is not None:
-            room.recording = record_room(self.recordings, events)
+        space = self.recordings
+        if request.options.record and space is not None:
+            room.record = lambda: record_room(space, events)
         self._by_name[(request.account_sid, request.name)] = room
         self._by_sid[record.sid] = room
         log.info("conference.created", conference_sid=record.sid, friendly_name=request.name)

@@ -13,8 +13,8 @@ Decisions (Twilio's unless noted):
 - **Beep** (``true``, ``onEnter``, ``onExit``, ``false``): a short tone to the others when a
   participant enters / leaves (rising 880 Hz on enter, 440 Hz on exit, 0.25 s).
 - ``maxParticipants`` (at most 250) is the first participant's; one more is refused.
-- ``record="record-from-start"`` (the first participant's): the room's mix from the start to
-  the end, one Recording resource.
+- ``record="record-from-start"`` (the first participant's): the room's mix from the moment it
+  starts to its end (silence while nobody is mixed), one Recording resource.
 
 Modes are recomputed on every change (:meth:`Room.settle`): a participant in ``MIX`` lends its
 RTP session to the mixer (``engine.py``); every other mode gives it back.
@@ -72,6 +72,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.started = False
         self.ended = False
+        self.record: Callable[[], MixRecording] | None = None  # starts the recording
         self.recording: MixRecording | None = None
         self._in_engine = False
         self._beep: npt.NDArray[np.int32] | None = None
@@ -178,6 +179,8 @@ class Room:
             self.started = True
             self.events.update(status="in-progress")
             self.events.emit("start", "conference-start")
+            if self.record is not None:  # record-from-start: from the moment it starts
+                self.recording = self.record()
         active = [p for p in members if not p.hold]
         for participant in members:
             participant.set_mode(self._mode(participant, len(active)))
@@ -187,7 +190,7 @@ class Room:
                 participant.session.lend_clock()
             else:
                 participant.session.return_clock()
-        if mixing:
+        if mixing or (self.recording is not None and members):  # a recording keeps time
             self._in_engine = True
             self.engine.add(self)
         else:
