@@ -129,18 +129,29 @@ async def _join_remote(
     caller.media.suspend()
     try:
         outcome = await bridge.run()
+    except asyncio.CancelledError:  # the caller hung up: the action still hears of it
+        if caller.call.ended.done() and verb.action is not None:
+            params = _remote_params(held, joined)
+            post_action_after_hangup(
+                wiring.services.outbox, state, state.call_sid, "completed",
+                (verb.action, verb.method), params,
+            )  # fmt: skip
+        raise
     finally:
         stop_watching()
         await caller.media.resume()
     if not outcome.answered:
         return _failed(wiring, state, f"<Conference> {conference.name}: the internal leg to "
                        f"node {held.node_id} failed ({outcome.status})")  # fmt: skip
-    params_out = {
+    return DialOutcome("completed", True, _remote_params(held, joined))
+
+
+def _remote_params(held: ConferenceRecord, joined: float) -> dict[str, str]:
+    return {
         "DialCallStatus": "completed",
         "ConferenceSid": held.sid,
         "DialCallDuration": str(int(time.time() - joined)),
     }
-    return DialOutcome("completed", True, params_out)
 
 
 def _settings(conference: DialConference) -> Settings:

@@ -6,9 +6,10 @@ leg from B to A (placed like a ``<Dial><Sip>``: B bridges the caller to it, so t
 goes to A, which mixes it like any local participant). The leg's Request-URI carries the join:
 user ``rcmlconf-{CF}-{CA}`` (the conference and the caller's CallSid, so A's API and events name
 the real call) and URI parameters for the caller's ``<Conference>`` attributes (``muted``,
-``beep``, ``start``, ``end``, ``coach``, ``label``, ``wait``, ``waitMethod``). A accepts such an
-INVITE only from the SIP host of a live node of the cluster (the ``nodes`` table), and only for
-a room it has; the conference sid (128 random bits) is the capability.
+``beep``, ``start``, ``end``, ``coach``, ``label``, ``wait``, ``waitmethod``: lower case, as URI
+parameter names are case-insensitive). A accepts such an INVITE only from the SIP host of a live
+node of the cluster (the ``nodes`` table), and only for a room it has; the conference sid (128
+random bits) is the capability.
 
 Pure (no SIP here: the call wing builds and reads the URI), plus the one store read that finds a
 live node's SIP address.
@@ -61,7 +62,7 @@ def encode(join: InternalJoin) -> tuple[str, dict[str, str]]:
         params["label"] = quote(settings.label, safe="")
     if join.wait_url is not None:
         params["wait"] = quote(join.wait_url, safe="")
-        params["waitMethod"] = join.wait_method
+        params["waitmethod"] = join.wait_method
     return f"{PREFIX}{join.conference_sid}-{join.call_sid}", params
 
 
@@ -90,7 +91,7 @@ def decode(user: str, params: dict[str, str | None]) -> InternalJoin | None:
         coach=coach,
         label=unquote(params.get("label") or "") or None,
     )
-    method = "GET" if params.get("waitMethod") == "GET" else "POST"
+    method = "GET" if params.get("waitmethod") == "GET" else "POST"
     wait_url = None if wait is None else unquote(wait)
     return InternalJoin(found.group(1), found.group(2), settings, wait_url, method)
 
