@@ -106,6 +106,10 @@ async def test_lists_filters_and_reads(api: tuple[Api, Control], base: str) -> N
     assert one["subresource_uris"]["participants"].endswith(f"{live.sid}/Participants.json")
     people = (await client.get(f"{root}/{live.sid}/Participants.json", auth=auth)).json()
     assert [p["call_sid"] for p in people["participants"]] == [call]
+    muted = await client.get(f"{root}/{live.sid}/Participants.json?Muted=true", auth=auth)
+    assert muted.json()["participants"] == []
+    bad = await client.get(f"{root}/{live.sid}/Participants.json?Hold=maybe", auth=auth)
+    assert bad.status_code == 400 and bad.json()["code"] == 20001
     xml = await client.get(f"{root}/{live.sid}/Participants/{call}", auth=auth)
     assert xml.status_code == 200 and "<Participant>" in xml.text
     missing = await client.get(f"{root}/CF{'0' * 32}.json", auth=auth)

@@ -75,5 +75,9 @@ async def test_participants_round_trip(store: Store) -> None:
     assert await store.get_participant(room.sid, two.call_sid) == two
     connected = await store.list_participants(room.sid, "connected", 0, 50)
     assert [p.call_sid for p in connected.items] == [two.call_sid]
+    held = await store.list_participants(room.sid, None, 0, 50, hold=True)
+    assert [p.call_sid for p in held.items] == [one.call_sid] and held.total == 1
+    unmuted = await store.list_participants(room.sid, None, 0, 50, muted=False, hold=False)
+    assert [p.call_sid for p in unmuted.items] == [two.call_sid]
     assert [c.sid for c in await store.active_conferences("node-a")] == [room.sid]
     assert await store.active_conferences("node-b") == []

@@ -154,17 +154,11 @@ async def handle_participants(request: web.Request) -> web.Response:
     conference = await _conference(request, account, request.match_info["conference_sid"])
     params = Params.from_query(request)
     paging = read_paging(params)
+    muted, hold = params.boolean("Muted"), params.boolean("Hold")
     page = await store_of(request).list_participants(
-        conference.sid, None, paging.page, paging.page_size
+        conference.sid, None, paging.page, paging.page_size, muted=muted, hold=hold
     )
     items = page.items
-    muted, hold = params.boolean("Muted"), params.boolean("Hold")
-    if muted is not None or hold is not None:  # a page of one room: filtered in place
-        items = [
-            p
-            for p in items
-            if (muted is None or p.muted == muted) and (hold is None or p.hold == hold)
-        ]
     filters = [(n, params.text(n) or "") for n in ("Muted", "Hold") if params.text(n)]
     meta = list_meta(request, paging, page.total, len(items), filters)
     fields = [participant_fields(request, p) for p in items]

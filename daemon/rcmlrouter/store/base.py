@@ -169,7 +169,14 @@ class Store(Protocol):
     ) -> Page[ConferenceRecord]: ...
     async def get_participant(self, conference_sid: str, call_sid: str) -> ParticipantRecord: ...
     async def list_participants(
-        self, conference_sid: str, status: str | None, page: int, page_size: int
+        self,
+        conference_sid: str,
+        status: str | None,
+        page: int,
+        page_size: int,
+        *,
+        muted: bool | None = None,
+        hold: bool | None = None,
     ) -> Page[ParticipantRecord]: ...
     async def active_conferences(self, node_id: str) -> list[ConferenceRecord]: ...
 

@@ -162,13 +162,25 @@ class ConferenceQueries(SqlStore):
         return to_participant(row)
 
     async def list_participants(
-        self, conference_sid: str, status: str | None, page: int, page_size: int
+        self,
+        conference_sid: str,
+        status: str | None,
+        page: int,
+        page_size: int,
+        *,
+        muted: bool | None = None,
+        hold: bool | None = None,
     ) -> Page[ParticipantRecord]:
-        """In joining order; ``status`` (connected, completed) filters."""
-        where, values = "conference_sid = ?", [conference_sid]
+        """In joining order; ``status`` (connected, completed), ``muted`` and ``hold`` filter."""
+        where = "conference_sid = ?"
+        values: list[Any] = [conference_sid]
         if status:
             where += " AND status = ?"
             values.append(status)
+        for column, flag in (("muted", muted), ("hold", hold)):
+            if flag is not None:
+                where += f" AND {column} = ?"
+                values.append(int(flag))
         count_sql = f"SELECT COUNT(*) FROM conference_participants WHERE {where}"
         page_sql = (
             f"SELECT {P_COLUMNS} FROM conference_participants WHERE {where} "
