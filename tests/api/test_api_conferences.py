@@ -112,6 +112,8 @@ async def test_lists_filters_and_reads(api: tuple[Api, Control], base: str) -> N
     assert bad.status_code == 400 and bad.json()["code"] == 20001
     xml = await client.get(f"{root}/{live.sid}/Participants/{call}", auth=auth)
     assert xml.status_code == 200 and "<Participant>" in xml.text
+    none = (await client.get(f"{root}/{live.sid}/Recordings.json", auth=auth)).json()
+    assert none["recordings"] == []
     missing = await client.get(f"{root}/CF{'0' * 32}.json", auth=auth)
     assert missing.status_code == 404 and missing.json()["code"] == 20404
 

@@ -121,6 +121,8 @@ def _phases(daemon, webhooks, callers, room, dial) -> None:
         time.sleep(max(0.0, end_at + 3.2 - time.time()))
         record = client.get(f"/Conferences/{conference_sid}.json").json()
         recording = client.get(f"/Recordings/{record['recording_sid']}.json").json()
+        listed = client.get(f"/Conferences/{conference_sid}/Recordings.json").json()
+        assert [r["sid"] for r in listed["recordings"]] == [record["recording_sid"]]
         audio = client.get(f"/Recordings/{record['recording_sid']}.wav")
     assert recording["source"] == "Conference" and float(recording["duration"]) > 8, recording
     mixed = np.frombuffer(audio.content[44:], dtype="<i2")

@@ -113,6 +113,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), f"{acc}/Conferences", conferences.handle_conferences)
     _add(router, ("GET", "POST"), f"{acc}/Conferences/{{sid}}", conferences.handle_conference)
     _add(router, ("GET",), f"{conference}/Participants", conferences.handle_participants)
+    _add(router, ("GET",), f"{conference}/Recordings", conferences.handle_conference_recordings)
     participant = f"{conference}/Participants/{{sid}}"
     _add(router, ("GET", "POST", "DELETE"), participant, conferences.handle_participant)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)

@@ -127,6 +127,12 @@ CONFERENCE_RESOURCES = (
         {**ACCOUNT, "conference_sid": SID},
     ),
     Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Recordings",
+        "Conferences",
+        (get_op("The conference's recording (record-from-start)"),),
+        {**ACCOUNT, "conference_sid": SID},
+    ),
+    Resource(
         f"{ACC}/Conferences/{{conference_sid}}/Participants/{{sid}}",
         "Conferences",
         (

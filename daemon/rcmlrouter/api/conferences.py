@@ -5,6 +5,7 @@
   (``YYYY-MM-DD``, UTC) filter.
 - ``Accounts/{AC}/Conferences/{CF}``: read; POST ``Status=completed`` ends it (everyone goes on
   with their next verb). Ending a conference that is over answers it as it is.
+- ``…/{CF}/Recordings``: the conference's recording (``record-from-start``), if any.
 - ``…/{CF}/Participants``: list (``Muted``, ``Hold`` filter; joining order);
   ``…/Participants/{CA}``: read; POST ``Muted``, ``Hold``, ``HoldUrl``, ``HoldMethod``;
   DELETE takes the participant out (its call goes on with its next verb), 204.
@@ -28,6 +29,7 @@ from rcmlrouter.api.catalog import CONFERENCE_FILTERS
 from rcmlrouter.api.conference_forward import forward_to_owner, not_here
 from rcmlrouter.api.context import settings_of, store_of
 from rcmlrouter.api.form import Params, invalid, read_paging
+from rcmlrouter.api.recordings import recording_fields
 from rcmlrouter.api.records import day_bounds
 from rcmlrouter.api.render import Collection, Resource, api_base, render, rfc2822, strip_format
 from rcmlrouter.api.twilio_paging import list_meta
@@ -60,7 +62,10 @@ def conference_fields(request: web.Request, c: ConferenceRecord) -> dict[str, An
         "call_sid_ending_conference": c.call_sid_ending,
         "recording_sid": c.recording_sid,
         "uri": f"{uri}.json",
-        "subresource_uris": {"participants": f"{uri}/Participants.json"},
+        "subresource_uris": {
+            "participants": f"{uri}/Participants.json",
+            "recordings": f"{uri}/Recordings.json",
+        },
     }
 
 
@@ -144,6 +149,23 @@ async def handle_conference(request: web.Request) -> web.Response:
                 return await _elsewhere(request, record)
             record = ended
     return render(request, Resource("Conference", conference_fields(request, record)))
+
+
+async def handle_conference_recordings(request: web.Request) -> web.Response:
+    """``Conferences/{CF}/Recordings``: the conference's recording (``record-from-start``)."""
+    _, account = await authorize(request)
+    conference = await _conference(request, account, request.match_info["conference_sid"])
+    params = Params.from_query(request)
+    paging = read_paging(params)
+    items = []
+    if conference.recording_sid is not None and paging.page == 0:
+        try:
+            recording = await store_of(request).get_recording(conference.recording_sid)
+            items.append(recording_fields(request, recording))
+        except NotFoundError:  # still being written (the conference just ended), or pruned
+            pass
+    meta = list_meta(request, paging, len(items), len(items))
+    return render(request, Collection("Recordings", "Recording", "recordings", meta, items))
 
 
 # -- participants ---------------------------------------------------------------------------------
