@@ -142,6 +142,37 @@ RULES.append(
         ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
+RULES.append(
+    (  # what a live call update is: shared by the API, the call wing and the cluster, a leaf
+        "rcmlrouter.call_updates",
+        (
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.cluster",
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.rcml",
+            "aiohttp",
+            "asyncpg",
+        ),
+    )
+)
+RULES.append(
+    (  # conferences sit under the call wing: rooms, the mixer, events; no SIP, no HTTP, no API
+        "rcmlrouter.conference",
+        (
+            "aiohttp",
+            "socket",
+            "rcmlrouter.sip",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+            "rcmlrouter.console",
+        ),
+    )
+)
 # The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
 # command line reaches it.
 COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
@@ -161,9 +192,11 @@ CALLS_TIERS = (
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
     ("bridge",),
-    ("inbound_leg", "transferred_call", "outbound_leg"),
+    ("conference_call",),
+    ("inbound_leg", "transferred_call", "conference_leg", "outbound_leg"),
     ("inbound_call", "outbound_call"),
     ("supervisor",),
+    ("live_control",),  # live call control (POST Calls/{CA}) acts on the supervisor's calls
     ("originate",),
 )
 

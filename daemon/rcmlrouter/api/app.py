@@ -12,7 +12,9 @@ from rcmlrouter.api import (
     accounts,
     applications,
     available,
+    call_update,
     calls_create,
+    conferences,
     messages,
     numbers,
     openapi,
@@ -22,6 +24,7 @@ from rcmlrouter.api import (
 from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
     ACCOUNTS_KEY,
+    CALL_CONTROL_KEY,
     SETTINGS_KEY,
     STORE_KEY,
     AccountCache,
@@ -32,6 +35,7 @@ from rcmlrouter.api.context import (
 from rcmlrouter.api.flavour import RESTCOMM, TWILIO
 from rcmlrouter.api.idempotency import prune_context
 from rcmlrouter.api.render import render_error
+from rcmlrouter.call_updates import CallControl
 from rcmlrouter.errors import ApiError, StoreUnavailableError
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import MessageRecord
@@ -102,7 +106,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET", "POST"), f"{acc}/Applications", applications.handle_list_resource)
     _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
     _add(router, ("GET", "POST"), f"{acc}/Calls", calls_create.handle_list_resource)
-    _add(router, ("GET",), f"{acc}/Calls/{{sid}}", records.handle_call)
+    _add(router, ("GET", "POST"), f"{acc}/Calls/{{sid}}", call_update.handle_instance)
     for path in (f"{acc}/SMS/Messages", f"{acc}/Messages"):  # GET lists, POST sends
         _add(router, ("GET", "POST"), path, messages.handle_list_resource)
         _add(router, ("GET",), f"{path}/{{sid}}", records.handle_message)
@@ -110,6 +114,13 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), f"{acc}/Recordings/{{sid}}", recordings.handle_recording)
     calls_recordings = f"{acc}/Calls/{{call_sid}}/Recordings"
     _add(router, ("GET",), calls_recordings, recordings.handle_call_recordings)
+    conference = f"{acc}/Conferences/{{conference_sid}}"
+    _add(router, ("GET",), f"{acc}/Conferences", conferences.handle_conferences)
+    _add(router, ("GET", "POST"), f"{acc}/Conferences/{{sid}}", conferences.handle_conference)
+    _add(router, ("GET",), f"{conference}/Participants", conferences.handle_participants)
+    _add(router, ("GET",), f"{conference}/Recordings", conferences.handle_conference_recordings)
+    participant = f"{conference}/Participants/{{sid}}"
+    _add(router, ("GET", "POST", "DELETE"), participant, conferences.handle_participant)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
     router.add_get("/openapi.json", openapi.handle_openapi)
@@ -128,6 +139,7 @@ def create_api_app(
     message_queue: WorkQueue[MessageRecord] | None = None,
     sms_gateway: str | None = None,
     calls: CallSettings | None = None,
+    call_control: CallControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
@@ -140,8 +152,9 @@ def create_api_app(
     ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
     with 21612; None does not check). ``calls``: POST Calls' queue and settings (None: calls
-    wait in the store, any number is accepted). Expired Idempotency-Key records are pruned while
-    the application runs (``api/idempotency.py``).
+    wait in the store, any number is accepted). ``call_control``: where ``POST Calls/{CA}``
+    updates go (None: they are refused with 503). Expired Idempotency-Key records are pruned
+    while the application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     if recordings_dir is not None:
@@ -163,5 +176,7 @@ def create_api_app(
     )
     app.cleanup_ctx.append(prune_context(store))
     app[AUTH_FAILURES_KEY] = AuthFailures(auth_fail_limit, auth_fail_window)
+    if call_control is not None:
+        app[CALL_CONTROL_KEY] = call_control
     add_routes(app.router)
     return app

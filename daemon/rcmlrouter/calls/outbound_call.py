@@ -167,6 +167,8 @@ class OutboundCall:
 
     async def run(self) -> None:
         self.started = True
+        self.live.status_of = self.state.current_status  # live control reads it
+        self.live.callbacks = self.events  # StatusCallback moved by POST Calls/{CA}
         structlog.contextvars.bind_contextvars(call_sid=self.state.call_sid)
         metrics.CALLS_ACTIVE.inc()
         try:
@@ -364,6 +366,8 @@ class OutboundCall:
         if state.final_status == "canceled" and not self.dialled:
             state.sip_status = None
         status = self.events.finish(end)
+        assert self.events.final_commit is not None
+        self.live.closing(self.events.final_commit)  # Status=completed waits for it
         metrics.CALLS_TOTAL.labels(state.outcome or status, "outbound-api").inc()
         log.info(
             "call.completed",
