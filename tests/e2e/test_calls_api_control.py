@@ -100,3 +100,22 @@ def test_move_the_status_callback_of_a_queued_call(daemon, webhooks, workdir) ->
     [final] = webhooks.wait_for("/status/moved", 1)
     assert final.params["CallSid"] == waiting.sid and final.params["CallStatus"] == "canceled"
     assert webhooks.requests("/status/first") == []
+
+
+def test_a_redirect_of_a_queued_call_is_the_document_it_runs_when_answered(
+    daemon, webhooks, workdir
+) -> None:
+    original = webhooks.route("/voice/original", Reply(PAUSE))
+    redirected = webhooks.route("/voice/instead", Reply("<Response><Hangup/></Response>"))
+    sdk = client(daemon)
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas:
+        sdk.calls.create(to="sip:nobody@127.0.0.1:9", from_=FROM, twiml=PAUSE)  # the slot
+        queued = sdk.calls.create(to=uas.uri, from_=FROM, url=original)
+        assert sdk.calls(queued.sid).fetch().status == "queued"
+        sdk.calls(queued.sid).update(url=redirected)
+        code, logs = uas.wait(15)
+        assert code == 0, logs[-2000:]  # answered, then our BYE (the redirected <Hangup/>)
+    [request] = webhooks.wait_for("/voice/instead", 1)
+    assert request.params["CallSid"] == queued.sid
+    assert webhooks.requests("/voice/original") == []  # its own Url was never fetched
+    assert wait_status(sdk, queued.sid, "completed") == "completed"

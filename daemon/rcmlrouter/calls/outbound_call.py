@@ -304,8 +304,6 @@ class OutboundCall:
             log.exception("call.error", error=repr(exc))
             self.state.outcome = "error"
             self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
-            if self.leg is not None and self.leg.dialing.call is not None:
-                await self.leg.dialing.call.hangup("internal error")  # CANCEL, or BYE
         finally:
             limit.cancel()
         await leg.hangup()
@@ -317,6 +315,17 @@ class OutboundCall:
         return WebhookTarget(request.fallback_url, request.fallback_method)
 
     async def _first_document(self, documents: CallDocuments) -> Document:
+        """The document the answered call runs: a redirect the API sent while the call was
+        queued or ringing (``POST Calls/{CA}`` with ``Url`` or ``Twiml``), else its own."""
+        redirect = self.live.take_redirect()
+        if redirect is not None:
+            if redirect.document is not None:
+                return redirect.document
+            if redirect.url:
+                if redirect.fallback_url:
+                    fallback = WebhookTarget(redirect.fallback_url, redirect.fallback_method)
+                    documents = CallDocuments(self.state, self.wiring, fallback)
+                return await documents.fetch(redirect.url, redirect.method, {})
         request = self.request
         if request.twiml is not None:
             return twiml_document(request.twiml)
