@@ -157,6 +157,22 @@ RULES.append(
         ),
     )
 )
+RULES.append(
+    (  # conferences sit under the call wing: rooms, the mixer, events; no SIP, no HTTP, no API
+        "rcmlrouter.conference",
+        (
+            "aiohttp",
+            "socket",
+            "rcmlrouter.sip",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+            "rcmlrouter.console",
+        ),
+    )
+)
 # The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
 # command line reaches it.
 COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
@@ -176,7 +192,8 @@ CALLS_TIERS = (
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
     ("bridge",),
-    ("inbound_leg", "transferred_call"),
+    ("conference_call",),
+    ("inbound_leg", "transferred_call", "conference_leg"),
     ("inbound_call",),
     ("supervisor",),
     ("live_control",),  # live call control (POST Calls/{CA}) acts on the supervisor's calls

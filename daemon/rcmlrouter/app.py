@@ -22,7 +22,7 @@ import structlog
 
 from rcmlrouter import __version__, metrics, systemd
 from rcmlrouter.assembly.call_control import NodeCallControl
-from rcmlrouter.assembly.media_setup import media_services, rtp_port_pool
+from rcmlrouter.assembly.media_setup import conference_registry, media_services, rtp_port_pool
 from rcmlrouter.assembly.routing_load import apply_number_change, load_snapshot
 from rcmlrouter.assembly.sip_setup import SipRequestRouter, build_endpoint, listen
 from rcmlrouter.assembly.stores import open_store
@@ -155,6 +155,10 @@ class Daemon:
         outbox.adopt(claim.events)
         self._sms = sms = SmsSender(config, outbox, notifications)
         self.outgoing = QueuedMessages(sms, outbox)
+        media = media_services(config, http, store)
+        conferences = conference_registry(config, store, outbox, media)
+        conferences.start()
+        await conferences.recover()  # an earlier run's open conferences end (leave, end events)
         self.services = services = Services(
             config,
             snapshot,
@@ -165,7 +169,8 @@ class Daemon:
             rtp_port_pool(config),
             admin_sid,
             sms,
-            media=media_services(config, http, store),
+            media=media,
+            conferences=conferences,
         )
         return services, claim
 
@@ -202,6 +207,8 @@ class Daemon:
         """Finish a dead cluster node's work as a restart finishes its own."""
         assert self.services is not None and self.messages is not None
         self.services.outbox.adopt(claim.events)
+        if self.services.conferences is not None:  # its rooms are gone: leave and end events
+            await self.services.conferences.close_nodes(claim.dead_nodes)
         await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages.adopt(claim.messages)
         if self.outgoing is not None:
@@ -238,11 +245,13 @@ class Daemon:
         if endpoint is not None:
             endpoint.set_draining(True)
         messages, outgoing = self.messages, self.outgoing
+        conferences = services.conferences if services else None
         steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
             ("drain", (lambda: supervisor.drain(grace)) if supervisor else None),
             ("messages", (lambda: messages.drain(grace)) if messages else None),
             ("api messages", (lambda: outgoing.drain(grace)) if outgoing else None),
             ("sip", (lambda: _stop_endpoint(endpoint)) if endpoint else None),
+            ("conferences", conferences.stop if conferences else None),
             ("notifications", services.notifications.stop if services else None),
             ("callbacks", services.outbox.stop if services else None),
             ("retention", self.retention.stop if self.retention else None),

@@ -27,6 +27,22 @@ CALLS_TOTAL = Counter(
     registry=REGISTRY,
 )
 CALLS_ACTIVE = Gauge("rcmlrouter_calls_active", "Calls in progress.", registry=REGISTRY)
+CONFERENCES_ACTIVE = Gauge(
+    "rcmlrouter_conferences_active", "Conferences live on this node.", registry=REGISTRY
+)
+CONFERENCE_PARTICIPANTS = Gauge(
+    "rcmlrouter_conference_participants", "Participants in this node's rooms.", registry=REGISTRY
+)
+CONFERENCE_MIXED = Gauge(
+    "rcmlrouter_conference_mixed_legs", "Participants the mixer sends to each tick.",
+    registry=REGISTRY,
+)  # fmt: skip
+CONFERENCE_TICK_SECONDS = Histogram(
+    "rcmlrouter_conference_tick_seconds",
+    "CPU time of one mixer tick (every room of the process: decode, mix, encode, send).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02),
+    registry=REGISTRY,
+)
 MESSAGES_TOTAL = Counter(
     "rcmlrouter_messages_total",
     "Inbound SIP MESSAGEs processed (their webhook run), by final status.",

@@ -13,6 +13,7 @@ from rcmlrouter.api import (
     applications,
     available,
     call_update,
+    conferences,
     messages,
     numbers,
     openapi,
@@ -111,6 +112,13 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), f"{acc}/Recordings/{{sid}}", recordings.handle_recording)
     calls_recordings = f"{acc}/Calls/{{call_sid}}/Recordings"
     _add(router, ("GET",), calls_recordings, recordings.handle_call_recordings)
+    conference = f"{acc}/Conferences/{{conference_sid}}"
+    _add(router, ("GET",), f"{acc}/Conferences", conferences.handle_conferences)
+    _add(router, ("GET", "POST"), f"{acc}/Conferences/{{sid}}", conferences.handle_conference)
+    _add(router, ("GET",), f"{conference}/Participants", conferences.handle_participants)
+    _add(router, ("GET",), f"{conference}/Recordings", conferences.handle_conference_recordings)
+    participant = f"{conference}/Participants/{{sid}}"
+    _add(router, ("GET", "POST", "DELETE"), participant, conferences.handle_participant)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
     router.add_get("/openapi.json", openapi.handle_openapi)

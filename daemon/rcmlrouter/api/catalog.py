@@ -28,6 +28,8 @@ APPLICATION_FIELDS = (
 )  # fmt: skip
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
 MESSAGE_FORM = ("To", "From", "Body", "StatusCallback", "StatusCallbackMethod")
+CONFERENCE_FILTERS = ("Status", "FriendlyName", "DateCreated", "DateCreated<", "DateCreated>")
+PARTICIPANT_FORM = ("Muted", "Hold", "HoldUrl", "HoldMethod")
 CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>", *PAGING)
 AVAILABLE_FILTERS = (
     "AreaCode", "Contains", "InRegion", "InPostalCode", "SmsEnabled", "VoiceEnabled",
@@ -118,6 +120,47 @@ UPDATE_CALL = Op(
         "StatusCallbackMethod",
     ),
 )  # fmt: skip
+
+
+CONFERENCE_RESOURCES = (
+    Resource(
+        f"{ACC}/Conferences",
+        "Conferences",
+        (get_op("List conferences (newest first)", (*CONFERENCE_FILTERS, *PAGING)),),
+        ACCOUNT,
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{sid}}",
+        "Conferences",
+        (
+            get_op("Read one conference", ()),
+            Op("POST", "End the conference: Status=completed", form=("Status",)),
+        ),
+        with_sid(),
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Participants",
+        "Conferences",
+        (get_op("A conference's participants (joining order)", ("Muted", "Hold", *PAGING)),),
+        {**ACCOUNT, "conference_sid": SID},
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Recordings",
+        "Conferences",
+        (get_op("The conference's recording (record-from-start)"),),
+        {**ACCOUNT, "conference_sid": SID},
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Participants/{{sid}}",
+        "Conferences",
+        (
+            get_op("Read one participant", ()),
+            Op("POST", "Mute, hold (HoldUrl) or resume a participant", form=PARTICIPANT_FORM),
+            Op("DELETE", "Take the participant out: its call goes on", ok=204, media=()),
+        ),
+        {**ACCOUNT, "conference_sid": SID, "sid": SID},
+    ),
+)
 ACCOUNT_FORM = ("FriendlyName", "Status", "AuthToken")
 RESOURCES: tuple[Resource, ...] = (
     Resource(
@@ -224,6 +267,7 @@ RESOURCES: tuple[Resource, ...] = (
         {**ACCOUNT, "call_sid": SID},
     ),
     *record_resources("Notifications", "Notifications", "notification", PAGING),
+    *CONFERENCE_RESOURCES,
 )
 
 # Served by the daemon next to the API (app.py), not under a base.

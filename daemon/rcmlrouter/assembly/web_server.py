@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rcmlrouter import metrics
 from rcmlrouter.api import create_api_app
+from rcmlrouter.api.conferences import CONFERENCES_KEY
 from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, WorkQueue
 from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.call_updates import CallControl
@@ -67,6 +68,8 @@ async def start_web_server(
         sms_gateway=config.sms.gateway,
         call_control=call_control,
     )
+    if services.conferences is not None:
+        app[CONFERENCES_KEY] = services.conferences
     add_operational_routes(app, health)
     console = console_sources(config, services, health) if config.console.enabled else None
     if console is not None:

@@ -21,6 +21,7 @@ import functools
 from collections.abc import Coroutine
 from typing import Any
 
+from rcmlrouter.calls.conference_leg import internal_join, run_conference_leg
 from rcmlrouter.calls.dialed_leg import Dialer
 from rcmlrouter.calls.inbound_call import run_inbound_call
 from rcmlrouter.calls.live_call import LiveCall
@@ -65,6 +66,11 @@ class CallSupervisor:
             call.reject(
                 503, headers=[("Retry-After", str(error.retry_after))], reason_header=error.reason
             )
+            return
+        join = internal_join(call)
+        if join is not None:  # another node's caller joining a conference that lives here
+            live = LiveCall(new_sid("CA"), inbound=True, status="ringing")
+            self._start(live, run_conference_leg(call, join, live, self.wiring))
             return
         live = LiveCall(new_sid("CA"), inbound=True, status="ringing")
         self._start(live, run_inbound_call(call, live, self.wiring))

@@ -90,6 +90,9 @@ class TransferredLeg:
         await asyncio.sleep(seconds)
 
     async def dial(self, verb: Dial) -> DialOutcome:
+        if verb.conference is not None:
+            self.notify(NOT_ON_THIS_LEG, "<Conference> on a transferred call (no media of ours)")
+            return DialOutcome("failed", False, {"DialCallStatus": "failed"})
         return await Bridge(self, verb).run()
 
     async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.audio import FRAME_SAMPLES, tone
@@ -26,6 +26,8 @@ BEEP: Final = ClipSource(tone(1000.0, 0.5, amplitude=0.3))
 RECORD_POLL: Final = 0.1
 _STATIC_PT: Final = {0: "PCMU", 8: "PCMA"}
 _NOT_SENDING: Final = ("sendonly", "inactive")  # the peer's direction that means hold
+AudioSink: TypeAlias = Callable[[str, bytes], None]
+"""Takes each audio payload received (codec name, G.711 bytes): a conference's input."""
 IDLE_AFTER: Final = 10  # silent packets (200 ms) before a quiet session leaves the clock
 
 
@@ -77,6 +79,8 @@ class MediaSession:
         self._asleep: asyncio.TimerHandle | None = None
         self._slept_at = 0.0  # loop time and RTP timestamp of the first packet not sent
         self._slept_timestamp = 0
+        self.audio_sink: AudioSink | None = None
+        self._lent = False
         self._clock_stream: ClockStream = clock.register(self._tick)
 
     @classmethod
@@ -132,11 +136,45 @@ class MediaSession:
 
     def _wake(self) -> None:
         """Something is to be sent: back on the 20 ms clock."""
-        if self._asleep is None:
+        if self._asleep is None or self._lent:
             return
         self._asleep.cancel()
         self._asleep = None
         self._catch_up()
+        self._idle_ticks = 0
+        self._clock_stream = self.clock.register(self._tick)
+
+    # -- a conference's mixer drives the sending -----------------------------------------------
+
+    @property
+    def lent(self) -> bool:
+        return self._lent
+
+    def lend_clock(self) -> None:
+        """A conference's mixer sends this session's packets from now on (:meth:`tick_with`,
+        once per tick of its own clock stream, right after it mixed): the session leaves the
+        clock, asleep or not."""
+        if self._lent or self.closed.done():
+            return
+        if self._asleep is not None:
+            self._asleep.cancel()
+            self._asleep = None
+            self._catch_up()
+        else:
+            self.clock.unregister(self._clock_stream)
+        self._lent = True
+
+    def tick_with(self, fill: bytes) -> None:
+        """One packet from the mixer: ``fill`` unless a key press or a playout comes first."""
+        self.sender.tick(fill)
+
+    def return_clock(self) -> None:
+        """The mixer is done with this session: back on the clock (idle rules as before)."""
+        if not self._lent:
+            return
+        self._lent = False
+        if self.closed.done():
+            return
         self._idle_ticks = 0
         self._clock_stream = self.clock.register(self._tick)
 
@@ -167,6 +205,8 @@ class MediaSession:
         codec = _STATIC_PT.get(packet.payload_type)
         if packet.payload_type == self.params.payload_type:
             codec = self.params.codec
+        if self.audio_sink is not None and codec is not None:
+            self.audio_sink(codec, packet.payload)
         if self._recorder is not None and codec is not None:
             pcm = g711.decode_bytes(packet.payload, codec)
             self._recorder.feed(packet.timestamp, pcm, asyncio.get_running_loop().time())
@@ -296,6 +336,7 @@ class MediaSession:
         """Stop sending, release the sockets; pending operations return."""
         if self.closed.done():
             return
+        self.audio_sink = None
         self.clock.unregister(self._clock_stream)
         self._clock_stream.tick = _no_tick  # the stream refers to this session: no cycle left
         if self._asleep is not None:

@@ -189,12 +189,18 @@ async def _sms(executor: RcmlExecutor, verb: Sms) -> Outcome:
 
 async def _dial(executor: RcmlExecutor, verb: Dial) -> Outcome:
     """Bridge to the first target that answers. The action's document continues the call;
-    without one an answered bridge ends the call and an unanswered one goes on (Twilio)."""
+    without one an answered bridge ends the call and an unanswered one goes on (Twilio).
+    A ``<Conference>``: when the participant leaves (kicked, the conference ended) the action
+    is requested, and without one the next verb runs."""
+    if verb.conference is not None:
+        await executor.ensure_answered()
     outcome = await executor.leg.dial(verb)
     if outcome.document is not None:
         return outcome.document
     if verb.action is not None:
         return await executor.follow(verb.action, verb.method, outcome.params)
+    if verb.conference is not None:
+        return None
     return STOP if outcome.answered else None
 
 

@@ -7,6 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Protocol
 
+from rcmlrouter.store.conference_records import (
+    ConferenceQuery,
+    ConferenceRecord,
+    ParticipantRecord,
+)
 from rcmlrouter.store.filters import (
     CallQuery,
     InventoryQuery,
@@ -153,6 +158,28 @@ class Store(Protocol):
     ) -> int | None: ...
     async def old_recordings(self, cutoff: float, limit: int) -> list[tuple[str, str]]: ...
     async def delete_recordings(self, sids: Sequence[str], cutoff: float) -> int | None: ...
+
+    # conferences (store/queries_conferences.py)
+    async def claim_conference(self, record: ConferenceRecord) -> ConferenceRecord: ...
+    async def save_conference_rows(
+        self, conferences: Sequence[ConferenceRecord], participants: Sequence[ParticipantRecord]
+    ) -> None: ...
+    async def get_conference(self, sid: str) -> ConferenceRecord: ...
+    async def list_conferences(
+        self, query: ConferenceQuery, page: int, page_size: int
+    ) -> Page[ConferenceRecord]: ...
+    async def get_participant(self, conference_sid: str, call_sid: str) -> ParticipantRecord: ...
+    async def list_participants(
+        self,
+        conference_sid: str,
+        status: str | None,
+        page: int,
+        page_size: int,
+        *,
+        muted: bool | None = None,
+        hold: bool | None = None,
+    ) -> Page[ParticipantRecord]: ...
+    async def active_conferences(self, node_id: str) -> list[ConferenceRecord]: ...
 
     # callback outbox
     async def write_journal(
