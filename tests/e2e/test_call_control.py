@@ -317,3 +317,26 @@ def test_a_transferred_call_is_controlled_by_its_own_sid(
     [final] = webhooks.wait_for(f"/leg-moved/{dial}", 1)
     assert (final.params["CallSid"], final.params["CallStatus"]) == (leg_sid, "completed")
     assert final.params["SequenceNumber"] == "1"
+
+
+def test_a_redirect_takes_a_participant_out_of_its_conference(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    events = webhooks.route(f"/conf/{dial}", QUIET)
+    conference = (
+        f'<Conference beep="false" waitUrl="" statusCallback="{events}" '
+        f'statusCallbackEvent="join leave">room-{dial}</Conference>'
+    )
+    voice = webhooks.route(f"/voice/{dial}", rcml(f"<Dial>{conference}</Dial>"))
+    status = webhooks.route(f"/status/{dial}", QUIET)
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, StatusCallback=status)
+    with sipp_call(daemon, workdir, dial) as caller:
+        sid = answered_call(webhooks, f"/status/{dial}")
+        [joined] = webhooks.wait_for(f"/conf/{dial}", 1)
+        assert joined.params["StatusCallbackEvent"] == "participant-join"
+        sdk(daemon).calls(sid).update(twiml="<Response><Hangup/></Response>")
+        result = caller.result(timeout=30)
+    assert result.ok, result.errors[-2000:]  # out of the room, then our BYE
+    left = webhooks.wait_for(f"/conf/{dial}", 2)[1]
+    assert left.params["StatusCallbackEvent"] == "participant-leave"
+    assert left.params["CallSid"] == sid
