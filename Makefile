@@ -72,6 +72,7 @@ bench: test-setup
 	$(BIN)/python tests/bench/sip_bench.py
 	$(BIN)/python tests/bench/message_bench.py
 	$(BIN)/python tests/bench/message_api_bench.py
+	$(BIN)/python tests/bench/originate_bench.py
 	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
 	$(BIN)/python tests/bench/conference_bench.py

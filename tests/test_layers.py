@@ -185,7 +185,7 @@ LEAVES = {
 # The call wing in data-path tiers, lowest first: a module imports only modules of lower tiers,
 # so the wing has no circle and a newcomer can read it bottom up. A new module must be placed.
 CALLS_TIERS = (
-    ("call_state", "live_call"),
+    ("call_state", "live_call", "pacing"),
     ("call_events", "in_dialog"),
     ("dialed_leg",),
     ("wiring",),
@@ -193,10 +193,11 @@ CALLS_TIERS = (
     ("call_media", "transfer"),
     ("bridge",),
     ("conference_call",),
-    ("inbound_leg", "transferred_call", "conference_leg"),
-    ("inbound_call",),
+    ("inbound_leg", "transferred_call", "conference_leg", "outbound_leg"),
+    ("inbound_call", "outbound_call"),
     ("supervisor",),
     ("live_control",),  # live call control (POST Calls/{CA}) acts on the supervisor's calls
+    ("originate",),
 )
 
 # sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,

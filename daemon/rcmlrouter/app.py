@@ -29,6 +29,7 @@ from rcmlrouter.assembly.stores import open_store
 from rcmlrouter.assembly.web_server import WebServer, start_web_server
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.live_control import LocalCallControl
+from rcmlrouter.calls.originate import OutboundCalls, is_queued_api_call
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
 from rcmlrouter.cluster.apply import SnapshotApplier
@@ -67,6 +68,7 @@ class Daemon:
         self.supervisor: CallSupervisor | None = None
         self.messages: MessageHandler | None = None
         self.outgoing: QueuedMessages | None = None  # messages POST Messages queued
+        self.originate: OutboundCalls | None = None  # calls POST Calls queued
         self.web: WebServer | None = None
         self.retention: RecordsRetention | None = None
         self._http: HttpClient | None = None
@@ -96,19 +98,21 @@ class Daemon:
         store.add_change_listener(local_change)
         # earlier runs' undelivered work goes first (a cluster node: its own and dead nodes')
         services, claim = await self._build_services(store, snapshot, directory, admin_sid)
-        await close_interrupted_calls(services, claim.calls, claim.last_seen)
+        await _close_calls(services, claim)
         self.messages = MessageHandler(services)
         await self.messages.start(claim.messages)  # accepted, unprocessed: queued
         await self._start_sip(services)
         assert self.outgoing is not None
         self.outgoing.adopt(claim.outbound)  # queued / sending when an earlier run stopped
         self.outgoing.start()
+        assert self.originate is not None
+        self.originate.adopt(claim.calls)  # calls an earlier run left queued: dialled now
         assert self.supervisor is not None
         local_control = LocalCallControl(self.supervisor)
         await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
         control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing, control
+            config, store, services, self.health_report, self.outgoing, self.originate, control
         )
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),
@@ -185,6 +189,7 @@ class Daemon:
         assert self._sms is not None
         self._sms.attach(endpoint)
         supervisor.attach(endpoint)
+        self.originate = OutboundCalls(supervisor, config.outbound)
         metrics.SIP_SECURITY.source = lambda: {
             **endpoint.security_stats(),
             "rejected_overload": endpoint.stats.rejected_overload,
@@ -209,7 +214,9 @@ class Daemon:
         self.services.outbox.adopt(claim.events)
         if self.services.conferences is not None:  # its rooms are gone: leave and end events
             await self.services.conferences.close_nodes(claim.dead_nodes)
-        await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
+        await _close_calls(self.services, claim)
+        if self.originate is not None:
+            self.originate.adopt(claim.calls)
         self.messages.adopt(claim.messages)
         if self.outgoing is not None:
             self.outgoing.adopt(claim.outbound)
@@ -245,6 +252,9 @@ class Daemon:
         if endpoint is not None:
             endpoint.set_draining(True)
         messages, outgoing = self.messages, self.outgoing
+        if supervisor is not None and self.originate is not None:
+            supervisor.draining = True  # the API answers 429; queued calls stay queued
+            self.originate.stop_waiting()
         conferences = services.conferences if services else None
         steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
             ("drain", (lambda: supervisor.drain(grace)) if supervisor else None),
@@ -261,6 +271,13 @@ class Daemon:
             ("store", self.store.close if self.store else None),
         ]
         return [(name, step) for name, step in steps if step is not None]
+
+
+async def _close_calls(services: Services, claim: Claim) -> None:
+    """Close the calls a crash cut (an API call still queued never reached the network: it is
+    dialled instead, ``OutboundCalls.adopt``)."""
+    cut = [call for call in claim.calls if not is_queued_api_call(call)]
+    await close_interrupted_calls(services, cut, claim.last_seen)
 
 
 async def _stop_endpoint(endpoint: SipEndpoint) -> None:

@@ -55,6 +55,11 @@ API_MESSAGES_TOTAL = Counter(
     ["status"],
     registry=REGISTRY,
 )
+API_CALLS_QUEUED = Gauge(
+    "rcmlrouter_api_calls_queued",
+    "Calls created through POST Calls waiting for their pacing slot in this process.",
+    registry=REGISTRY,
+)
 API_MESSAGES_WAITING = Gauge(
     "rcmlrouter_api_messages_waiting",
     "Messages created through POST Messages waiting to be sent or being sent in this process.",

@@ -10,11 +10,13 @@ from typing import Any
 from rcmlrouter.calls.call_events import (
     CallEvents,
     LegEvents,
+    StatusTarget,
     notify_call,
     owed_final_event,
     post_action_after_hangup,
 )
 from rcmlrouter.rcml.model import DialSip
+from rcmlrouter.store.records import OriginateRequest
 from support.call_parts import RecordingNotifications, RecordingOutbox, routed_state
 
 CALLBACK = "http://hooks.example/status"
@@ -164,6 +166,58 @@ def test_notifications_are_cut_to_their_limit() -> None:
     [added] = notifications.added
     assert (added.call_sid, added.error_code, added.request_url) == ("CA1", 11200, "http://u")
     assert len(added.message) == 1000 and added.sid.startswith("NO")
+
+
+async def test_an_api_call_sends_only_the_events_its_target_asked_for_numbered_in_order() -> None:
+    outbox = RecordingOutbox()
+    state = dataclasses.replace(routed_state(), number=None, direction="outbound-api")
+    target = StatusTarget(CALLBACK, "GET", frozenset({"initiated", "answered", "completed"}))
+    events = CallEvents(state, outbox, target)  # type: ignore[arg-type]
+    for status in ("initiated", "ringing"):
+        await events.checkpoint(status)
+    state.answer_time = state.start_time + 1
+    await events.checkpoint("in-progress")
+    assert events.finish(state.start_time + 3) == "completed"
+    sent = outbox.events
+    assert [e.params["CallStatus"] for e in sent] == ["initiated", "in-progress", "completed"]
+    assert [e.params["SequenceNumber"] for e in sent] == ["0", "1", "2"]
+    assert {e.method for e in sent} == {"GET"}
+    assert {e.params["Direction"] for e in sent} == {"outbound-api"}
+    assert {e.params["CallbackSource"] for e in sent} == {"call-progress-events"}
+    final = outbox.commits[-1].call
+    assert final is not None and final.direction == "outbound-api"
+    assert final.status_callback == CALLBACK and final.next_sequence == 3
+
+
+async def test_switch_callbacks_sends_the_remaining_events_elsewhere_in_sequence() -> None:
+    events, outbox = inbound(status_callback=CALLBACK)
+    await events.checkpoint("ringing")
+    await events.switch_callbacks("http://other.example/status", "GET")
+    switched = outbox.commits[-1].call
+    assert switched is not None and switched.status_callback == "http://other.example/status"
+    events.finish(events.state.start_time + 1)
+    assert [(e.url, e.method, e.sequence) for e in outbox.events] == [
+        (CALLBACK, "POST", 0),
+        ("http://other.example/status", "GET", 1),
+    ]
+    assert events.switch_callbacks("", "POST") is events.final_commit  # over: nothing moves
+
+
+async def test_switch_callbacks_to_nowhere_and_a_queued_calls_request_follows() -> None:
+    outbox = RecordingOutbox()
+    state = dataclasses.replace(
+        routed_state(), number=None, direction="outbound-api", unanswered_status="queued"
+    )
+    events = CallEvents(state, outbox, StatusTarget(CALLBACK, "POST", frozenset({"ringing"})))  # type: ignore[arg-type]
+    events.originate = OriginateRequest("+15551230000", "+15105555555", status_callback=CALLBACK)
+    await events.switch_callbacks("http://new.example/cb", "POST")
+    record = outbox.commits[-1].call
+    assert record is not None and record.status == "queued" and record.originate is not None
+    assert record.originate.status_callback == "http://new.example/cb"
+    assert events.target is not None and events.target.events == {"ringing", "completed"}
+    await events.switch_callbacks("", "POST")
+    events.finish(state.start_time + 1)
+    assert outbox.events == []
 
 
 MOVED = "http://hooks.example/moved"

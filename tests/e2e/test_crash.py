@@ -17,6 +17,13 @@ it, re-POSTs what got no answer with the same key, and checks :func:`support.cra
 check_api_messages`: every message exactly once, final, sent ones at the gateway as one request
 (retransmissions allowed), failed ones with their callback, callbacks in order.
 
+A fourth kind (issue 18) places calls through the Twilio API (``POST Calls``, each with its own
+Idempotency-Key) faster than ``[outbound] cps`` dials them, to a raw SIP callee behind a
+``[[trunks]]`` entry, kills the daemon while most of them wait queued, restarts it, re-POSTs
+what got no answer, and checks :func:`support.crash_calls.check_api_calls`: every call answered
+201 ends final with its final callback, the queued ones are dialled after the restart, and no
+call is dialled twice.
+
 ``CRASH_ROUNDS`` sets the number of rounds (default 6: a passing round takes 5-10 s, so about a
 minute in all), ``CRASH_SEED`` the seed of the first round (round ``i`` uses ``seed + i``). A
 failing round prints its seed; replay it with ``CRASH_SEED=<seed> CRASH_ROUNDS=1 pytest -m crash
@@ -39,6 +46,7 @@ from support.crash import (
     all_call_records,
     all_message_records,
     call_records,
+    callbacks_pending,
     check_api_messages,
     check_callbacks,
     check_records,
@@ -47,7 +55,9 @@ from support.crash import (
     wait_messages_settled,
     wait_settled,
 )
+from support.crash_calls import CALL_FINAL, CallPoster, check_api_calls
 from support.daemon import DaemonProcess
+from support.sip_callee import SipCallee
 from support.sip_gateway import MessageGateway
 from support.sipp import scenario
 from support.sipp_uas import SippUas
@@ -66,9 +76,18 @@ MESSAGE_ROUNDS = max(1, ROUNDS // 3)  # 2 in make test (about 8 s each)
 MESSAGES = 300
 MESSAGE_RATE = 150.0  # POSTs/s: 2 s of posting
 MESSAGE_KILL_WINDOW = (0.3, 1.9)  # s after the first POST: while posting
+CALL_ROUNDS = max(1, ROUNDS // 3)
+API_CALLS = 80
+API_CALL_CPS = 25  # the daemon dials 25 calls/s: 3.2 s for all of them
+API_CALL_KILL_WINDOW = (0.8, 2.6)  # s after the first POST: while calls wait queued
 
 
 def _replay(seed: int) -> str:
+    if seed >= BASE_SEED + 3000:  # an API call round
+        return (
+            f"CRASH_SEED={seed - 3000} CRASH_ROUNDS=3 .venv/bin/pytest -m crash "
+            "tests/e2e/test_crash.py -k queued_calls"
+        )
     if seed >= BASE_SEED + 2000:  # a message round
         return (
             f"CRASH_SEED={seed - 2000} CRASH_ROUNDS=2 .venv/bin/pytest -m crash "
@@ -238,6 +257,70 @@ def test_kill_9_while_posting_messages_sends_each_once_or_fails_it_with_its_call
     finally:
         daemon.kill()
         gateway.close()
+        webhooks.stop()
+
+
+@pytest.mark.parametrize("round_no", range(CALL_ROUNDS))
+def test_kill_9_with_queued_calls_dials_each_once_or_fails_it_with_its_callback(
+    round_no: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = BASE_SEED + 3000 + round_no
+    kill_after = round(random.Random(seed).uniform(*API_CALL_KILL_WINDOW), 3)
+    tag = f"[crash queued_calls seed={seed} kill_after={kill_after}s]"
+    webhooks = WebhookServer().start()
+    callee = SipCallee().__enter__()
+    daemon = DaemonProcess(
+        tmp_path / "node",
+        RCMLROUTER_TRUNKS_CALLEE_URI=f"sip:127.0.0.1:{callee.port}",
+        RCMLROUTER_OUTBOUND_CPS=str(API_CALL_CPS),
+    )
+    started = time.monotonic()
+    try:
+        callback = webhooks.route("/call-status", Reply("", content_type="text/plain"))
+        daemon.start()
+        daemon.create_number(PhoneNumber="+15105555555")
+        poster = CallPoster(daemon, count=API_CALLS, rate=50.0, callback=callback)
+        poster.start()
+        time.sleep(kill_after)
+        daemon.kill()  # SIGKILL: no drain, no flush
+        poster.join()
+        dialled_at_kill = len(callee.calls())
+        answered_before = len(poster.answered)
+        daemon.start(timeout=30)
+        unanswered = len(poster.unanswered)
+        poster.retry_unanswered()  # a client retrying its timed-out requests, same keys
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            records = all_call_records(daemon)
+            if all(r["status"] in CALL_FINAL for r in records.values()) and not callbacks_pending(
+                daemon
+            ):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)  # a late second INVITE would show now
+        records = all_call_records(daemon)
+        checked = check_api_calls(
+            poster.answered, records, callee.calls(), webhooks.requests("/call-status")
+        )
+        recovered = daemon.logs("calls.queued_recovered")
+        summary = (
+            f"{tag} {answered_before} answered 201 before the kill, {unanswered} unanswered "
+            f"(retried), {len(poster.refused)} refused; {dialled_at_kill} dialled at the kill; "
+            f"recovered {recovered[-1]['count'] if recovered else 0} queued; "
+            f"{checked.completed} completed, {checked.failed} failed, {checked.redelivered} "
+            f"callbacks redelivered; round {time.monotonic() - started:.1f}s; "
+            f"violations {len(checked.violations)}"
+        )
+        with capsys.disabled():
+            print("\n" + summary)
+        assert not poster.refused, poster.refused
+        assert recovered, f"{summary}: the kill came too late (nothing was queued)"
+        assert not checked.violations, f"{summary}\nreplay: {_replay(seed)}\n" + "\n".join(
+            f"{tag} {v}" for v in checked.violations[:40]
+        )
+    finally:
+        daemon.kill()
+        callee.close()
         webhooks.stop()
 
 

@@ -9,8 +9,9 @@ Run as a subprocess (pjsua2 keeps one library per process), null audio device, 8
         # prints {"ready": true, "port": N} first, then the result line
 
 The result: {"states": [[text, status, reason]...], "done": bool, "seconds": float,
-"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str,
-"recording_started_at": float | null (wall clock, when the WAV's first sample was taken)}.
+"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str, "digits": the keys
+received as RFC 4733 events, "recording_started_at": float | null (wall clock, when the WAV's
+first sample was taken)}.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class MediaCall(pj.Call):  # type: ignore[misc]
         self.player: pj.AudioMediaPlayer | None = None
         self.codec = ""
         self.recording_started_at: float | None = None  # time.time(): comparable across processes
+        self.digits: list[str] = []  # RFC 4733 key presses received
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        self.digits.append(prm.digit)
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -148,6 +153,7 @@ def run(endpoint: pj.Endpoint, get_call: object, options: argparse.Namespace) ->
         else None,
         "dtmf_sent_at": dtmf_sent_at,
         "codec": call.codec if call else "",
+        "digits": "".join(call.digits) if call else "",
         "recording_started_at": call.recording_started_at if call else None,
     }
 

@@ -13,6 +13,7 @@ from rcmlrouter.api import (
     applications,
     available,
     call_update,
+    calls_create,
     conferences,
     messages,
     numbers,
@@ -28,6 +29,7 @@ from rcmlrouter.api.context import (
     STORE_KEY,
     AccountCache,
     ApiSettings,
+    CallSettings,
     WorkQueue,
 )
 from rcmlrouter.api.flavour import RESTCOMM, TWILIO
@@ -103,7 +105,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     )
     _add(router, ("GET", "POST"), f"{acc}/Applications", applications.handle_list_resource)
     _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
-    _add(router, ("GET",), f"{acc}/Calls", records.handle_calls)
+    _add(router, ("GET", "POST"), f"{acc}/Calls", calls_create.handle_list_resource)
     _add(router, ("GET", "POST"), f"{acc}/Calls/{{sid}}", call_update.handle_instance)
     for path in (f"{acc}/SMS/Messages", f"{acc}/Messages"):  # GET lists, POST sends
         _add(router, ("GET", "POST"), path, messages.handle_list_resource)
@@ -136,6 +138,7 @@ def create_api_app(
     on_account_change: Callable[[str], None] | None = None,
     message_queue: WorkQueue[MessageRecord] | None = None,
     sms_gateway: str | None = None,
+    calls: CallSettings | None = None,
     call_control: CallControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
@@ -148,17 +151,28 @@ def create_api_app(
     ``on_account_change(sid)``: an account's status or token changed (the call path's cache).
     ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
-    with 21612; None does not check). ``call_control``: where ``POST Calls/{CA}`` updates go
-    (None: they are refused with 503). Expired Idempotency-Key records are pruned while the
-    application runs (``api/idempotency.py``).
+    with 21612; None does not check). ``calls``: POST Calls' queue and settings (None: calls
+    wait in the store, any number is accepted). ``call_control``: where ``POST Calls/{CA}``
+    updates go (None: they are refused with 503). Expired Idempotency-Key records are pruned
+    while the application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     if recordings_dir is not None:
         app[recordings.RECORDINGS_DIR_KEY] = recordings_dir
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
+    call_settings = calls or CallSettings()
     app[SETTINGS_KEY] = ApiSettings(
-        recycle_after, public_base_url, token_grace, on_account_change, message_queue, sms_gateway
+        recycle_after,
+        public_base_url,
+        token_grace,
+        on_account_change,
+        message_queue,
+        sms_gateway,
+        call_settings.queue,
+        call_settings.can_dial_numbers,
+        call_settings.caller_id,
+        call_settings.default_region,
     )
     app.cleanup_ctx.append(prune_context(store))
     app[AUTH_FAILURES_KEY] = AuthFailures(auth_fail_limit, auth_fail_window)

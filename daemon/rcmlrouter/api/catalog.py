@@ -111,6 +111,20 @@ SEND_MESSAGE = Op(
 )
 
 
+CALL_FORM = (
+    "To", "From", "Url", "Method", "Twiml", "ApplicationSid", "FallbackUrl", "FallbackMethod",
+    "StatusCallback", "StatusCallbackMethod", "StatusCallbackEvent", "Timeout", "TimeLimit",
+    "SendDigits", "SipAuthUsername", "SipAuthPassword", "Record", "RecordingStatusCallback",
+    "RecordingStatusCallbackMethod",
+)  # fmt: skip
+PLACE_CALL = Op(
+    "POST",
+    "Place a call: queued, paced, then initiated, ringing, in-progress, completed (or busy, "
+    "no-answer, failed, canceled), StatusCallbackEvent",
+    form=CALL_FORM,
+    create=True,
+    idempotent=True,
+)
 UPDATE_CALL = Op(
     "POST",
     "Live call control: redirect (Url, Method or Twiml), hang up (Status=completed), cancel an "
@@ -239,7 +253,7 @@ RESOURCES: tuple[Resource, ...] = (
         read_write_ops("application", APPLICATION_FIELDS),
         with_sid(),
     ),
-    *record_resources("Calls", "Calls", "call", CALL_FILTERS, update=UPDATE_CALL),
+    *record_resources("Calls", "Calls", "call", CALL_FILTERS, PLACE_CALL, update=UPDATE_CALL),
     *record_resources("SMS/Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     *record_resources("Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     Resource(

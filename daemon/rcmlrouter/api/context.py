@@ -11,7 +11,7 @@ from aiohttp import web
 
 from rcmlrouter.call_updates import CallControl
 from rcmlrouter.store.base import Store
-from rcmlrouter.store.records import Account, MessageRecord
+from rcmlrouter.store.records import Account, CallRecord, MessageRecord
 
 T_contra = TypeVar("T_contra", contravariant=True)
 
@@ -31,6 +31,16 @@ class WorkQueue(Protocol[T_contra]):
 
 
 @dataclass(frozen=True, slots=True)
+class CallSettings:
+    """What ``POST Calls`` needs from the daemon (see :class:`ApiSettings`)."""
+
+    queue: WorkQueue[CallRecord] | None = None
+    can_dial_numbers: bool | None = None
+    caller_id: str = "account"
+    default_region: str = "US"
+
+
+@dataclass(frozen=True, slots=True)
 class ApiSettings:
     """``recycle_after``: seconds before a released number is available again.
 
@@ -46,6 +56,14 @@ class ApiSettings:
     # phone number is refused with 21612; None = not known here, not checked)
     messages: WorkQueue[MessageRecord] | None = None
     sms_gateway: str | None = None
+    # POST Calls: who dials a queued call (None: it waits in the store for the daemon); whether
+    # a number can be dialled at all ([[trunks]]; None: not known here, not checked); whose
+    # caller ID From may be ([outbound] caller_id: "account" or "any"); the region of a To
+    # written without its country code
+    calls: WorkQueue[CallRecord] | None = None
+    can_dial_numbers: bool | None = None
+    caller_id: str = "account"
+    default_region: str = "US"
 
 
 @dataclass(slots=True)

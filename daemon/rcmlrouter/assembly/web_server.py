@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rcmlrouter import metrics
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.conferences import CONFERENCES_KEY
-from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, WorkQueue
+from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, CallSettings, WorkQueue
 from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.call_updates import CallControl
 from rcmlrouter.config import Config, parse_host_port
@@ -23,7 +23,7 @@ from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.errors import ConfigError
 from rcmlrouter.services import Services
 from rcmlrouter.store.base import Store
-from rcmlrouter.store.records import MessageRecord
+from rcmlrouter.store.records import CallRecord, MessageRecord
 
 HealthReport = Callable[[], dict[str, Any]]
 DEMO_TYPES = {"xml": "text/xml", "wav": "audio/wav"}
@@ -51,6 +51,7 @@ async def start_web_server(
     services: Services,
     health: HealthReport,
     message_queue: WorkQueue[MessageRecord] | None,
+    call_queue: WorkQueue[CallRecord] | None = None,
     call_control: CallControl | None = None,
 ) -> WebServer:
     """Build the application, listen on ``api.listen``; a port that cannot be had is a
@@ -66,6 +67,12 @@ async def start_web_server(
         on_account_change=services.directory.forget_account,
         message_queue=message_queue,
         sms_gateway=config.sms.gateway,
+        calls=CallSettings(
+            call_queue,
+            can_dial_numbers=bool(config.trunks),
+            caller_id=config.outbound.caller_id,
+            default_region=config.routing.default_region,
+        ),
         call_control=call_control,
     )
     if services.conferences is not None:

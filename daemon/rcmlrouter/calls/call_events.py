@@ -22,8 +22,10 @@ restart needs, so a call a crash left unfinished is closed with the final event 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
@@ -33,12 +35,20 @@ from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.journal import BatchWriter
 from rcmlrouter.store.ids import new_sid
-from rcmlrouter.store.records import API_VERSION, CallRecord, Notification, OutboxEvent
+from rcmlrouter.store.records import (
+    API_VERSION,
+    CallRecord,
+    Notification,
+    OriginateRequest,
+    OutboxEvent,
+)
 
 log = structlog.get_logger("rcmlrouter.calls")
 
 # Twilio's CallStatus for each statusCallbackEvent (the final one is the leg's outcome).
 EVENT_STATUS = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
+STATUS_EVENT = {status: event for event, status in EVENT_STATUS.items()}  # else "completed"
+ALL_EVENTS = frozenset(("initiated", "ringing", "answered", "completed"))
 
 
 def notify_call(
@@ -65,44 +75,65 @@ def notify_call(
     log.info("call.notification", error_code=error_code, message=message[:200])
 
 
+@dataclass(frozen=True, slots=True)
+class StatusTarget:
+    """Where a call's status callbacks go, and which of its events (Twilio's
+    ``StatusCallbackEvent`` names: initiated, ringing, answered, completed) are sent there."""
+
+    url: str
+    method: str = "POST"
+    events: frozenset[str] = ALL_EVENTS
+
+
 class CallEvents:
-    """The record and the number's status callbacks of one inbound call."""
+    """The record and the status callbacks of one call: an inbound call reports to its
+    number's StatusCallback (every event); an API call (``outbound-api``) to the target it was
+    created with (:attr:`target`; its ``StatusCallbackEvent`` subset).
+    :meth:`switch_callbacks` changes where the remaining events go (``POST Calls/{CA}
+    StatusCallback``)."""
 
-    __slots__ = ("final_commit", "final_only", "outbox", "override", "sequence", "state")
+    __slots__ = ("_target", "final_commit", "originate", "outbox", "sequence", "state")
 
-    def __init__(self, state: CallState, outbox: CallbackOutbox) -> None:
+    def __init__(
+        self, state: CallState, outbox: CallbackOutbox, target: StatusTarget | None = None
+    ) -> None:
         self.state = state
         self.outbox = outbox
         self.sequence = 0
-        self.override: tuple[str, str] | None = None  # (url, method) set through the API
-        self.final_only = False  # the API's URL gets only the final event (see switch_callbacks)
+        self._target = target
         self.final_commit: asyncio.Future[None] | None = None  # the final record's, once sent
+        # an API call still queued: its request goes with every record until it is dialled
+        self.originate: OriginateRequest | None = None
 
-    def target(self) -> tuple[str, str] | None:
-        """Where the call's events go: the API's choice, else the number's StatusCallback."""
-        if self.override is not None:
-            return self.override if self.override[0] else None
+    @property
+    def target(self) -> StatusTarget | None:
+        """The call's status callback target: the one set, else its number's (once routed)."""
+        if self._target is not None or self.state.direction != "inbound":
+            return self._target
         number = self.state.number
         if number is None or not number.status_callback:
             return None
-        return number.status_callback, number.status_callback_method
+        return StatusTarget(number.status_callback, number.status_callback_method)
 
     def switch_callbacks(self, url: str, method: str) -> asyncio.Future[None]:
-        """Send the remaining events to ``url`` (``""``: none): the events the call reported
-        so far, or only the final one when it reported none (Twilio: "when the call ends"); the
-        future resolves when the record saying so is durable."""
+        """Send the remaining events to ``url`` (``""``: none; the events asked for stay, at
+        least ``completed``); the future resolves when the record saying so is durable (a
+        restart sends the final event there)."""
         if self.final_commit is not None:  # the call has ended: its events are all sent
             return self.final_commit
-        if self.override is None:
-            self.final_only = self.target() is None
-        self.override = (url, method)
+        events = self.target.events if self.target is not None else frozenset({"completed"})
+        self._target = StatusTarget(url, method, events | {"completed"})
+        if self.originate is not None:  # still queued: the request dialled later says so too
+            self.originate = dataclasses.replace(
+                self.originate, status_callback=url or None, status_callback_method=method
+            )
         return self.outbox.commit(call=self._record(self.state.current_status(), None, None))
 
     def checkpoint(self, status: str) -> asyncio.Future[None]:
-        """Record the call as it stands ("ringing", "in-progress") together with its status
-        callback, in one commit; the future resolves when both are durable. A call still
-        unfinished when the process dies is closed at the next start, which sends the final
-        callback it owes (its sequence and URL are in this record)."""
+        """Record the call as it stands ("initiated", "ringing", "in-progress") together with
+        its status callback, in one commit; the future resolves when both are durable. A call
+        still unfinished when the process dies is closed at the next start, which sends the
+        final callback it owes (its sequence and URL are in this record)."""
         events = self._status_events(status, None)
         return self.outbox.commit(call=self._record(status, None, None), events=events)
 
@@ -123,38 +154,38 @@ class CallEvents:
         return status
 
     def _status_events(self, status: str, extra: Mapping[str, str] | None) -> list[OutboxEvent]:
-        """The next status callback (RINGING / IN_PROGRESS / final), if the number has one."""
-        state = self.state
-        target = self.target()
-        if target is None or (self.final_only and extra is None):  # extra: the final event
+        """The next status callback (the event ``status`` stands for), if the target wants it."""
+        state, target = self.state, self.target
+        if (
+            target is None
+            or not target.url
+            or STATUS_EVENT.get(status, "completed") not in (target.events)
+        ):
             return []
         params = state.voice_params(status)
         params["Timestamp"] = rfc2822(time.time())
         params["SequenceNumber"] = str(self.sequence)
+        if state.direction != "inbound":
+            params["CallbackSource"] = "call-progress-events"
         if extra:
             params.update(extra)
         event = self.outbox.event(
-            state.call_sid,
-            state.account_sid,
-            self.sequence,
-            target[0],
-            target[1],
-            params,
+            state.call_sid, state.account_sid, self.sequence, target.url, target.method, params
         )
         self.sequence += 1
         return [event]
 
     def _record(self, status: str, end: float | None, duration: int | None) -> CallRecord:
-        state = self.state
+        state, target = self.state, self.target
         number = state.number
-        target = self.target()
+        wants_final = target is not None and bool(target.url) and "completed" in target.events
         return CallRecord(
             sid=state.call_sid,
             account_sid=state.account_sid,
             number_sid=number.sid if number else None,
             from_=state.facts.from_user,
             to=state.facts.dialed,
-            direction="inbound",
+            direction=state.direction,
             status=status,
             match_kind=state.match.kind if state.match else None,
             start_time=state.start_time,
@@ -166,10 +197,11 @@ class CallEvents:
             used_fallback=state.fetches.used_fallback,
             error_code=state.error_code,
             next_sequence=self.sequence,
-            status_callback=target[0] if target else None,
-            status_callback_method=target[1] if target else "POST",
+            status_callback=target.url if wants_final and target is not None else None,
+            status_callback_method=target.method if target is not None else "POST",
             # the voice parameters a restart needs to send this call's final callback
-            callback_params=state.base_params() if target else {},
+            callback_params=state.base_params() if wants_final else {},
+            originate=self.originate,
         )
 
 

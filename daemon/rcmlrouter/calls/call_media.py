@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+from pathlib import Path
 from typing import Final, Protocol
 
 import structlog
@@ -280,6 +281,17 @@ class CallMedia:
         if self.session is None:
             return RecordingOutcome()
         return await record_call(self.session, verb, self.state, self.wiring, self.media)
+
+    def start_call_recording(self, path: Path, max_length: float) -> bool:
+        """Record the far end for the rest of the call (``Record=true`` of an API call);
+        False without media of ours."""
+        if self.session is None or self.session.closed.done():
+            return False
+        self.session.start_call_recording(path, max_length)
+        return True
+
+    def stop_call_recording(self) -> float | None:
+        return self.session.stop_call_recording() if self.session is not None else None
 
     # -- the end --------------------------------------------------------------------------------
 

@@ -120,6 +120,10 @@ class CallState:
     fetches: FetchLog = field(default_factory=FetchLog)
     outbound_call_sid: str = ""  # the <Dial> leg, once one exists (OutboundCallSid)
     transfer_params: dict[str, str] = field(default_factory=dict)  # ReferTarget, Transferor…
+    direction: str = "inbound"  # outbound-api: placed by POST Calls (calls/outbound_call.py)
+    api_version: str = ""  # the base an API call came through ("": the number's, or ours)
+    final_status: str | None = None  # the CallStatus, when the leg decided it (API calls)
+    unanswered_status: str = "ringing"  # an API call: queued, initiated, then ringing
     _base_params: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -144,10 +148,13 @@ class CallState:
                 "AccountSid": self.account_sid,
                 "From": facts.from_user,
                 "To": facts.dialed,
-                "ApiVersion": self.number.api_version if self.number else API_VERSION,
-                "Direction": "inbound",
+                "ApiVersion": self.api_version
+                or (self.number.api_version if self.number else API_VERSION),
+                "Direction": self.direction,
                 "CallTimestamp": rfc2822(self.start_time),
             }
+            if self.direction == "outbound-api":  # Twilio's names for the same two
+                params["Called"], params["Caller"] = facts.dialed, facts.from_user
             if self.caller_name:
                 params["CallerName"] = self.caller_name
             if facts.forwarded_from:
@@ -167,10 +174,12 @@ class CallState:
         )
 
     def current_status(self) -> str:
-        return "in-progress" if self.answer_time is not None else "ringing"
+        return "in-progress" if self.answer_time is not None else self.unanswered_status
 
     def final_call_status(self) -> str:
         """The CallStatus the call ends with (SPEC §4)."""
+        if self.final_status is not None:
+            return self.final_status
         if self.answer_time is not None:
             return "completed"
         if self.end_cause in ("cancel", "canceled", "api-hangup"):

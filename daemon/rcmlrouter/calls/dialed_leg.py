@@ -64,7 +64,7 @@ def dial_address(target: DialTarget, config: Config) -> DialAddress:
         trunk = config.trunk()
         if trunk is None:
             raise SipError("no outbound trunk is configured for numbers", sip_status=503)
-        return _trunk_address(target.number, trunk, config.routing.default_region)
+        return trunk_address(target.number, trunk, config.routing.default_region)
     credentials = None
     if target.username and target.password:
         credentials = (target.username, target.password)
@@ -72,7 +72,7 @@ def dial_address(target: DialTarget, config: Config) -> DialAddress:
     return DialAddress(target.uri, uri.user or target.uri, credentials)
 
 
-def _trunk_address(number: str, trunk: TrunkConfig, region: str) -> DialAddress:
+def trunk_address(number: str, trunk: TrunkConfig, region: str) -> DialAddress:
     base = parse_uri(trunk.uri)
     user = format_for_trunk(number, trunk.number_format, region)
     params = dict(base.params)

@@ -2,7 +2,7 @@
 
 - :func:`voice_url` / :func:`refer_url`: the URL and method for a number's calls and REFERs; an
   ``*ApplicationSid`` wins over the number's own URL (seed). None when there is none.
-- :class:`CallDocuments`: an inbound call's ``DocumentSource``: the call's voice parameters
+- :class:`CallDocuments`: an inbound (or API) call's ``DocumentSource``: the call's voice parameters
   (``CallStatus`` as it stands) plus the request's own, signed with the number's account token;
   the first failure of the call goes to the number's ``VoiceFallbackUrl`` and each failure the
   fallback absorbed becomes a notification (``rcml/fallback.py``, shared with messages).
@@ -55,11 +55,15 @@ def voice_fallback(number: IncomingNumber | None) -> WebhookTarget | None:
 class CallDocuments:
     """The documents of one inbound call (its ``DocumentSource``)."""
 
-    __slots__ = ("state", "wiring")
+    __slots__ = ("fallback", "state", "wiring")
 
-    def __init__(self, state: CallState, wiring: CallWiring) -> None:
+    def __init__(
+        self, state: CallState, wiring: CallWiring, fallback: WebhookTarget | None = None
+    ) -> None:
         self.state = state
         self.wiring = wiring
+        # where a failed fetch goes: the number's VoiceFallbackUrl, or an API call's FallbackUrl
+        self.fallback = fallback or voice_fallback(state.number)
 
     async def fetch(self, url: str, method: str, extra: Mapping[str, str]) -> Document:
         """The RCML at ``url`` with the call's parameters plus ``extra``."""
@@ -72,7 +76,7 @@ class CallDocuments:
                 self.wiring.services.fetcher,
                 state.fetches,
                 WebhookTarget(url, method),
-                voice_fallback(state.number),
+                self.fallback,
                 params,
                 state.auth_token,
                 self.notify,

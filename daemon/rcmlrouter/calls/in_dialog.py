@@ -15,10 +15,15 @@ Then each request goes where :func:`route` says: an INFO carrying a key press to
 (``<Gather>``, ``<Record>``) while no bridge is up; any INFO inside a bridge to the other party;
 other INFOs get 200. A REFER goes to the bridge (which hands it to ``calls/transfer.py``); without
 one it is refused 403 with the reason. Anything else gets 405 with ``Allow``.
+
+:class:`DialingCall` is the SIP call of an API call (``POST Calls``) before and after its INVITE
+exists: the call's media and its ``InDialog`` are built on it first (our SDP offer goes in the
+INVITE), and it forwards everything to the ``OutgoingCall`` once attached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -26,6 +31,7 @@ from typing import Final, Protocol
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.sip.call import IncomingCall, IncomingRequest
 from rcmlrouter.sip.endpoint import ALLOW
+from rcmlrouter.sip.message import Header, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.sip.response import reason_header
 
@@ -67,6 +73,17 @@ def refuse(request: IncomingRequest, status: int, reason: str) -> None:
     request.respond(status, headers=[reason_header(status, reason)])
 
 
+class DialogCall(Protocol):
+    """The SIP call under an :class:`InDialog` (``IncomingCall``, ``OutgoingCall``, or an API
+    call's ``DialingCall`` that forwards to the ``OutgoingCall`` once it exists)."""
+
+    local_sdp: bytes | None
+
+    def on_in_dialog_request(self, callback: Callable[[IncomingRequest], None]) -> None: ...
+
+    def on_reinvite(self, callback: Callable[[IncomingRequest], None]) -> None: ...
+
+
 class InDialogBridge(Protocol):
     """A ``<Dial>`` bridge as the in-dialog router uses it."""
 
@@ -89,7 +106,7 @@ class InDialog:
 
     __slots__ = ("_bridge", "_call", "_from_callee", "_media", "_registered", "_reinvites", "state")
 
-    def __init__(self, call: PeerCall, state: CallState) -> None:
+    def __init__(self, call: DialogCall, state: CallState) -> None:
         self._call = call
         self.state = state
         self._media: DigitTaker | None = None
@@ -162,6 +179,74 @@ class InDialog:
             refuse(request, 403, refer_refusal(self.state.answered))
         else:
             request.respond(405, headers=[("Allow", ALLOW)])
+
+
+class DialingCall:
+    """An API call's SIP call: its own SDP and callbacks until the ``OutgoingCall`` exists
+    (:meth:`attach`), then that call's. ``ended`` resolves when the attached call ends, or
+    when the run gives up before dialling (:meth:`end`)."""
+
+    def __init__(self) -> None:
+        self.call: OutgoingCall | None = None
+        self._local_sdp: bytes | None = None
+        self._remote_sdp: bytes | None = None
+        self.ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._in_dialog: ReinviteOwner | None = None
+        self._reinvite: ReinviteOwner | None = None
+
+    def attach(self, call: OutgoingCall) -> None:
+        self.call = call
+        call.local_sdp = call.local_sdp or self._local_sdp
+        if self._in_dialog is not None:
+            call.on_in_dialog_request(self._in_dialog)
+        if self._reinvite is not None:
+            call.on_reinvite(self._reinvite)
+        call.ended.add_done_callback(lambda ended: self.end(ended.result()))
+
+    def end(self, cause: str) -> None:
+        if not self.ended.done():
+            self.ended.set_result(cause)
+
+    @property
+    def local_sdp(self) -> bytes | None:
+        return self.call.local_sdp if self.call is not None else self._local_sdp
+
+    @local_sdp.setter
+    def local_sdp(self, sdp: bytes | None) -> None:
+        if self.call is not None:
+            self.call.local_sdp = sdp
+        self._local_sdp = sdp
+
+    @property
+    def remote_sdp(self) -> bytes | None:
+        return self.call.remote_sdp if self.call is not None else self._remote_sdp
+
+    @remote_sdp.setter
+    def remote_sdp(self, sdp: bytes | None) -> None:
+        if self.call is not None:
+            self.call.remote_sdp = sdp
+        self._remote_sdp = sdp
+
+    @property
+    def answered(self) -> bool:
+        return self.call is not None and self.call.answered
+
+    def on_in_dialog_request(self, callback: ReinviteOwner) -> None:
+        self._in_dialog = callback
+        if self.call is not None:
+            self.call.on_in_dialog_request(callback)
+
+    def on_reinvite(self, callback: ReinviteOwner) -> None:
+        self._reinvite = callback
+        if self.call is not None:
+            self.call.on_reinvite(callback)
+
+    def send_in_dialog(
+        self, method: str, headers: list[Header], body: bytes = b""
+    ) -> asyncio.Future[SipResponse | None]:
+        if self.call is None:
+            raise RuntimeError("the API call has no INVITE yet")
+        return self.call.send_in_dialog(method, headers, body)
 
 
 def _media_type(request: IncomingRequest) -> str:

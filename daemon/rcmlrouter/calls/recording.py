@@ -147,3 +147,25 @@ def _status_params(state: CallState, action: dict[str, str], seconds: float) -> 
         "RecordingSource": "RecordVerb",
         "RecordingStartTime": rfc2822(time.time() - seconds),
     }
+
+
+async def store_call_recording(
+    state: CallState,
+    wiring: CallWiring,
+    media: MediaServices,
+    recording: tuple[str, float, float],
+    callback: tuple[str, str] | None,
+) -> None:
+    """A whole-call recording (``Record=true`` of an API call; ``recording`` is its sid, start
+    time and duration): its store row, and its ``RecordingStatusCallback`` (URL, method)
+    through the outbox with ``RecordingSource`` ``OutboundAPI``."""
+    sid, started, duration = recording
+    result = RecordingResult(media.recordings_dir / state.account_sid / f"{sid}.wav", duration,
+                             "hangup", "")  # fmt: skip
+    await _store(state, wiring, media, sid, result, started)
+    if callback is None:
+        return
+    url = recording_url(wiring.services.config.api_base_url, state.account_sid, sid)
+    action = {"RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": str(round(duration))}
+    params = _status_params(state, action, duration) | {"RecordingSource": "OutboundAPI"}
+    wiring.services.outbox.enqueue(sid, state.account_sid, 0, callback[0], callback[1], params)

@@ -3,7 +3,9 @@
 ``on_invite`` is the SIP endpoint's hook: an INVITE over ``sip.max_calls`` or during the drain
 gets 503 with Retry-After; any other becomes a task running
 :func:`~rcmlrouter.calls.inbound_call.run_inbound_call`. A call a transfer leaves running on a
-dialed leg (:func:`~rcmlrouter.calls.transferred_call.run_transferred_call`) is a task here too.
+dialed leg (:func:`~rcmlrouter.calls.transferred_call.run_transferred_call`) and a call placed
+through the API (:func:`~rcmlrouter.calls.outbound_call.run_outbound_call`, from its 201 on) are
+tasks here too.
 Each task is a :class:`~rcmlrouter.calls.live_call.LiveCall` in the registry under its CallSid
 (:meth:`CallSupervisor.live_call`) from its start to its end, and is cancelled when the far end
 ends its call. The drain refuses new calls, waits for the running ones, then stops the rest.
@@ -25,6 +27,7 @@ from rcmlrouter.calls.conference_leg import internal_join, run_conference_leg
 from rcmlrouter.calls.dialed_leg import Dialer
 from rcmlrouter.calls.inbound_call import run_inbound_call
 from rcmlrouter.calls.live_call import LiveCall
+from rcmlrouter.calls.outbound_call import DialSlots, OutboundCall
 from rcmlrouter.calls.transferred_call import TransferredLeg, run_transferred_call
 from rcmlrouter.calls.wiring import CallWiring, Handover
 from rcmlrouter.errors import OverloadError
@@ -32,6 +35,7 @@ from rcmlrouter.rcml.ports import STEERING
 from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall
 from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.records import CallRecord
 
 STOP_WAIT = 5.0  # seconds the drain waits for stopped calls to end
 
@@ -81,6 +85,16 @@ class CallSupervisor:
         live = LiveCall(handover.leg.sid, inbound=False, status="in-progress")
         live.callbacks = handover.leg
         self._start(live, run_transferred_call(leg, handover.document, live))
+
+    def run_outbound(self, record: CallRecord, slots: DialSlots) -> LiveCall:
+        """Run the API call ``record`` (queued, with its request) from its pacing slot to its
+        end, as one task (``calls/outbound_call.py``)."""
+        live = LiveCall(record.sid, inbound=False)
+        outbound = OutboundCall(record, live, self.wiring, slots)
+        self._start(live, outbound.run())
+        assert live.task is not None
+        live.task.add_done_callback(outbound.on_task_done)
+        return live
 
     async def drain(self, grace: float) -> None:
         """Refuse new calls; wait up to ``grace`` for calls to end, then stop the rest."""

@@ -95,6 +95,20 @@ def validate(config: Config, problems: list[str]) -> None:
     if config.cluster.lease <= 0 or config.cluster.version_check <= 0:
         problems.append("cluster.lease and cluster.version_check: must be positive")
     _validate_trunks(config, problems)
+    _validate_outbound(config, problems)
+
+
+def _validate_outbound(config: Config, problems: list[str]) -> None:
+    outbound = config.outbound
+    if outbound.cps <= 0:
+        problems.append("outbound.cps: must be positive (calls per second per account)")
+    if outbound.max_queued < 1:
+        problems.append("outbound.max_queued: must be at least 1")
+    if outbound.caller_id not in ("account", "any"):
+        problems.append("outbound.caller_id: expected 'account' or 'any'")
+    for trunk in config.trunks:
+        if trunk.cps < 0:
+            problems.append(f"trunks.{trunk.name}.cps: must be 0 (no limit) or positive")
 
 
 def _validate_sip_security(sip: SipConfig, problems: list[str]) -> None:

@@ -182,11 +182,21 @@ class TrunkConfig:
     username: str = ""  # digest credentials answering the trunk's 401/407
     password: str = ""
     number_format: str = "e164"  # e164 (+14155550100) | national (4155550100 in the US)
+    cps: float = 0.0  # calls placed through the API per second on this trunk; 0: no limit
 
 
 @dataclass(frozen=True, slots=True)
 class DialConfig:
     default_trunk: str = ""  # the [[trunks]] name numbers go to; empty: the first trunk
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundConfig:
+    """Calls placed through the API (``POST Accounts/{AC}/Calls``)."""
+
+    cps: float = 10.0  # calls dialled per second per account (each trunk's cps applies too)
+    max_queued: int = 10_000  # calls waiting for their slot in one process, then 429 (20429)
+    caller_id: str = "account"  # From: "account" (one of the account's numbers) | "any"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +230,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dial: DialConfig = field(default_factory=DialConfig)
+    outbound: OutboundConfig = field(default_factory=OutboundConfig)
     trunks: tuple[TrunkConfig, ...] = ()
     log: LogConfig = field(default_factory=LogConfig)
 

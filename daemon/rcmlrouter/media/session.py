@@ -74,6 +74,7 @@ class MediaSession:
         self._digits: deque[str] = deque()
         self._digit_signal: asyncio.Future[None] | None = None
         self._recorder: Recorder | None = None
+        self._call_recorder: Recorder | None = None  # Record=true of an API call: all of it
         self.idle_keepalive = idle_keepalive
         self._idle_ticks = 0
         self._asleep: asyncio.TimerHandle | None = None
@@ -207,9 +208,14 @@ class MediaSession:
             codec = self.params.codec
         if self.audio_sink is not None and codec is not None:
             self.audio_sink(codec, packet.payload)
-        if self._recorder is not None and codec is not None:
-            pcm = g711.decode_bytes(packet.payload, codec)
-            self._recorder.feed(packet.timestamp, pcm, asyncio.get_running_loop().time())
+        if codec is None or (self._recorder is None and self._call_recorder is None):
+            return
+        pcm = g711.decode_bytes(packet.payload, codec)
+        now = asyncio.get_running_loop().time()
+        if self._recorder is not None:
+            self._recorder.feed(packet.timestamp, pcm, now)
+        if self._call_recorder is not None:
+            self._call_recorder.feed(packet.timestamp, pcm, now)
 
     # -- operations -----------------------------------------------------------------------------
 
@@ -323,6 +329,18 @@ class MediaSession:
             await asyncio.wait(waits, timeout=RECORD_POLL)
             recorder.check(loop.time())
         return ""
+
+    def start_call_recording(self, path: Path, max_length: float) -> None:
+        """Record what the far end says to ``path`` from now until :meth:`stop_call_recording`
+        (no silence timeout; alongside any ``<Record>``)."""
+        recorder = Recorder(path, max_length, 0.0)
+        recorder.start(asyncio.get_running_loop().time())
+        self._call_recorder = recorder
+
+    def stop_call_recording(self) -> float | None:
+        """Close the call recording; its duration in seconds (None when none was running)."""
+        recorder, self._call_recorder = self._call_recorder, None
+        return None if recorder is None else recorder.close(trim=False)
 
     async def send_digits(self, digits: str) -> None:
         """Send key presses as RFC 4733 events (``w`` waits 0.5 s, ``W`` 1 s)."""

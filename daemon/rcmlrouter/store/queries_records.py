@@ -15,8 +15,15 @@ from typing import TypeVar
 from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
 from rcmlrouter.store.filters import Page
-from rcmlrouter.store.records import CallRecord, MessageRecord, Notification, OutboxEvent
-from rcmlrouter.store.sql import Row, SqlStore, counted_page, execute_many
+from rcmlrouter.store.queries_idempotency import claim_idempotency_key
+from rcmlrouter.store.records import (
+    CallRecord,
+    IdempotencyRecord,
+    MessageRecord,
+    Notification,
+    OutboxEvent,
+)
+from rcmlrouter.store.sql import Row, SqlStore, Unit, change, counted_page, execute_many
 
 R = TypeVar("R")
 
@@ -48,6 +55,24 @@ class RecordQueries(SqlStore):
             return
         values = [rows.call_values(r) for r in records]
         await self.write_unit(lambda: execute_many(CALL_UPSERT, values), idempotent=True)
+
+    async def create_call(
+        self, call: CallRecord, idempotency: IdempotencyRecord | None, ttl: float
+    ) -> IdempotencyRecord | None:
+        """Insert a call the API queued (``POST Calls``), under ``idempotency``'s key when
+        given, in one transaction. None when it was written; else the live record already
+        holding the key (nothing written: see ``queries_idempotency``)."""
+        values = rows.call_values(call)
+
+        def unit() -> Unit[IdempotencyRecord | None]:
+            if idempotency is not None:
+                held = yield from claim_idempotency_key(idempotency, ttl)
+                if held is not None:
+                    return held
+            yield from change(CALL_UPSERT, values)
+            return None
+
+        return await self.write_unit(unit)
 
     async def unfinished_calls(self) -> list[CallRecord]:
         """Calls recorded without an end time (in progress, or cut short by a crash)."""

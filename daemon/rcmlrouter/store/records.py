@@ -8,6 +8,8 @@ Python ``bool`` here and integers 0/1 in SQL.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -124,6 +126,48 @@ class InventoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """What ``POST Accounts/{AC}/Calls`` asked for: everything needed to dial the call, kept
+    with its record (``calls.originate``, JSON) while it is ``queued``, so a restart or another
+    node dials it (``calls/originate.py``). Cleared when the INVITE is about to leave."""
+
+    to: str  # an E.164 number (through a trunk) or a sip:/sips: URI
+    from_: str
+    url: str | None = None
+    method: str = "POST"
+    twiml: str | None = None
+    application_sid: str | None = None
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("completed",)
+    timeout: int = 60  # s of ringing before no-answer
+    time_limit: int = 14_400  # s an answered call may last
+    send_digits: str = ""
+    record: bool = False
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    sip_auth_username: str = ""
+    sip_auth_password: str = ""
+    api_version: str = API_VERSION
+    trunk: str = ""  # the [[trunks]] name a number goes through ("": the default trunk)
+
+    def to_json(self) -> str:
+        values = {name: getattr(self, name) for name in _ORIGINATE_FIELDS}
+        return json.dumps(values, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> OriginateRequest:
+        values = json.loads(text)
+        values["status_callback_events"] = tuple(values.get("status_callback_events", ()))
+        return cls(**{k: v for k, v in values.items() if k in _ORIGINATE_FIELDS})
+
+
+_ORIGINATE_FIELDS = frozenset(f.name for f in dataclasses.fields(OriginateRequest))
+
+
+@dataclass(frozen=True, slots=True)
 class CallRecord:
     sid: str
     account_sid: str
@@ -148,6 +192,7 @@ class CallRecord:
     status_callback_method: str = "POST"
     callback_params: dict[str, str] = field(default_factory=dict)
     parent_call_sid: str | None = None  # the dialing call of an outbound-dial leg
+    originate: OriginateRequest | None = None  # an API call still queued (not dialled yet)
 
 
 @dataclass(frozen=True, slots=True)

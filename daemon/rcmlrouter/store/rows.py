@@ -19,6 +19,7 @@ from rcmlrouter.store.records import (
     MessageWire,
     Notification,
     Organization,
+    OriginateRequest,
     OutboxEvent,
 )
 
@@ -89,7 +90,8 @@ INVENTORY_COLUMNS = (
 CALL_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, direction, status, match_kind, "
     "start_time, answer_time, end_time, duration, sip_status, urls, used_fallback, error_code, "
-    "next_sequence, status_callback, status_callback_method, callback_params, parent_call_sid"
+    "next_sequence, status_callback, status_callback_method, callback_params, parent_call_sid, "
+    "originate"
 )
 MESSAGE_COLUMNS = (
     "sid, account_sid, number_sid, from_number, to_number, body, direction, status, "
@@ -206,6 +208,7 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         status_callback_method,
         callback_params,
         parent_call_sid,
+        originate,
     ) = row
     return CallRecord(
         sid,
@@ -229,6 +232,7 @@ def to_call(row: tuple[Any, ...]) -> CallRecord:
         status_callback_method,
         dict(json.loads(callback_params)),
         parent_call_sid,
+        OriginateRequest.from_json(originate) if originate else None,
     )
 
 
@@ -255,6 +259,7 @@ def call_values(c: CallRecord) -> tuple[Any, ...]:
         c.status_callback_method,
         json.dumps(c.callback_params, sort_keys=True),
         c.parent_call_sid,
+        c.originate.to_json() if c.originate is not None else None,
     )
 
 

@@ -1,0 +1,145 @@
+"""POST Calls answered by pjsua2 (an independent SIP and RTP stack): the called party hears the
+call's ``<Play>`` and ``<Say>``, and ``<Gather>`` takes the digits it sends (RFC 4733)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from e2e.test_media import frequency, loud_frames, read_wav, tone_wav
+from support.webhooks import Reply, rcml
+
+pytest.importorskip("pjsua2")
+pytestmark = pytest.mark.e2e
+SCRIPT = Path(__file__).resolve().parents[1] / "support" / "pjsua_media.py"
+FROM = "+15105555555"
+
+
+@pytest.fixture(scope="module")
+def daemon(daemon):  # the module's daemon, with the caller ID the calls use
+    daemon.create_number(PhoneNumber=FROM)
+    return daemon
+
+
+def answering_pjsua(*args: str) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "answer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = ""
+    while not line.startswith('{"ready"'):
+        line = proc.stdout.readline()
+        assert line, "the pjsua2 callee exited before it was ready"
+    return proc, int(json.loads(line)["port"])
+
+
+def result(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, object]:
+    out, err = proc.communicate(timeout=timeout)
+    lines = [line for line in out.splitlines() if line.startswith('{"states"')]
+    assert lines, f"pjsua2 printed no result (rc={proc.returncode}):\n{err[-2000:]}"
+    return dict(json.loads(lines[-1]))
+
+
+def test_api_call_answered_by_pjsua2_hears_play_and_say_and_gather_takes_its_digits(
+    daemon, webhooks, tmp_path
+) -> None:
+    tone = webhooks.route("/audio/api/tone.wav", Reply(tone_wav(1000, 1.0), 200, "audio/wav"))
+    action = webhooks.route("/digits/api", rcml("<Hangup/>"))
+    document = webhooks.route(
+        "/voice/api",
+        rcml(
+            f"<Play>{tone}</Play>",
+            f'<Gather action="{action}" numDigits="2" timeout="5">'
+            "<Say>Please enter two digits now.</Say></Gather>",
+        ),
+    )
+    heard = tmp_path / "heard.wav"
+    callee, port = answering_pjsua(
+        "--record", str(heard), "--dtmf", "42", "--dtmf-at", "3.5", "--seconds", "20"
+    )
+    with daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={"To": f"sip:pjsua@127.0.0.1:{port}", "From": FROM, "Url": document},
+        )
+    assert response.status_code == 200, response.text
+    sid = response.json()["sid"]
+    outcome = result(callee)
+    assert outcome["confirmed_at"] is not None and outcome["done"], outcome
+    [posted] = webhooks.wait_for("/digits/api", 1)
+    assert posted.params["Digits"] == "42"
+    assert posted.params["CallSid"] == sid and posted.params["Direction"] == "outbound-api"
+    pcm = read_wav(heard)
+    frames = loud_frames(pcm)
+    loud = np.flatnonzero(frames)
+    assert loud.size > 0, "pjsua2 heard nothing"
+    first = int(loud[0]) * 160
+    assert frequency(pcm[first : first + 4000]) == pytest.approx(1000, abs=15)  # the <Play>
+    speech = [pcm[i * 160 : i * 160 + 800] for i in loud if i * 160 > first + 9000][::5]
+    pitches = {round(frequency(chunk) / 50) for chunk in speech if len(chunk) == 800}
+    assert len(pitches) >= 3, pitches  # then speech (<Say>), not a tone
+    deadline = time.monotonic() + 10
+    with daemon.api() as api:
+        while api.get(f"/Calls/{sid}.json").json()["status"] != "completed":
+            assert time.monotonic() < deadline, "the call never completed"
+            time.sleep(0.1)
+
+
+def test_record_true_records_the_called_party_and_posts_the_recording_callback(
+    daemon, webhooks, tmp_path
+) -> None:
+    callback = webhooks.route("/recording/api", Reply("", content_type="text/plain"))
+    said = tmp_path / "said.wav"
+    said.write_bytes(tone_wav(600, 6.0))
+    callee, port = answering_pjsua("--play", str(said), "--seconds", "15")
+    with daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={
+                "To": f"sip:pjsua@127.0.0.1:{port}",
+                "From": FROM,
+                "Twiml": '<Response><Pause length="3"/></Response>',
+                "Record": "true",
+                "RecordingStatusCallback": callback,
+            },
+        )
+        assert response.status_code == 200, response.text
+        sid = response.json()["sid"]
+        assert result(callee)["done"]
+        [posted] = webhooks.wait_for("/recording/api", 1)
+        params = posted.params
+        assert params["CallSid"] == sid and params["RecordingStatus"] == "completed"
+        assert params["RecordingSource"] == "OutboundAPI"
+        assert 2 <= int(params["RecordingDuration"]) <= 4
+        wav = api.get(f"/Recordings/{params['RecordingSid']}.wav")
+        assert wav.status_code == 200
+        listed = api.get(f"/Calls/{sid}/Recordings.json").json()
+    pcm = read_wav(wav.content)
+    assert frequency(pcm[8000:16000]) == pytest.approx(600, abs=15)  # the called party's tone
+    assert [r["sid"] for r in listed["recordings"]] == [params["RecordingSid"]]
+
+
+def test_send_digits_reach_the_called_party_as_rfc_4733_events(daemon, tmp_path) -> None:
+    callee, port = answering_pjsua("--seconds", "12")
+    with daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={
+                "To": f"sip:pjsua@127.0.0.1:{port}",
+                "From": FROM,
+                "Twiml": '<Response><Pause length="2"/></Response>',
+                "SendDigits": "12w#9",
+            },
+        )
+    assert response.status_code == 200, response.text
+    outcome = result(callee)
+    assert outcome["done"] and outcome["digits"] == "12#9", outcome
