@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from e2e.test_media import frequency, loud_frames, read_wav, tone_wav
+from support.conference_callers import Caller, near, peaks, wav_bytes
 from support.webhooks import Reply, rcml
 
 pytest.importorskip("pjsua2")
@@ -143,3 +144,42 @@ def test_send_digits_reach_the_called_party_as_rfc_4733_events(daemon, tmp_path)
     assert response.status_code == 200, response.text
     outcome = result(callee)
     assert outcome["done"] and outcome["digits"] == "12#9", outcome
+
+
+def test_an_api_call_joins_a_conference_and_hears_an_inbound_caller(
+    daemon, webhooks, tmp_path
+) -> None:
+    """``<Dial><Conference>`` on an API call: the called party (pjsua2, 700 Hz) and an inbound
+    pjsua2 caller (440 Hz) in one room each hear the other, never themselves."""
+    room = "api-room"
+    document = rcml(f'<Dial><Conference beep="false" waitUrl="">{room}</Conference></Dial>')
+    number = "7707"
+    daemon.create_number(
+        PhoneNumber=number, isSIP="true", VoiceUrl=webhooks.route("/voice/api-room", document)
+    )
+    inbound = Caller("in", f"sip:{number}@127.0.0.1:{daemon.sip_port}", tmp_path, 9.0, 440)
+    played = tmp_path / "callee.wav"
+    played.write_bytes(wav_bytes(700, 40.0))
+    heard = tmp_path / "callee-heard.wav"
+    callee, port = answering_pjsua("--play", str(played), "--record", str(heard), "--seconds", "9")
+    try:
+        with daemon.api() as api:
+            twiml = (
+                f'<Response><Dial><Conference beep="false" waitUrl="">{room}</Conference>'
+                "</Dial></Response>"
+            )
+            response = api.post(
+                "/Calls.json",
+                data={"To": f"sip:pjsua@127.0.0.1:{port}", "From": FROM, "Twiml": twiml},
+            )
+        assert response.status_code == 200, response.text
+        assert result(callee)["done"]
+        inbound.finish()
+    finally:
+        for proc in (callee, inbound.proc):
+            if proc.poll() is None:
+                proc.kill()
+    callee_heard = peaks(read_wav(heard)[2 * 8000 : 7 * 8000])
+    assert near(callee_heard, 440) and not near(callee_heard, 700), callee_heard
+    caller_heard = peaks(read_wav(inbound.heard)[3 * 8000 : 7 * 8000])
+    assert near(caller_heard, 700) and not near(caller_heard, 440), caller_heard

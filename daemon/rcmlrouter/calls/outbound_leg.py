@@ -17,6 +17,7 @@ from __future__ import annotations
 from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.conference_call import join_conference
 from rcmlrouter.calls.in_dialog import DialingCall, InDialog
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.rcml.model import Dial, GatherChild, Record
@@ -63,6 +64,8 @@ class OutboundLeg:
             await self.dialing.call.hangup()
 
     async def dial(self, verb: Dial) -> DialOutcome:
+        if verb.conference is not None:  # on our own media: no bridge
+            return await join_conference(self, verb)
         self.media.suspend()
         try:
             return await Bridge(self, verb).run()
