@@ -183,3 +183,63 @@ def test_an_api_call_joins_a_conference_and_hears_an_inbound_caller(
     assert near(callee_heard, 440) and not near(callee_heard, 700), callee_heard
     caller_heard = peaks(read_wav(inbound.heard)[3 * 8000 : 7 * 8000])
     assert near(caller_heard, 700) and not near(caller_heard, 440), caller_heard
+
+
+def test_a_participant_added_by_dialling_out_hears_the_room(daemon, webhooks, tmp_path) -> None:
+    """POST Conferences/{CF}/Participants: the dialled pjsua2 callee (700 Hz) joins the room of
+    an inbound pjsua2 caller (440 Hz) with its Label; each hears the other, never itself."""
+    room = "dial-out-room"
+    document = rcml(f'<Dial><Conference beep="false" waitUrl="">{room}</Conference></Dial>')
+    number = "7708"
+    daemon.create_number(
+        PhoneNumber=number, isSIP="true", VoiceUrl=webhooks.route("/voice/dial-out", document)
+    )
+    inbound = Caller("in", f"sip:{number}@127.0.0.1:{daemon.sip_port}", tmp_path, 10.0, 440)
+    played = tmp_path / "agent.wav"
+    played.write_bytes(wav_bytes(700, 40.0))
+    heard = tmp_path / "agent-heard.wav"
+    callee, port = answering_pjsua("--play", str(played), "--record", str(heard), "--seconds", "8")
+    try:
+        with daemon.api() as api:
+            deadline, conference = time.monotonic() + 10, None
+            while conference is None:
+                assert time.monotonic() < deadline, "the inbound caller's conference never began"
+                found = api.get("/Conferences.json", params={"FriendlyName": room}).json()
+                running = [c for c in found["conferences"] if c["status"] != "completed"]
+                conference = running[0]["sid"] if running else None
+                time.sleep(0.2)
+            participants = f"/Conferences/{conference}/Participants.json"
+            to = f"sip:pjsua@127.0.0.1:{port}"
+            refused = api.post(participants, data={"To": to, "From": FROM, "EarlyMedia": "true"})
+            assert refused.status_code == 400 and "EarlyMedia" in refused.text, refused.text
+            lonely = api.post(participants, data={"To": to, "From": FROM, "Coaching": "true"})
+            assert lonely.status_code == 400 and "CallSidToCoach" in lonely.text, lonely.text
+            added = api.post(
+                participants, data={"To": to, "From": FROM, "Label": "agent", "Beep": "false"}
+            )
+            assert added.status_code == 200, added.text
+            body = added.json()
+            assert body["status"] == "queued" and body["label"] == "agent", body
+            assert body["conference_sid"] == conference
+            outcome = result(callee)
+            assert outcome["done"], outcome
+            listed = api.get(participants).json()["participants"]
+            joined = [p for p in listed if p["call_sid"] == body["call_sid"]]
+            assert joined and joined[0]["label"] == "agent", listed
+        inbound.finish()
+    finally:
+        for proc in (callee, inbound.proc):
+            if proc.poll() is None:
+                proc.kill()
+    agent_heard = peaks(read_wav(heard)[2 * 8000 : 6 * 8000])
+    assert near(agent_heard, 440) and not near(agent_heard, 700), agent_heard
+    with daemon.api() as api:
+        deadline = time.monotonic() + 10
+        while api.get(f"/Conferences/{conference}.json").json()["status"] != "completed":
+            assert time.monotonic() < deadline, "the conference never ended"
+            time.sleep(0.2)
+        ended = api.post(
+            f"/Conferences/{conference}/Participants.json",
+            data={"To": f"sip:pjsua@127.0.0.1:{port}", "From": FROM},
+        )
+    assert ended.status_code == 400 and "ended" in ended.text, ended.text

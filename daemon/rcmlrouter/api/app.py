@@ -18,6 +18,7 @@ from rcmlrouter.api import (
     messages,
     numbers,
     openapi,
+    participants_create,
     recordings,
     records,
 )
@@ -117,7 +118,12 @@ def add_routes(router: web.UrlDispatcher) -> None:
     conference = f"{acc}/Conferences/{{conference_sid}}"
     _add(router, ("GET",), f"{acc}/Conferences", conferences.handle_conferences)
     _add(router, ("GET", "POST"), f"{acc}/Conferences/{{sid}}", conferences.handle_conference)
-    _add(router, ("GET",), f"{conference}/Participants", conferences.handle_participants)
+    _add(
+        router,
+        ("GET", "POST"),
+        f"{conference}/Participants",
+        participants_create.handle_participants_resource,
+    )
     _add(router, ("GET",), f"{conference}/Recordings", conferences.handle_conference_recordings)
     participant = f"{conference}/Participants/{{sid}}"
     _add(router, ("GET", "POST", "DELETE"), participant, conferences.handle_participant)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -107,7 +108,30 @@ async def handle_list_resource(request: web.Request) -> web.Response:
 async def create_call(request: web.Request) -> web.Response:
     """POST: validate, store queued (with the Idempotency-Key record), answer, hand over."""
     _, account = await authorize(request)
-    params = await Params.from_body(request)
+    return await queue_call(request, account, await Params.from_body(request))
+
+
+Respond = Callable[[web.Request, CallRecord], web.Response]
+
+
+def respond_with_call(request: web.Request, record: CallRecord) -> web.Response:
+    """The answer to ``POST Calls``: the call resource in the base's shape."""
+    fields, collection = records.CALLS.shape(request)
+    resource = Resource(collection[1], fields(request, record))
+    return render(request, resource, flavour_of(request).create_status)
+
+
+async def queue_call(
+    request: web.Request,
+    account: Account,
+    params: Params,
+    *,
+    instructions: dict[str, Any] | None = None,
+    respond: Respond = respond_with_call,
+) -> web.Response:
+    """Validate, store queued (with the Idempotency-Key record), answer, hand over; the call
+    runs ``instructions`` when given (``read_instructions``' keys: a participant's dial-out),
+    else the request's ``Url`` / ``Twiml`` / ``ApplicationSid``."""
     key = IdempotencyKey.of(request, account.sid, params)
     store = store_of(request)
     if key is not None and (first := await key.replay(store)) is not None:
@@ -119,11 +143,8 @@ async def create_call(request: web.Request) -> web.Response:
     form = await request.post()
     events = [str(v) for v in form.getall("StatusCallbackEvent", []) if isinstance(v, str)]
     flavour = flavour_of(request)
-    record = await read_call(params, events, account, store, settings, flavour)
-    fields, collection = records.CALLS.shape(request)
-    response = render(
-        request, Resource(collection[1], fields(request, record)), flavour.create_status
-    )
+    record = await read_call(params, events, account, store, settings, flavour, instructions)
+    response = respond(request, record)
     answer, created = await create_once(
         key, response, record.sid, lambda held: store.create_call(record, held, IDEMPOTENCY_TTL)
     )
@@ -148,15 +169,18 @@ async def read_call(
     store: Store,
     settings: ApiSettings,
     flavour: Flavour,
+    instructions: dict[str, Any] | None = None,
 ) -> CallRecord:
     """The queued call the parameters describe; ApiError 400 with Twilio's code if not."""
     refuse_unsupported(params)
     to = read_to(params, settings)
     from_ = await read_from(params, account, store, settings)
+    if instructions is None:
+        instructions = await read_instructions(params, account, store, settings)
     request = OriginateRequest(
         to=to,
         from_=from_,
-        **await read_instructions(params, account, store, settings),
+        **instructions,
         **read_callbacks(params, events, settings),
         **read_setup(params),
         api_version=flavour.api_version,

@@ -136,6 +136,21 @@ UPDATE_CALL = Op(
 )  # fmt: skip
 
 
+ADD_PARTICIPANT = Op(
+    "POST",
+    "Add a participant by dialling out: an outbound API call that joins the conference when "
+    "answered (status queued)",
+    form=(
+        *CALL_FORM, "Muted", "Beep", "StartConferenceOnEnter", "EndConferenceOnExit", "WaitUrl",
+        "WaitMethod", "MaxParticipants", "Label", "Coaching", "CallSidToCoach",
+        "ConferenceStatusCallback", "ConferenceStatusCallbackMethod",
+        "ConferenceStatusCallbackEvent",
+    ),
+    create=True,
+    idempotent=True,
+)  # fmt: skip
+
+
 CONFERENCE_RESOURCES = (
     Resource(
         f"{ACC}/Conferences",
@@ -155,7 +170,10 @@ CONFERENCE_RESOURCES = (
     Resource(
         f"{ACC}/Conferences/{{conference_sid}}/Participants",
         "Conferences",
-        (get_op("A conference's participants (joining order)", ("Muted", "Hold", *PAGING)),),
+        (
+            get_op("A conference's participants (joining order)", ("Muted", "Hold", *PAGING)),
+            ADD_PARTICIPANT,
+        ),
         {**ACCOUNT, "conference_sid": SID},
     ),
     Resource(

@@ -15,7 +15,7 @@ Reads come from the store; changes go to the live room through the node's
 after the change. A change to a conference that lives on another node is sent to that node's
 API and its answer relayed (``api/conference_forward.py``); one that cannot be reached (or a
 room that is over) answers 409 (20409) naming the node. Adding a participant by dialling
-out (POST ``…/Participants``) waits for outbound calls (issue 18) and is not offered.
+out (POST ``…/Participants``) is ``api/participants_create.py``.
 """
 
 from __future__ import annotations
