@@ -142,6 +142,31 @@ RULES.append(
         ("rcmlrouter.api", "rcmlrouter.messaging", "rcmlrouter.sip", "rcmlrouter.store"),
     )
 )
+RULES.append(
+    (  # media streams: the WebSocket wire protocol, the socket, the agent's audio on the media
+        # clock; below the call wing (calls/call_streams.py uses it), above media
+        "rcmlrouter.streams",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+        ),
+    )
+)
+RULES.append(  # the wire protocol is sans-I/O
+    ("rcmlrouter.streams.wire", ("aiohttp", "asyncio", "socket", "rcmlrouter.media"))
+)
+RULES.append(("rcmlrouter.rcml.parse_streams", ("aiohttp", "asyncio", "socket")))
+RULES.append(
+    (  # stream verbs, like media verbs, reach the call through ports only
+        "rcmlrouter.rcml.stream_verbs",
+        ("aiohttp", "socket", "rcmlrouter.streams", "rcmlrouter.media", "rcmlrouter.execute"),
+    )
+)
 # The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
 # command line reaches it.
 COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
@@ -160,7 +185,7 @@ CALLS_TIERS = (
     ("wiring",),
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
-    ("bridge",),
+    ("bridge", "call_streams"),
     ("inbound_leg", "transferred_call"),
     ("inbound_call",),
     ("supervisor",),

@@ -243,9 +243,15 @@ class Daemon:
             ("cluster", self.cluster.stop if self.cluster else None),
             ("api", self.web.close if self.web else None),
             ("webhook HTTP client", self._http.close if self._http else None),
+            ("media streams", _streams_close(services)),
             ("store", self.store.close if self.store else None),
         ]
         return [(name, step) for name, step in steps if step is not None]
+
+
+def _streams_close(services: Services | None) -> Callable[[], Awaitable[None]] | None:
+    media = services.media if services else None
+    return media.streams.close if media is not None and media.streams is not None else None
 
 
 async def _stop_endpoint(endpoint: SipEndpoint) -> None:

@@ -13,17 +13,40 @@ know which one:
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from typing import Final, Protocol
+
+from rcmlrouter.rcml.model import Stream
 
 # End causes that come from the far end (or the network) and interrupt the running RCML. An
 # answered outgoing call can only end with the first and the last of them.
 REMOTE_ENDS: Final = frozenset({"remote-bye", "cancel", "ack-timeout", "transport-error"})
 
 
+class LiveStreams(Protocol):
+    """A running call's media streams, as the REST API drives them (``calls/call_streams``)."""
+
+    def start_stream(self, stream: Stream) -> dict[str, str]:
+        """Start a one-way stream: its description (sid, name, status…); raises
+        ``StreamRefusedError``."""
+        ...
+
+    def stop_stream(self, ref: str) -> dict[str, str] | None:
+        """Stop the stream with sid or name ``ref``: its description; None when none."""
+        ...
+
+
 class LiveCall:
     """One call in the supervisor's registry (by CallSid)."""
 
-    __slots__ = ("_running", "call_sid", "inbound", "remote_ended", "stop_cause", "task")
+    __slots__ = (
+        "_running",
+        "call_sid",
+        "inbound",
+        "remote_ended",
+        "stop_cause",
+        "streams",
+        "task",
+    )
 
     def __init__(self, call_sid: str, *, inbound: bool) -> None:
         self.call_sid = call_sid
@@ -31,6 +54,7 @@ class LiveCall:
         self.task: asyncio.Task[None] | None = None
         self.remote_ended = False
         self.stop_cause: str | None = None
+        self.streams: LiveStreams | None = None  # the call's media streams, once it has media
         self._running = False
 
     def watch(self, ended: asyncio.Future[str]) -> None:

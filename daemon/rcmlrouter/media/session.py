@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.audio import FRAME_SAMPLES, tone
@@ -45,6 +45,18 @@ class MediaParams:
         return self.direction in _NOT_SENDING or self.remote_ip in ("0.0.0.0", "::")  # noqa: S104
 
 
+class MediaTap(Protocol):
+    """Hears a call's audio and key presses (a media stream): the caller's audio as it
+    arrives, every audio frame sent to the caller, each key press. Called on the event loop;
+    must not block."""
+
+    def inbound(self, payload: bytes, codec: str) -> None: ...
+
+    def outbound(self, payload: bytes, codec: str) -> None: ...
+
+    def digit(self, digit: str) -> None: ...
+
+
 class MediaSession:
     """A call's RTP stream and the operations the RCML verbs need."""
 
@@ -72,6 +84,7 @@ class MediaSession:
         self._digits: deque[str] = deque()
         self._digit_signal: asyncio.Future[None] | None = None
         self._recorder: Recorder | None = None
+        self.taps: list[MediaTap] = []
         self.idle_keepalive = idle_keepalive
         self._idle_ticks = 0
         self._asleep: asyncio.TimerHandle | None = None
@@ -149,8 +162,19 @@ class MediaSession:
         self.sender.set_codec(params.codec, params.payload_type, params.telephone_event_pt)
         self.sender.on_hold = params.on_hold
 
+    def add_tap(self, tap: MediaTap) -> None:
+        self.taps.append(tap)
+        self.sender.taps.append(tap.outbound)
+
+    def remove_tap(self, tap: MediaTap) -> None:
+        if tap in self.taps:
+            self.taps.remove(tap)
+            self.sender.taps.remove(tap.outbound)
+
     def receive_digit(self, digit: str) -> None:
         """A key press (RFC 4733 or SIP INFO)."""
+        for tap in self.taps:
+            tap.digit(digit)
         self._digits.append(digit)
         signal, self._digit_signal = self._digit_signal, None
         if signal is not None and not signal.done():
@@ -167,7 +191,11 @@ class MediaSession:
         codec = _STATIC_PT.get(packet.payload_type)
         if packet.payload_type == self.params.payload_type:
             codec = self.params.codec
-        if self._recorder is not None and codec is not None:
+        if codec is None:
+            return
+        for tap in self.taps:
+            tap.inbound(packet.payload, codec)
+        if self._recorder is not None:
             pcm = g711.decode_bytes(packet.payload, codec)
             self._recorder.feed(packet.timestamp, pcm, asyncio.get_running_loop().time())
 
@@ -297,6 +325,8 @@ class MediaSession:
         # endpoint -> on_packet -> self -> endpoint: break the cycle, so a call's media is freed
         # when the call ends, not by the cycle collector (whose pauses stop every call)
         self.endpoint.on_packet = rtp.ignore_packet
+        self.taps.clear()
+        self.sender.taps.clear()
         if self.sender.playout is not None:
             self.sender.playout.stop()
         if self._recorder is not None:

@@ -24,7 +24,14 @@ from rcmlrouter.rcml.model import (
     Sms,
     Verb,
 )
-from rcmlrouter.rcml.ports import MAX_REDIRECTS, CallLeg, DocumentSource, SmsChannel
+from rcmlrouter.rcml.ports import (
+    MAX_REDIRECTS,
+    CallLeg,
+    DocumentSource,
+    SmsChannel,
+    StreamControl,
+)
+from rcmlrouter.rcml.stream_verbs import STREAM_HANDLERS
 from rcmlrouter.rcml.verb_handler import STOP, Outcome
 
 Handler = Callable[["RcmlExecutor", Any], Awaitable[Outcome]]
@@ -48,11 +55,13 @@ class RcmlExecutor:
         source: DocumentSource,
         notify: Callable[[int, str], None],
         sms: SmsChannel | None = None,
+        streams: StreamControl | None = None,
     ) -> None:
         self.leg = leg
         self.source = source
         self.notify = notify
         self.sms = sms
+        self.streams = streams
         self.report = ExecutionReport()
 
     async def run(self, document: Document) -> ExecutionReport:
@@ -155,4 +164,5 @@ _HANDLERS: dict[type[Any], Handler] = {
     **MEDIA_HANDLERS,  # Say, Play, Gather, Record
     Dial: _dial,
     Sms: _sms,
+    **STREAM_HANDLERS,  # Connect, Start, Stop
 }
