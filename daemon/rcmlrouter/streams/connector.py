@@ -141,8 +141,11 @@ class StreamConnector:
     async def connect(self, url: str, headers: Mapping[str, str]) -> AgentSocket:
         """Connect and complete the handshake within ``connect_timeout``."""
         self.check_url(url)
+        parsed = URL(url)
         try:
             async with asyncio.timeout(self.connect_timeout):
+                # IP literals never reach the resolver: check them (and warm the cache) here
+                await self.book.addresses(parsed.host or "", parsed.port or 443)
                 ws = await self._client().ws_connect(
                     url,
                     headers=dict(headers),
@@ -157,6 +160,8 @@ class StreamConnector:
             ) from exc
         except EgressDeniedError as exc:
             raise StreamConnectError(str(exc), URL_CODE) from exc
+        except HttpFailure as exc:  # the name does not resolve
+            raise StreamConnectError(str(exc), CONNECT_REFUSED_CODE) from exc
         except aiohttp.WSServerHandshakeError as exc:
             raise StreamConnectError(
                 f"WebSocket handshake failed: HTTP {exc.status}", HANDSHAKE_CODE
