@@ -216,7 +216,7 @@ async def test_agent_audio_plays_in_steady_20ms_frames_from_a_burst(call: Call) 
         await read_all(agent, ws)
 
     agent = await agent_with(burst)
-    stream, hooks, task = await start(call, agent)
+    stream, _hooks, task = await start(call, agent)
     await agent.wait_for("mark", timeout=3)
     played = [
         (at, payload) for at, payload in call.caller.audio_since(0) if payload != b"\xff" * 160
@@ -251,7 +251,7 @@ async def test_clear_stops_the_audio_within_40ms_and_returns_marks_in_order(
         await read_all(agent, ws)
 
     agent = await agent_with(talk_then_clear)
-    stream, hooks, task = await start(call, agent)
+    stream, _hooks, task = await start(call, agent)
     await agent.wait_for("mark", 2, timeout=3)
     assert [m["mark"]["name"] for m in agent.events("mark")] == ["one", "two"]
     await asyncio.sleep(0.1)
@@ -293,7 +293,7 @@ async def test_a_huge_frame_ends_the_stream_with_an_error(call: Call) -> None:
         await read_all(agent, ws)
 
     agent = await agent_with(huge)
-    stream, hooks, task = await start(call, agent, conn=connector(max_message=65536))
+    _stream, hooks, task = await start(call, agent, conn=connector(max_message=65536))
     end = await asyncio.wait_for(task, 5)
     assert end.error_code == 31924
     assert hooks.events == [("started", None), ("failed", 31924)]
@@ -307,7 +307,7 @@ async def test_the_agent_closing_first_stops_the_stream(call: Call) -> None:
         await ws.close()
 
     agent = await agent_with(hang_up)
-    stream, hooks, task = await start(call, agent)
+    _stream, hooks, task = await start(call, agent)
     end = await asyncio.wait_for(task, 5)
     assert end.by_agent and end.error_code is None
     assert hooks.events == [("started", None), ("stopped", None)]
@@ -316,7 +316,7 @@ async def test_the_agent_closing_first_stops_the_stream(call: Call) -> None:
 
 async def test_the_caller_hanging_up_sends_stop(call: Call) -> None:
     agent = await StreamAgent().start()
-    stream, hooks, task = await start(call, agent)
+    _stream, _hooks, task = await start(call, agent)
     await agent.wait_for("start")
     call.session.close()
     await asyncio.wait_for(task, 5)
@@ -373,7 +373,7 @@ async def test_an_agent_that_never_reads_never_delays_the_call(call: Call) -> No
 
 async def test_both_tracks_of_a_one_way_stream_carry_what_plays(call: Call) -> None:
     agent = await StreamAgent().start()
-    stream, hooks, task = await start(call, agent, bidirectional=False, track="both_tracks")
+    stream, _hooks, task = await start(call, agent, bidirectional=False, track="both_tracks")
     await agent.wait_for("start")
     assert agent.events("start")[0]["start"]["tracks"] == ["inbound", "outbound"]
     for _ in range(10):
