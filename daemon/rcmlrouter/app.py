@@ -102,8 +102,9 @@ class Daemon:
         self.outgoing.adopt(claim.outbound)  # queued / sending when an earlier run stopped
         self.outgoing.start()
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing
-        )
+            config, store, services, self.health_report, self.outgoing,
+            call_streams=self.supervisor,
+        )  # fmt: skip
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),
             self._take_over,

@@ -17,6 +17,7 @@ from rcmlrouter.api import (
     openapi,
     recordings,
     records,
+    streams,
 )
 from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
@@ -108,6 +109,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), f"{acc}/Recordings/{{sid}}", recordings.handle_recording)
     calls_recordings = f"{acc}/Calls/{{call_sid}}/Recordings"
     _add(router, ("GET",), calls_recordings, recordings.handle_call_recordings)
+    _add(router, ("POST",), f"{acc}/Calls/{{call_sid}}/Streams", streams.handle_create)
+    _add(router, ("POST",), f"{acc}/Calls/{{call_sid}}/Streams/{{sid}}", streams.handle_update)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
     router.add_get("/openapi.json", openapi.handle_openapi)
@@ -125,6 +128,7 @@ def create_api_app(
     on_account_change: Callable[[str], None] | None = None,
     message_queue: WorkQueue[MessageRecord] | None = None,
     sms_gateway: str | None = None,
+    call_streams: streams.CallStreamsControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
@@ -136,14 +140,17 @@ def create_api_app(
     ``on_account_change(sid)``: an account's status or token changed (the call path's cache).
     ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
-    with 21612; None does not check). Expired Idempotency-Key records are pruned while the
-    application runs (``api/idempotency.py``).
+    with 21612; None does not check). ``call_streams``: the running calls' media streams
+    (``Calls/{CA}/Streams``; None: every call is 404 there). Expired Idempotency-Key records
+    are pruned while the application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     if recordings_dir is not None:
         app[recordings.RECORDINGS_DIR_KEY] = recordings_dir
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
+    if call_streams is not None:
+        app[streams.STREAMS_KEY] = call_streams
     app[SETTINGS_KEY] = ApiSettings(
         recycle_after, public_base_url, token_grace, on_account_change, message_queue, sms_gateway
     )

@@ -28,6 +28,10 @@ APPLICATION_FIELDS = (
 )  # fmt: skip
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
 MESSAGE_FORM = ("To", "From", "Body", "StatusCallback", "StatusCallbackMethod")
+STREAM_FORM = (
+    "Url", "Name", "Track", "StatusCallback", "StatusCallbackMethod", "Parameter1.Name",
+    "Parameter1.Value",
+)  # fmt: skip
 CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>", *PAGING)
 AVAILABLE_FILTERS = (
     "AreaCode", "Contains", "InRegion", "InPostalCode", "SmsEnabled", "VoiceEnabled",
@@ -208,6 +212,18 @@ RESOURCES: tuple[Resource, ...] = (
         {**ACCOUNT, "call_sid": SID},
     ),
     *record_resources("Notifications", "Notifications", "notification", PAGING),
+    Resource(
+        f"{ACC}/Calls/{{call_sid}}/Streams",
+        "Streams",
+        (Op("POST", "Start a media stream on a running call", form=STREAM_FORM, create=True),),
+        {**ACCOUNT, "call_sid": SID},
+    ),
+    Resource(
+        f"{ACC}/Calls/{{call_sid}}/Streams/{{sid}}",
+        "Streams",
+        (Op("POST", "Stop a media stream (Status=stopped); sid or name", form=("Status",)),),
+        {**ACCOUNT, "call_sid": SID, "sid": SID},
+    ),
 )
 
 # Served by the daemon next to the API (app.py), not under a base.

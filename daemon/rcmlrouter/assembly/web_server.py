@@ -16,6 +16,7 @@ from rcmlrouter import metrics
 from rcmlrouter.api import create_api_app
 from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, WorkQueue
 from rcmlrouter.api.protocol_errors import ApiRunner
+from rcmlrouter.api.streams import CallStreamsControl
 from rcmlrouter.config import Config, parse_host_port
 from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.errors import ConfigError
@@ -49,6 +50,8 @@ async def start_web_server(
     services: Services,
     health: HealthReport,
     message_queue: WorkQueue[MessageRecord] | None,
+    *,
+    call_streams: CallStreamsControl | None = None,
 ) -> WebServer:
     """Build the application, listen on ``api.listen``; a port that cannot be had is a
     ConfigError."""
@@ -63,6 +66,7 @@ async def start_web_server(
         on_account_change=services.directory.forget_account,
         message_queue=message_queue,
         sms_gateway=config.sms.gateway,
+        call_streams=call_streams,
     )
     add_operational_routes(app, health)
     console = console_sources(config, services, health) if config.console.enabled else None

@@ -104,6 +104,10 @@ class CallStreams:
         self._running: dict[str, MediaStream] = {}  # by StreamSid
         self._tasks: set[asyncio.Task[StreamEnd]] = set()
 
+    @property
+    def account_sid(self) -> str:
+        return self.state.account_sid
+
     # -- the executor's port ----------------------------------------------------------------
 
     async def connect(self, stream: Stream) -> StreamOutcome:

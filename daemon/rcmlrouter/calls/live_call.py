@@ -25,6 +25,9 @@ REMOTE_ENDS: Final = frozenset({"remote-bye", "cancel", "ack-timeout", "transpor
 class LiveStreams(Protocol):
     """A running call's media streams, as the REST API drives them (``calls/call_streams``)."""
 
+    @property
+    def account_sid(self) -> str: ...
+
     def start_stream(self, stream: Stream) -> dict[str, str]:
         """Start a one-way stream: its description (sid, name, status…); raises
         ``StreamRefusedError``."""
