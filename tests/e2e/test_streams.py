@@ -12,10 +12,12 @@ import base64
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection
@@ -170,3 +172,48 @@ def test_start_stream_both_tracks_with_play_then_stop(
     assert len(loud) / 8000 == pytest.approx(1.5, abs=0.2)
     assert frequency(pcm[loud[0] : loud[0] + 8000]) == pytest.approx(700, abs=5)
     assert frequency(agent.inbound_audio()[4000:]) == pytest.approx(300, abs=5)
+
+
+def test_rest_starts_and_stops_a_stream_on_a_running_call_on_both_bases(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
+) -> None:
+    number(daemon, webhooks, dial, rcml('<Pause length="6"/>'))
+    said = tmp_path / "said.wav"
+    said.write_bytes(tone_wav(500, 8.0))
+    caller = threading.Thread(
+        target=call,
+        args=(daemon, dial, tmp_path / "heard.wav", "--play", str(said), "--seconds", "12"),
+    )
+    caller.start()
+    try:
+        [voice] = webhooks.wait_for(f"/voice/{dial}", 1)
+        call_sid = voice.params["CallSid"]
+        twilio = f"http://127.0.0.1:{daemon.api_port}/2010-04-01/Accounts/{daemon.account_sid}"
+        auth = (daemon.account_sid, daemon.auth_token)
+        with httpx.Client(base_url=twilio, auth=auth, timeout=10) as api:
+            time.sleep(0.5)  # answered
+            bad = api.post(f"/Calls/{call_sid}/Streams.json", data={"Url": "http://x/"})
+            assert bad.status_code == 400, bad.text
+            missing = api.post(f"/Calls/CA{'0' * 32}/Streams.json", data={"Url": agent.url})
+            assert missing.status_code == 404
+            form = {"Url": agent.url, "Name": "rest", "Parameter1.Name": "k",
+                    "Parameter1.Value": "v"}  # fmt: skip
+            created = api.post(f"/Calls/{call_sid}/Streams.json", data=form)
+            assert created.status_code == 201, created.text
+            body = created.json()
+            assert body["sid"].startswith("MZ") and body["status"] == "in-progress"
+            assert body["name"] == "rest" and body["call_sid"] == call_sid
+            time.sleep(1.0)
+        with daemon.api() as api:  # the Restcomm base
+            stopped = api.post(f"/Calls/{call_sid}/Streams/rest.json", data={"Status": "stopped"})
+            assert stopped.status_code == 200, stopped.text
+            assert stopped.json()["status"] == "stopped"
+            again = api.post(f"/Calls/{call_sid}/Streams/rest.json", data={"Status": "stopped"})
+            assert again.status_code == 404
+    finally:
+        caller.join(20)
+    start = agent.events("start")[0]
+    assert start["streamSid"] == body["sid"]
+    assert start["start"]["customParameters"] == {"k": "v"}
+    assert len(agent.events("stop")) == 1
+    assert frequency(agent.inbound_audio()) == pytest.approx(500, abs=5)

@@ -25,7 +25,7 @@ from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import settings_of
 from rcmlrouter.api.flavour import api_base, flavour_of
 from rcmlrouter.api.form import Params, check_url, invalid
-from rcmlrouter.api.render import Resource, render
+from rcmlrouter.api.render import Resource, render, strip_format
 from rcmlrouter.errors import ApiError, RcmlParseError, StreamRefusedError
 from rcmlrouter.rcml.model import STREAM_TRACKS, Stream
 from rcmlrouter.rcml.parse_streams import MAX_NAME, MAX_VALUE, stream_url
@@ -75,7 +75,7 @@ async def handle_create(request: web.Request) -> web.Response:
 
 async def handle_update(request: web.Request) -> web.Response:
     _, account = await authorize(request)
-    call_sid, ref = request.match_info["call_sid"], request.match_info["sid"]
+    call_sid, ref = request.match_info["call_sid"], strip_format(request.match_info["sid"])
     params = await Params.from_body(request)
     if (params.text("Status") or "").lower() != "stopped":
         raise invalid("Status", "the only update is Status=stopped")

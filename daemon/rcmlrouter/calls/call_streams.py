@@ -150,7 +150,7 @@ class CallStreams:
     def stop_stream(self, ref: str) -> dict[str, str] | None:
         """Stop the stream whose sid or name is ``ref``; its description, None if none."""
         for sid, running in list(self._running.items()):
-            if ref in (sid, running.spec.name):
+            if ref in (sid, running.spec.name) and not running.stopping:
                 running.stop()
                 return self._describe(running, "stopped")
         return None
@@ -172,7 +172,8 @@ class CallStreams:
             raise StreamRefusedError("media streams are not configured", HANDSHAKE_CODE)
         if len(self._running) >= config.max_per_call:
             raise StreamRefusedError(f"more than {config.max_per_call} streams", TOO_MANY)
-        if stream.name and any(r.spec.name == stream.name for r in self._running.values()):
+        running_names = {r.spec.name for r in self._running.values() if not r.stopping}
+        if stream.name and stream.name in running_names:
             raise StreamRefusedError(f"a stream named {stream.name!r} is running", NAME_IN_USE)
         sid = new_sid("MZ")
         state = self.state

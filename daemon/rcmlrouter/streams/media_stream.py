@@ -122,6 +122,11 @@ class MediaStream:
 
     # -- control --------------------------------------------------------------------------
 
+    @property
+    def stopping(self) -> bool:
+        """:meth:`stop` was called, or the stream is over."""
+        return self._stop.done() or self.done.done()
+
     def stop(self) -> None:
         """End the stream (``stop`` to the agent, then close)."""
         if not self._stop.done():
