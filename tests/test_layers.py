@@ -194,6 +194,9 @@ CALLS_TIERS = (
 # sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,
 # opened in transport.py and sip/connector.py)
 SOCKET_OWNERS += ("rcmlrouter.sip.udp",)
+# the media streams' TCP connections to agents: picows takes a connected socket from a factory,
+# made here to the addresses the deny list allowed (streams/tcp.py)
+SOCKET_OWNERS += ("rcmlrouter.streams.tcp",)
 
 
 def module_name(path: Path) -> str:

@@ -1,35 +1,44 @@
 """The WebSocket client of media streams: connecting to an agent, and the open socket.
 
-aiohttp's WebSocket client, chosen by measurement on this workload (README, "Media streams":
-aiohttp, ``websockets`` and ``picows`` at 200 streams × 50 messages/s each way). One
-:class:`StreamConnector` per process holds one ``aiohttp.ClientSession`` whose resolver is the
-webhook client's :class:`~rcmlrouter.httpclient.addresses.AddressBook`: every address is checked
-against ``[webhooks] deny_networks`` after DNS resolution and the connection goes only to the
-addresses checked. ``wss://`` verifies the certificate and host name (the system's CA store);
-``ws://`` is refused unless ``[streams] allow_insecure``.
+picows, chosen by measurement on this workload (README, "Media streams": aiohttp's client,
+``websockets`` and ``picows`` at 200 streams × 50 messages/s each way; picows costs about half
+the CPU of aiohttp's client and has no task per socket). :class:`StreamConnector` connects
+through :func:`~rcmlrouter.streams.tcp.connect_checked`: every address is checked against
+``[webhooks] deny_networks`` after DNS resolution, and the connection goes only to the addresses
+checked; redirects are not followed. ``wss://`` verifies the certificate and the host name (the
+system's CA store); ``ws://`` is refused unless ``[streams] allow_insecure``.
 
-:class:`AgentSocket` never blocks its caller: :meth:`AgentSocket.send` queues (bounded; when a
-slow agent lets it fill up, the oldest media messages are dropped, never marks, dtmf or stop) and
-one writer task sends. :meth:`AgentSocket.receive` yields the agent's frames until the socket
-closes.
+:class:`AgentSocket` never blocks its caller: :meth:`AgentSocket.send` writes at once while the
+connection takes it and queues while it pushes back (bounded; when a slow agent lets the queue
+fill up, the oldest media messages are dropped, never marks, dtmf or stop). The agent's messages
+(fragments reassembled, at most ``max_message`` bytes: a larger one closes the socket with
+1009) go to :attr:`AgentSocket.on_frame`; :attr:`AgentSocket.closed` resolves when the
+connection ends.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
+import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
+from picows import (
+    WSCloseCode,
+    WSFrame,
+    WSHandshakeError,
+    WSListener,
+    WSMsgType,
+    WSTransport,
+    ws_connect,
+)
 from yarl import URL
 
 from rcmlrouter.httpclient.addresses import AddressBook
 from rcmlrouter.httpclient.failures import EgressDeniedError, HttpFailure
+from rcmlrouter.streams.tcp import connect_checked
 
 CONNECT_TIMEOUT_CODE: Final = 31901  # Stream - WebSocket - Connection Timeout
 CONNECT_REFUSED_CODE: Final = 31902  # Stream - WebSocket - Connection Refused
@@ -39,7 +48,7 @@ SCHEME_CODE: Final = 31922  # Stream - WebSocket - URL Schema Not Supported
 URL_CODE: Final = 31923  # Stream - WebSocket - Malformed URL (or denied by deny_networks)
 PROTOCOL_CODE: Final = 31924  # Stream - WebSocket - Protocol Error
 CLOSE_WAIT: Final = 2.0  # seconds a closing handshake may take
-_FAMILY: Final = {4: 2, 6: 10}  # AF_INET, AF_INET6 (Linux; only transports import socket)
+TOO_BIG: Final = 1009  # close code: message too big
 
 
 class StreamConnectError(Exception):
@@ -68,35 +77,6 @@ class Closed:
     error: str | None = None
 
 
-class _CheckedResolver(AbstractResolver):
-    """aiohttp's resolver seam over the webhook client's deny-list-checked address book."""
-
-    def __init__(self, book: AddressBook) -> None:
-        self.book = book
-
-    async def resolve(self, host: str, port: int = 0, family: object = 0) -> list[ResolveResult]:
-        try:
-            addresses = await self.book.addresses(host, port)
-        except EgressDeniedError:
-            raise
-        except HttpFailure as exc:
-            raise OSError(str(exc)) from exc
-        return [
-            ResolveResult(
-                hostname=host,
-                host=address,
-                port=port,
-                family=_FAMILY[ipaddress.ip_address(address.partition("%")[0]).version],
-                proto=0,
-                flags=0,
-            )
-            for address in addresses
-        ]
-
-    async def close(self) -> None:
-        return None
-
-
 class StreamConnector:
     """Opens agent sockets for every stream of the process."""
 
@@ -114,7 +94,7 @@ class StreamConnector:
         self.connect_timeout = connect_timeout
         self.max_message = max_message
         self.send_queue = send_queue
-        self._session: aiohttp.ClientSession | None = None
+        self._tls = ssl.create_default_context()  # verifies the chain and the host name
 
     def check_url(self, url: str) -> None:
         """Refuse what may not be connected to: StreamConnectError (31923, 31922)."""
@@ -130,29 +110,27 @@ class StreamConnector:
                 SCHEME_CODE,
             )
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                resolver=_CheckedResolver(self.book), limit=0, use_dns_cache=False
-            )
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
-
-    async def connect(self, url: str, headers: Mapping[str, str]) -> AgentSocket:
-        """Connect and complete the handshake within ``connect_timeout``."""
+    async def connect(
+        self, url: str, headers: Mapping[str, str], on_frame: Callable[[Frame], None]
+    ) -> AgentSocket:
+        """Connect and complete the handshake within ``connect_timeout`` (StreamConnectError);
+        the agent's messages go to ``on_frame`` from the first one on."""
         self.check_url(url)
         parsed = URL(url)
+        host, port = parsed.host or "", parsed.port or (443 if parsed.scheme == "wss" else 80)
+        agent = AgentSocket(self.send_queue, self.max_message, on_frame)
         try:
             async with asyncio.timeout(self.connect_timeout):
-                # IP literals never reach the resolver: check them (and warm the cache) here
-                await self.book.addresses(parsed.host or "", parsed.port or 443)
-                ws = await self._client().ws_connect(
+                await ws_connect(
+                    lambda: agent,
                     url,
-                    headers=dict(headers),
-                    max_msg_size=self.max_message,
-                    autoping=True,
-                    decode_text=False,
-                    timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_WAIT),
+                    ssl_context=self._tls if parsed.scheme == "wss" else None,
+                    websocket_handshake_timeout=self.connect_timeout,
+                    max_frame_size=max(self.max_message, 1 << 16),
+                    extra_headers=dict(headers),
+                    max_redirects=0,
+                    socket_factory=lambda _url: connect_checked(self.book, host, port),
+                    logger_name="rcmlrouter.streams.picows",
                 )
         except TimeoutError as exc:
             raise StreamConnectError(
@@ -160,119 +138,145 @@ class StreamConnector:
             ) from exc
         except EgressDeniedError as exc:
             raise StreamConnectError(str(exc), URL_CODE) from exc
-        except HttpFailure as exc:  # the name does not resolve
-            raise StreamConnectError(str(exc), CONNECT_REFUSED_CODE) from exc
-        except aiohttp.WSServerHandshakeError as exc:
+        except WSHandshakeError as exc:
+            status = exc.response.status if exc.response is not None else None
             raise StreamConnectError(
-                f"WebSocket handshake failed: HTTP {exc.status}", HANDSHAKE_CODE
+                f"WebSocket handshake failed: HTTP {status or '?'} ({exc})", HANDSHAKE_CODE
             ) from exc
-        except aiohttp.ClientConnectorCertificateError as exc:
-            raise StreamConnectError(f"TLS certificate refused: {exc}", HANDSHAKE_CODE) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            if isinstance(exc.__cause__, EgressDeniedError):
-                raise StreamConnectError(str(exc.__cause__), URL_CODE) from exc
+        except ssl.SSLError as exc:
+            raise StreamConnectError(f"TLS failed: {exc}", HANDSHAKE_CODE) from exc
+        except (HttpFailure, OSError) as exc:
             raise StreamConnectError(f"connection failed: {exc}", CONNECT_REFUSED_CODE) from exc
-        return AgentSocket(ws, self.send_queue)
+        return agent
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Nothing is pooled: each stream owns its connection."""
 
 
-class AgentSocket:
-    """One open stream socket: a bounded send queue with one writer task, and the frames in."""
+class AgentSocket(WSListener):
+    """One stream's connection (picows calls the ``on_ws_*`` methods)."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse[Literal[False]], limit: int) -> None:
-        self.ws = ws
+    def __init__(self, limit: int, max_message: int, on_frame: Callable[[Frame], None]) -> None:
+        super().__init__()
         self.limit = limit
+        self.max_message = max_message
         self.dropped = 0
         self.closing = False
-        self._queue: deque[tuple[str, bool]] = deque()  # (text, droppable)
-        self._wakeup: asyncio.Future[None] | None = None
-        self._writer = asyncio.create_task(self._write())
-        self._closed_by_us = False
+        self.too_big = False
+        self.on_frame = on_frame
+        self.transport: WSTransport | None = None
+        self.closed: asyncio.Future[Closed] = asyncio.get_running_loop().create_future()
+        self._queue: deque[tuple[bytes, bool]] = deque()  # (message, droppable) while paused
+        self._paused = False
+        self._parts: bytearray | None = None
+        self._parts_binary = False
+        self._agent_code: int | None = None
+
+    # -- sending --------------------------------------------------------------------------
 
     def send(self, text: str, *, droppable: bool = False) -> bool:
-        """Queue ``text``; False when a media message had to be dropped to make room (or the
-        socket is closing)."""
-        if self.closing:
+        """Send ``text`` now, or queue it while the connection pushes back; False when a media
+        message had to be dropped (or the socket is closing)."""
+        transport = self.transport
+        if self.closing or transport is None or transport.is_disconnected:
             return False
-        queue = self._queue
+        data = text.encode()
+        if not self._paused and not self._queue:
+            transport.send(WSMsgType.TEXT, data)
+            return True
         kept = True
-        if len(queue) >= self.limit:
+        if len(self._queue) >= self.limit:
             kept = self._drop_oldest_media()
             if not kept and droppable:
                 self.dropped += 1
                 return False
-        queue.append((text, droppable))
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        self._queue.append((data, droppable))
         return kept
 
     def _drop_oldest_media(self) -> bool:
-        for index, (_text, droppable) in enumerate(self._queue):
+        for index, (_data, droppable) in enumerate(self._queue):
             if droppable:
                 del self._queue[index]
                 self.dropped += 1
                 return False
         return True  # only control messages queued: keep them all (they are few)
 
-    async def _write(self) -> None:
-        queue, ws = self._queue, self.ws
-        try:
-            while True:
-                while queue:
-                    text, _droppable = queue.popleft()
-                    await ws.send_str(text)
-                if self.closing:
-                    return
-                self._wakeup = asyncio.get_running_loop().create_future()
-                await self._wakeup
-                self._wakeup = None
-        except (aiohttp.ClientError, ConnectionError, RuntimeError):
-            return  # the socket went away: receive() reports how
+    def pause_writing(self) -> None:
+        self._paused = True
 
-    async def receive(self) -> AsyncIterator[Frame]:
-        """The agent's frames, until the socket closes (then :meth:`closed` says how)."""
-        ws = self.ws
-        while True:
-            message = await ws.receive()
-            kind = message.type
-            if kind is aiohttp.WSMsgType.TEXT:
-                data = message.data
-                yield Frame(data if isinstance(data, bytes) else data.encode())
-            elif kind is aiohttp.WSMsgType.BINARY:
-                yield Frame(message.data, binary=True)
-            else:  # CLOSE, CLOSING, CLOSED, ERROR
+    def resume_writing(self) -> None:
+        self._paused = False
+        transport, queue = self.transport, self._queue
+        while queue and not self._paused and transport is not None:
+            transport.send(WSMsgType.TEXT, queue.popleft()[0])
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        kind = frame.msg_type
+        if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+            if frame.fin and self._parts is None:
+                if frame.payload_size > self.max_message:
+                    self._refuse_too_big(transport)
+                else:
+                    self.on_frame(Frame(frame.get_payload_as_bytes(), kind is WSMsgType.BINARY))
                 return
+            self._parts, self._parts_binary = bytearray(), kind is WSMsgType.BINARY
+        elif kind is WSMsgType.CLOSE:
+            self._agent_code = frame.get_close_code().value
+            if not transport.is_close_frame_sent:
+                transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        elif kind is not WSMsgType.CONTINUATION or self._parts is None:
+            return  # PING (picows answers it), PONG, a stray continuation
+        self._parts += frame.get_payload_as_memoryview()
+        if len(self._parts) > self.max_message:
+            self._refuse_too_big(transport)
+        elif frame.fin:
+            data, self._parts = bytes(self._parts), None
+            self.on_frame(Frame(data, self._parts_binary))
 
-    def closed(self) -> Closed:
-        ws = self.ws
-        exception = ws.exception()
-        error = None
-        if exception is not None:
-            error = f"{type(exception).__name__}: {exception}"
-        return Closed(not self._closed_by_us, ws.close_code, error)
+    def _refuse_too_big(self, transport: WSTransport) -> None:
+        self.too_big = True
+        self._parts = None
+        transport.send_close(WSCloseCode.MESSAGE_TOO_BIG)
+        transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if self.closed.done():
+            return
+        code = TOO_BIG if self.too_big else self._agent_code
+        error = None if code is not None else "no close frame"
+        self.closed.set_result(Closed(not self.closing, code, error))
+
+    # -- closing --------------------------------------------------------------------------
 
     async def close(self, code: int = 1000) -> None:
-        """Send what is queued (``stop`` last), then the closing handshake (bounded)."""
-        if not self.closing:
-            self.closing = True
-            self._closed_by_us = True
-            wakeup = self._wakeup
-            if wakeup is not None and not wakeup.done():
-                wakeup.set_result(None)
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        """Send what is queued (``stop`` last; media dropped), then the closing handshake
+        (bounded by :data:`CLOSE_WAIT`)."""
+        transport = self.transport
+        if self.closing or transport is None:
+            return
+        self.closing = True
+        for data, droppable in self._queue:
+            if not droppable and not transport.is_disconnected:
+                transport.send(WSMsgType.TEXT, data)
+        self._queue.clear()
+        if transport.is_disconnected:
+            return
+        transport.send_close(WSCloseCode(code))
+        try:
             async with asyncio.timeout(CLOSE_WAIT):
-                await asyncio.shield(self._writer)
-        self._writer.cancel()
-        with contextlib.suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
-            await self.ws.close(code=code)
+                await transport.wait_disconnected()
+        except TimeoutError:
+            transport.disconnect(graceful=False)
 
     def abort(self) -> None:
-        """Drop the connection without a handshake (the call is gone)."""
-        self._writer.cancel()
-        self._closed_by_us = True
+        """Drop the connection without a handshake."""
         self.closing = True
+        if self.transport is not None:
+            self.transport.disconnect(graceful=False)

@@ -32,6 +32,8 @@ from rcmlrouter.streams.connector import (
     CLOSE_CODE,
     PROTOCOL_CODE,
     AgentSocket,
+    Closed,
+    Frame,
     StreamConnectError,
     StreamConnector,
 )
@@ -156,7 +158,8 @@ class MediaStream:
 
     async def _run(self) -> StreamEnd:
         spec = self.spec
-        connecting = asyncio.ensure_future(self.connector.connect(spec.url, spec.headers))
+        connect = self.connector.connect(spec.url, spec.headers, self._on_frame)
+        connecting = asyncio.ensure_future(connect)
         waits: list[asyncio.Future[Any]] = [connecting, self._stop, self.session.closed]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if not connecting.done():
@@ -179,21 +182,17 @@ class MediaStream:
         player = None
         if spec.bidirectional:
             player = asyncio.create_task(self.session.play(self.playout))
-        reader = asyncio.create_task(self._read(socket))
         try:
-            waits = [reader, self._stop, self.session.closed]
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            ends: list[asyncio.Future[Any]] = [socket.closed, self._stop, self.session.closed]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._teardown()
             if player is not None:
                 player.cancel()
-        if reader.done():
-            return self._agent_ended(socket, reader.result())
+        if socket.closed.done():
+            return self._agent_ended(socket.closed.result())
         socket.send(self.messages.stop(spec.account_sid, spec.call_sid))
         await socket.close()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
         self.hooks.stopped()
         return StreamEnd(by_agent=False)
 
@@ -201,13 +200,12 @@ class MediaStream:
         self.session.remove_tap(self)
         self.playout.finish()
 
-    def _agent_ended(self, socket: AgentSocket, too_big: bool) -> StreamEnd:
-        closed = socket.closed()
-        if too_big or closed.code == TOO_BIG_CLOSE:
+    def _agent_ended(self, closed: Closed) -> StreamEnd:
+        if closed.code == TOO_BIG_CLOSE:
             message = f"the agent sent a message over {self.connector.max_message} bytes"
             self.hooks.failed(PROTOCOL_CODE, message)
             return StreamEnd(True, PROTOCOL_CODE, message)
-        if closed.code is None or closed.code == 1006 or closed.error is not None:
+        if closed.code is None or closed.code == 1006:
             message = f"the agent's socket dropped ({closed.error or 'no close frame'})"
             self.hooks.failed(CLOSE_CODE, message)
             return StreamEnd(True, CLOSE_CODE, message)
@@ -216,31 +214,25 @@ class MediaStream:
 
     # -- the agent's frames ---------------------------------------------------------------
 
-    async def _read(self, socket: AgentSocket) -> bool:
-        """Handle the agent's frames until the socket closes; True when it closed because a
-        message was too big."""
-        async for frame in socket.receive():
-            if frame.binary:
-                self._notify_once(PROTOCOL_CODE, "binary frame from the agent (expected JSON text)")
-                continue
-            if not self.spec.bidirectional:
-                self._notify_once(
-                    PROTOCOL_CODE, "the agent sent a message on a unidirectional stream"
-                )
-                continue
-            try:
-                message = read_agent_message(frame.data)
-            except ProtocolViolation as exc:
-                self._notify_once(PROTOCOL_CODE, f"message from the agent ignored: {exc}")
-                continue
-            if isinstance(message, AgentMedia):
-                self.audio.add_media(message.payload)
-            elif isinstance(message, AgentMark):
-                self.audio.add_mark(message.name)
-            elif isinstance(message, AgentClear):
-                self.audio.clear()
-        exception = socket.ws.exception()
-        return exception is not None and "size" in str(exception).lower()
+    def _on_frame(self, frame: Frame) -> None:
+        """One message from the agent (called by the socket, on the event loop)."""
+        if frame.binary:
+            self._notify_once(PROTOCOL_CODE, "binary frame from the agent (expected JSON text)")
+            return
+        if not self.spec.bidirectional:
+            self._notify_once(PROTOCOL_CODE, "the agent sent a message on a unidirectional stream")
+            return
+        try:
+            message = read_agent_message(frame.data)
+        except ProtocolViolation as exc:
+            self._notify_once(PROTOCOL_CODE, f"message from the agent ignored: {exc}")
+            return
+        if isinstance(message, AgentMedia):
+            self.audio.add_media(message.payload)
+        elif isinstance(message, AgentMark):
+            self.audio.add_mark(message.name)
+        elif isinstance(message, AgentClear):
+            self.audio.clear()
 
     def _echo_mark(self, name: str) -> None:
         if self.socket is not None:
