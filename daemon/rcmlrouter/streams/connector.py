@@ -88,13 +88,15 @@ class StreamConnector:
         connect_timeout: float = 5.0,
         max_message: int = 1 << 20,
         send_queue: int = 500,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.book = book
         self.allow_insecure = allow_insecure
         self.connect_timeout = connect_timeout
         self.max_message = max_message
         self.send_queue = send_queue
-        self._tls = ssl.create_default_context()  # verifies the chain and the host name
+        # verifies the chain and the host name (the system's CAs unless ``tls`` is given)
+        self._tls = tls or ssl.create_default_context()
 
     def check_url(self, url: str) -> None:
         """Refuse what may not be connected to: StreamConnectError (31923, 31922)."""
