@@ -17,7 +17,10 @@ outside world:
 So each stream carries 50 frames/s each way. CPU is the measured process's time over the window
 (100 % = one core). Baseline: the same N sessions with the same inbound RTP, each playing a
 looped tone instead of a stream (the same calls without streams). Target: N >= 200 with output
-gap p99 < 25 ms.
+gap p99 < 25 ms. Each configuration runs ``--rounds`` times (3), baseline and streams
+interleaved; the table shows medians. ``sent/s``, ``skipped`` (packets the clock skipped after
+a stall of over 100 ms) and ``tick p99`` (how late the clock's ticks ran) are the engine's own
+view; ``rx pps`` and the gaps are the phone's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -136,6 +140,14 @@ async def engine(
             print("notify", code, message, file=sys.stderr)
 
     clock = MediaClock()
+    lateness: list[float] = []
+    on_tick = clock._on_tick
+
+    def timed_tick() -> None:  # the engine's own view: how late each tick of the clock ran
+        lateness.append(clock.loop.time() - clock._next_tick)
+        on_tick()
+
+    clock._on_tick = timed_tick  # type: ignore[method-assign]
     assert phone.stdout is not None and phone.stdin is not None
     params = MediaParams("PCMU", 0, 101, "127.0.0.1", int(phone.stdout.readline()))
     sessions, port = [], 40000
@@ -163,10 +175,19 @@ async def engine(
             tone = ClipSource(audio.tone(1000.0, 3.0), loop=0)
             tasks.append(asyncio.create_task(session.play(tone)))
     await asyncio.sleep(2.0)  # connected, warm
+    sent = sum(s._clock_stream.sent for s in sessions)
+    skipped = sum(s._clock_stream.skipped for s in sessions)
+    lateness.clear()
     cpu, wall = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
-    used = (time.process_time() - cpu) / (time.monotonic() - wall)
-    print(json.dumps({"late_ticks": clock.late_ticks, "ticks": clock.ticks}), file=sys.stderr)
+    elapsed = time.monotonic() - wall
+    used = (time.process_time() - cpu) / elapsed
+    lateness.sort()
+    ENGINE.update(
+        sent_pps=(sum(s._clock_stream.sent for s in sessions) - sent) / elapsed,
+        skipped=sum(s._clock_stream.skipped for s in sessions) - skipped,
+        tick_p99=lateness[int(len(lateness) * 0.99)] * 1000 if lateness else 0.0,
+    )
     for stream in running:
         stream.stop()
     for session in sessions:
@@ -174,6 +195,9 @@ async def engine(
     await asyncio.wait(tasks, timeout=5)
     await connector.close()
     return used
+
+
+ENGINE: dict[str, float] = {}
 
 
 def spawn(code: str, *args: object) -> subprocess.Popen[str]:
@@ -202,37 +226,47 @@ def run_one(kind: str, streams: int, seconds: float) -> dict[str, float]:
         for proc in (agent, phone):
             proc.kill()
     result["cpu"] = cpu
+    result.update(ENGINE)
     return result
+
+
+def median(results: list[dict[str, float]], key: str) -> float:
+    return float(statistics.median(r.get(key, 0.0) for r in results))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--streams", default="200,400")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.one:  # child: one measurement in a fresh process
         print(json.dumps(run_one(options.one[0], int(options.one[1]), options.seconds)))
         return 0
     print(f"{'calls':<9}{'streams':>8}{'CPU %':>8}{'%/stream':>9}{'+%/stream':>10}"
-          f"{'out pps':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}{'agent rx/s':>11}")  # fmt: skip
+          f"{'sent/s':>8}{'skipped':>8}{'tick p99':>9}{'rx pps':>8}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'max ms':>8}{'agent rx/s':>11}")  # fmt: skip
     for streams in (int(n) for n in options.streams.split(",")):
-        base_cpu = 0.0
-        for kind in ("baseline", "streams"):
-            proc = subprocess.run(
-                [sys.executable, __file__, "--one", kind, str(streams), "--seconds",
-                 str(options.seconds)], capture_output=True, text=True, check=False,
-                env={**os.environ, "PYTHONPATH": "daemon"},
-            )  # fmt: skip
-            if proc.returncode:
-                print(proc.stderr[-3000:], file=sys.stderr)
-                return 1
-            r = json.loads(proc.stdout.strip().splitlines()[-1])
-            if kind == "baseline":
-                base_cpu = r["cpu"]
-            extra = (r["cpu"] - base_cpu) * 100 / streams
+        runs: dict[str, list[dict[str, float]]] = {"baseline": [], "streams": []}
+        for _ in range(options.rounds):  # interleaved: both kinds see the same machine
+            for kind in runs:
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--one", kind, str(streams), "--seconds",
+                     str(options.seconds)], capture_output=True, text=True, check=False,
+                    env={**os.environ, "PYTHONPATH": "daemon"},
+                )  # fmt: skip
+                if proc.returncode:
+                    print(proc.stderr[-3000:], file=sys.stderr)
+                    return 1
+                runs[kind].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        base_cpu = median(runs["baseline"], "cpu")
+        for kind, results in runs.items():
+            r = {key: median(results, key) for key in results[0]}
+            extra = (r["cpu"] - base_cpu) * 100 / streams if kind == "streams" else 0.0
             print(f"{kind:<9}{streams:>8}{100 * r['cpu']:>8.1f}{100 * r['cpu'] / streams:>9.3f}"
-                  f"{extra:>10.3f}{r['pps']:>9.0f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
+                  f"{extra:>10.3f}{r['sent_pps']:>8.0f}{r['skipped']:>8.0f}{r['tick_p99']:>9.1f}"
+                  f"{r['pps']:>8.0f}{r['p50']:>8.2f}{r['p99']:>8.2f}"
                   f"{r['max']:>8.2f}{r.get('agent_recv', 0):>11.0f}", flush=True)  # fmt: skip
     return 0
 

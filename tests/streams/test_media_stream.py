@@ -21,7 +21,7 @@ from rcmlrouter.httpclient.deny import DenyList, parse_networks
 from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.audio import tone
 from rcmlrouter.media.clock import MediaClock
-from rcmlrouter.media.player import ClipSource
+from rcmlrouter.media.player import ClipSource, SilenceSource
 from rcmlrouter.media.session import MediaParams, MediaSession
 from rcmlrouter.streams.connector import StreamConnector
 from rcmlrouter.streams.media_stream import MediaStream, StreamSpec
@@ -384,4 +384,19 @@ async def test_both_tracks_of_a_one_way_stream_carry_what_plays(call: Call) -> N
     tracks = [m["media"]["track"] for m in agent.events("media")]
     assert tracks.count("inbound") == 10
     assert tracks.count("outbound") >= 24
+    await agent.stop()
+
+
+async def test_a_stream_keeps_a_quiet_call_on_the_clock(call: Call) -> None:
+    """With silence suppression (idle_keepalive) a <Pause> sends nothing; a stream's outbound
+    track still gets every 20 ms frame."""
+    call.session.idle_keepalive = 1.0
+    await call.session.play(SilenceSource(0.5))  # asleep now: off the clock
+    agent = await StreamAgent().start()
+    stream, _hooks, task = await start(call, agent, bidirectional=False, track="outbound_track")
+    await agent.wait_for("start")
+    await call.session.play(SilenceSource(1.0))
+    stream.stop()
+    await task
+    assert len(agent.events("media")) >= 45
     await agent.stop()

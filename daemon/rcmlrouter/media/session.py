@@ -121,7 +121,7 @@ class MediaSession:
 
     def _tick(self) -> None:
         self.sender.tick()
-        if self.idle_keepalive <= 0:
+        if self.idle_keepalive <= 0 or self.taps:  # a stream hears every 20 ms frame
             return
         if not self.sender.idle:
             self._idle_ticks = 0
@@ -163,8 +163,11 @@ class MediaSession:
         self.sender.on_hold = params.on_hold
 
     def add_tap(self, tap: MediaTap) -> None:
+        """``tap`` hears the call from now on; while any does, the session stays on the 20 ms
+        clock (silence is sent, not suppressed: a stream's outbound track has no gaps)."""
         self.taps.append(tap)
         self.sender.taps.append(tap.outbound)
+        self._wake()
 
     def remove_tap(self, tap: MediaTap) -> None:
         if tap in self.taps:
@@ -209,7 +212,7 @@ class MediaSession:
             return self._digits[0]
         if self.closed.done():
             return None
-        if isinstance(source, SilenceSource) and self.idle_keepalive > 0:
+        if isinstance(source, SilenceSource) and self.idle_keepalive > 0 and not self.taps:
             return await self._quiet(source.ticks * PTIME, interrupt_on_digits)
         self._wake()
         playout = self.sender.play(source)
