@@ -26,6 +26,7 @@ from typing import Any, Final, Protocol
 
 import structlog
 
+from rcmlrouter import metrics
 from rcmlrouter.media import g711
 from rcmlrouter.media.session import MediaSession
 from rcmlrouter.streams.connector import (
@@ -153,8 +154,15 @@ class MediaStream:
         return end
 
     def _finish(self, end: StreamEnd) -> None:
-        if not self.done.done():
-            self.done.set_result(end)
+        if self.done.done():
+            return
+        self.done.set_result(end)
+        if self.socket is not None:  # it was connected
+            metrics.STREAMS_ACTIVE.dec()
+            metrics.STREAM_FRAMES_DROPPED.labels("to_agent").inc(self.socket.dropped)
+            metrics.STREAM_FRAMES_DROPPED.labels("from_agent").inc(self.audio.dropped_frames)
+        outcome = "stopped" if end.error_code is None else str(end.error_code)
+        metrics.STREAMS_TOTAL.labels(outcome).inc()
 
     async def _run(self) -> StreamEnd:
         spec = self.spec
@@ -177,6 +185,7 @@ class MediaStream:
             self.messages.start(spec.account_sid, spec.call_sid, self.tracks, spec.parameters)
         )
         self._started_at = asyncio.get_running_loop().time()
+        metrics.STREAMS_ACTIVE.inc()
         self.hooks.started()
         self.session.add_tap(self)
         player = None
