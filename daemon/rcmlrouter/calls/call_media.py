@@ -244,6 +244,15 @@ class CallMedia:
         assert isinstance(verb, Play)
         return ClipSource(await self.media.audio.clip(verb.url), verb.loop)
 
+    async def streamable(self) -> MediaSession | None:
+        """The session a media stream may use (the re-offer a bridge left pending done first);
+        None when the call has no media of ours."""
+        await self._ready()
+        session = self.session
+        if session is None or session.closed.done() or session.sender.on_hold:
+            return None
+        return session
+
     async def pause(self, seconds: float) -> None:
         await self._ready()
         if self.session is None:

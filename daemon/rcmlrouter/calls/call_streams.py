@@ -111,6 +111,7 @@ class CallStreams:
     # -- the executor's port ----------------------------------------------------------------
 
     async def connect(self, stream: Stream) -> StreamOutcome:
+        await self.media.streamable()
         try:
             running = self._open(stream, bidirectional=True)
         except StreamRefusedError as exc:
@@ -121,6 +122,8 @@ class CallStreams:
             end = await running.run()
         finally:
             self._running.pop(sid, None)
+        if self.media.session is not None:  # keys pressed for the agent are not a <Gather>'s
+            self.media.session.flush_digits()
         params = {"StreamSid": sid, "StreamEvent": "stream-stopped"}
         if end.error_code is not None:
             params.update(StreamEvent="stream-error", StreamError=end.message)
@@ -128,6 +131,7 @@ class CallStreams:
         return StreamOutcome(params, call_ended=ended)
 
     async def start(self, stream: Stream) -> None:
+        await self.media.streamable()
         try:
             self.start_stream(stream)
         except StreamRefusedError as exc:

@@ -118,6 +118,7 @@ class MediaStream:
         self.audio.on_overflow = self._overflowed
         self.playout = AgentPlayout(self.audio)
         self.socket: AgentSocket | None = None
+        self._connecting: asyncio.Future[AgentSocket] | None = None
         self._started_at = 0.0
         self._stop: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._notified: set[int] = set()
@@ -140,6 +141,8 @@ class MediaStream:
         try:
             end = await self._run()
         except asyncio.CancelledError:  # the call's task stopped (the caller hung up): say so
+            if self._connecting is not None and not self._connecting.done():
+                self._connecting.cancel()  # no socket may outlive its call
             self._teardown()
             socket = self.socket
             if socket is not None and not socket.closing:
@@ -167,7 +170,7 @@ class MediaStream:
     async def _run(self) -> StreamEnd:
         spec = self.spec
         connect = self.connector.connect(spec.url, spec.headers, self._on_frame)
-        connecting = asyncio.ensure_future(connect)
+        self._connecting = connecting = asyncio.ensure_future(connect)
         waits: list[asyncio.Future[Any]] = [connecting, self._stop, self.session.closed]
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if not connecting.done():
