@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,7 @@ from rcmlrouter.media.player import ClipSource, SilenceSource
 from rcmlrouter.media.session import MediaParams, MediaSession
 from rcmlrouter.streams.connector import StreamConnector
 from rcmlrouter.streams.media_stream import MediaStream, StreamSpec
+from support.ports import free_port
 from support.stream_agent import (
     StreamAgent,
     clear_message,
@@ -400,3 +403,37 @@ async def test_a_stream_keeps_a_quiet_call_on_the_clock(call: Call) -> None:
     await task
     assert len(agent.events("media")) >= 45
     await agent.stop()
+
+
+AGENT = Path(__file__).resolve().parents[1] / "support" / "pipecat_agent.py"
+
+
+async def test_a_pipecat_barge_in_clears_the_callers_audio_within_40ms(
+    call: Call, tmp_path: Path
+) -> None:
+    """Pipecat's interruption (its serializer's ``clear``) stops what the caller hears."""
+    port, out = free_port(), tmp_path / "agent.json"
+    agent = await asyncio.create_subprocess_exec(
+        sys.executable, str(AGENT), "--port", str(port), "--out", str(out), "--tone", "800",
+        "--tone-seconds", "4", "--interrupt-after", "1.0", stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert agent.stdout is not None
+        assert (await asyncio.wait_for(agent.stdout.readline(), 30)).strip() == b"ready"
+        hooks = Hooks()
+        stream = MediaStream(spec(f"ws://127.0.0.1:{port}/"), connector(), call.session, hooks)
+        task = asyncio.create_task(stream.run())
+        await asyncio.sleep(2.0)
+        stream.stop()
+        await task
+        await asyncio.wait_for(agent.wait(), 15)
+    finally:
+        if agent.returncode is None:
+            agent.kill()
+    result = json.loads(out.read_text())
+    heard_at = call.caller.audio_since(0)
+    sound = [at for at, p in heard_at if np.abs(g711.decode(p, "PCMU")).max() > 3000]
+    assert sound, "the caller heard nothing"
+    heard = sound[-1] - sound[0]
+    assert 0.6 < heard < 1.2, heard
+    assert sound[-1] - result["clear_at"] < 0.040, sound[-1] - result["clear_at"]

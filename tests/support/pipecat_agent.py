@@ -8,6 +8,12 @@ reaches the pipeline is kept. When the stream ends (the caller hung up: the daem
 frequency, its length and the digits heard. Prints ``ready`` once it listens.
 
     python pipecat_agent.py --port 8765 --out result.json [--tone 1000] [--tone-seconds 3]
+        [--interrupt-after S]
+
+``--interrupt-after S``: S seconds after the stream connects the agent barges in (Pipecat's
+``InterruptionFrame``: its output transport drops its audio and the serializer sends Twilio's
+``clear``); ``clear_at`` in the result is ``time.monotonic()`` then (one clock for every process
+of the machine, so the test can compare it with when the caller's audio stopped).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 
 import numpy as np
 from loguru import logger
@@ -23,6 +30,7 @@ from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
     InputDTMFFrame,
+    InterruptionFrame,
     OutputAudioRawFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
@@ -87,9 +95,18 @@ async def main(options: argparse.Namespace) -> None:
     t = np.arange(int(options.tone_seconds * RATE)) / RATE
     tone = (0.4 * 32767 * np.sin(2 * np.pi * options.tone * t)).astype("<i2").tobytes()
 
+    clear_at: list[float] = []
+
+    async def interrupt() -> None:
+        await asyncio.sleep(options.interrupt_after)
+        clear_at.append(time.monotonic())
+        await task.queue_frame(InterruptionFrame())
+
     @transport.event_handler("on_client_connected")
     async def on_connected(_transport: object, _client: object) -> None:
         await task.queue_frames([OutputAudioRawFrame(tone, RATE, 1)])
+        if options.interrupt_after is not None:
+            asyncio.get_running_loop().create_task(interrupt())
 
     @transport.event_handler("on_client_disconnected")
     async def on_disconnected(_transport: object, _client: object) -> None:
@@ -98,6 +115,7 @@ async def main(options: argparse.Namespace) -> None:
             "seconds": len(pcm) / RATE,
             "frequency": dominant(pcm[RATE // 2 :]),
             "digits": ears.digits,
+            "clear_at": clear_at[0] if clear_at else None,
         }
         with open(options.out, "w") as out:
             json.dump(result, out)
@@ -113,4 +131,5 @@ if __name__ == "__main__":
     parser.add_argument("--out", required=True)
     parser.add_argument("--tone", type=float, default=1000.0)
     parser.add_argument("--tone-seconds", type=float, default=3.0)
+    parser.add_argument("--interrupt-after", type=float)
     asyncio.run(main(parser.parse_args()))
