@@ -350,7 +350,7 @@ async def test_refused_and_insecure_and_denied_connections_fail_with_their_codes
 
 async def test_an_agent_that_never_reads_never_delays_the_call(call: Call) -> None:
     async def deaf(agent: StreamAgent, ws: ServerConnection) -> None:
-        await asyncio.sleep(8)  # never reads: TCP buffers fill, then our queue
+        await ws.wait_closed()  # never reads: TCP buffers fill, then our queue
 
     agent = await StreamAgent(behaviour=deaf).start()
     agent.max_size = None

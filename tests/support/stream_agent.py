@@ -51,7 +51,9 @@ class StreamAgent:
         return f"ws://127.0.0.1:{self.port}/agent"
 
     async def start(self) -> StreamAgent:
-        self.server = await serve(self._handle, "127.0.0.1", 0, max_size=self.max_size)
+        self.server = await serve(
+            self._handle, "127.0.0.1", 0, max_size=self.max_size, close_timeout=1
+        )
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
