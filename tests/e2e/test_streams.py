@@ -149,6 +149,7 @@ def test_start_stream_both_tracks_with_play_then_stop(
     tone = webhooks.route(f"/audio/{dial}.wav", Reply(tone_wav(700, 1.5), 200, "audio/wav"))
     verbs = (
         f'<Start><Stream url="{agent.url}" name="fork" track="both_tracks"/></Start>',
+        '<Pause length="1"/>',  # <Start> goes on at once; the socket connects meanwhile
         f"<Play>{tone}</Play>",
         '<Stop><Stream name="fork"/></Stop>',
         '<Pause length="1"/>',
