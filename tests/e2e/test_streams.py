@@ -28,6 +28,7 @@ from support.call_audio import call, frequency, loud_frames, read_wav, runs, ton
 from support.daemon import DaemonProcess
 from support.ports import free_port
 from support.stream_agent import StreamAgent
+from support.twilio_sdk import twilio_client
 from support.webhooks import Reply, WebhookServer, rcml
 
 pytest.importorskip("pjsua2")
@@ -175,7 +176,7 @@ def test_start_stream_both_tracks_with_play_then_stop(
     assert frequency(agent.inbound_audio()[4000:]) == pytest.approx(300, abs=5)
 
 
-def test_rest_starts_and_stops_a_stream_on_a_running_call_on_both_bases(
+def test_the_twilio_sdk_starts_and_stops_a_stream_on_a_running_call(
     daemon: DaemonProcess, webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
 ) -> None:
     number(daemon, webhooks, dial, rcml('<Pause length="6"/>'))
@@ -197,24 +198,24 @@ def test_rest_starts_and_stops_a_stream_on_a_running_call_on_both_bases(
             assert bad.status_code == 400, bad.text
             missing = api.post(f"/Calls/CA{'0' * 32}/Streams.json", data={"Url": agent.url})
             assert missing.status_code == 404
-            form = {"Url": agent.url, "Name": "rest", "Parameter1.Name": "k",
-                    "Parameter1.Value": "v"}  # fmt: skip
-            created = api.post(f"/Calls/{call_sid}/Streams.json", data=form)
-            assert created.status_code == 201, created.text
-            body = created.json()
-            assert body["sid"].startswith("MZ") and body["status"] == "in-progress"
-            assert body["name"] == "rest" and body["call_sid"] == call_sid
-            time.sleep(1.0)
+        # the official Twilio SDK, unchanged but for its origin
+        sdk = twilio_client(f"http://127.0.0.1:{daemon.api_port}", *auth)
+        created = sdk.calls(call_sid).streams.create(
+            url=agent.url, name="rest", parameter1_name="k", parameter1_value="v"
+        )
+        assert created.sid.startswith("MZ") and created.status == "in-progress"
+        assert created.name == "rest" and created.call_sid == call_sid
+        assert created.date_updated is not None and created.date_updated.year >= 2026
+        time.sleep(1.0)
+        stopped = sdk.calls(call_sid).streams("rest").update(status="stopped")
+        assert stopped.status == "stopped" and stopped.sid == created.sid
         with daemon.api() as api:  # the Restcomm base
-            stopped = api.post(f"/Calls/{call_sid}/Streams/rest.json", data={"Status": "stopped"})
-            assert stopped.status_code == 200, stopped.text
-            assert stopped.json()["status"] == "stopped"
             again = api.post(f"/Calls/{call_sid}/Streams/rest.json", data={"Status": "stopped"})
             assert again.status_code == 404
     finally:
         caller.join(20)
     start = agent.events("start")[0]
-    assert start["streamSid"] == body["sid"]
+    assert start["streamSid"] == created.sid
     assert start["start"]["customParameters"] == {"k": "v"}
     assert len(agent.events("stop")) == 1
     assert frequency(agent.inbound_audio()) == pytest.approx(500, abs=5)

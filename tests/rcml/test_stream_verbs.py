@@ -48,6 +48,34 @@ def test_connect_start_stop_parse_with_twilios_attributes() -> None:
     )
 
 
+def test_twiml_written_by_the_twilio_sdk_parses() -> None:
+    from twilio.twiml.voice_response import Connect as SdkConnect
+    from twilio.twiml.voice_response import Start as SdkStart
+    from twilio.twiml.voice_response import Stop as SdkStop
+    from twilio.twiml.voice_response import VoiceResponse
+
+    response = VoiceResponse()
+    connect = SdkConnect(action="https://app.example.com/after")
+    stream = connect.stream(url="wss://agent.example.com/ws", name="bot")
+    stream.parameter(name="lang", value="fr")
+    response.append(connect)
+    start = SdkStart()
+    start.stream(url="wss://agent.example.com/fork", track="both_tracks", name="fork")
+    response.append(start)
+    stop = SdkStop()
+    stop.stream(name="fork")
+    response.append(stop)
+    document = parse_rcml(str(response).encode(), BASE)
+    assert document.verbs == (
+        Connect(
+            Stream("wss://agent.example.com/ws", "bot", parameters=(("lang", "fr"),)),
+            "https://app.example.com/after",
+        ),
+        Start(Stream("wss://agent.example.com/fork", "fork", "both_tracks")),
+        Stop("fork"),
+    )
+
+
 @pytest.mark.parametrize(
     ("body", "problem"),
     [

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 from typing import Final
 
@@ -29,6 +30,7 @@ import structlog
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.calls.wiring import CallWiring
+from rcmlrouter.dates import rfc2822
 from rcmlrouter.errors import StreamRefusedError
 from rcmlrouter.rcml.model import Stream
 from rcmlrouter.rcml.ports import StreamOutcome
@@ -220,5 +222,5 @@ class CallStreams:
             "call_sid": spec.call_sid,
             "name": spec.name,
             "status": status,
-            "date_updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            "date_updated": rfc2822(time.time()),
         }
