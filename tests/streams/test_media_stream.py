@@ -7,6 +7,8 @@ follows Twilio's documented protocol (support/stream_agent.py).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import sys
 import time
@@ -38,6 +40,7 @@ from support.stream_agent import (
 )
 
 EVENT_PT = 101
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455's handshake constant
 
 
 class Caller(asyncio.DatagramProtocol):
@@ -437,3 +440,36 @@ async def test_a_pipecat_barge_in_clears_the_callers_audio_within_40ms(
     heard = sound[-1] - sound[0]
     assert 0.6 < heard < 1.2, heard
     assert sound[-1] - result["clear_at"] < 0.040, sound[-1] - result["clear_at"]
+
+
+async def test_an_agent_that_goes_silent_is_found_by_a_ping(call: Call) -> None:
+    """The agent's host stops answering without closing anything (no FIN): after the ping's
+    idle and reply times the stream ends as a dropped socket (31921), not never."""
+
+    async def handshake_then_silence(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        await asyncio.sleep(30)  # reads nothing, answers nothing, closes nothing
+
+    server = await asyncio.start_server(handshake_then_silence, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hooks = Hooks()
+    conn = connector(ping_idle=0.3, ping_reply=0.3)
+    stream = MediaStream(spec(f"ws://127.0.0.1:{port}/"), conn, call.session, hooks)
+    started = time.monotonic()
+    end = await asyncio.wait_for(stream.run(), 5)
+    assert end.error_code == 31921 and end.by_agent
+    assert hooks.events == [("started", None), ("failed", 31921)]
+    assert time.monotonic() - started < 2.0
+    server.close()

@@ -48,6 +48,8 @@ SCHEME_CODE: Final = 31922  # Stream - WebSocket - URL Schema Not Supported
 URL_CODE: Final = 31923  # Stream - WebSocket - Malformed URL (or denied by deny_networks)
 PROTOCOL_CODE: Final = 31924  # Stream - WebSocket - Protocol Error
 CLOSE_WAIT: Final = 2.0  # seconds a closing handshake may take
+PING_IDLE: Final = 10.0  # seconds without a frame from the agent before we ping it
+PING_REPLY: Final = 10.0  # seconds the pong may take; then the socket counts as dropped
 TOO_BIG: Final = 1009  # close code: message too big
 
 
@@ -89,6 +91,8 @@ class StreamConnector:
         max_message: int = 1 << 20,
         send_queue: int = 500,
         tls: ssl.SSLContext | None = None,
+        ping_idle: float = PING_IDLE,
+        ping_reply: float = PING_REPLY,
     ) -> None:
         self.book = book
         self.allow_insecure = allow_insecure
@@ -97,6 +101,7 @@ class StreamConnector:
         self.send_queue = send_queue
         # verifies the chain and the host name (the system's CAs unless ``tls`` is given)
         self._tls = tls or ssl.create_default_context()
+        self.ping_idle, self.ping_reply = ping_idle, ping_reply
 
     def check_url(self, url: str) -> None:
         """Refuse what may not be connected to: StreamConnectError (31923, 31922)."""
@@ -133,6 +138,11 @@ class StreamConnector:
                     max_redirects=0,
                     socket_factory=lambda _url: connect_checked(self.book, host, port),
                     logger_name="rcmlrouter.streams.picows",
+                    # a connection that died silently (no FIN: a crashed host, a partition)
+                    # is found within PING_IDLE + PING_REPLY and ends as a dropped socket
+                    enable_auto_ping=True,
+                    auto_ping_idle_timeout=self.ping_idle,
+                    auto_ping_reply_timeout=self.ping_reply,
                 )
         except TimeoutError as exc:
             raise StreamConnectError(
