@@ -219,3 +219,25 @@ def test_the_twilio_sdk_starts_and_stops_a_stream_on_a_running_call(
     assert start["start"]["customParameters"] == {"k": "v"}
     assert len(agent.events("stop")) == 1
     assert frequency(agent.inbound_audio()) == pytest.approx(500, abs=5)
+
+
+def test_stream_limits_per_call_are_notified_and_the_document_goes_on(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
+) -> None:
+    status = webhooks.route(f"/streams/{dial}", Reply("", 204))
+    starts = [
+        f'<Start><Stream url="{agent.url}" name="{name}" statusCallback="{status}"/></Start>'
+        for name in ("a", "a", "b", "c", "d", "e")  # a twice; four may run at once
+    ]
+    number(daemon, webhooks, dial, rcml(*starts, '<Pause length="1"/>'))
+    call(daemon, dial, tmp_path / "heard.wav", "--seconds", "10")
+    events = callbacks(webhooks, f"/streams/{dial}", 10)
+    errors = sorted(e["StreamError"] for e in events if e["StreamEvent"] == "stream-error")
+    assert errors == ["a stream named 'a' is running", "more than 4 streams"], events
+    started = [e["StreamName"] for e in events if e["StreamEvent"] == "stream-started"]
+    assert sorted(started) == ["a", "b", "c", "d"]
+    with daemon.api() as api:
+        found = api.get("/Notifications.json").json()["notifications"]
+    call_sid = events[0]["CallSid"]
+    codes = sorted(n["error_code"] for n in found if n["call_sid"] == call_sid)
+    assert codes == [31940, 31941], codes
