@@ -74,12 +74,14 @@ bench: test-setup
 	$(BIN)/python tests/bench/message_api_bench.py
 	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
+	$(BIN)/python tests/bench/conference_bench.py
 	$(BIN)/python tests/bench/stream_bench.py
 	$(BIN)/python tests/bench/ws_client_bench.py
 	$(BIN)/python tests/bench/rtp_bind_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
 	$(BIN)/python tests/bench/failover_bench.py
 	$(BIN)/python tests/bench/console_bench.py
+	$(BIN)/python tests/bench/call_update_bench.py
 	$(BIN)/python tests/bench/retention_bench.py
 	$(BIN)/python tests/bench/log_bench.py
 

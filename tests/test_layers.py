@@ -143,6 +143,37 @@ RULES.append(
     )
 )
 RULES.append(
+    (  # what a live call update is: shared by the API, the call wing and the cluster, a leaf
+        "rcmlrouter.call_updates",
+        (
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.cluster",
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.rcml",
+            "aiohttp",
+            "asyncpg",
+        ),
+    )
+)
+RULES.append(
+    (  # conferences sit under the call wing: rooms, the mixer, events; no SIP, no HTTP, no API
+        "rcmlrouter.conference",
+        (
+            "aiohttp",
+            "socket",
+            "rcmlrouter.sip",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+            "rcmlrouter.console",
+        ),
+    )
+)
+RULES.append(
     (  # media streams: the WebSocket wire protocol, the socket, the agent's audio on the media
         # clock; below the call wing (calls/call_streams.py uses it), above media
         "rcmlrouter.streams",
@@ -186,9 +217,11 @@ CALLS_TIERS = (
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
     ("bridge", "call_streams"),
-    ("inbound_leg", "transferred_call"),
+    ("conference_call",),
+    ("inbound_leg", "transferred_call", "conference_leg"),
     ("inbound_call",),
     ("supervisor",),
+    ("live_control",),  # live call control (POST Calls/{CA}) acts on the supervisor's calls
 )
 
 # sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,

@@ -21,12 +21,14 @@ from typing import Any
 import structlog
 
 from rcmlrouter import __version__, metrics, systemd
-from rcmlrouter.assembly.media_setup import media_services, rtp_port_pool
+from rcmlrouter.assembly.call_control import NodeCallControl
+from rcmlrouter.assembly.media_setup import conference_registry, media_services, rtp_port_pool
 from rcmlrouter.assembly.routing_load import apply_number_change, load_snapshot
 from rcmlrouter.assembly.sip_setup import SipRequestRouter, build_endpoint, listen
 from rcmlrouter.assembly.stores import open_store
 from rcmlrouter.assembly.web_server import WebServer, start_web_server
 from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.calls.live_control import LocalCallControl
 from rcmlrouter.calls.recovery import close_interrupted_calls
 from rcmlrouter.calls.supervisor import CallSupervisor
 from rcmlrouter.cluster.apply import SnapshotApplier
@@ -101,8 +103,12 @@ class Daemon:
         assert self.outgoing is not None
         self.outgoing.adopt(claim.outbound)  # queued / sending when an earlier run stopped
         self.outgoing.start()
+        assert self.supervisor is not None
+        local_control = LocalCallControl(self.supervisor)
+        await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
+        control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing,
+            config, store, services, self.health_report, self.outgoing, control,
             call_streams=self.supervisor,
         )  # fmt: skip
         cluster.start(
@@ -150,6 +156,10 @@ class Daemon:
         outbox.adopt(claim.events)
         self._sms = sms = SmsSender(config, outbox, notifications)
         self.outgoing = QueuedMessages(sms, outbox)
+        media = media_services(config, http, store)
+        conferences = conference_registry(config, store, outbox, media)
+        conferences.start()
+        await conferences.recover()  # an earlier run's open conferences end (leave, end events)
         self.services = services = Services(
             config,
             snapshot,
@@ -160,7 +170,8 @@ class Daemon:
             rtp_port_pool(config),
             admin_sid,
             sms,
-            media=media_services(config, http, store),
+            media=media,
+            conferences=conferences,
         )
         return services, claim
 
@@ -197,6 +208,8 @@ class Daemon:
         """Finish a dead cluster node's work as a restart finishes its own."""
         assert self.services is not None and self.messages is not None
         self.services.outbox.adopt(claim.events)
+        if self.services.conferences is not None:  # its rooms are gone: leave and end events
+            await self.services.conferences.close_nodes(claim.dead_nodes)
         await close_interrupted_calls(self.services, claim.calls, claim.last_seen)
         self.messages.adopt(claim.messages)
         if self.outgoing is not None:
@@ -233,11 +246,13 @@ class Daemon:
         if endpoint is not None:
             endpoint.set_draining(True)
         messages, outgoing = self.messages, self.outgoing
+        conferences = services.conferences if services else None
         steps: list[tuple[str, Callable[[], Awaitable[None]] | None]] = [
             ("drain", (lambda: supervisor.drain(grace)) if supervisor else None),
             ("messages", (lambda: messages.drain(grace)) if messages else None),
             ("api messages", (lambda: outgoing.drain(grace)) if outgoing else None),
             ("sip", (lambda: _stop_endpoint(endpoint)) if endpoint else None),
+            ("conferences", conferences.stop if conferences else None),
             ("notifications", services.notifications.stop if services else None),
             ("callbacks", services.outbox.stop if services else None),
             ("retention", self.retention.stop if self.retention else None),

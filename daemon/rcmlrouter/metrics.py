@@ -43,6 +43,22 @@ STREAM_FRAMES_DROPPED = Counter(
     ["direction"],
     registry=REGISTRY,
 )
+CONFERENCES_ACTIVE = Gauge(
+    "rcmlrouter_conferences_active", "Conferences live on this node.", registry=REGISTRY
+)
+CONFERENCE_PARTICIPANTS = Gauge(
+    "rcmlrouter_conference_participants", "Participants in this node's rooms.", registry=REGISTRY
+)
+CONFERENCE_MIXED = Gauge(
+    "rcmlrouter_conference_mixed_legs", "Participants the mixer sends to each tick.",
+    registry=REGISTRY,
+)  # fmt: skip
+CONFERENCE_TICK_SECONDS = Histogram(
+    "rcmlrouter_conference_tick_seconds",
+    "CPU time of one mixer tick (every room of the process: decode, mix, encode, send).",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02),
+    registry=REGISTRY,
+)
 MESSAGES_TOTAL = Counter(
     "rcmlrouter_messages_total",
     "Inbound SIP MESSAGEs processed (their webhook run), by final status.",
@@ -58,6 +74,21 @@ API_MESSAGES_TOTAL = Counter(
 API_MESSAGES_WAITING = Gauge(
     "rcmlrouter_api_messages_waiting",
     "Messages created through POST Messages waiting to be sent or being sent in this process.",
+    registry=REGISTRY,
+)
+CALL_UPDATES = Counter(
+    "rcmlrouter_call_updates_total",
+    "Live call updates (POST Calls/{CA}) taken by this node, by where the call ran (local, "
+    "remote) and outcome (applied, ignored, ended, unreachable, invalid, unsupported).",
+    ["route", "outcome"],
+    registry=REGISTRY,
+)
+CALL_UPDATE_SECONDS = Histogram(
+    "rcmlrouter_call_update_seconds",
+    "Time to apply a live call update, from this node (remote: the node that runs the call "
+    "answered); a hang-up includes the call's end and its final record.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
 WEBHOOK_SECONDS = Histogram(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.conference.registry import ConferenceRegistry
 from rcmlrouter.config import Config
 from rcmlrouter.directory import Directory
 from rcmlrouter.journal import BatchWriter
@@ -56,3 +57,5 @@ class Services:
     """Sends ``<Sms>`` / ``<Message>`` messages (``messaging.outbound.SmsSender``)."""
     media: MediaServices | None = None
     """``<Play>``, ``<Say>``, ``<Record>``…; None where no call media is needed (tools, tests)."""
+    conferences: ConferenceRegistry | None = None
+    """``<Dial><Conference>``'s rooms and mixer; None where there is no call media."""

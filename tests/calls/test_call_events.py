@@ -164,3 +164,62 @@ def test_notifications_are_cut_to_their_limit() -> None:
     [added] = notifications.added
     assert (added.call_sid, added.error_code, added.request_url) == ("CA1", 11200, "http://u")
     assert len(added.message) == 1000 and added.sid.startswith("NO")
+
+
+MOVED = "http://hooks.example/moved"
+
+
+async def test_the_api_moves_an_inbound_calls_remaining_events_durably() -> None:
+    events, outbox = inbound(status_callback=CALLBACK)
+    state = events.state
+    await events.checkpoint("ringing")
+    state.answer_time, state.sip_status = state.start_time + 1, 200
+    await events.checkpoint("in-progress")
+    await events.switch_callbacks(MOVED, "GET")
+    moved = outbox.commits[-1].call  # the record says so at once: a restart sends there
+    assert moved is not None and not outbox.commits[-1].events
+    assert (moved.status_callback, moved.status_callback_method) == (MOVED, "GET")
+    assert moved.status == "in-progress" and moved.next_sequence == 2
+    events.finish(state.start_time + 3)
+    final = outbox.events[-1]
+    assert (final.url, final.method, final.sequence) == (MOVED, "GET", 2)
+    assert [e.url for e in outbox.events[:2]] == [CALLBACK, CALLBACK]
+    assert events.switch_callbacks("http://late", "POST") is events.final_commit  # ended
+
+
+async def test_a_number_without_callbacks_gets_its_final_event_through_the_api() -> None:
+    events, outbox = inbound()
+    await events.checkpoint("ringing")
+    await events.switch_callbacks(MOVED, "POST")
+    record = outbox.commits[-1].call
+    assert record is not None and record.callback_params["CallSid"] == events.state.call_sid
+    events.state.answer_time = events.state.start_time + 1
+    await events.checkpoint("in-progress")  # it reported nothing before: only the end
+    events.finish(events.state.start_time + 2)
+    assert [(e.url, e.params["CallStatus"]) for e in outbox.events] == [(MOVED, "completed")]
+
+
+async def test_an_empty_status_callback_stops_the_remaining_events() -> None:
+    events, outbox = inbound(status_callback=CALLBACK)
+    await events.checkpoint("ringing")
+    await events.switch_callbacks("", "POST")
+    events.finish(events.state.start_time + 2)
+    assert [e.params["CallStatus"] for e in outbox.events] == ["ringing"]
+    assert outbox.commits[-1].call is not None and outbox.commits[-1].call.status_callback is None
+
+
+async def test_a_transferred_legs_events_move_and_its_completed_is_sent() -> None:
+    outbox = RecordingOutbox()
+    noun = DialSip("sip:bob@example.net", CALLBACK, ("answered",))
+    events = LegEvents(outbox, noun, account_sid="AC1", parent_call_sid="CA1")  # type: ignore[arg-type]
+    leg = Leg(status="in-progress", answer_time=1_700_000_001.0)
+    events.commit(leg, "answered")
+    await events.switch_callbacks(leg, MOVED, "POST")
+    record = outbox.commits[-1].call
+    assert record is not None and record.status_callback == MOVED  # the final event is owed
+    leg.status, leg.end_time = "completed", leg.start_time + 5
+    events.commit(leg, "completed")
+    assert [(e.url, e.params["CallStatus"]) for e in outbox.events] == [
+        (CALLBACK, "in-progress"),
+        (MOVED, "completed"),
+    ]

@@ -122,7 +122,6 @@ async def start_console(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    sources.api_url = f"http://127.0.0.1:{port}"
     root = f"http://127.0.0.1:{port}"
     yield Console(root, app, store, admin, token, snapshot, sources, tmp_path / "rcmlrouter.db")
     await runner.cleanup()

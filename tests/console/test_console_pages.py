@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiohttp import web
 from console_harness import Console, csrf_of, sign_in, start_console
 
+from rcmlrouter.call_updates import APPLIED, CallUpdate, UpdateResult
 from rcmlrouter.console import logs
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import MessageRecord, Notification, OutboxEvent
@@ -254,7 +254,8 @@ async def test_live_calls_stream_and_the_controls_wait_for_the_live_call_api(
     )
     async with _signed_in(console) as browser:
         page = (await browser.get(f"/console/calls/{live.sid}")).text
-        assert "does not serve yet" in page and page.count("disabled") >= 3
+        assert "not available in this process" in page and page.count("disabled") >= 4
+        assert "Hang up CA" not in (await browser.get("/console/live")).text
         async with browser.stream("GET", "/console/live/stream") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.aiter_lines()
@@ -268,51 +269,60 @@ async def test_live_calls_stream_and_the_controls_wait_for_the_live_call_api(
         tried = await browser.post(
             f"/console/calls/{live.sid}/control", data={"csrf_token": token, "action": "hangup"}
         )
-        assert (
-            "not+available" in tried.headers["Location"]
-            or "not%20available" in tried.headers["Location"]
-        )
+        assert "20503" in tried.headers["Location"]  # the API's refusal, shown on the page
 
 
-async def test_the_controls_post_twilios_live_call_shape(tmp_path: Path) -> None:
-    seen: list[tuple[str, dict[str, str], str]] = []
+class RecordingControl:
+    """The API's CallControl, recording what the console's buttons send."""
 
-    async def live_call_api(request: web.Request) -> web.Response:
-        form = await request.post()
-        seen.append(
-            (request.path, {k: str(v) for k, v in form.items()}, request.headers["Authorization"])
-        )
-        return web.json_response({"sid": request.match_info["sid"]})
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, CallUpdate]] = []
 
-    def routes(app: web.Application) -> None:
-        app.router.add_post("/2010-04-01/Accounts/{account_sid}/Calls/{sid}.json", live_call_api)
+    async def update(self, call_sid: str, owner: str | None, update: CallUpdate) -> UpdateResult:
+        self.updates.append((call_sid, update))
+        return UpdateResult(APPLIED)
 
-    async for console in start_console(tmp_path, routes=routes):
+
+async def test_the_controls_are_the_apis_own_update(tmp_path: Path) -> None:
+    control = RecordingControl()
+    async for console in start_console(tmp_path, call_control=control):
         live = await console.call(
             console.admin.sid, "+1510", status="in-progress", end_time=None, duration=None
         )
         async with _signed_in(console) as browser:
             page = (await browser.get(f"/console/calls/{live.sid}")).text
-            assert "does not serve yet" not in page
+            assert "not available in this process" not in page and "disabled" not in page
+            listing = (await browser.get("/console/live")).text
+            assert f'aria-label="Hang up {live.sid}"' in listing  # a button on its live row
             token = await csrf_of(browser, f"/console/calls/{live.sid}")
-            await browser.post(
+            hung_up = await browser.post(
                 f"/console/calls/{live.sid}/control", data={"csrf_token": token, "action": "hangup"}
             )
+            assert "hung+up" in hung_up.headers["Location"]
+            form = {"csrf_token": token, "action": "redirect", "Url": "/demos/hello.xml"}
             done = await browser.post(
-                f"/console/calls/{live.sid}/control",
-                data={
-                    "csrf_token": token,
-                    "action": "redirect",
-                    "Url": "http://hooks.example/next",
-                },
+                f"/console/calls/{live.sid}/control", data={**form, "Method": "GET"}
             )
-            assert "request+sent" in done.headers["Location"]
-        path = f"/2010-04-01/Accounts/{console.admin.sid}/Calls/{live.sid}.json"
-        assert [(p, form) for p, form, _ in seen] == [
-            (path, {"Status": "completed"}),
-            (path, {"Url": "http://hooks.example/next", "Method": "POST"}),
+            assert "redirected" in done.headers["Location"]
+            refused = await browser.post(
+                f"/console/calls/{live.sid}/control", data={**form, "Url": "ftp://x/y"}
+            )
+            assert "21205" in refused.headers["Location"]  # the API's validation and code
+            missing = await browser.post(
+                f"/console/calls/{live.sid}/control", data={"action": "hangup"}
+            )
+            assert missing.status_code == 403  # no CSRF token
+        assert control.updates == [
+            (live.sid, CallUpdate(status="completed", base_url="http://127.0.0.1:8080")),
+            (
+                live.sid,
+                CallUpdate(
+                    url="http://127.0.0.1:8080/demos/hello.xml",
+                    method="GET",
+                    base_url="http://127.0.0.1:8080",
+                ),
+            ),
         ]
-        assert seen[0][2].startswith("Basic ")
 
 
 async def test_health_shows_this_node_and_samples_metrics(console: Console) -> None:

@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's headless Chromium through chromedriver) against the
 real daemon: sign in, create a number and see it win in "Which number answers?", watch a SIPp
-call appear live and end, release the number, sign out. Every page visited is checked with
+call appear live and end, hang up a second live SIPp call with the call page's button (the
+live-call API), release the number, sign out. Every page visited is checked with
 axe-core (WCAG 2 A/AA: labels, contrast, landmarks…) and the keyboard focus order is walked.
 
 Screenshots are kept in ``tests/artifacts/console/`` (ignored by git; ``CONSOLE_ARTIFACTS``
@@ -173,6 +174,35 @@ def test_console_in_a_browser(
     finally:
         if call.poll() is None:
             call.kill()
+
+    # a second call, in a long pause, hung up from its page (the live-call API's update)
+    webhooks.route("/voice/console", rcml('<Pause length="20"/>'))
+    visit(browser, f"{base}/live", "08b-live-before-hangup")
+    second = start_call(
+        scenario("uac_daemon_hangs_up.xml", workdir), daemon.sip_port, service=DIALED,
+        workdir=workdir,
+    )  # fmt: skip
+    try:
+        row = wait_for(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "#live-rows tr[data-status=in-progress]"),
+        )[0]
+        second_sid = row.get_attribute("data-call")
+        visit(browser, f"{base}/calls/{second_sid}", "08c-live-call-page")
+        check_focus_order(browser, "live call page")
+        hang_up = browser.find_element(By.XPATH, "//button[normalize-space()='Hang up']")
+        assert hang_up.is_enabled()
+        clicked = time.monotonic()
+        hang_up.click()
+        wait_for(browser, lambda d: "hung up; the call is completed" in d.page_source)
+        assert browser.find_element(By.ID, "call-status").text == "completed"
+        check_accessibility(browser, "hung-up call page")
+        shot(browser, "08d-hung-up")
+        assert second.wait(20) == 0, "the SIPp call did not get the BYE"
+        assert time.monotonic() - clicked < 10  # not the 20 s pause
+    finally:
+        if second.poll() is None:
+            second.kill()
 
     # the call's record and page
     visit(browser, f"{base}/calls?To={DIALED}", "09-call-log")

@@ -211,7 +211,7 @@ INVALID = [
     ("bad_reject_reason.xml", "<Reject> attribute reason"),
     ("nested_in_say.xml", "<Play> is not allowed inside <Say>"),
     ("gather_in_gather.xml", "<Gather> is not allowed inside <Gather>"),
-    ("dial_conference.xml", "<Conference> is not allowed inside <Dial>"),
+    ("dial_conference.xml", "<Conference> must be the only noun of its <Dial>"),
     ("dial_nothing.xml", "<Dial> has nothing to dial"),
     ("dial_bad_sip.xml", "<Sip> text: expected a sip: or sips: URI"),
     ("play_no_url.xml", "<Play> text: URL is empty"),

@@ -9,7 +9,8 @@ Run as a subprocess (pjsua2 keeps one library per process), null audio device, 8
         # prints {"ready": true, "port": N} first, then the result line
 
 The result: {"states": [[text, status, reason]...], "done": bool, "seconds": float,
-"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str}.
+"confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str,
+"recording_started_at": float | null (wall clock, when the WAV's first sample was taken)}.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class MediaCall(pj.Call):  # type: ignore[misc]
         self.recorder: pj.AudioMediaRecorder | None = None
         self.player: pj.AudioMediaPlayer | None = None
         self.codec = ""
+        self.recording_started_at: float | None = None  # time.time(): comparable across processes
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
@@ -44,19 +46,24 @@ class MediaCall(pj.Call):  # type: ignore[misc]
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         info = self.getInfo()
         for index, media in enumerate(info.media):
-            if media.type != pj.PJMEDIA_TYPE_AUDIO or self.recorder is not None:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
             if media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
+            # a re-INVITE (a bridge moving the media elsewhere) may give the call a new audio
+            # port in the conference bridge: (re)connect the recorder and the player every time
             audio = self.getAudioMedia(index)
             self.codec = self.getStreamInfo(index).codecName
             if self.options.record:
-                self.recorder = pj.AudioMediaRecorder()
-                self.recorder.createRecorder(self.options.record)
+                if self.recorder is None:
+                    self.recorder = pj.AudioMediaRecorder()
+                    self.recorder.createRecorder(self.options.record)
+                    self.recording_started_at = time.time()
                 audio.startTransmit(self.recorder)
             if self.options.play:
-                self.player = pj.AudioMediaPlayer()
-                self.player.createPlayer(self.options.play, pj.PJMEDIA_FILE_NO_LOOP)
+                if self.player is None:
+                    self.player = pj.AudioMediaPlayer()
+                    self.player.createPlayer(self.options.play, pj.PJMEDIA_FILE_NO_LOOP)
                 self.player.startTransmit(audio)
 
 
@@ -141,6 +148,7 @@ def run(endpoint: pj.Endpoint, get_call: object, options: argparse.Namespace) ->
         else None,
         "dtmf_sent_at": dtmf_sent_at,
         "codec": call.codec if call else "",
+        "recording_started_at": call.recording_started_at if call else None,
     }
 
 

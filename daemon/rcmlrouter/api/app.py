@@ -12,6 +12,8 @@ from rcmlrouter.api import (
     accounts,
     applications,
     available,
+    call_update,
+    conferences,
     messages,
     numbers,
     openapi,
@@ -22,6 +24,7 @@ from rcmlrouter.api import (
 from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
     ACCOUNTS_KEY,
+    CALL_CONTROL_KEY,
     SETTINGS_KEY,
     STORE_KEY,
     AccountCache,
@@ -31,6 +34,7 @@ from rcmlrouter.api.context import (
 from rcmlrouter.api.flavour import RESTCOMM, TWILIO
 from rcmlrouter.api.idempotency import prune_context
 from rcmlrouter.api.render import render_error
+from rcmlrouter.call_updates import CallControl
 from rcmlrouter.errors import ApiError, StoreUnavailableError
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import MessageRecord
@@ -101,7 +105,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET", "POST"), f"{acc}/Applications", applications.handle_list_resource)
     _add(router, rw, f"{acc}/Applications/{{sid}}", applications.handle_instance)
     _add(router, ("GET",), f"{acc}/Calls", records.handle_calls)
-    _add(router, ("GET",), f"{acc}/Calls/{{sid}}", records.handle_call)
+    _add(router, ("GET", "POST"), f"{acc}/Calls/{{sid}}", call_update.handle_instance)
     for path in (f"{acc}/SMS/Messages", f"{acc}/Messages"):  # GET lists, POST sends
         _add(router, ("GET", "POST"), path, messages.handle_list_resource)
         _add(router, ("GET",), f"{path}/{{sid}}", records.handle_message)
@@ -109,6 +113,13 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), f"{acc}/Recordings/{{sid}}", recordings.handle_recording)
     calls_recordings = f"{acc}/Calls/{{call_sid}}/Recordings"
     _add(router, ("GET",), calls_recordings, recordings.handle_call_recordings)
+    conference = f"{acc}/Conferences/{{conference_sid}}"
+    _add(router, ("GET",), f"{acc}/Conferences", conferences.handle_conferences)
+    _add(router, ("GET", "POST"), f"{acc}/Conferences/{{sid}}", conferences.handle_conference)
+    _add(router, ("GET",), f"{conference}/Participants", conferences.handle_participants)
+    _add(router, ("GET",), f"{conference}/Recordings", conferences.handle_conference_recordings)
+    participant = f"{conference}/Participants/{{sid}}"
+    _add(router, ("GET", "POST", "DELETE"), participant, conferences.handle_participant)
     _add(router, ("POST",), f"{acc}/Calls/{{call_sid}}/Streams", streams.handle_create)
     _add(router, ("POST",), f"{acc}/Calls/{{call_sid}}/Streams/{{sid}}", streams.handle_update)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
@@ -128,6 +139,7 @@ def create_api_app(
     on_account_change: Callable[[str], None] | None = None,
     message_queue: WorkQueue[MessageRecord] | None = None,
     sms_gateway: str | None = None,
+    call_control: CallControl | None = None,
     call_streams: streams.CallStreamsControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
@@ -140,7 +152,8 @@ def create_api_app(
     ``on_account_change(sid)``: an account's status or token changed (the call path's cache).
     ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
-    with 21612; None does not check). ``call_streams``: the running calls' media streams
+    with 21612; None does not check). ``call_control``: where ``POST Calls/{CA}`` updates go
+    (None: they are refused with 503). ``call_streams``: the running calls' media streams
     (``Calls/{CA}/Streams``; None: every call is 404 there). Expired Idempotency-Key records
     are pruned while the application runs (``api/idempotency.py``).
     """
@@ -156,5 +169,7 @@ def create_api_app(
     )
     app.cleanup_ctx.append(prune_context(store))
     app[AUTH_FAILURES_KEY] = AuthFailures(auth_fail_limit, auth_fail_window)
+    if call_control is not None:
+        app[CALL_CONTROL_KEY] = call_control
     add_routes(app.router)
     return app

@@ -28,6 +28,8 @@ APPLICATION_FIELDS = (
 )  # fmt: skip
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
 MESSAGE_FORM = ("To", "From", "Body", "StatusCallback", "StatusCallbackMethod")
+CONFERENCE_FILTERS = ("Status", "FriendlyName", "DateCreated", "DateCreated<", "DateCreated>")
+PARTICIPANT_FORM = ("Muted", "Hold", "HoldUrl", "HoldMethod")
 STREAM_FORM = (
     "Url", "Name", "Track", "StatusCallback", "StatusCallbackMethod", "Parameter1.Name",
     "Parameter1.Value",
@@ -87,13 +89,20 @@ def with_sid(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
 
 
 def record_resources(
-    path: str, tag: str, noun: str, query: tuple[str, ...], create: Op | None = None
+    path: str,
+    tag: str,
+    noun: str,
+    query: tuple[str, ...],
+    create: Op | None = None,
+    update: Op | None = None,
 ) -> list[Resource]:
     listing = get_op(f"List the account's {noun}s", query)
     ops = (listing,) if create is None else (listing, create)
+    read = get_op(f"Read one {noun}", ())
+    instance_ops = (read,) if update is None else (read, update)
     return [
         Resource(f"{ACC}/{path}", tag, ops, ACCOUNT),
-        Resource(f"{ACC}/{path}/{{sid}}", tag, (get_op(f"Read one {noun}", ()),), with_sid()),
+        Resource(f"{ACC}/{path}/{{sid}}", tag, instance_ops, with_sid()),
     ]
 
 
@@ -106,6 +115,56 @@ SEND_MESSAGE = Op(
 )
 
 
+UPDATE_CALL = Op(
+    "POST",
+    "Live call control: redirect (Url, Method or Twiml), hang up (Status=completed), cancel an "
+    "unanswered call (Status=canceled), move the status callbacks (StatusCallback)",
+    form=(
+        "Url", "Method", "Twiml", "FallbackUrl", "FallbackMethod", "Status", "StatusCallback",
+        "StatusCallbackMethod",
+    ),
+)  # fmt: skip
+
+
+CONFERENCE_RESOURCES = (
+    Resource(
+        f"{ACC}/Conferences",
+        "Conferences",
+        (get_op("List conferences (newest first)", (*CONFERENCE_FILTERS, *PAGING)),),
+        ACCOUNT,
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{sid}}",
+        "Conferences",
+        (
+            get_op("Read one conference", ()),
+            Op("POST", "End the conference: Status=completed", form=("Status",)),
+        ),
+        with_sid(),
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Participants",
+        "Conferences",
+        (get_op("A conference's participants (joining order)", ("Muted", "Hold", *PAGING)),),
+        {**ACCOUNT, "conference_sid": SID},
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Recordings",
+        "Conferences",
+        (get_op("The conference's recording (record-from-start)"),),
+        {**ACCOUNT, "conference_sid": SID},
+    ),
+    Resource(
+        f"{ACC}/Conferences/{{conference_sid}}/Participants/{{sid}}",
+        "Conferences",
+        (
+            get_op("Read one participant", ()),
+            Op("POST", "Mute, hold (HoldUrl) or resume a participant", form=PARTICIPANT_FORM),
+            Op("DELETE", "Take the participant out: its call goes on", ok=204, media=()),
+        ),
+        {**ACCOUNT, "conference_sid": SID, "sid": SID},
+    ),
+)
 ACCOUNT_FORM = ("FriendlyName", "Status", "AuthToken")
 RESOURCES: tuple[Resource, ...] = (
     Resource(
@@ -184,7 +243,7 @@ RESOURCES: tuple[Resource, ...] = (
         read_write_ops("application", APPLICATION_FIELDS),
         with_sid(),
     ),
-    *record_resources("Calls", "Calls", "call", CALL_FILTERS),
+    *record_resources("Calls", "Calls", "call", CALL_FILTERS, update=UPDATE_CALL),
     *record_resources("SMS/Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     *record_resources("Messages", "Messages", "message", MESSAGE_FILTERS, SEND_MESSAGE),
     Resource(
@@ -212,6 +271,7 @@ RESOURCES: tuple[Resource, ...] = (
         {**ACCOUNT, "call_sid": SID},
     ),
     *record_resources("Notifications", "Notifications", "notification", PAGING),
+    *CONFERENCE_RESOURCES,
     Resource(
         f"{ACC}/Calls/{{call_sid}}/Streams",
         "Streams",

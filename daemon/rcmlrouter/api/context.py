@@ -9,6 +9,7 @@ from typing import Protocol, TypeVar
 
 from aiohttp import web
 
+from rcmlrouter.call_updates import CallControl
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import Account, MessageRecord
 
@@ -77,6 +78,7 @@ class AccountCache:
 STORE_KEY = web.AppKey("store", Store)
 ACCOUNTS_KEY = web.AppKey("accounts", AccountCache)
 SETTINGS_KEY = web.AppKey("settings", ApiSettings)
+CALL_CONTROL_KEY = web.AppKey("call_control", CallControl)  # absent: no live call control
 
 
 def store_of(request: web.Request) -> Store:
@@ -85,6 +87,11 @@ def store_of(request: web.Request) -> Store:
 
 def settings_of(request: web.Request) -> ApiSettings:
     return request.app[SETTINGS_KEY]
+
+
+def call_control_of(app: web.Application) -> CallControl | None:
+    """Where ``POST Calls/{CA}`` sends updates (wired by the composition root)."""
+    return app.get(CALL_CONTROL_KEY)
 
 
 def accounts_of(request: web.Request) -> AccountCache:

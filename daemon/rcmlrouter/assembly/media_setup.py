@@ -7,6 +7,10 @@ from pathlib import Path
 import structlog
 
 from rcmlrouter import metrics
+from rcmlrouter.callbacks import CallbackOutbox
+from rcmlrouter.cluster.node import node_id_for
+from rcmlrouter.conference.recording import RecordingSpace
+from rcmlrouter.conference.registry import ConferenceRegistry
 from rcmlrouter.config import Config
 from rcmlrouter.httpclient.client import HttpClient
 from rcmlrouter.media.cache import AudioCache
@@ -66,3 +70,13 @@ def stream_connector(config: Config, http: HttpClient) -> StreamConnector:
         max_message=streams.max_message,
         send_queue=streams.send_queue,
     )
+
+
+def conference_registry(
+    config: Config, store: Store, outbox: CallbackOutbox, media: MediaServices
+) -> ConferenceRegistry:
+    """The rooms of ``<Dial><Conference>`` and their mixer on the media clock; this node's id
+    is the owner recorded on its conferences."""
+    space = RecordingSpace(media.recordings_dir, media.save_recording)
+    node = node_id_for(config)
+    return ConferenceRegistry(store, outbox, media.clock, node, space, config.cluster.lease)

@@ -14,9 +14,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rcmlrouter import metrics
 from rcmlrouter.api import create_api_app
+from rcmlrouter.api.conferences import CONFERENCES_KEY
 from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, WorkQueue
 from rcmlrouter.api.protocol_errors import ApiRunner
 from rcmlrouter.api.streams import CallStreamsControl
+from rcmlrouter.call_updates import CallControl
 from rcmlrouter.config import Config, parse_host_port
 from rcmlrouter.console import ConsoleSources, mount_console
 from rcmlrouter.errors import ConfigError
@@ -50,6 +52,7 @@ async def start_web_server(
     services: Services,
     health: HealthReport,
     message_queue: WorkQueue[MessageRecord] | None,
+    call_control: CallControl | None = None,
     *,
     call_streams: CallStreamsControl | None = None,
 ) -> WebServer:
@@ -66,8 +69,11 @@ async def start_web_server(
         on_account_change=services.directory.forget_account,
         message_queue=message_queue,
         sms_gateway=config.sms.gateway,
+        call_control=call_control,
         call_streams=call_streams,
     )
+    if services.conferences is not None:
+        app[CONFERENCES_KEY] = services.conferences
     add_operational_routes(app, health)
     console = console_sources(config, services, health) if config.console.enabled else None
     if console is not None:
@@ -75,8 +81,6 @@ async def start_web_server(
     runner = ApiRunner(app)
     await runner.setup()
     port = await _listen(runner, config.api.listen)
-    if console is not None:  # the live-call controls reach the API through loopback
-        console.api_url = loopback_url(config.api.listen, port)
     return WebServer(runner, port)
 
 
@@ -90,16 +94,6 @@ async def _listen(runner: web.AppRunner, listen: str) -> int:
         raise ConfigError([f"api.listen: cannot listen on {listen}: {exc}"]) from exc
     sockets = getattr(site._server, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else host_port[1]
-
-
-def loopback_url(listen: str, port: int) -> str:
-    """How this process reaches its own API (a wildcard listen address is reached on
-    127.0.0.1)."""
-    host_port = parse_host_port(listen)
-    host = host_port[0] if host_port else ""
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - compared, not bound
-        host = "127.0.0.1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def console_sources(config: Config, services: Services, health: HealthReport) -> ConsoleSources:

@@ -8,7 +8,10 @@ restart needs, so a call a crash left unfinished is closed with the final event 
 (:func:`owed_final_event`, used by ``calls/recovery.py``).
 
 - :class:`CallEvents`: an inbound call (SPEC §4): RINGING, IN_PROGRESS and the final event to the
-  number's StatusCallback, the record checkpointed as the call goes.
+  number's StatusCallback, the record checkpointed as the call goes. Live call control
+  (``POST Calls/{CA}`` with ``StatusCallback``) moves the remaining events elsewhere
+  (:meth:`CallEvents.switch_callbacks`): the record says so at once, so a restart sends the
+  final event there too.
 - :class:`LegEvents`: a leg this side placed (a ``<Dial>`` noun; it goes on as a transferred
   call): the ``statusCallbackEvent`` events its noun asked for, to its ``statusCallback``.
 - :func:`post_action_after_hangup`: an ``action`` whose document cannot run any more (the caller
@@ -65,12 +68,35 @@ def notify_call(
 class CallEvents:
     """The record and the number's status callbacks of one inbound call."""
 
-    __slots__ = ("outbox", "sequence", "state")
+    __slots__ = ("final_commit", "final_only", "outbox", "override", "sequence", "state")
 
     def __init__(self, state: CallState, outbox: CallbackOutbox) -> None:
         self.state = state
         self.outbox = outbox
         self.sequence = 0
+        self.override: tuple[str, str] | None = None  # (url, method) set through the API
+        self.final_only = False  # the API's URL gets only the final event (see switch_callbacks)
+        self.final_commit: asyncio.Future[None] | None = None  # the final record's, once sent
+
+    def target(self) -> tuple[str, str] | None:
+        """Where the call's events go: the API's choice, else the number's StatusCallback."""
+        if self.override is not None:
+            return self.override if self.override[0] else None
+        number = self.state.number
+        if number is None or not number.status_callback:
+            return None
+        return number.status_callback, number.status_callback_method
+
+    def switch_callbacks(self, url: str, method: str) -> asyncio.Future[None]:
+        """Send the remaining events to ``url`` (``""``: none): the events the call reported
+        so far, or only the final one when it reported none (Twilio: "when the call ends"); the
+        future resolves when the record saying so is durable."""
+        if self.final_commit is not None:  # the call has ended: its events are all sent
+            return self.final_commit
+        if self.override is None:
+            self.final_only = self.target() is None
+        self.override = (url, method)
+        return self.outbox.commit(call=self._record(self.state.current_status(), None, None))
 
     def checkpoint(self, status: str) -> asyncio.Future[None]:
         """Record the call as it stands ("ringing", "in-progress") together with its status
@@ -91,14 +117,16 @@ class CallEvents:
         if state.answer_time is None and state.sip_status is not None:
             extra["SipResponseCode"] = str(state.sip_status)
         events = self._status_events(status, extra)
-        self.outbox.commit(call=self._record(status, end, duration), events=events)
+        self.final_commit = self.outbox.commit(
+            call=self._record(status, end, duration), events=events
+        )
         return status
 
     def _status_events(self, status: str, extra: Mapping[str, str] | None) -> list[OutboxEvent]:
         """The next status callback (RINGING / IN_PROGRESS / final), if the number has one."""
         state = self.state
-        number = state.number
-        if number is None or not number.status_callback:
+        target = self.target()
+        if target is None or (self.final_only and extra is None):  # extra: the final event
             return []
         params = state.voice_params(status)
         params["Timestamp"] = rfc2822(time.time())
@@ -109,8 +137,8 @@ class CallEvents:
             state.call_sid,
             state.account_sid,
             self.sequence,
-            number.status_callback,
-            number.status_callback_method,
+            target[0],
+            target[1],
             params,
         )
         self.sequence += 1
@@ -119,7 +147,7 @@ class CallEvents:
     def _record(self, status: str, end: float | None, duration: int | None) -> CallRecord:
         state = self.state
         number = state.number
-        wants_callbacks = number is not None and bool(number.status_callback)
+        target = self.target()
         return CallRecord(
             sid=state.call_sid,
             account_sid=state.account_sid,
@@ -138,10 +166,10 @@ class CallEvents:
             used_fallback=state.fetches.used_fallback,
             error_code=state.error_code,
             next_sequence=self.sequence,
-            status_callback=number.status_callback if number else None,
-            status_callback_method=number.status_callback_method if number else "POST",
+            status_callback=target[0] if target else None,
+            status_callback_method=target[1] if target else "POST",
             # the voice parameters a restart needs to send this call's final callback
-            callback_params=state.base_params() if wants_callbacks else {},
+            callback_params=state.base_params() if target else {},
         )
 
 
@@ -183,7 +211,15 @@ class LegEvents:
     """The record and the status callbacks of one leg this side placed (``Direction``
     ``outbound-dial``, ``ParentCallSid`` the dialing call)."""
 
-    __slots__ = ("account_sid", "callback", "direction", "outbox", "parent_call_sid", "sequence")
+    __slots__ = (
+        "account_sid",
+        "callback",
+        "direction",
+        "outbox",
+        "override",
+        "parent_call_sid",
+        "sequence",
+    )
 
     def __init__(
         self,
@@ -200,12 +236,31 @@ class LegEvents:
         self.parent_call_sid = parent_call_sid
         self.direction = direction
         self.sequence = 0
+        self.override: tuple[str, str] | None = None  # (url, method) set through the API
 
-    def commit(self, leg: PlacedLeg, event: str) -> None:
+    def target(self) -> tuple[str, str, tuple[str, ...]] | None:
+        """(url, method, events): the API's URL (with ``completed`` among the events), else
+        the noun's ``statusCallback``; None when the leg reports nowhere."""
+        callback = self.callback
+        events = callback.status_callback_event
+        if self.override is not None:
+            url, method = self.override
+            return (url, method, (*events, "completed")) if url else None
+        if not callback.status_callback:
+            return None
+        return callback.status_callback, callback.status_callback_method, events
+
+    def switch_callbacks(self, leg: PlacedLeg, url: str, method: str) -> asyncio.Future[None]:
+        """Send the leg's remaining events to ``url`` (``""``: none); the future resolves when
+        the record saying so is durable."""
+        self.override = (url, method)
+        return self.outbox.commit(call=self._record(leg))
+
+    def commit(self, leg: PlacedLeg, event: str) -> asyncio.Future[None]:
         """Commit the leg's record with the callback of ``event`` (initiated, ringing,
-        answered, completed) when its noun asked for that one."""
+        answered, completed) when its noun asked for that one; resolves when durable."""
         events = self._events(leg, event)  # first: the record carries the next number
-        self.outbox.commit(call=self._record(leg), events=events)
+        return self.outbox.commit(call=self._record(leg), events=events)
 
     def params(self, leg: PlacedLeg) -> dict[str, str]:
         """The leg's own parameters (its callbacks; a transferred call's webhooks)."""
@@ -221,8 +276,8 @@ class LegEvents:
         }
 
     def _events(self, leg: PlacedLeg, event: str) -> list[OutboxEvent]:
-        callback = self.callback
-        if not callback.status_callback or event not in callback.status_callback_event:
+        target = self.target()
+        if target is None or event not in target[2]:
             return []
         params = self.params(leg)
         params["CallStatus"] = EVENT_STATUS.get(event, leg.status)
@@ -236,21 +291,14 @@ class LegEvents:
         if leg.sip_call_id is not None:
             params["SipCallId"] = leg.sip_call_id
         item = self.outbox.event(
-            leg.sid,
-            self.account_sid,
-            self.sequence,
-            callback.status_callback,
-            callback.status_callback_method,
-            params,
+            leg.sid, self.account_sid, self.sequence, target[0], target[1], params
         )
         self.sequence += 1
         return [item]
 
     def _record(self, leg: PlacedLeg) -> CallRecord:
-        callback = self.callback
-        wants_final = bool(callback.status_callback) and (
-            "completed" in callback.status_callback_event
-        )
+        target = self.target()
+        wants_final = target is not None and "completed" in target[2]
         ended = leg.end_time is not None
         return CallRecord(
             sid=leg.sid,
@@ -267,8 +315,8 @@ class LegEvents:
             duration=float(leg.duration) if ended else None,
             sip_status=leg.sip_status,
             next_sequence=self.sequence,
-            status_callback=callback.status_callback if wants_final else None,
-            status_callback_method=callback.status_callback_method,
+            status_callback=target[0] if target and wants_final else None,
+            status_callback_method=target[1] if target else "POST",
             callback_params=self.params(leg) if wants_final else {},
             parent_call_sid=self.parent_call_sid,
         )

@@ -24,6 +24,7 @@ from rcmlrouter.calls.in_dialog import InDialog
 from rcmlrouter.calls.recording import record_call
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.errors import MediaError, OverloadError, SipError, SipParseError
+from rcmlrouter.media.audio import AudioClip
 from rcmlrouter.media.dtmf import parse_info_dtmf
 from rcmlrouter.media.player import ClipSource, SilenceSource, Source
 from rcmlrouter.media.rtp import BoundPair, bind_pair
@@ -243,6 +244,16 @@ class CallMedia:
             return ClipSource(clip, verb.loop)
         assert isinstance(verb, Play)
         return ClipSource(await self.media.audio.clip(verb.url), verb.loop)
+
+    async def conference_session(self) -> MediaSession | None:
+        """The session a conference mixes (the caller is answered with our media)."""
+        await self._ready()
+        return self.session if self.session is not None and not self.session.closed.done() else None
+
+    async def play_clip(self, clip: AudioClip, loop: int = 1) -> None:
+        """Play a clip of our own (a conference's default wait / hold sound)."""
+        if self.session is not None:
+            await self.session.play(ClipSource(clip, loop))
 
     async def streamable(self) -> MediaSession | None:
         """The session a media stream may use (the re-offer a bridge left pending done first);

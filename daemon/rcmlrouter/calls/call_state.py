@@ -173,8 +173,8 @@ class CallState:
         """The CallStatus the call ends with (SPEC §4)."""
         if self.answer_time is not None:
             return "completed"
-        if self.end_cause == "cancel":
-            return "canceled"
+        if self.end_cause in ("cancel", "canceled", "api-hangup"):
+            return "canceled"  # the caller's CANCEL, or the API's Status=canceled / completed
         if self.sip_status == 486:
             return "busy"
         if self.sip_status == 603:

@@ -11,6 +11,7 @@ LegEvents`.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -169,15 +170,25 @@ class DialedLeg:
         self.status = "in-progress"
         self.events.commit(self, "answered")
 
-    def finish(self) -> None:
-        """Close the record with the leg's outcome and its ``completed`` callback."""
+    def switch_callbacks(self, url: str, method: str) -> asyncio.Future[None]:
+        """The leg's remaining events go to ``url`` (live call control of a transferred call:
+        the leg's ``CallbackSwitch``)."""
+        if self.end_time is not None:  # its final event is sent already
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        return self.events.switch_callbacks(self, url, method)
+
+    def finish(self) -> asyncio.Future[None] | None:
+        """Close the record with the leg's outcome and its ``completed`` callback; the commit's
+        future (None when the leg was closed already)."""
         if self.end_time is not None:
-            return
+            return None
         self.end_time = time.time()
         call = self.call
         cause = call.ended.result() if call is not None and call.ended.done() else None
         self.status = leg_status(call, cause)
-        self.events.commit(self, "completed")
+        return self.events.commit(self, "completed")
 
     # -- what the record and the action say ----------------------------------------------------
 

@@ -5,6 +5,11 @@ This is the one place where an inbound call's exceptions become SIP responses: a
 500 before answer (SPEC §3.2) or a hang-up after; anything unexpected is logged once and answered
 500. Every call ends with exactly one ``call.completed`` log line, one call record, and a
 COMPLETED status callback when the number has a StatusCallback (``calls/call_events.py``).
+
+Stopped by the supervisor (:meth:`~rcmlrouter.calls.live_call.LiveCall.interrupt`), the call ends
+as the cause says: ``drain`` hangs up an answered call and refuses an unanswered one with 503;
+``api-hangup`` (``Status=completed``) and ``canceled`` (``Status=canceled``) hang up an answered
+call (``completed``) and refuse an unanswered one with 480 and a Reason (``canceled``).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ log = structlog.get_logger(__name__)
 # How long a call waits for its ringing checkpoint to be durable before it is refused with 503.
 COMMIT_WAIT = 3.0
 STORE_RETRY_AFTER = 5
+API_STOPS = frozenset({"api-hangup", "canceled"})  # LiveCall.interrupt causes of the API
 ERROR_NO_NUMBER = 13224  # notification: no number matches the dialed string
 
 
@@ -78,22 +84,32 @@ async def run_inbound_call(call: IncomingCall, live: LiveCall, wiring: CallWirin
     metrics.CALLS_ACTIVE.inc()
     events = CallEvents(state, services.outbox)
     leg = InboundLeg(call, state, events, wiring)
+    live.status_of = state.current_status
+    live.callbacks = events
     live.streams = leg.streams
     live.watch(call.ended)
     try:
         await _run(state, leg, wiring)
     except asyncio.CancelledError:
         live.uncancel()
-        if not live.remote_ended:  # the supervisor stopped it (drain): hang up what is left
+        if not live.remote_ended:  # the supervisor stopped it: end what is left
             state.end_cause = live.stop_cause or "drain"
-            await leg.hangup_or_reject()
+            await _stop(leg, state.end_cause)
     finally:
         live.settle()
         leg.release()
         metrics.CALLS_ACTIVE.dec()
         if call.ended.done() and not call.ended.cancelled():
             state.end_cause = state.end_cause or call.ended.result()
-        _finish(state, events)
+        live.closing(_finish(state, events))
+
+
+async def _stop(leg: InboundLeg, cause: str) -> None:
+    """End a call the supervisor stopped, as ``cause`` says (see the module docstring)."""
+    if cause in API_STOPS:
+        await leg.fail(480, "the call was ended through the API")
+    else:
+        await leg.hangup_or_reject()
 
 
 async def _run(state: CallState, leg: InboundLeg, wiring: CallWiring) -> None:
@@ -179,8 +195,9 @@ def _record_rcml_failure(state: CallState, wiring: CallWiring, exc: RcmlError) -
         wiring.notify(state, failure.error_code, str(failure), failure.url)
 
 
-def _finish(state: CallState, events: CallEvents) -> None:
-    """The final record and callback, the calls metric, one ``call.completed`` line."""
+def _finish(state: CallState, events: CallEvents) -> asyncio.Future[None]:
+    """The final record and callback, the calls metric, one ``call.completed`` line; the
+    future resolves when the record is durable."""
     end = time.time()
     status = events.finish(end)
     kind = state.match.kind if state.match else None
@@ -198,3 +215,5 @@ def _finish(state: CallState, events: CallEvents) -> None:
         used_fallback=state.fetches.used_fallback,
     )
     structlog.contextvars.unbind_contextvars("call_sid")
+    assert events.final_commit is not None
+    return events.final_commit

@@ -18,6 +18,7 @@ from rcmlrouter.calls.call_events import CallEvents
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.calls.call_streams import CallStreams
+from rcmlrouter.calls.conference_call import join_conference
 from rcmlrouter.calls.in_dialog import InDialog
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.rcml.model import Dial, GatherChild, Record
@@ -36,6 +37,7 @@ class InboundLeg:
         self.events = events
         self.wiring = wiring
         self.rejected = False
+        self._answering: asyncio.Future[None] | None = None
         self.in_dialog = InDialog(call, state)
         self.media = CallMedia(call, self.in_dialog, state, wiring)
         self.in_dialog.own_digits(self.media)
@@ -52,6 +54,13 @@ class InboundLeg:
         return self.events.checkpoint("ringing")
 
     async def answer(self) -> None:
+        """Answer with our media. Runs to its end even when the verb that asked is stopped (a
+        redirect from the API): the next verb then finds the call answered, not half so."""
+        if self._answering is None:
+            self._answering = asyncio.ensure_future(self._answer())
+        await asyncio.shield(self._answering)
+
+    async def _answer(self) -> None:
         sdp = await self.media.local_sdp()  # late offer: ours; the answer comes in the ACK
         if await self.call.answer(sdp):
             self.media.on_answered()
@@ -72,6 +81,8 @@ class InboundLeg:
         self.events.checkpoint("in-progress")
 
     async def dial(self, verb: Dial) -> DialOutcome:
+        if verb.conference is not None:  # on our own media: no bridge
+            return await join_conference(self, verb)
         self.media.suspend()
         try:
             return await Bridge(self, verb).run()

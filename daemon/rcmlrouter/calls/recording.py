@@ -4,7 +4,10 @@ The audio goes to ``{data dir}/recordings/{AccountSid}/{RecordingSid}.wav`` (16-
 and is served by the API at ``Accounts/{AC}/Recordings/{RE}.wav``. When the caller hangs up
 during the recording the call's task is cancelled: the recording is still finished and stored,
 and the ``action`` gets ``Digits=hangup`` through the durable callback outbox (its document is
-not run: the call is over), as does the ``recordingStatusCallback`` in every case.
+not run: the call is over), as does the ``recordingStatusCallback`` in every case. When the API
+redirects the call during the recording (``POST Calls/{CA}``), only the recording stops: it is
+stored and its ``recordingStatusCallback`` sent, its ``action`` is not requested (the new
+document runs instead), and the call's media goes on.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import structlog
 
 from rcmlrouter.calls.call_events import post_action_after_hangup
 from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.live_call import LiveCall
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.media.recorder import RecordingResult
 from rcmlrouter.media.session import MediaSession
 from rcmlrouter.rcml.model import Record
-from rcmlrouter.rcml.ports import RecordingOutcome
+from rcmlrouter.rcml.ports import STEERING, RecordingOutcome
 from rcmlrouter.services import MediaServices
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import API_VERSION, Recording
@@ -55,7 +59,16 @@ async def record_call(
     )
     try:
         result = await asyncio.shield(recording)
-    except asyncio.CancelledError:  # the caller hung up (or the daemon is draining)
+    except asyncio.CancelledError:
+        if _redirected() and not session.closed.done():  # the call goes on elsewhere
+            if session.stop_recording():
+                result = await recording
+                await _store(state, wiring, media, sid, result, started)
+                _deliver(state, wiring, verb, sid, result, hung_up=False)
+            else:  # still beeping: nothing recorded yet
+                recording.cancel()
+            raise
+        # the caller hung up (or the call is being ended)
         session.close()
         result = await recording
         await _store(state, wiring, media, sid, result, started)
@@ -64,6 +77,12 @@ async def record_call(
     await _store(state, wiring, media, sid, result, started)
     params = _deliver(state, wiring, verb, sid, result, hung_up=result.reason == "hangup")
     return RecordingOutcome(params, caller_hung_up=result.reason == "hangup")
+
+
+def _redirected() -> bool:
+    """Whether the call's task was cancelled by a redirect from the API (its steering)."""
+    live = STEERING.get()
+    return isinstance(live, LiveCall) and live.redirecting
 
 
 async def _store(

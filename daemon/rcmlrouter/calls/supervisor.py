@@ -7,15 +7,21 @@ dialed leg (:func:`~rcmlrouter.calls.transferred_call.run_transferred_call`) is 
 Each task is a :class:`~rcmlrouter.calls.live_call.LiveCall` in the registry under its CallSid
 (:meth:`CallSupervisor.live_call`) from its start to its end, and is cancelled when the far end
 ends its call. The drain refuses new calls, waits for the running ones, then stops the rest.
+
+Every call task runs with its live call as the executor's ``STEERING`` (``rcml/ports.py``): any
+document a call runs can be redirected by live call control (``calls/live_control.py``), whatever
+kind of call started it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Coroutine
 from typing import Any
 
+from rcmlrouter.calls.conference_leg import internal_join, run_conference_leg
 from rcmlrouter.calls.dialed_leg import Dialer
 from rcmlrouter.calls.inbound_call import run_inbound_call
 from rcmlrouter.calls.live_call import LiveCall
@@ -23,6 +29,7 @@ from rcmlrouter.calls.transferred_call import TransferredLeg, run_transferred_ca
 from rcmlrouter.calls.wiring import CallWiring, Handover
 from rcmlrouter.errors import OverloadError
 from rcmlrouter.rcml.model import Stream
+from rcmlrouter.rcml.ports import STEERING
 from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall
 from rcmlrouter.store.ids import new_sid
@@ -84,13 +91,19 @@ class CallSupervisor:
                 503, headers=[("Retry-After", str(error.retry_after))], reason_header=error.reason
             )
             return
-        live = LiveCall(new_sid("CA"), inbound=True)
+        join = internal_join(call)
+        if join is not None:  # another node's caller joining a conference that lives here
+            live = LiveCall(new_sid("CA"), inbound=True, status="ringing")
+            self._start(live, run_conference_leg(call, join, live, self.wiring))
+            return
+        live = LiveCall(new_sid("CA"), inbound=True, status="ringing")
         self._start(live, run_inbound_call(call, live, self.wiring))
 
     def run_transferred(self, handover: Handover) -> None:
         """Run ``handover.document`` on the handed-over leg as a call of its own."""
         leg = TransferredLeg(handover, self.wiring)
-        live = LiveCall(handover.leg.sid, inbound=False)
+        live = LiveCall(handover.leg.sid, inbound=False, status="in-progress")
+        live.callbacks = handover.leg
         self._start(live, run_transferred_call(leg, handover.document, live))
 
     async def drain(self, grace: float) -> None:
@@ -109,7 +122,9 @@ class CallSupervisor:
         return [live.task for live in self._calls.values() if live.task is not None]
 
     def _start(self, live: LiveCall, run: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(run)
+        context = contextvars.copy_context()
+        context.run(STEERING.set, live)
+        task = asyncio.create_task(run, context=context)
         live.task = task
         self._calls[live.call_sid] = live
         if live.inbound:

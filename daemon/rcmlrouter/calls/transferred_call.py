@@ -90,6 +90,9 @@ class TransferredLeg:
         await asyncio.sleep(seconds)
 
     async def dial(self, verb: Dial) -> DialOutcome:
+        if verb.conference is not None:
+            self.notify(NOT_ON_THIS_LEG, "<Conference> on a transferred call (no media of ours)")
+            return DialOutcome("failed", False, {"DialCallStatus": "failed"})
         return await Bridge(self, verb).run()
 
     async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
@@ -145,5 +148,7 @@ async def run_transferred_call(
     finally:
         live.settle()
         call_leg.in_dialog.close()
-        call_leg.leg.finish()
+        final = call_leg.leg.finish()
+        if final is not None:
+            live.closing(final)  # a hang-up through the API answers once it is durable
         log.info("call.transferred_completed", call_status=call_leg.leg.status)

@@ -13,6 +13,11 @@ Start-up order, driven by the composition root (``app.py``)::
     claim = await node.claim_at_start()  # this node's earlier run + dead nodes
     ...                                  # queue events, close calls, process messages
     node.start(applier, take_over)       # apply changes; heartbeat; take over dead nodes
+    await node.open_commands(apply)      # PostgreSQL: live call control from other nodes
+
+On PostgreSQL the node also has a command channel (``cluster/call_commands.py``): updates of
+live calls (``POST Calls/{CA}``) sent by the node that took the request to the node that runs
+the call, and their answers.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import platform
 from typing import Any
 
+from rcmlrouter.cluster.call_commands import ApplyLocally, CallCommands
 from rcmlrouter.cluster.changefeed import ChangeApplier, ChangeFeed
 from rcmlrouter.cluster.local import LocalWork
 from rcmlrouter.cluster.versions import SnapshotVersion
@@ -43,11 +49,18 @@ class ClusterNode:
     """The change feed and the work ownership of one daemon (see the module docstring)."""
 
     def __init__(
-        self, version: SnapshotVersion, work: WorkOwnership, feed: ChangeFeed | None
+        self,
+        version: SnapshotVersion,
+        work: WorkOwnership,
+        feed: ChangeFeed | None,
+        commands: CallCommands | None = None,
+        node_id: str | None = None,
     ) -> None:
         self.version = version
         self.work = work
         self.feed = feed
+        self.commands = commands
+        self.node_id = node_id  # None on SQLite (the one node)
 
     @classmethod
     def create(cls, config: Config, store: Store) -> ClusterNode:
@@ -70,7 +83,8 @@ class ClusterNode:
             sip=",".join(config.sip.listen),
             api=config.api.listen,
         )
-        return cls(version, work, feed)
+        commands = CallCommands(config.store.url, store, node_id, config.cluster.lease)
+        return cls(version, work, feed, commands, node_id)
 
     async def open_feed(self) -> None:
         """PostgreSQL: LISTEN before the snapshot is loaded."""
@@ -91,10 +105,18 @@ class ClusterNode:
             self.feed.start(applier)
         self.work.start(take_over)
 
+    async def open_commands(self, apply: ApplyLocally) -> None:
+        """PostgreSQL: take other nodes' updates of this node's live calls (``apply``)."""
+        if self.commands is not None:
+            await self.commands.open(apply)
+
     async def stop(self) -> None:
+        if self.commands is not None:
+            await self.commands.stop()
         if self.feed is not None:
             await self.feed.stop()
         await self.work.stop()
 
     def health(self) -> dict[str, Any]:
-        return {**self.version.health(), **self.work.health()}
+        commands = self.commands.health() if self.commands is not None else {}
+        return {**self.version.health(), **self.work.health(), **commands}

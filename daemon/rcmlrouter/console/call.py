@@ -3,22 +3,23 @@ whether the fallback was used, its status callbacks (still in the outbox, or del
 attempts this node remembers, ``callback_attempts.py``), its notifications; while it runs, its
 node and the live-call controls.
 
-Hang-up and redirect go through the live-call API, ``POST …/Calls/{CA}.json`` with
-``Status=completed`` or ``Url=…`` (Twilio's shape), sent to this process's own API with the
-call's account credentials. While the API does not serve that route, the buttons are disabled
-with a note.
+Hang-up and redirect are the live-call API's own update (``api/call_update.py``: the same
+validation, the same way to the node that runs the call, the same Twilio codes), called for the
+signed-in account with ``Status=completed`` or ``Url=…`` / ``Method``; its answer (or its
+refusal) is shown on the call's page. A process without live call control (the API's
+``CallControl`` not wired) shows the buttons disabled with a note.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-import aiohttp
 from aiohttp import web
 
 from rcmlrouter.api.auth import controls
-from rcmlrouter.api.context import store_of
+from rcmlrouter.api.call_update import apply_update, read_update
+from rcmlrouter.api.context import call_control_of, settings_of, store_of
+from rcmlrouter.api.form import Params
 from rcmlrouter.api.records import call_fields
 from rcmlrouter.callback_attempts import CallbackAttempt
 from rcmlrouter.console.access import page
@@ -28,7 +29,6 @@ from rcmlrouter.console.visit import visit_of
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.records import CallRecord, Notification, OutboxEvent
 
-LIVE_CALL_ROUTE = re.compile(r"/2010-04-01/Accounts/\{[^}]+\}/Calls/\{[^}]+\}(\.json)?")
 EXPIRED = 15003
 
 
@@ -43,12 +43,8 @@ class CallbackRow:
 
 
 def live_call_api_available(app: web.Application) -> bool:
-    """Whether the API serves ``POST Accounts/{AC}/Calls/{CA}`` (the live-call API)."""
-    return any(
-        route.method == "POST" and LIVE_CALL_ROUTE.fullmatch(route.resource.canonical)
-        for route in app.router.routes()
-        if route.resource is not None
-    )
+    """Whether this process's API can update live calls (``POST Calls/{CA}``)."""
+    return call_control_of(app) is not None
 
 
 def callback_rows(
@@ -113,7 +109,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
 
 @page
 async def control_call(request: web.Request) -> web.StreamResponse:
-    """Hang up or redirect a live call through the live-call API (see the module doc)."""
+    """Hang up or redirect a live call through the live-call API's update (module doc)."""
     visit, store = visit_of(request), store_of(request)
     sid = request.match_info["sid"]
     form = await request.post()
@@ -121,36 +117,20 @@ async def control_call(request: web.Request) -> web.StreamResponse:
         record = await store.get_call(sid)
     except NotFoundError as exc:
         raise ApiError(404, 20404, f"call {sid} not found") from exc
-    if not await controls(store, visit.viewer, record.account_sid):
-        raise ApiError(403, 20403, f"call {sid} belongs to another account")
     if form.get("action") == "redirect":
-        data = {"Url": str(form.get("Url", "")), "Method": str(form.get("Method", "POST"))}
+        fields = {"Url": str(form.get("Url", "")), "Method": str(form.get("Method", "POST"))}
+        done = "redirected"
     else:
-        data = {"Status": "completed"}
-    status, text = await _post_live_call(request, record, data)
-    message = "request sent" if 200 <= status < 300 else f"the live-call API answered {status}"
-    if status in (404, 405):
-        message = "the live-call API is not available in this build"
-    elif status >= 300:
-        message += f": {text[:300]}"
-    return see_other(visit.url(f"calls/{sid}", done=message))
-
-
-async def _post_live_call(
-    request: web.Request, record: CallRecord, data: dict[str, str]
-) -> tuple[int, str]:
-    """POST the live-call API of this process with the call's account credentials."""
-    account = await store_of(request).get_account(record.account_sid)
-    base = sources_of(request).api_url
-    if not base:
-        return 503, "the API's own address is not known yet"
-    url = f"{base}/2010-04-01/Accounts/{account.sid}/Calls/{record.sid}.json"
-    headers = {"Authorization": aiohttp.encode_basic_auth(account.sid, account.auth_token)}
+        fields, done = {"Status": "completed"}, "hung up"
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
-            session.post(url, data=data, headers=headers) as response,
-        ):
-            return response.status, await response.text()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return 502, f"could not reach the API: {exc!r}"
+        update = read_update(Params(fields), settings_of(request).public_base_url)
+        if update.empty:
+            raise ApiError(400, 21205, "Url: a URL is required to redirect")
+        after = await apply_update(request.app, visit.viewer, record.account_sid, sid, update)
+    except ApiError as exc:
+        if exc.http_status in (403, 404):
+            raise
+        message = f"refused ({exc.code}): {exc.message}"
+    else:
+        message = f"{done}; the call is {after.status}"
+    return see_other(visit.url(f"calls/{sid}", done=message))

@@ -4,7 +4,9 @@ state, duration and node, pushed once a second over server-sent events.
 Calls in progress are read from the store: every call's ringing and in-progress checkpoints
 are records without an end time (``calls_unfinished``, a partial index), and on PostgreSQL each
 carries the node that runs it (``owner``), so any node's console sees the whole cluster's calls.
-One indexed query per watching browser per second; nothing is added to the call path.
+One indexed query per watching browser per second; nothing is added to the call path. Each row
+has a hang-up button (``console/call.py``: the live-call API's update) where this process has
+live call control.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from rcmlrouter.api.context import store_of
 from rcmlrouter.console.access import SESSIONS_KEY, page
+from rcmlrouter.console.call import live_call_api_available
 from rcmlrouter.console.sessions import COOKIE
 from rcmlrouter.console.sources import sources_of
 from rcmlrouter.console.templating import SECURITY_HEADERS, fragment, html
@@ -49,7 +52,8 @@ def live_rows(request: web.Request, calls: list[LiveCall]) -> dict[str, Any]:
         }
         for live in calls
     ]
-    return {"rows": rows, "visit": visit_of(request)}
+    controls = live_call_api_available(request.app)  # hang-up buttons (the live-call API)
+    return {"rows": rows, "visit": visit_of(request), "controls": controls}
 
 
 @page

@@ -18,9 +18,7 @@ from rcmlrouter.routing.table import RoutingSnapshot
 class ConsoleSources:
     """Lent by the composition root (``app.py``); tests build their own.
 
-    ``health()``: this node's ``/health`` document; ``metrics()``: its ``/metrics`` text;
-    ``api_url``: where this process's API answers (loopback), set once it listens: the
-    live-call controls go through it.
+    ``health()``: this node's ``/health`` document; ``metrics()``: its ``/metrics`` text.
     """
 
     snapshot: RoutingSnapshot
@@ -30,7 +28,6 @@ class ConsoleSources:
     metrics: Callable[[], bytes]
     default_region: str = "US"
     session_timeout: float = 3600.0
-    api_url: str = ""
 
 
 SOURCES_KEY = web.AppKey("console_sources", ConsoleSources)

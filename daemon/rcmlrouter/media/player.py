@@ -153,8 +153,10 @@ class RtpSender:
         self._digits.append(finished)
         return done
 
-    def tick(self) -> None:
-        payload_type, timestamp, marker, payload = self._next()
+    def tick(self, fill: bytes | None = None) -> None:
+        """Send this tick's packet: a key press, else the playout's frame, else ``fill`` (a
+        conference's mix for this call, already encoded in its codec), else silence."""
+        payload_type, timestamp, marker, payload = self._next(fill)
         if self.taps and payload is not None and payload_type == self.payload_type:
             for tap in self.taps:
                 tap(payload, self.codec)
@@ -167,7 +169,7 @@ class RtpSender:
             self._marker = True
         self.timestamp = (self.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
 
-    def _next(self) -> tuple[int, int, bool, bytes | None]:
+    def _next(self, fill: bytes | None) -> tuple[int, int, bool, bytes | None]:
         while self._digits:
             item = self._digits.popleft()
             if isinstance(item, dtmf.EventPacket):
@@ -181,5 +183,5 @@ class RtpSender:
         frame = self.playout.next_frame() if self.playout is not None else None
         if frame is None:
             self.playout = None
-            frame = self._silence
+            frame = fill if fill is not None else self._silence
         return self.payload_type, self.timestamp, self._marker, frame

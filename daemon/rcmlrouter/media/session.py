@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeAlias
 
 from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.audio import FRAME_SAMPLES, tone
@@ -26,6 +26,8 @@ BEEP: Final = ClipSource(tone(1000.0, 0.5, amplitude=0.3))
 RECORD_POLL: Final = 0.1
 _STATIC_PT: Final = {0: "PCMU", 8: "PCMA"}
 _NOT_SENDING: Final = ("sendonly", "inactive")  # the peer's direction that means hold
+AudioSink: TypeAlias = Callable[[str, bytes], None]
+"""Takes each audio payload received (codec name, G.711 bytes): a conference's input."""
 IDLE_AFTER: Final = 10  # silent packets (200 ms) before a quiet session leaves the clock
 
 
@@ -90,6 +92,8 @@ class MediaSession:
         self._asleep: asyncio.TimerHandle | None = None
         self._slept_at = 0.0  # loop time and RTP timestamp of the first packet not sent
         self._slept_timestamp = 0
+        self.audio_sink: AudioSink | None = None
+        self._lent = False
         self._clock_stream: ClockStream = clock.register(self._tick)
 
     @classmethod
@@ -145,11 +149,45 @@ class MediaSession:
 
     def _wake(self) -> None:
         """Something is to be sent: back on the 20 ms clock."""
-        if self._asleep is None:
+        if self._asleep is None or self._lent:
             return
         self._asleep.cancel()
         self._asleep = None
         self._catch_up()
+        self._idle_ticks = 0
+        self._clock_stream = self.clock.register(self._tick)
+
+    # -- a conference's mixer drives the sending -----------------------------------------------
+
+    @property
+    def lent(self) -> bool:
+        return self._lent
+
+    def lend_clock(self) -> None:
+        """A conference's mixer sends this session's packets from now on (:meth:`tick_with`,
+        once per tick of its own clock stream, right after it mixed): the session leaves the
+        clock, asleep or not."""
+        if self._lent or self.closed.done():
+            return
+        if self._asleep is not None:
+            self._asleep.cancel()
+            self._asleep = None
+            self._catch_up()
+        else:
+            self.clock.unregister(self._clock_stream)
+        self._lent = True
+
+    def tick_with(self, fill: bytes) -> None:
+        """One packet from the mixer: ``fill`` unless a key press or a playout comes first."""
+        self.sender.tick(fill)
+
+    def return_clock(self) -> None:
+        """The mixer is done with this session: back on the clock (idle rules as before)."""
+        if not self._lent:
+            return
+        self._lent = False
+        if self.closed.done():
+            return
         self._idle_ticks = 0
         self._clock_stream = self.clock.register(self._tick)
 
@@ -198,6 +236,8 @@ class MediaSession:
             return
         for tap in self.taps:
             tap.inbound(packet.payload, codec)
+        if self.audio_sink is not None:
+            self.audio_sink(codec, packet.payload)
         if self._recorder is not None:
             pcm = g711.decode_bytes(packet.payload, codec)
             self._recorder.feed(packet.timestamp, pcm, asyncio.get_running_loop().time())
@@ -291,6 +331,14 @@ class MediaSession:
         reason = recorder.done.result()
         return RecordingResult(path, duration, reason, digit)
 
+    def stop_recording(self) -> bool:
+        """End the recording in progress now (reason ``stopped``); False when none is (the
+        beep still plays, or no recording)."""
+        if self._recorder is None:
+            return False
+        self._recorder.finish("stopped")
+        return True
+
     async def _record_until_done(self, recorder: Recorder, keys: Iterable[str]) -> str:
         loop = asyncio.get_running_loop()
         while not recorder.done.done():
@@ -319,6 +367,7 @@ class MediaSession:
         """Stop sending, release the sockets; pending operations return."""
         if self.closed.done():
             return
+        self.audio_sink = None
         self.clock.unregister(self._clock_stream)
         self._clock_stream.tick = _no_tick  # the stream refers to this session: no cycle left
         if self._asleep is not None:

@@ -4,10 +4,16 @@ The executor talks to the call through the ports of :mod:`rcmlrouter.rcml.ports`
 ``CallLeg``, a ``DocumentSource``, an ``SmsChannel``); it does no I/O itself. A handler (see
 :mod:`rcmlrouter.rcml.verb_handler`) returns ``None`` to continue with the next verb, ``STOP`` to
 end the document, or a new :class:`Document` that replaces the running one.
+
+A call's document can be redirected from outside (``POST Calls/{CA}``) through the call's
+:class:`~rcmlrouter.rcml.ports.Steering` (``STEERING``, set for every call task): the executor
+tells it when each verb starts and ends; a redirect stops the running verb (its task is
+cancelled and the cancellation taken back) and the new document runs instead of the rest.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +32,12 @@ from rcmlrouter.rcml.model import (
 )
 from rcmlrouter.rcml.ports import (
     MAX_REDIRECTS,
+    STEERING,
     CallLeg,
     DocumentSource,
+    RedirectTarget,
     SmsChannel,
+    Steering,
     StreamControl,
 )
 from rcmlrouter.rcml.stream_verbs import STREAM_HANDLERS
@@ -43,6 +52,7 @@ class ExecutionReport:
 
     verbs_run: int = 0
     redirects: int = 0
+    api_redirects: int = 0
     unsupported: tuple[str, ...] = ()
 
 
@@ -63,6 +73,7 @@ class RcmlExecutor:
         self.sms = sms
         self.streams = streams
         self.report = ExecutionReport()
+        self.steering: Steering | None = STEERING.get()
 
     async def run(self, document: Document) -> ExecutionReport:
         """Run ``document`` (and whatever it redirects to) until it stops or the call ends.
@@ -73,6 +84,9 @@ class RcmlExecutor:
         current: Document | None = document
         while current is not None:
             current = await self._run_document(current)
+            if current is None and self.steering is not None:
+                target = self.steering.take_redirect()  # came while the last verb ended
+                current = None if target is None else await self._redirected(target)
         if not self.leg.rejected:
             if not self.leg.answered:
                 await self.leg.answer()
@@ -80,14 +94,54 @@ class RcmlExecutor:
         return self.report
 
     async def _run_document(self, document: Document) -> Document | None:
+        steering = self.steering
         for verb in document.verbs:
+            if steering is not None and (target := steering.take_redirect()) is not None:
+                return await self._redirected(target)
             self.report.verbs_run += 1
-            outcome = await _HANDLERS[type(verb)](self, verb)
+            if steering is None:
+                outcome = await _HANDLERS[type(verb)](self, verb)
+            else:
+                steered = await self._steered(verb, steering)
+                if isinstance(steered, RedirectTarget):
+                    return await self._redirected(steered)
+                outcome = steered
             if isinstance(outcome, Document):
                 return outcome
             if outcome is STOP:
                 return None
         return None
+
+    async def _steered(self, verb: Verb, steering: Steering) -> Outcome | RedirectTarget:
+        """Run one verb that a redirect may stop: its outcome, or the redirect."""
+        steering.verb_started()
+        try:
+            outcome = await _HANDLERS[type(verb)](self, verb)
+        except asyncio.CancelledError:
+            target = steering.verb_ended()  # takes back its own cancellation
+            task = asyncio.current_task()
+            if target is None or (task is not None and task.cancelling()):
+                raise  # the far end, or the supervisor, stopped the call
+            return target
+        target = steering.verb_ended()
+        return outcome if target is None else target
+
+    async def _redirected(self, target: RedirectTarget) -> Document:
+        """The document a redirect from the API names (inline, or fetched with the call's
+        parameters; its ``fallback_url`` when the fetch fails). Not counted against
+        :data:`MAX_REDIRECTS`: that bound is for documents that redirect themselves."""
+        self.report.api_redirects += 1
+        if target.document is not None:
+            return target.document
+        assert target.url is not None
+        try:
+            return await self.source.fetch(target.url, target.method, {})
+        except RcmlError as exc:
+            if target.fallback_url is None:
+                raise
+            self.notify(exc.error_code, f"redirect to {target.url} failed: {exc}")
+            extra = {"ErrorCode": str(exc.error_code), "ErrorUrl": target.url}
+            return await self.source.fetch(target.fallback_url, target.fallback_method, extra)
 
     async def ensure_answered(self) -> None:
         if not self.leg.answered:
@@ -139,12 +193,18 @@ async def _sms(executor: RcmlExecutor, verb: Sms) -> Outcome:
 
 async def _dial(executor: RcmlExecutor, verb: Dial) -> Outcome:
     """Bridge to the first target that answers. The action's document continues the call;
-    without one an answered bridge ends the call and an unanswered one goes on (Twilio)."""
+    without one an answered bridge ends the call and an unanswered one goes on (Twilio).
+    A ``<Conference>``: when the participant leaves (kicked, the conference ended) the action
+    is requested, and without one the next verb runs."""
+    if verb.conference is not None:
+        await executor.ensure_answered()
     outcome = await executor.leg.dial(verb)
     if outcome.document is not None:
         return outcome.document
     if verb.action is not None:
         return await executor.follow(verb.action, verb.method, outcome.params)
+    if verb.conference is not None:
+        return None
     return STOP if outcome.answered else None
 
 

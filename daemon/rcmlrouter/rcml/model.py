@@ -122,6 +122,33 @@ class DialSip:
 
 DialTarget: TypeAlias = DialNumber | DialSip
 
+CONFERENCE_EVENTS = ("start", "end", "join", "leave", "mute", "hold")
+CONFERENCE_BEEPS = ("true", "false", "onEnter", "onExit")
+
+
+@dataclass(frozen=True, slots=True)
+class DialConference:
+    """``<Conference>NAME</Conference>``: join the room ``name`` (Twilio's attributes).
+
+    ``wait_url`` ``None`` is the default wait sound (a soft tone pattern), ``""`` silence.
+    ``status_callback`` (the first participant's is the conference's) gets the
+    ``status_callback_event`` events; ``coach`` is the CallSid this participant coaches."""
+
+    name: str
+    muted: bool = False
+    beep: str = "true"
+    start_conference_on_enter: bool = True
+    end_conference_on_exit: bool = False
+    wait_url: str | None = None
+    wait_method: str = "POST"
+    max_participants: int = 250
+    record_from_start: bool = False
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_event: tuple[str, ...] = ("start", "end")
+    coach: str | None = None
+    label: str | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class Dial:
@@ -133,6 +160,8 @@ class Dial:
     time_limit: int = 14400
     caller_id: str | None = None
     targets: tuple[DialTarget, ...] = ()
+    conference: DialConference | None = None
+    """Set instead of ``targets``: the caller joins this conference."""
 
 
 @dataclass(frozen=True, slots=True)

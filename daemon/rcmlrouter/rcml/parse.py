@@ -26,8 +26,11 @@ import defusedxml.ElementTree
 
 from rcmlrouter.errors import RcmlParseError
 from rcmlrouter.rcml.model import (
+    CONFERENCE_BEEPS,
+    CONFERENCE_EVENTS,
     DIAL_EVENTS,
     Dial,
+    DialConference,
     DialNumber,
     DialSip,
     DialTarget,
@@ -261,11 +264,17 @@ def _parse_dial(element: Element, context: _Context) -> Dial:
     text = _text(element)
     if text and len(element):
         raise RcmlParseError("<Dial> must contain either a number as text or nouns, not both")
-    targets = tuple(_parse_dial_target(child, context) for child in element)
+    conferences = [child for child in element if child.tag == "Conference"]
+    if conferences and len(element) > 1:
+        raise RcmlParseError("<Conference> must be the only noun of its <Dial>")
+    conference = _parse_conference(conferences[0], context) if conferences else None
+    targets = tuple(_parse_dial_target(c, context) for c in element if c.tag != "Conference")
     if text:
         targets = (DialNumber(_target_text(element, text)),)
-    if not targets:
-        raise RcmlParseError("<Dial> has nothing to dial: add a number, <Number> or <Sip>")
+    if not targets and conference is None:
+        raise RcmlParseError(
+            "<Dial> has nothing to dial: add a number, <Number>, <Sip> or <Conference>"
+        )
     caller_id = (element.get("callerId") or "").strip() or None
     return Dial(
         action=_url_attr(element, "action", context),
@@ -274,7 +283,62 @@ def _parse_dial(element: Element, context: _Context) -> Dial:
         time_limit=_int_attr(element, "timeLimit", 14400, 1, 86400),
         caller_id=caller_id,
         targets=targets,
+        conference=conference,
     )
+
+
+def _parse_conference(element: Element, context: _Context) -> DialConference:
+    _no_children(element)
+    name = _text(element)
+    if not name or len(name) > _MAX_TARGET_LENGTH:
+        raise RcmlParseError("<Conference> text: a conference name of 1 to 256 characters")
+    beep = (element.get("beep") or "true").strip()
+    beep = beep.lower() if beep.lower() in ("true", "false") else beep
+    if beep not in CONFERENCE_BEEPS:
+        raise RcmlParseError(
+            f"<Conference> attribute beep: expected true, false, onEnter or onExit, got {beep!r}"
+        )
+    record = (element.get("record") or "do-not-record").strip()
+    if record not in ("do-not-record", "record-from-start"):
+        raise RcmlParseError(
+            "<Conference> attribute record: expected do-not-record or record-from-start, "
+            f"got {record!r}"
+        )
+    raw_wait = element.get("waitUrl")
+    wait_url = None if raw_wait is None else _url_attr(element, "waitUrl", context) or ""
+    coach = (element.get("coach") or "").strip() or None
+    if coach is not None and not re.fullmatch(r"CA[0-9a-f]{32}", coach):
+        raise RcmlParseError(f"<Conference> attribute coach: expected a CallSid, got {coach!r}")
+    return DialConference(
+        name=name,
+        muted=_bool_attr(element, "muted", False),
+        beep=beep,
+        start_conference_on_enter=_bool_attr(element, "startConferenceOnEnter", True),
+        end_conference_on_exit=_bool_attr(element, "endConferenceOnExit", False),
+        wait_url=wait_url,
+        wait_method=_method_attr(element, "waitMethod"),
+        max_participants=_int_attr(element, "maxParticipants", 250, 2, 250),
+        record_from_start=record == "record-from-start",
+        status_callback=_url_attr(element, "statusCallback", context),
+        status_callback_method=_method_attr(element, "statusCallbackMethod"),
+        status_callback_event=_conference_events(element),
+        coach=coach,
+        label=(element.get("participantLabel") or "").strip()[:128] or None,
+    )
+
+
+def _conference_events(element: Element) -> tuple[str, ...]:
+    raw = element.get("statusCallbackEvent")
+    if raw is None:
+        return ("start", "end")
+    events = tuple(dict.fromkeys(raw.replace(",", " ").split()))
+    unknown = [event for event in events if event not in CONFERENCE_EVENTS]
+    if unknown or not events:
+        raise RcmlParseError(
+            "<Conference> statusCallbackEvent: expected some of "
+            f"{' '.join(CONFERENCE_EVENTS)}, got {raw!r}"
+        )
+    return events
 
 
 def _parse_dial_target(element: Element, context: _Context) -> DialTarget:
@@ -293,7 +357,9 @@ def _parse_dial_target(element: Element, context: _Context) -> DialTarget:
         if bool(username) != bool(password):
             raise RcmlParseError("<Sip> username and password: give both or neither")
         return DialSip(uri, callback, events, method, username, password)
-    raise RcmlParseError(f"<{element.tag}> is not allowed inside <Dial> (supported: Number, Sip)")
+    raise RcmlParseError(
+        f"<{element.tag}> is not allowed inside <Dial> (supported: Number, Sip, Conference)"
+    )
 
 
 def _dial_events(element: Element) -> tuple[str, ...]:

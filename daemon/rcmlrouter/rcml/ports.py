@@ -9,6 +9,7 @@ call; messaging implements :class:`MessageSender` and runs SMS documents against
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -88,6 +89,44 @@ class CallLeg(MediaLeg, Protocol):
         """Ring ``verb``'s targets and bridge the first that answers (answering the caller
         then, not before); returns when the bridge (or the attempt) ends."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectTarget:
+    """Where a live call's RCML goes when the API redirects it (``POST Calls/{CA}``): the
+    ``document`` (inline ``Twiml``), else the RCML at ``url`` (``method``), with ``fallback_url``
+    when that fetch fails."""
+
+    url: str | None = None
+    method: str = "POST"
+    document: Document | None = None
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+
+
+class Steering(Protocol):
+    """How the running document of a call is steered from outside (the supervisor's live call):
+    a redirect stops the current verb and the executor runs the new document instead.
+
+    The executor says when a verb starts and ends; only while one runs may the steering cancel
+    the call's task to stop it (a redirect arriving between verbs waits for the next one)."""
+
+    def take_redirect(self) -> RedirectTarget | None:
+        """The redirect waiting, if any (taken: it is not returned again)."""
+        ...
+
+    def verb_started(self) -> None: ...
+
+    def verb_ended(self) -> RedirectTarget | None:
+        """The verb is over (done, or stopped by a cancellation); the redirect that stopped it
+        or arrived meanwhile, if any (the steering's own cancellation is taken back)."""
+        ...
+
+
+STEERING: ContextVar[Steering | None] = ContextVar("rcmlrouter_steering", default=None)
+"""The steering of the call whose task this is: set by the call supervisor for every call task
+it runs, so any executor running a call's document (inbound, transferred, API-originated) can
+be redirected without being handed anything."""
 
 
 class DocumentSource(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rcmlrouter.store.queries_accounts import AccountQueries
 from rcmlrouter.store.queries_applications import ApplicationQueries
 from rcmlrouter.store.queries_call_log import CallLogQueries
+from rcmlrouter.store.queries_conferences import ConferenceQueries
 from rcmlrouter.store.queries_idempotency import IdempotencyQueries
 from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
@@ -22,6 +23,7 @@ class StoreQueries(
     RecordingQueries,
     IdempotencyQueries,
     RetentionQueries,
+    ConferenceQueries,
 ):
     """Accounts, applications, numbers, inventory, records, the call log, messages,
-    recordings, idempotency keys, retention."""
+    recordings, idempotency keys, retention, conferences."""

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from rcmlrouter.errors import NotFoundError
 from rcmlrouter.store import rows
 from rcmlrouter.store.filters import CallQuery, Page, RecordCursor
 from rcmlrouter.store.records import CallRecord, LiveCall, NodeInfo, Notification, OutboxEvent
@@ -108,6 +109,16 @@ class CallLogQueries(SqlStore):
             (*values, LIVE_LIMIT),
         )
         return [LiveCall(rows.to_call(r[:-1]), r[-1]) for r in found]
+
+    async def live_call(self, sid: str) -> LiveCall:
+        """The call ``sid`` (ended or not) with the node that owns it (``owner``; NULL on
+        SQLite): where live call control sends an update. NotFoundError when unknown."""
+        row = await self.fetchone(
+            f"SELECT {rows.CALL_COLUMNS}, owner FROM calls WHERE sid = ?", (sid,)
+        )
+        if row is None:
+            raise NotFoundError(f"no call {sid}")
+        return LiveCall(rows.to_call(row[:-1]), row[-1])
 
     async def call_notifications(self, call_sid: str, limit: int) -> list[Notification]:
         found = await self.fetchall(

@@ -1,0 +1,102 @@
+"""Live call control on the node that runs the call: ``POST Calls/{CA}`` applied to its
+:class:`~rcmlrouter.calls.live_call.LiveCall` (Twilio's semantics).
+
+- ``Status=completed``: the call is stopped with ``api-hangup``: an answered call gets BYE and
+  ends ``completed``, an unanswered one is refused and ends ``canceled`` (an API-originated call
+  handles the cause in its own run). The answer comes once the call has ended and its final
+  record (with its final status callback) is durable, so the API shows the ended call.
+- ``Status=canceled``: only a call not yet answered (queued, ringing) is stopped (``canceled``);
+  an answered call is left alone, as Twilio does.
+- ``Url``/``Method`` or ``Twiml``: the running verb stops and the new document runs
+  (``LiveCall.redirect``; the executor does the rest). ``FallbackUrl`` is fetched when ``Url``
+  fails.
+- ``StatusCallback``/``StatusCallbackMethod``: the remaining events go there, durably
+  (``LiveCall.callbacks``); applied first, so a hang-up in the same request reports there.
+
+A call this node does not run (any more), or one already being ended, is :data:`ENDED`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from rcmlrouter.call_updates import (
+    API_HANGUP,
+    APPLIED,
+    CANCELED,
+    COMPLETED,
+    ENDED,
+    IGNORED,
+    INVALID,
+    UNSUPPORTED,
+    CallUpdate,
+    UpdateResult,
+)
+from rcmlrouter.calls.supervisor import CallSupervisor
+from rcmlrouter.errors import RcmlError, StoreUnavailableError
+from rcmlrouter.rcml.parse import parse_rcml
+from rcmlrouter.rcml.ports import RedirectTarget
+
+log = structlog.get_logger(__name__)
+
+CLOSE_WAIT = 5.0  # seconds a hang-up waits for the call's end and its final record
+COMMIT_WAIT = 3.0  # seconds a StatusCallback move waits for its record to be durable
+UNANSWERED = frozenset({"queued", "initiated", "ringing"})
+
+
+class LocalCallControl:
+    """Applies updates to the calls of this process's supervisor."""
+
+    def __init__(self, supervisor: CallSupervisor) -> None:
+        self.supervisor = supervisor
+
+    def runs(self, call_sid: str) -> bool:
+        return self.supervisor.live_call(call_sid) is not None
+
+    async def apply(self, call_sid: str, update: CallUpdate) -> UpdateResult:
+        live = self.supervisor.live_call(call_sid)
+        if live is None or live.ending:
+            return UpdateResult(ENDED, "the call is not running")
+        status = update.status
+        if status == CANCELED and live.status not in UNANSWERED:
+            status = None  # Twilio: canceled does not affect a call already in progress
+            if not update.redirects and update.status_callback is None:
+                return UpdateResult(IGNORED, f"Status=canceled leaves a call {live.status} alone")
+        try:
+            target = _redirect_target(update) if update.redirects else None
+        except RcmlError as exc:  # the API validated it; a node running other code may differ
+            return UpdateResult(INVALID, f"Twiml: {exc}")
+        if update.status_callback is not None:
+            if live.callbacks is None:
+                return UpdateResult(UNSUPPORTED, "this call's status callbacks cannot be moved")
+            moved = live.callbacks.switch_callbacks(
+                update.status_callback, update.status_callback_method
+            )
+            try:
+                async with asyncio.timeout(COMMIT_WAIT):
+                    await asyncio.shield(moved)
+            except TimeoutError as exc:  # the journal retries; the API answers 503
+                raise StoreUnavailableError(f"no commit within {COMMIT_WAIT:g} s") from exc
+        if status in (COMPLETED, CANCELED):
+            live.interrupt(API_HANGUP if status == COMPLETED else CANCELED)
+            closed = await live.wait_closed(CLOSE_WAIT)
+            log.info("call.api_stop", call_sid=call_sid, status=status, closed=closed)
+            return UpdateResult(APPLIED)
+        if target is not None:
+            live.redirect(target)
+            log.info("call.api_redirect", call_sid=call_sid, url=target.url)
+        return UpdateResult(APPLIED)
+
+
+def _redirect_target(update: CallUpdate) -> RedirectTarget:
+    """The redirect an update asks for (its ``Twiml`` was validated by the API already)."""
+    if update.twiml is not None:
+        return RedirectTarget(document=parse_rcml(update.twiml.encode(), update.base_url))
+    return RedirectTarget(
+        url=update.url,
+        method=update.method,
+        fallback_url=update.fallback_url,
+        fallback_method=update.fallback_method,
+    )

@@ -1,0 +1,1 @@
+"""Conferences: rooms, the in-process mixer, participants, their events and records."""
