@@ -15,6 +15,7 @@ from console_harness import Console, csrf_of, sign_in, start_console
 
 from rcmlrouter.call_updates import APPLIED, CallUpdate, UpdateResult
 from rcmlrouter.console import logs
+from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRecord
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import MessageRecord, Notification, OutboxEvent
 
@@ -229,6 +230,12 @@ async def test_a_calls_page_shows_webhooks_callbacks_and_notifications(console: 
             )
         ]
     )
+    room = ConferenceRecord(new_sid("CF"), console.admin.sid, "support-room", "in-progress",
+                            "node-a", call.start_time, call.start_time)  # fmt: skip
+    await console.store.claim_conference(room)
+    await console.store.save_conference_rows([], [ParticipantRecord(
+        room.sid, call.sid, console.admin.sid, "connected", True, False, True, False,
+        call.start_time, call.start_time)])  # fmt: skip
     console.sources.attempts.add(call.sid, 0, "http://hooks.example/status", 1, None)
     console.sources.attempts.add(call.sid, 2, "http://hooks.example/status", 1, "HTTP 503")
     async with _signed_in(console) as browser:
@@ -244,6 +251,12 @@ async def test_a_calls_page_shows_webhooks_callbacks_and_notifications(console: 
             ("2", "pending"),
         ]
         assert "HTTP 503" in page
+        conference_row = re.search(
+            r"<td>(CF\w+)</td><td>support-room</td><td>in-progress</td>"
+            r"<td>node-a</td><td>[^<]*</td><td>connected, muted</td>",
+            page,
+        )
+        assert conference_row is not None and conference_row.group(1) == room.sid
 
 
 async def test_live_calls_stream_and_the_controls_wait_for_the_live_call_api(

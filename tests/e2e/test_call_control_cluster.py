@@ -128,7 +128,7 @@ def test_updates_sent_to_node_b_reach_the_call_on_node_a(
         # issue 18: p99 < 100 ms; generous here (a loaded 2-core machine runs other tests):
         # tests/bench/call_update_bench.py measures it
         assert statistics.median(latencies) < 0.1, latencies
-        assert latencies[-1] < 1.0, latencies
+        assert latencies[-1] < 2.0, latencies
     finally:
         b.stop()
         a.stop()
@@ -167,7 +167,7 @@ def test_a_call_whose_node_died_is_never_a_hang(
         with httpx.Client(auth=(a.account_sid, a.auth_token), timeout=15) as client:
             started = time.monotonic()
             first = _post(b, client, sid, Status="completed")
-            assert time.monotonic() - started < 2  # not the 8 s wait for a reply
+            assert time.monotonic() - started < 4  # not the 8 s wait for a reply
             assert (first.status_code, first.json()["code"]) in ((503, 20503), (400, 21220))
             deadline = time.monotonic() + 10
             while (answer := _post(b, client, sid, Status="completed")).status_code != 400:

@@ -81,3 +81,23 @@ async def test_participants_round_trip(store: Store) -> None:
     assert [p.call_sid for p in unmuted.items] == [two.call_sid]
     assert [c.sid for c in await store.active_conferences("node-a")] == [room.sid]
     assert await store.active_conferences("node-b") == []
+
+
+async def test_a_calls_conferences_are_found_by_its_sid(store: Store) -> None:
+    first, second = conference("first", at=1_700_000_000.0), conference("second")
+    for room in (first, second):
+        await store.claim_conference(room)
+    caller, other = "CA" + "c" * 32, "CA" + "d" * 32
+    rows = [
+        ParticipantRecord(first.sid, caller, AC, "completed", False, False, True, False, 1.0, 2.0),
+        ParticipantRecord(second.sid, caller, AC, "connected", True, False, True, False, 3.0, 3.0),
+        ParticipantRecord(second.sid, other, AC, "connected", False, False, True, False, 4.0, 4.0),
+    ]
+    await store.save_conference_rows([], rows)
+    found = await store.call_conferences(caller)
+    assert [(c.sid, p.status, p.muted) for c, p in found] == [
+        (second.sid, "connected", True),
+        (first.sid, "completed", False),
+    ]
+    assert [c.friendly_name for c, _ in await store.call_conferences(other)] == ["second"]
+    assert await store.call_conferences("CA" + "e" * 32) == []

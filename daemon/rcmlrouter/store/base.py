@@ -179,6 +179,9 @@ class Store(Protocol):
         muted: bool | None = None,
         hold: bool | None = None,
     ) -> Page[ParticipantRecord]: ...
+    async def call_conferences(
+        self, call_sid: str, limit: int = 20
+    ) -> list[tuple[ConferenceRecord, ParticipantRecord]]: ...
     async def active_conferences(self, node_id: str) -> list[ConferenceRecord]: ...
 
     # callback outbox

@@ -191,6 +191,23 @@ class ConferenceQueries(SqlStore):
         )
         return Page([to_participant(r) for r in found], total)
 
+    async def call_conferences(
+        self, call_sid: str, limit: int = 20
+    ) -> list[tuple[ConferenceRecord, ParticipantRecord]]:
+        """The conferences ``call_sid`` took part in, newest first, each with its participant
+        row (a call's page; the index of migration 0021)."""
+        rows = await self.fetchall(
+            f"SELECT {P_COLUMNS} FROM conference_participants WHERE call_sid = ? "
+            "ORDER BY date_created DESC LIMIT ?",
+            (call_sid, limit),
+        )
+        found = []
+        for participant in map(to_participant, rows):
+            row = await self.fetchone(C_BY_SID, (participant.conference_sid,))
+            if row is not None:
+                found.append((to_conference(row), participant))
+        return found
+
     async def active_conferences(self, node_id: str) -> list[ConferenceRecord]:
         """The conferences ``node_id`` holds open (at start: what an earlier run left)."""
         rows = await self.fetchall(
