@@ -76,6 +76,8 @@ bench: test-setup
 	$(BIN)/python tests/bench/dial_bench.py
 	$(BIN)/python tests/bench/media_bench.py
 	$(BIN)/python tests/bench/conference_bench.py
+	$(BIN)/python tests/bench/stream_bench.py
+	$(BIN)/python tests/bench/ws_client_bench.py
 	$(BIN)/python tests/bench/rtp_bind_bench.py
 	$(BIN)/python tests/bench/cluster_bench.py
 	$(BIN)/python tests/bench/failover_bench.py

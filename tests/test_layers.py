@@ -173,6 +173,31 @@ RULES.append(
         ),
     )
 )
+RULES.append(
+    (  # media streams: the WebSocket wire protocol, the socket, the agent's audio on the media
+        # clock; below the call wing (calls/call_streams.py uses it), above media
+        "rcmlrouter.streams",
+        (
+            "rcmlrouter.sip",
+            "rcmlrouter.store",
+            "rcmlrouter.api",
+            "rcmlrouter.calls",
+            "rcmlrouter.messaging",
+            "rcmlrouter.rcml",
+            "rcmlrouter.cluster",
+        ),
+    )
+)
+RULES.append(  # the wire protocol is sans-I/O
+    ("rcmlrouter.streams.wire", ("aiohttp", "asyncio", "socket", "rcmlrouter.media"))
+)
+RULES.append(("rcmlrouter.rcml.parse_streams", ("aiohttp", "asyncio", "socket")))
+RULES.append(
+    (  # stream verbs, like media verbs, reach the call through ports only
+        "rcmlrouter.rcml.stream_verbs",
+        ("aiohttp", "socket", "rcmlrouter.streams", "rcmlrouter.media", "rcmlrouter.execute"),
+    )
+)
 # The composition root (app.py and the parts it assembles the daemon from) sits on top: only the
 # command line reaches it.
 COMPOSITION = ("rcmlrouter.app", "rcmlrouter.assembly", "rcmlrouter.cli")
@@ -191,7 +216,7 @@ CALLS_TIERS = (
     ("wiring",),
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
-    ("bridge",),
+    ("bridge", "call_streams"),
     ("conference_call",),
     ("inbound_leg", "transferred_call", "conference_leg", "outbound_leg"),
     ("inbound_call", "outbound_call"),
@@ -203,6 +228,9 @@ CALLS_TIERS = (
 # sip/transport.py's UDP sockets live in sip/udp.py (its TCP/TLS connections: the event loop's,
 # opened in transport.py and sip/connector.py)
 SOCKET_OWNERS += ("rcmlrouter.sip.udp",)
+# the media streams' TCP connections to agents: picows takes a connected socket from a factory,
+# made here to the addresses the deny list allowed (streams/tcp.py)
+SOCKET_OWNERS += ("rcmlrouter.streams.tcp",)
 
 
 def module_name(path: Path) -> str:

@@ -112,8 +112,9 @@ class Daemon:
         await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
         control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing, self.originate, control
-        )
+            config, store, services, self.health_report, self.outgoing, self.originate, control,
+            call_streams=self.supervisor,
+        )  # fmt: skip
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),
             self._take_over,
@@ -268,6 +269,7 @@ class Daemon:
             ("cluster", self.cluster.stop if self.cluster else None),
             ("api", self.web.close if self.web else None),
             ("webhook HTTP client", self._http.close if self._http else None),
+            ("media streams", _streams_close(services)),
             ("store", self.store.close if self.store else None),
         ]
         return [(name, step) for name, step in steps if step is not None]
@@ -278,6 +280,11 @@ async def _close_calls(services: Services, claim: Claim) -> None:
     dialled instead, ``OutboundCalls.adopt``)."""
     cut = [call for call in claim.calls if not is_queued_api_call(call)]
     await close_interrupted_calls(services, cut, claim.last_seen)
+
+
+def _streams_close(services: Services | None) -> Callable[[], Awaitable[None]] | None:
+    media = services.media if services else None
+    return media.streams.close if media is not None and media.streams is not None else None
 
 
 async def _stop_endpoint(endpoint: SipEndpoint) -> None:

@@ -26,6 +26,7 @@ sent to the fallback URL.
         ├── FetchError              the HTTP fetch failed (11200 / 11205 / 11206 / 12300)
         ├── RcmlParseError          the document is not valid RCML (12100)
         └── MediaError              audio not fetched, decoded or synthesised (11200 / 12300)
+    StreamRefusedError              a media stream cannot start on this call (21220 / 31940)
 """
 
 from __future__ import annotations
@@ -164,3 +165,12 @@ class MediaError(RcmlError):
     """Audio for a media verb could not be fetched, decoded or synthesised."""
 
     error_code = 12300
+
+
+class StreamRefusedError(RcmlRouterError):
+    """A media stream cannot be started: the call has no media of ours (21220: not in
+    progress), too many streams (31940), or a name already in use (31941)."""
+
+    def __init__(self, message: str, error_code: int) -> None:
+        self.error_code = error_code
+        super().__init__(message)

@@ -27,6 +27,22 @@ CALLS_TOTAL = Counter(
     registry=REGISTRY,
 )
 CALLS_ACTIVE = Gauge("rcmlrouter_calls_active", "Calls in progress.", registry=REGISTRY)
+STREAMS_ACTIVE = Gauge(
+    "rcmlrouter_streams_active", "Media streams connected to agents.", registry=REGISTRY
+)
+STREAMS_TOTAL = Counter(
+    "rcmlrouter_streams_total",
+    "Media streams ended: outcome stopped, or the 319xx error code of a stream-error.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+STREAM_FRAMES_DROPPED = Counter(
+    "rcmlrouter_stream_frames_dropped_total",
+    "20 ms frames the overflow policies dropped: to_agent (a slow agent), from_agent (audio past "
+    "[streams] buffer_seconds).",
+    ["direction"],
+    registry=REGISTRY,
+)
 CONFERENCES_ACTIVE = Gauge(
     "rcmlrouter_conferences_active", "Conferences live on this node.", registry=REGISTRY
 )

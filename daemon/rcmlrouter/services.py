@@ -23,19 +23,22 @@ from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.rcml.ports import MessageSender
 from rcmlrouter.routing.table import RoutingSnapshot
 from rcmlrouter.store.records import Notification, Recording
+from rcmlrouter.streams.connector import StreamConnector
 
 
 @dataclass(slots=True)
 class MediaServices:
     """What the media verbs share: the one media clock, ``<Play>``'s audio cache, ``<Say>``'s
-    speech synthesizer, and where recordings go (``recordings_dir/{AC}/{RE}.wav`` and a store
-    row through ``save_recording``)."""
+    speech synthesizer, the media streams' WebSocket client, and where recordings go
+    (``recordings_dir/{AC}/{RE}.wav`` and a store row through ``save_recording``)."""
 
     clock: MediaClock
     audio: AudioCache
     speech: SpeechSynthesizer
     recordings_dir: Path
     save_recording: Callable[[Recording], Awaitable[None]]
+    streams: StreamConnector | None = None
+    """Media streams' WebSocket client (``<Connect><Stream>``…); None: streams fail (31920)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from rcmlrouter.api import (
     participants_create,
     recordings,
     records,
+    streams,
 )
 from rcmlrouter.api.auth_guard import AUTH_FAILURES_KEY, AuthFailures
 from rcmlrouter.api.context import (
@@ -127,6 +128,8 @@ def add_routes(router: web.UrlDispatcher) -> None:
     _add(router, ("GET",), f"{conference}/Recordings", conferences.handle_conference_recordings)
     participant = f"{conference}/Participants/{{sid}}"
     _add(router, ("GET", "POST", "DELETE"), participant, conferences.handle_participant)
+    _add(router, ("POST",), f"{acc}/Calls/{{call_sid}}/Streams", streams.handle_create)
+    _add(router, ("POST",), f"{acc}/Calls/{{call_sid}}/Streams/{{sid}}", streams.handle_update)
     _add(router, ("GET",), f"{acc}/Notifications", records.handle_notifications)
     _add(router, ("GET",), f"{acc}/Notifications/{{sid}}", records.handle_notification)
     router.add_get("/openapi.json", openapi.handle_openapi)
@@ -146,6 +149,7 @@ def create_api_app(
     sms_gateway: str | None = None,
     calls: CallSettings | None = None,
     call_control: CallControl | None = None,
+    call_streams: streams.CallStreamsControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
@@ -159,8 +163,9 @@ def create_api_app(
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
     with 21612; None does not check). ``calls``: POST Calls' queue and settings (None: calls
     wait in the store, any number is accepted). ``call_control``: where ``POST Calls/{CA}``
-    updates go (None: they are refused with 503). Expired Idempotency-Key records are pruned
-    while the application runs (``api/idempotency.py``).
+    updates go (None: they are refused with 503). ``call_streams``: the running calls' media
+    streams (``Calls/{CA}/Streams``; None: every call is 404 there). Expired Idempotency-Key
+    records are pruned while the application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     if recordings_dir is not None:
@@ -168,6 +173,8 @@ def create_api_app(
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
     call_settings = calls or CallSettings()
+    if call_streams is not None:
+        app[streams.STREAMS_KEY] = call_streams
     app[SETTINGS_KEY] = ApiSettings(
         recycle_after,
         public_base_url,

@@ -30,6 +30,10 @@ MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>", *PAGING)
 MESSAGE_FORM = ("To", "From", "Body", "StatusCallback", "StatusCallbackMethod")
 CONFERENCE_FILTERS = ("Status", "FriendlyName", "DateCreated", "DateCreated<", "DateCreated>")
 PARTICIPANT_FORM = ("Muted", "Hold", "HoldUrl", "HoldMethod")
+STREAM_FORM = (
+    "Url", "Name", "Track", "StatusCallback", "StatusCallbackMethod", "Parameter1.Name",
+    "Parameter1.Value",
+)  # fmt: skip
 CALL_FILTERS = ("To", "From", "StartTime", "StartTime<", "StartTime>", *PAGING)
 AVAILABLE_FILTERS = (
     "AreaCode", "Contains", "InRegion", "InPostalCode", "SmsEnabled", "VoiceEnabled",
@@ -300,6 +304,18 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     *record_resources("Notifications", "Notifications", "notification", PAGING),
     *CONFERENCE_RESOURCES,
+    Resource(
+        f"{ACC}/Calls/{{call_sid}}/Streams",
+        "Streams",
+        (Op("POST", "Start a media stream on a running call", form=STREAM_FORM, create=True),),
+        {**ACCOUNT, "call_sid": SID},
+    ),
+    Resource(
+        f"{ACC}/Calls/{{call_sid}}/Streams/{{sid}}",
+        "Streams",
+        (Op("POST", "Stop a media stream (Status=stopped); sid or name", form=("Status",)),),
+        {**ACCOUNT, "call_sid": SID, "sid": SID},
+    ),
 )
 
 # Served by the daemon next to the API (app.py), not under a base.

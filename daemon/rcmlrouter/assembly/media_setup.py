@@ -20,6 +20,7 @@ from rcmlrouter.media.tts import SpeechSynthesizer
 from rcmlrouter.openfiles import raise_open_files_limit
 from rcmlrouter.services import MediaServices
 from rcmlrouter.store.base import Store
+from rcmlrouter.streams.connector import StreamConnector
 
 log = structlog.get_logger("rcmlrouter.app")
 
@@ -46,7 +47,8 @@ def rtp_port_pool(config: Config) -> RtpPortPool:
 
 def media_services(config: Config, http: HttpClient, store: Store) -> MediaServices:
     """The media clock, ``<Play>``'s audio cache and ``<Say>``'s speech under the data
-    directory (``cache/audio``, ``cache/speech``), recordings in ``recordings/``."""
+    directory (``cache/audio``, ``cache/speech``), recordings in ``recordings/``, the media
+    streams' WebSocket client."""
     data = Path(config.data.dir)
     return MediaServices(
         MediaClock(),
@@ -54,6 +56,19 @@ def media_services(config: Config, http: HttpClient, store: Store) -> MediaServi
         SpeechSynthesizer(data / "cache" / "speech"),
         data / "recordings",
         store.add_recording,
+        stream_connector(config, http),
+    )
+
+
+def stream_connector(config: Config, http: HttpClient) -> StreamConnector:
+    """The media streams' WebSocket client, on the webhook client's deny-list-checked DNS."""
+    streams = config.streams
+    return StreamConnector(
+        http.addresses,
+        allow_insecure=streams.allow_insecure,
+        connect_timeout=streams.connect_timeout,
+        max_message=streams.max_message,
+        send_queue=streams.send_queue,
     )
 
 

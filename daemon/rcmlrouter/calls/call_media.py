@@ -256,6 +256,15 @@ class CallMedia:
         if self.session is not None:
             await self.session.play(ClipSource(clip, loop))
 
+    async def streamable(self) -> MediaSession | None:
+        """The session a media stream may use (the re-offer a bridge left pending done first);
+        None when the call has no media of ours."""
+        await self._ready()
+        session = self.session
+        if session is None or session.closed.done() or session.sender.on_hold:
+            return None
+        return session
+
     async def pause(self, seconds: float) -> None:
         await self._ready()
         if self.session is None:

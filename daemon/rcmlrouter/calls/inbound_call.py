@@ -86,6 +86,7 @@ async def run_inbound_call(call: IncomingCall, live: LiveCall, wiring: CallWirin
     leg = InboundLeg(call, state, events, wiring)
     live.status_of = state.current_status
     live.callbacks = events
+    live.streams = leg.streams
     live.watch(call.ended)
     try:
         await _run(state, leg, wiring)
@@ -126,7 +127,7 @@ async def _run(state: CallState, leg: InboundLeg, wiring: CallWiring) -> None:
             number_sid=state.number.sid if state.number else None,
         )
         sms = SmsChannel(wiring.services.sms, origin)
-        await RcmlExecutor(leg, documents, documents.notify, sms).run(document)
+        await RcmlExecutor(leg, documents, documents.notify, sms, leg.streams).run(document)
     except SipError as exc:
         state.outcome = state.outcome or ("not-found" if exc.sip_status == 404 else "rejected")
         retry_after = exc.retry_after if isinstance(exc, OverloadError) else None

@@ -17,6 +17,7 @@ from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.call_events import CallEvents
 from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.call_streams import CallStreams
 from rcmlrouter.calls.conference_call import join_conference
 from rcmlrouter.calls.in_dialog import InDialog
 from rcmlrouter.calls.wiring import CallWiring
@@ -40,6 +41,7 @@ class InboundLeg:
         self.in_dialog = InDialog(call, state)
         self.media = CallMedia(call, self.in_dialog, state, wiring)
         self.in_dialog.own_digits(self.media)
+        self.streams = CallStreams(self.media, state, wiring)
 
     @property
     def answered(self) -> bool:
@@ -126,6 +128,7 @@ class InboundLeg:
         await self.fail(503, "the server is shutting down")
 
     def release(self) -> None:
-        """The run is over: close the media, let go of the in-dialog owners."""
+        """The run is over: close the media (and its streams), let go of the in-dialog owners."""
+        self.streams.close()
         self.media.close()
         self.in_dialog.close()

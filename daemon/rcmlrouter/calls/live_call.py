@@ -22,11 +22,28 @@ import contextlib
 from collections.abc import Callable
 from typing import Final, Protocol
 
+from rcmlrouter.rcml.model import Stream
 from rcmlrouter.rcml.ports import RedirectTarget
 
 # End causes that come from the far end (or the network) and interrupt the running RCML. An
 # answered outgoing call can only end with the first and the last of them.
 REMOTE_ENDS: Final = frozenset({"remote-bye", "cancel", "ack-timeout", "transport-error"})
+
+
+class LiveStreams(Protocol):
+    """A running call's media streams, as the REST API drives them (``calls/call_streams``)."""
+
+    @property
+    def account_sid(self) -> str: ...
+
+    def start_stream(self, stream: Stream) -> dict[str, str]:
+        """Start a one-way stream: its description (sid, name, status…); raises
+        ``StreamRefusedError``."""
+        ...
+
+    def stop_stream(self, ref: str) -> dict[str, str] | None:
+        """Stop the stream with sid or name ``ref``: its description; None when none."""
+        ...
 
 
 class CallbackSwitch(Protocol):
@@ -53,6 +70,7 @@ class LiveCall:
         "remote_ended",
         "status_of",
         "stop_cause",
+        "streams",
         "task",
     )
 
@@ -66,6 +84,7 @@ class LiveCall:
         """The call's CallStatus now (queued, ringing, in-progress): the run keeps it current."""
         self.callbacks: CallbackSwitch | None = None
         """The call's events, when the run lets the API move its status callbacks."""
+        self.streams: LiveStreams | None = None  # the call's media streams, once it has media
         self._running = False
         self._redirect: RedirectTarget | None = None
         self._in_verb = False

@@ -31,6 +31,7 @@ from rcmlrouter.calls.outbound_call import DialSlots, OutboundCall
 from rcmlrouter.calls.transferred_call import TransferredLeg, run_transferred_call
 from rcmlrouter.calls.wiring import CallWiring, Handover
 from rcmlrouter.errors import OverloadError
+from rcmlrouter.rcml.model import Stream
 from rcmlrouter.rcml.ports import STEERING
 from rcmlrouter.services import Services
 from rcmlrouter.sip.call import IncomingCall
@@ -63,6 +64,29 @@ class CallSupervisor:
     def live_call(self, call_sid: str) -> LiveCall | None:
         """The running call ``call_sid`` (inbound or transferred), if any."""
         return self._calls.get(call_sid)
+
+    def start_stream(
+        self, account_sid: str, call_sid: str, stream: Stream
+    ) -> dict[str, str] | None:
+        """``POST Calls/{CA}/Streams``: a one-way stream on the running call (None: no such
+        live call of that account in this process); StreamRefusedError."""
+        live = self._calls.get(call_sid)
+        streams = live.streams if live is not None else None
+        if streams is None or streams.account_sid != account_sid:
+            return None
+        return streams.start_stream(stream)
+
+    def stop_stream(self, account_sid: str, call_sid: str, ref: str) -> dict[str, str] | None:
+        """``POST Calls/{CA}/Streams/{MZ or name}`` Status=stopped; LookupError: no such
+        stream on the running call."""
+        live = self._calls.get(call_sid)
+        streams = live.streams if live is not None else None
+        if streams is None or streams.account_sid != account_sid:
+            return None
+        stopped = streams.stop_stream(ref)
+        if stopped is None:
+            raise LookupError(ref)
+        return stopped
 
     def on_invite(self, call: IncomingCall) -> None:
         if self.draining or self._inbound >= self.services.config.sip.max_calls:

@@ -42,6 +42,11 @@ def validate(config: Config, problems: list[str]) -> None:
     for key in ("connect_timeout", "read_timeout", "total_timeout"):
         if getattr(config.webhooks, key) <= 0:
             problems.append(f"webhooks.{key}: must be positive")
+    streams = config.streams
+    if streams.connect_timeout <= 0 or streams.buffer_seconds <= 0:
+        problems.append("streams.connect_timeout / buffer_seconds: must be positive")
+    if streams.send_queue < 10 or streams.max_message < 4096 or streams.max_per_call < 1:
+        problems.append("streams.send_queue >= 10, max_message >= 4096, max_per_call >= 1")
     if config.media.idle_keepalive < 0:
         problems.append("media.idle_keepalive: must be >= 0 (0: no silence suppression)")
     if config.webhooks.client not in ("", *OBSOLETE_CLIENTS):

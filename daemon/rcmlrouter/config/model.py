@@ -163,6 +163,19 @@ def parse_port_range(text: str) -> tuple[int, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamsConfig:
+    """Media streams over WebSocket (``<Connect><Stream>``, ``<Start><Stream>``; SPEC §6)."""
+
+    allow_insecure: bool = False  # ws:// (no TLS) URLs; off: only wss:// (tests use loopback)
+    connect_timeout: float = 5.0  # seconds for TCP, TLS and the WebSocket handshake
+    # seconds of agent audio buffered per stream; past it the newest audio is dropped
+    buffer_seconds: float = 120.0
+    send_queue: int = 500  # messages waiting for a slow agent; past it the oldest media go
+    max_message: int = 1048576  # bytes in one message from the agent; larger closes (1009)
+    max_per_call: int = 4  # streams one call may have open at once (Twilio's limit)
+
+
+@dataclass(frozen=True, slots=True)
 class SmsConfig:
     """Outbound messages (``<Sms>`` / ``<Message>``) to phone numbers go to ``gateway``."""
 
@@ -227,6 +240,7 @@ class Config:
     records: RecordsConfig = field(default_factory=RecordsConfig)
     numbers: NumbersConfig = field(default_factory=NumbersConfig)
     media: MediaConfig = field(default_factory=MediaConfig)
+    streams: StreamsConfig = field(default_factory=StreamsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     dial: DialConfig = field(default_factory=DialConfig)

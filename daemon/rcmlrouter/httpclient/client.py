@@ -91,6 +91,11 @@ class HttpClient:
         self.idle: IdlePool[Connection] = IdlePool(keepalive_timeout, max_idle or limit)
 
     @property
+    def addresses(self) -> AddressBook:
+        """The deny-list-checked DNS cache (the media streams' WebSocket client shares it)."""
+        return self._addresses
+
+    @property
     def dns_cached(self) -> int:
         """Host names in the DNS cache (at most ``dns_entries``)."""
         return len(self._addresses)

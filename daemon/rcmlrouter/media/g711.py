@@ -109,3 +109,21 @@ def decode_value(code: int, codec: str) -> int:
 def silence(codec: str, samples: int) -> bytes:
     """``samples`` encoded zero samples."""
     return bytes([SILENCE_BYTE[codec]]) * samples
+
+
+def _transcode_table(source: str, target: str) -> bytes:
+    values = np.array([_DECODE_VALUES[source][code] for code in range(256)], dtype=np.int16)
+    return encode(values, target)
+
+
+_TRANSCODE: Final = {
+    ("PCMU", "PCMA"): _transcode_table("PCMU", "PCMA"),
+    ("PCMA", "PCMU"): _transcode_table("PCMA", "PCMU"),
+}
+
+
+def transcode(payload: bytes, source: str, target: str) -> bytes:
+    """G.711 bytes of ``source`` (``PCMU``/``PCMA``) as ``target``: one table look-up a byte."""
+    if source == target:
+        return payload
+    return payload.translate(_TRANSCODE[source, target])

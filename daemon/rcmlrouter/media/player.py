@@ -111,6 +111,8 @@ class RtpSender:
         self._event_timestamp = 0
         self._marker = True
         self._silence = g711.silence(codec, FRAME_SAMPLES)
+        # who hears each audio frame sent (a stream's outbound track): (payload, codec)
+        self.taps: list[Callable[[bytes, str], None]] = []
 
     @property
     def idle(self) -> bool:
@@ -155,6 +157,9 @@ class RtpSender:
         """Send this tick's packet: a key press, else the playout's frame, else ``fill`` (a
         conference's mix for this call, already encoded in its codec), else silence."""
         payload_type, timestamp, marker, payload = self._next(fill)
+        if self.taps and payload is not None and payload_type == self.payload_type:
+            for tap in self.taps:
+                tap(payload, self.codec)
         if payload is not None and not self.on_hold:
             header = rtp.pack_header(payload_type, self.sequence, timestamp, self.ssrc, marker)
             self.send(header + payload)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.audio import FRAME_SAMPLES, tone
@@ -47,6 +47,18 @@ class MediaParams:
         return self.direction in _NOT_SENDING or self.remote_ip in ("0.0.0.0", "::")  # noqa: S104
 
 
+class MediaTap(Protocol):
+    """Hears a call's audio and key presses (a media stream): the caller's audio as it
+    arrives, every audio frame sent to the caller, each key press. Called on the event loop;
+    must not block."""
+
+    def inbound(self, payload: bytes, codec: str) -> None: ...
+
+    def outbound(self, payload: bytes, codec: str) -> None: ...
+
+    def digit(self, digit: str) -> None: ...
+
+
 class MediaSession:
     """A call's RTP stream and the operations the RCML verbs need."""
 
@@ -75,6 +87,7 @@ class MediaSession:
         self._digit_signal: asyncio.Future[None] | None = None
         self._recorder: Recorder | None = None
         self._call_recorder: Recorder | None = None  # Record=true of an API call: all of it
+        self.taps: list[MediaTap] = []
         self.idle_keepalive = idle_keepalive
         self._idle_ticks = 0
         self._asleep: asyncio.TimerHandle | None = None
@@ -113,7 +126,7 @@ class MediaSession:
 
     def _tick(self) -> None:
         self.sender.tick()
-        if self.idle_keepalive <= 0:
+        if self.idle_keepalive <= 0 or self.taps:  # a stream hears every 20 ms frame
             return
         if not self.sender.idle:
             self._idle_ticks = 0
@@ -188,8 +201,22 @@ class MediaSession:
         self.sender.set_codec(params.codec, params.payload_type, params.telephone_event_pt)
         self.sender.on_hold = params.on_hold
 
+    def add_tap(self, tap: MediaTap) -> None:
+        """``tap`` hears the call from now on; while any does, the session stays on the 20 ms
+        clock (silence is sent, not suppressed: a stream's outbound track has no gaps)."""
+        self.taps.append(tap)
+        self.sender.taps.append(tap.outbound)
+        self._wake()
+
+    def remove_tap(self, tap: MediaTap) -> None:
+        if tap in self.taps:
+            self.taps.remove(tap)
+            self.sender.taps.remove(tap.outbound)
+
     def receive_digit(self, digit: str) -> None:
         """A key press (RFC 4733 or SIP INFO)."""
+        for tap in self.taps:
+            tap.digit(digit)
         self._digits.append(digit)
         signal, self._digit_signal = self._digit_signal, None
         if signal is not None and not signal.done():
@@ -206,9 +233,13 @@ class MediaSession:
         codec = _STATIC_PT.get(packet.payload_type)
         if packet.payload_type == self.params.payload_type:
             codec = self.params.codec
-        if self.audio_sink is not None and codec is not None:
+        if codec is None:
+            return
+        for tap in self.taps:
+            tap.inbound(packet.payload, codec)
+        if self.audio_sink is not None:
             self.audio_sink(codec, packet.payload)
-        if codec is None or (self._recorder is None and self._call_recorder is None):
+        if self._recorder is None and self._call_recorder is None:
             return
         pcm = g711.decode_bytes(packet.payload, codec)
         now = asyncio.get_running_loop().time()
@@ -227,7 +258,7 @@ class MediaSession:
             return self._digits[0]
         if self.closed.done():
             return None
-        if isinstance(source, SilenceSource) and self.idle_keepalive > 0:
+        if isinstance(source, SilenceSource) and self.idle_keepalive > 0 and not self.taps:
             return await self._quiet(source.ticks * PTIME, interrupt_on_digits)
         self._wake()
         playout = self.sender.play(source)
@@ -364,6 +395,8 @@ class MediaSession:
         # endpoint -> on_packet -> self -> endpoint: break the cycle, so a call's media is freed
         # when the call ends, not by the cycle collector (whose pauses stop every call)
         self.endpoint.on_packet = rtp.ignore_packet
+        self.taps.clear()
+        self.sender.taps.clear()
         if self.sender.playout is not None:
             self.sender.playout.stop()
         if self._recorder is not None:

@@ -38,7 +38,9 @@ from rcmlrouter.rcml.ports import (
     RedirectTarget,
     SmsChannel,
     Steering,
+    StreamControl,
 )
+from rcmlrouter.rcml.stream_verbs import STREAM_HANDLERS
 from rcmlrouter.rcml.verb_handler import STOP, Outcome
 
 Handler = Callable[["RcmlExecutor", Any], Awaitable[Outcome]]
@@ -63,11 +65,13 @@ class RcmlExecutor:
         source: DocumentSource,
         notify: Callable[[int, str], None],
         sms: SmsChannel | None = None,
+        streams: StreamControl | None = None,
     ) -> None:
         self.leg = leg
         self.source = source
         self.notify = notify
         self.sms = sms
+        self.streams = streams
         self.report = ExecutionReport()
         self.steering: Steering | None = STEERING.get()
 
@@ -220,4 +224,5 @@ _HANDLERS: dict[type[Any], Handler] = {
     **MEDIA_HANDLERS,  # Say, Play, Gather, Record
     Dial: _dial,
     Sms: _sms,
+    **STREAM_HANDLERS,  # Connect, Start, Stop
 }

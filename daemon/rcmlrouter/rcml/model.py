@@ -181,7 +181,63 @@ class Sms:
     status_callback: str | None = None
 
 
-Verb: TypeAlias = Reject | Hangup | Redirect | Pause | Say | Play | Gather | Record | Dial | Sms
+STREAM_TRACKS = ("inbound_track", "outbound_track", "both_tracks")
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A media stream to the WebSocket at ``url`` (``ws://`` or ``wss://``), Twilio's Media
+    Streams protocol; ``parameters`` are its ``<Parameter name value/>`` children, in order
+    (sent to the agent as ``start.customParameters``). ``track`` applies to ``<Start>`` only:
+    ``<Connect>`` streams the caller (inbound) and plays the agent's audio back."""
+
+    url: str
+    name: str | None = None
+    track: str = "inbound_track"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    parameters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Connect:
+    """Connect the call to a bidirectional stream; the document waits until the socket closes
+    (either side) or the call ends, then requests ``action`` or goes on."""
+
+    stream: Stream
+    action: str | None = None
+    method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Fork the call's audio to a one-way stream; the document goes on at once."""
+
+    stream: Stream
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """End the stream started under ``name`` (a ``<Start><Stream name>``)."""
+
+    name: str
+
+
+Verb: TypeAlias = (
+    Reject
+    | Hangup
+    | Redirect
+    | Pause
+    | Say
+    | Play
+    | Gather
+    | Record
+    | Dial
+    | Sms
+    | Connect
+    | Start
+    | Stop
+)
 
 
 @dataclass(frozen=True, slots=True)

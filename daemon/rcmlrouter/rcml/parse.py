@@ -47,6 +47,7 @@ from rcmlrouter.rcml.model import (
     Sms,
     Verb,
 )
+from rcmlrouter.rcml.parse_streams import parse_connect, parse_start, parse_stop
 
 _METHODS = frozenset({"GET", "POST"})
 _REJECT_REASONS = frozenset({"rejected", "busy"})
@@ -442,4 +443,7 @@ _VERB_PARSERS: dict[str, Callable[[Element, _Context], Verb]] = {
     "Dial": _parse_dial,
     "Sms": _parse_sms,
     "Message": _parse_message,
+    "Connect": lambda element, context: parse_connect(element, context.resolve),
+    "Start": lambda element, context: parse_start(element, context.resolve),
+    "Stop": lambda element, context: parse_stop(element, context.resolve),
 }

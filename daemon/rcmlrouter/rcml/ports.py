@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from rcmlrouter.rcml.model import Dial, Document, GatherChild, Record, Sms
+from rcmlrouter.rcml.model import Dial, Document, GatherChild, Record, Sms, Stream
 
 MAX_REDIRECTS: Final = 20
 """Further documents (``<Redirect>``, ``action``) one call or message may fetch (SPEC §3.2)."""
@@ -186,3 +186,29 @@ class SmsChannel:
 
     async def send(self, verb: Sms) -> SmsResult:
         return await self.sender.send(verb, self.origin)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOutcome:
+    """How a ``<Connect><Stream>`` ended: ``params`` go to ``<Connect>``'s ``action``
+    (``StreamSid``, ``StreamEvent``: stream-stopped or stream-error, ``StreamError``)."""
+
+    params: Mapping[str, str] = field(default_factory=dict)
+    call_ended: bool = False
+
+
+class StreamControl(Protocol):
+    """A call's media streams (the call wing implements it on the call's media session)."""
+
+    async def connect(self, stream: Stream) -> StreamOutcome:
+        """Run a bidirectional stream until either side closes it or the call ends; a stream
+        that cannot connect returns at once (stream-error, a notification)."""
+        ...
+
+    async def start(self, stream: Stream) -> None:
+        """Start a one-way stream; returns at once (it runs on beside the document)."""
+        ...
+
+    async def stop(self, name: str) -> None:
+        """Stop the stream started under ``name`` (nothing when there is none)."""
+        ...

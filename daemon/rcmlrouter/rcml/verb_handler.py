@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Final, Protocol
 
 from rcmlrouter.rcml.model import Document
-from rcmlrouter.rcml.ports import CallLeg
+from rcmlrouter.rcml.ports import CallLeg, StreamControl
 
 
 class _Stop:
@@ -29,6 +29,11 @@ class VerbRunner(Protocol):
 
     @property
     def leg(self) -> CallLeg: ...
+
+    @property
+    def streams(self) -> StreamControl | None:
+        """The call's media streams (None where the leg has no media of its own)."""
+        ...
 
     def notify(self, error_code: int, message: str) -> None:
         """Record a notification about the running document."""

@@ -1,0 +1,1 @@
+"""Media streams over WebSocket (Twilio Media Streams): wire protocol, socket, playout."""
