@@ -1,5 +1,5 @@
 """What a pjsua2 caller heard, measured: WAVs made and read, loud 20 ms frames, frequencies; and
-one call placed with support/pjsua_media.py (the same measures as tests/e2e/test_media.py)."""
+one call placed with support/pjsua_media.py (tests/e2e/test_media.py and test_streams.py)."""
 
 from __future__ import annotations
 
@@ -30,8 +30,10 @@ def wav_bytes(pcm: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def tone_wav(frequency: float, seconds: float) -> bytes:
-    return wav_bytes(audio.tone(frequency, seconds, amplitude=0.4).pcm)
+def tone_wav(frequency: float, seconds: float, lead: float = 0.0) -> bytes:
+    """A tone at 40 % of full scale, after ``lead`` seconds of silence."""
+    pcm = audio.tone(frequency, seconds, amplitude=0.4).pcm
+    return wav_bytes(np.concatenate([np.zeros(int(lead * RATE), np.int16), pcm]))
 
 
 def read_wav(data: bytes | Path) -> np.ndarray:
