@@ -15,6 +15,7 @@ import numpy as np
 
 from rcmlrouter.media import audio
 from support.daemon import DaemonProcess
+from support.tones import dominant_frequency
 
 SCRIPT = Path(__file__).resolve().parent / "pjsua_media.py"
 RATE = 8000
@@ -62,9 +63,8 @@ def runs(frames: np.ndarray) -> list[tuple[float, float]]:
 
 
 def frequency(pcm: np.ndarray) -> float:
-    windowed = pcm.astype(np.float64) * np.hanning(len(pcm))
-    spectrum = np.abs(np.fft.rfft(windowed))
-    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum[1:])) + 1])
+    """The strongest frequency of 8 kHz audio heard on a call."""
+    return dominant_frequency(pcm, RATE)
 
 
 def call(daemon: DaemonProcess, dial: str, heard: Path, *args: str) -> dict[str, Any]:
