@@ -81,3 +81,29 @@ def call(daemon: DaemonProcess, dial: str, heard: Path, *args: str) -> dict[str,
     result: dict[str, Any] = json.loads(lines[-1])
     assert result["done"], result  # the daemon hung up
     return result
+
+
+def answering(*args: str) -> tuple[subprocess.Popen[str], int]:
+    """A pjsua2 callee (``pjsua_media.py answer ARGS``) once it listens: the process and its SIP
+    port. Read what happened with :func:`answered`."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "answer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = ""
+    while not line.startswith('{"ready"'):
+        line = proc.stdout.readline()
+        assert line, "the pjsua2 callee exited before it was ready"
+    return proc, int(json.loads(line)["port"])
+
+
+def answered(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, Any]:
+    """What the pjsua2 callee of :func:`answering` (or any pjsua_media.py process) printed
+    last: its call states, digits, codec, when the call was confirmed and whether it ended."""
+    out, err = proc.communicate(timeout=timeout)
+    lines = [line for line in out.splitlines() if line.startswith('{"states"')]
+    assert lines, f"pjsua2 printed no result (rc={proc.returncode}):\n{err[-2000:]}"
+    return dict(json.loads(lines[-1]))
