@@ -7,6 +7,7 @@ Durations are measured as 20 ms frames with a loud sample; frequencies as the FF
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import httpx
@@ -183,10 +184,17 @@ def test_record_stores_what_the_caller_said(
 def test_the_demo_number_says_hello_and_plays_the_shipped_wav(
     daemon: DaemonProcess, tmp_path: Path
 ) -> None:
+    """The demo number of ``init --demo`` (/demos/hello.xml) is heard, then the daemon hangs up
+    (``call`` asserts it) and logs the call completed (the one end-to-end test of it)."""
     heard = tmp_path / "heard.wav"
-    call(daemon, "1234", heard, "--seconds", "20")  # `init --demo`: /demos/hello.xml
+    call(daemon, "1234", heard, "--seconds", "20")
     stretches = runs(loud_frames(read_wav(heard)))
     assert sum(n for _, n in stretches) > 3.0, stretches  # the <Say>, then hello.wav
+    deadline = time.monotonic() + 5
+    while not (ended := [e for e in daemon.logs("call.completed") if e.get("dialed") == "1234"]):
+        assert time.monotonic() < deadline, "no call.completed line for the demo number"
+        time.sleep(0.05)
+    assert ended[0]["call_status"] == "completed", ended
     with httpx.Client() as client:
         wav = client.get(f"http://127.0.0.1:{daemon.api_port}/demos/hello.wav")
     assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"
