@@ -47,7 +47,7 @@ from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import ApiSettings, settings_of, store_of
 from rcmlrouter.api.flavour import Flavour, flavour_of
 from rcmlrouter.api.form import Params, check_url, invalid
-from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
+from rcmlrouter.api.idempotency import IdempotencyKey, create_queued
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError, NotFoundError, RcmlParseError
 from rcmlrouter.rcml.parse import parse_rcml
@@ -134,32 +134,16 @@ async def queue_call(
     else the request's ``Url`` / ``Twiml`` / ``ApplicationSid``."""
     key = IdempotencyKey.of(request, account.sid, params)
     store = store_of(request)
-    if key is not None and (first := await key.replay(store)) is not None:
-        return first
     settings = settings_of(request)
-    queue = settings.calls
-    if queue is not None and queue.full():
-        raise CallQueueFull()
-    form = await request.post()
-    events = [str(v) for v in form.getall("StatusCallbackEvent", []) if isinstance(v, str)]
-    flavour = flavour_of(request)
-    record = await read_call(params, events, account, store, settings, flavour, instructions)
-    response = respond(request, record)
-    answer, created = await create_once(
-        key, response, record.sid, lambda held: store.create_call(record, held, IDEMPOTENCY_TTL)
-    )
-    if created and queue is not None:
-        queue.submit(record)
-    return answer  # ours, or the first answer of a concurrent request with the same key
 
+    async def build() -> tuple[CallRecord, web.Response]:
+        form = await request.post()
+        events = [str(v) for v in form.getall("StatusCallbackEvent", []) if isinstance(v, str)]
+        flavour = flavour_of(request)
+        record = await read_call(params, events, account, store, settings, flavour, instructions)
+        return record, respond(request, record)
 
-class CallQueueFull(ApiError):
-    """429: too many calls wait for their pacing slot in this process."""
-
-    retry_after = 1
-
-    def __init__(self) -> None:
-        super().__init__(429, 20429, "Too many calls queued; retry in 1 s")
+    return await create_queued(key, store, settings.calls, "calls", build, store.create_call)
 
 
 async def read_call(

@@ -42,7 +42,7 @@ from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import ApiSettings, settings_of, store_of
 from rcmlrouter.api.flavour import Flavour, flavour_of
 from rcmlrouter.api.form import Params, check_url, invalid
-from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
+from rcmlrouter.api.idempotency import IdempotencyKey, create_queued
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError
 from rcmlrouter.sms_format import MAX_BODY_CHARACTERS, is_phone_number
@@ -98,33 +98,18 @@ async def create_message(request: web.Request) -> web.Response:
     params = await Params.from_body(request)
     key = IdempotencyKey.of(request, account.sid, params)
     store = store_of(request)
-    if key is not None and (first := await key.replay(store)) is not None:
-        return first
     settings = settings_of(request)
-    queue = settings.messages
-    if queue is not None and queue.full():
-        raise QueueFull()
-    flavour = flavour_of(request)
-    record = await read_message(params, account, store, settings, flavour)
-    fields, collection = records.MESSAGES.shape(request)
-    response = render(
-        request, Resource(collection[1], fields(request, record)), flavour.create_status
+
+    async def build() -> tuple[MessageRecord, web.Response]:
+        flavour = flavour_of(request)
+        record = await read_message(params, account, store, settings, flavour)
+        fields, collection = records.MESSAGES.shape(request)
+        resource = Resource(collection[1], fields(request, record))
+        return record, render(request, resource, flavour.create_status)
+
+    return await create_queued(
+        key, store, settings.messages, "messages", build, store.create_message
     )
-    answer, created = await create_once(
-        key, response, record.sid, lambda held: store.create_message(record, held, IDEMPOTENCY_TTL)
-    )
-    if created and queue is not None:
-        queue.submit(record)
-    return answer  # ours, or the first answer of a concurrent request with the same key
-
-
-class QueueFull(ApiError):
-    """429: the sender has too many messages waiting."""
-
-    retry_after = 1
-
-    def __init__(self) -> None:
-        super().__init__(429, 20429, "Too many messages queued; retry in 1 s")
 
 
 async def read_message(
