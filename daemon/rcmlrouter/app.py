@@ -109,11 +109,10 @@ class Daemon:
         self.originate.adopt(claim.calls)  # calls an earlier run left queued: dialled now
         assert self.supervisor is not None
         local_control = LocalCallControl(self.supervisor)
-        await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
+        await cluster.open_commands(local_control.command)  # other nodes' commands, our calls
         control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing, self.originate, control,
-            call_streams=self.supervisor,
+            config, store, services, self.health_report, self.outgoing, self.originate, control
         )  # fmt: skip
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),
