@@ -108,7 +108,7 @@ class Daemon:
         assert self.originate is not None
         self.originate.adopt(claim.calls)  # calls an earlier run left queued: dialled now
         assert self.supervisor is not None
-        local_control = LocalCallControl(self.supervisor)
+        local_control = LocalCallControl(self.supervisor, services.conferences)
         await cluster.open_commands(local_control.command)  # other nodes' commands, our calls
         control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(

@@ -1,10 +1,12 @@
-"""What the API asks of a live call, and how it came out: the commands about a live call.
+"""What the API asks of a live call (or a live conference), and how it came out: the commands.
 
 Values shared by the three parts of live call control, none of which imports another: the API
 validates a request into a command (:class:`CallUpdate`: ``POST Calls/{CA}``,
 ``api/call_update.py``; :class:`StreamStart` / :class:`StreamStop`: ``POST Calls/{CA}/Streams``,
-``api/streams.py``); the node that runs the call applies it (``calls/live_control.py``); between
-two nodes it travels as JSON, named by its :data:`CallCommand` kind (``cluster/call_commands.py``:
+``api/streams.py``; :class:`ConferenceEnd`, :class:`ParticipantUpdate`,
+:class:`ParticipantKick`: ``Conferences/{CF}[/Participants/{CA}]``, ``api/conferences.py``); the
+node that runs the call (or the room) applies it (``calls/live_control.py``); between two nodes
+it travels as JSON, named by its :data:`CallCommand` kind (``cluster/call_commands.py``:
 PostgreSQL NOTIFY with a reply). :class:`CallControl` is the one seam the API talks to, for every
 command; the composition root wires it (``assembly/call_control.py``).
 """
@@ -32,6 +34,9 @@ UNKNOWN: Final = "unknown"  # the owner does not know this kind of command (olde
 UPDATE: Final = "update"
 STREAM_START: Final = "stream-start"
 STREAM_STOP: Final = "stream-stop"
+CONFERENCE_END: Final = "conference-end"
+PARTICIPANT_UPDATE: Final = "participant-update"
+PARTICIPANT_KICK: Final = "participant-kick"
 
 CANCELED: Final = "canceled"
 COMPLETED: Final = "completed"
@@ -148,11 +153,74 @@ class StreamStop:
         return cls(account_sid=str(fields["account_sid"]), ref=str(fields["ref"]))
 
 
-CallCommand = CallUpdate | StreamStart | StreamStop
-COMMAND_KINDS: Final[dict[str, type[CallUpdate] | type[StreamStart] | type[StreamStop]]] = {
+@dataclass(frozen=True, slots=True)
+class ConferenceEnd:
+    """``POST Conferences/{CF}`` with ``Status=completed`` (the command's sid: the room's)."""
+
+    kind: ClassVar[str] = CONFERENCE_END
+
+    def to_wire(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_wire(cls, fields: dict[str, Any]) -> ConferenceEnd:
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantUpdate:
+    """``POST Conferences/{CF}/Participants/{CA}``: ``Muted``, ``Hold``, ``HoldUrl``,
+    ``HoldMethod`` (None: unchanged; the command's sid: the room's)."""
+
+    call_sid: str
+    muted: bool | None = None
+    hold: bool | None = None
+    hold_url: str | None = None
+    hold_method: str = "GET"
+    kind: ClassVar[str] = PARTICIPANT_UPDATE
+
+    def to_wire(self) -> dict[str, Any]:
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.hold_method == "GET":
+            del fields["hold_method"]
+        return fields
+
+    @classmethod
+    def from_wire(cls, fields: dict[str, Any]) -> ParticipantUpdate:
+        muted, hold, hold_url = fields.get("muted"), fields.get("hold"), fields.get("hold_url")
+        return cls(
+            call_sid=str(fields["call_sid"]),
+            muted=None if muted is None else bool(muted),
+            hold=None if hold is None else bool(hold),
+            hold_url=None if hold_url is None else str(hold_url),
+            hold_method=str(fields.get("hold_method", "GET")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantKick:
+    """``DELETE Conferences/{CF}/Participants/{CA}`` (the command's sid: the room's)."""
+
+    call_sid: str
+    kind: ClassVar[str] = PARTICIPANT_KICK
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"call_sid": self.call_sid}
+
+    @classmethod
+    def from_wire(cls, fields: dict[str, Any]) -> ParticipantKick:
+        return cls(call_sid=str(fields["call_sid"]))
+
+
+ConferenceCommand = ConferenceEnd | ParticipantUpdate | ParticipantKick
+CallCommand = CallUpdate | StreamStart | StreamStop | ConferenceCommand
+COMMAND_KINDS: Final[dict[str, Any]] = {
     UPDATE: CallUpdate,
     STREAM_START: StreamStart,
     STREAM_STOP: StreamStop,
+    CONFERENCE_END: ConferenceEnd,
+    PARTICIPANT_UPDATE: ParticipantUpdate,
+    PARTICIPANT_KICK: ParticipantKick,
 }
 
 
@@ -163,24 +231,27 @@ def command_from_wire(kind: str, fields: dict[str, Any]) -> CallCommand:
         known = COMMAND_KINDS[kind]
     except KeyError:
         raise LookupError(f"unknown command kind {kind[:40]!r}") from None
-    return known.from_wire(fields)
+    command: CallCommand = known.from_wire(fields)
+    return command
 
 
 @dataclass(frozen=True, slots=True)
 class UpdateResult:
     """How a command came out; ``detail`` says why for the log and the error message. A stream
-    command applied has ``result`` (the stream's description, as ``api/streams.py`` renders
-    it); one refused has ``code`` (Twilio's error code: 21220, 31940, 31941…)."""
+    or conference command applied has ``result`` (the stream's description, as
+    ``api/streams.py`` renders it; the conference's or participant's row, as JSON values); one
+    refused has ``code`` (Twilio's error code: 21220, 31940, 31941…)."""
 
     outcome: str
     detail: str = ""
-    result: dict[str, str] | None = None
+    result: dict[str, Any] | None = None
     code: int | None = None
 
 
 class CallControl(Protocol):
     """Applies a command to the live call ``call_sid`` wherever it runs (``owner``: the node
-    its record names; None on SQLite or when unknown)."""
+    its record names; None on SQLite or when unknown); a conference command to the room
+    ``call_sid`` names (a ConferenceSid) on its owner."""
 
     async def update(
         self, call_sid: str, owner: str | None, update: CallUpdate

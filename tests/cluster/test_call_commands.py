@@ -21,6 +21,9 @@ from rcmlrouter.call_updates import (
     UNKNOWN,
     CallCommand,
     CallUpdate,
+    ConferenceEnd,
+    ParticipantKick,
+    ParticipantUpdate,
     StreamStart,
     StreamStop,
     UpdateResult,
@@ -63,8 +66,12 @@ def trip(payload: dict[str, Any]) -> dict[str, Any]:
             (("lang", "fr"), ("quote", 'é "x" <y>')),
         ),
         StreamStop(ACCOUNT, "MZ" + "1" * 32),
+        ConferenceEnd(),
+        ParticipantUpdate(CALL, muted=True),
+        ParticipantUpdate(CALL, hold=False, hold_url="http://hold/", hold_method="POST"),
+        ParticipantKick(CALL),
     ],
-    ids=["update", "start", "start-full", "stop"],
+    ids=["update", "start", "start-full", "stop", "end", "mute", "unhold", "kick"],
 )
 def test_every_kind_travels_both_ways(command: CallCommand) -> None:
     payload = trip(encode_request("r1", "chan_b", CALL, command))
@@ -91,8 +98,10 @@ def test_many_long_parameters_go_deflated_under_the_payload_limit() -> None:
 
 def test_replies_carry_the_result_and_the_refusal_code() -> None:
     described = {"sid": "MZ" + "1" * 32, "name": "bot", "status": "in-progress"}
+    row = {"call_sid": CALL, "muted": True, "date_created": 1.5, "label": None, "seq": 3}
     for result in (
         UpdateResult(APPLIED, result=described),
+        UpdateResult(APPLIED, result=row),  # a participant's row: JSON values keep their type
         UpdateResult(REFUSED, "more than 4 streams", code=31940),
         UpdateResult(ENDED, "the call is not running"),
     ):

@@ -19,12 +19,15 @@ A call this node does not run (any more), or one already being ended, is :data:`
 a stream started or stopped on the call (``POST Calls/{CA}/Streams``: the supervisor's
 ``start_stream`` / ``stop_stream``), answered with the stream's description, a refusal with
 Twilio's code (:data:`REFUSED`: 21220, 31940, 31941), :data:`NO_STREAM`, or :data:`ENDED` when
-the call does not run here for that account.
+the call does not run here for that account. A conference command goes to this node's rooms
+(``conference/control.py``), answered with the conference's or participant's row, or
+:data:`ENDED` when the room (or the participant) is not live here.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 import structlog
 
@@ -41,15 +44,20 @@ from rcmlrouter.call_updates import (
     UNSUPPORTED,
     CallCommand,
     CallUpdate,
+    ConferenceCommand,
+    ConferenceEnd,
+    ParticipantUpdate,
     StreamStart,
     StreamStop,
     UpdateResult,
 )
 from rcmlrouter.calls.supervisor import CallSupervisor
+from rcmlrouter.conference.control import ConferenceControl
 from rcmlrouter.errors import RcmlError, StoreUnavailableError, StreamRefusedError
 from rcmlrouter.rcml.model import Stream
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.rcml.ports import RedirectTarget
+from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRecord
 
 log = structlog.get_logger(__name__)
 
@@ -59,10 +67,13 @@ UNANSWERED = frozenset({"queued", "initiated", "ringing"})
 
 
 class LocalCallControl:
-    """Applies updates to the calls of this process's supervisor."""
+    """Applies commands to the calls of this process's supervisor (and to its rooms)."""
 
-    def __init__(self, supervisor: CallSupervisor) -> None:
+    def __init__(
+        self, supervisor: CallSupervisor, conferences: ConferenceControl | None = None
+    ) -> None:
         self.supervisor = supervisor
+        self.conferences = conferences
 
     def runs(self, call_sid: str) -> bool:
         return self.supervisor.live_call(call_sid) is not None
@@ -73,7 +84,31 @@ class LocalCallControl:
             return await self.apply(call_sid, command)
         if isinstance(command, StreamStart):
             return self._start_stream(call_sid, command)
-        return self._stop_stream(call_sid, command)
+        if isinstance(command, StreamStop):
+            return self._stop_stream(call_sid, command)
+        return self._conference(call_sid, command)
+
+    def _conference(self, conference_sid: str, command: ConferenceCommand) -> UpdateResult:
+        rooms = self.conferences
+        row: ConferenceRecord | ParticipantRecord | None = None
+        if rooms is None:
+            pass
+        elif isinstance(command, ConferenceEnd):
+            row = rooms.end(conference_sid)
+        elif isinstance(command, ParticipantUpdate):
+            row = rooms.update_participant(
+                conference_sid,
+                command.call_sid,
+                muted=command.muted,
+                hold=command.hold,
+                hold_url=command.hold_url,
+                hold_method=command.hold_method,
+            )
+        elif rooms.kick(conference_sid, command.call_sid):
+            return UpdateResult(APPLIED)
+        if row is None:
+            return UpdateResult(ENDED, "the conference (or participant) is not live here")
+        return UpdateResult(APPLIED, result=asdict(row))
 
     def _start_stream(self, call_sid: str, start: StreamStart) -> UpdateResult:
         stream = Stream(

@@ -4,7 +4,8 @@ the call, and its answer comes back (PostgreSQL LISTEN/NOTIFY; issue 18).
 Every node LISTENs on a channel of its own (:func:`channel_for`: the schema and the node id,
 hashed to fit PostgreSQL's 63-byte names) on one dedicated connection, as the change feed does.
 ``POST Calls/{CA}`` (an update) or ``POST Calls/{CA}/Streams[/{MZ}]`` (a stream started or
-stopped) on node B for a call whose record names node A as its ``owner`` becomes one
+stopped) on node B for a call whose record names node A as its ``owner`` (or a change of a
+conference whose room lives on A: ``Conferences/{CF}[/Participants/{CA}]``) becomes one
 ``pg_notify`` on A's channel; A applies the command to its live call and notifies B's channel
 with the outcome; B's request resolves with it. A hang-up is answered once the call has ended
 and its final record is durable, so B reads the ended call from the store.
@@ -15,12 +16,15 @@ The wire (JSON objects, one per NOTIFY payload, at most 8,000 bytes; :func:`enco
 - request, version 1 (an update): ``{"k": "q", "id", "re": B's channel, "sid", "u": the
   update's fields}``.
 - request, version 2: ``{"k": "q", "v": 2, "id", "re", "sid", "c": kind, "p": fields}``, kind
-  ``update`` | ``stream-start`` | ``stream-stop`` (``call_updates.py``). A payload over 2,000
+  ``update`` | ``stream-start`` | ``stream-stop`` | ``conference-end`` | ``participant-update``
+  | ``participant-kick`` (``call_updates.py``; ``sid`` is the ConferenceSid for the conference
+  kinds, whose owner is the room's node). A payload over 2,000
   bytes goes deflated as ``"pz"`` (base64). An update still carries ``"u"`` (not ``"p"``), so
   a node of version 1 applies it; a version-1 node ignores other kinds (the requester answers
   ``unreachable`` after :data:`REPLY_WAIT`).
 - reply: ``{"k": "r", "id", "o": outcome, "d": detail}``, plus (version 2) ``"r"``: the result
-  (a stream's description) and ``"e"``: Twilio's error code of a refusal, when there is one.
+  (a stream's description, a conference's or participant's row) and ``"e"``: Twilio's error
+  code of a refusal, when there is one.
   A request of a kind the node does not know is answered at once with outcome ``unknown``.
 
 Before sending, B reads A's heartbeat (``nodes``): a node without one has stopped (its calls
@@ -136,7 +140,7 @@ def decode_reply(message: dict[str, Any]) -> UpdateResult:
     return UpdateResult(
         str(message.get("o")),
         str(message.get("d", "")),
-        None if result is None else {str(k): str(v) for k, v in dict(result).items()},
+        None if result is None else {str(k): v for k, v in dict(result).items()},
         None if code is None else int(code),
     )
 
