@@ -1,12 +1,12 @@
 """Live call control wired: a command about a live call goes to the node that runs the call.
 
 :class:`NodeCallControl` is the API's :class:`~rcmlrouter.call_updates.CallControl`, for every
-command (an update, a stream started or stopped). A call this process runs (or any call on
-SQLite, the one node) is commanded in-process (``calls/live_control.py``); a call whose record
-names another node as its owner is sent there through the cluster's command channel
-(``cluster/call_commands.py``), which answers with the outcome. Each update is counted
-(``rcmlrouter_call_updates_total``) and timed (``rcmlrouter_call_update_seconds``) by route
-(local, remote); stream commands are not (a stream has its own events).
+command (an update, a stream started or stopped, a conference change). A call this process runs
+(or any call on SQLite, the one node) is commanded in-process (``calls/live_control.py``); a
+call whose record names another node as its owner (a room whose row does) is sent there
+through the cluster's command channel (``cluster/call_commands.py``), which answers with the
+outcome. Each update is counted (``rcmlrouter_call_updates_total``) and timed
+(``rcmlrouter_call_update_seconds``) by route (local, remote); the other commands are not.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ Start-up order, driven by the composition root (``app.py``)::
     await node.open_commands(apply)      # PostgreSQL: live call control from other nodes
 
 On PostgreSQL the node also has a command channel (``cluster/call_commands.py``): commands
-about live calls (``POST Calls/{CA}`` updates, ``Calls/{CA}/Streams``) sent by the node that
-took the request to the node that runs the call, and their answers.
+about live calls (``POST Calls/{CA}`` updates, ``Calls/{CA}/Streams``) and live conferences
+(``Conferences/{CF}…`` changes) sent by the node that took the request to the node that runs
+the call or the room, and their answers.
 """
 
 from __future__ import annotations
