@@ -52,6 +52,7 @@ from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.sip.overload import LAG_BUCKETS
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import Notification, NumberChange
+from rcmlrouter.store.stream_records import StreamRecord
 
 log = structlog.get_logger(__name__)
 
@@ -155,6 +156,10 @@ class Daemon:
             "notifications", store.add_notifications, linger=0.05
         )
         notifications.start()
+        stream_records: BatchWriter[StreamRecord] = BatchWriter(
+            "streams", store.save_streams, linger=0.05
+        )
+        stream_records.start()
         outbox.start()
         claim = await self.cluster.claim_at_start()
         outbox.adopt(claim.events)
@@ -171,6 +176,7 @@ class Daemon:
             fetcher,
             outbox,
             notifications,
+            stream_records,
             rtp_port_pool(config),
             admin_sid,
             sms,
@@ -270,6 +276,7 @@ class Daemon:
             ("api", self.web.close if self.web else None),
             ("webhook HTTP client", self._http.close if self._http else None),
             ("media streams", _streams_close(services)),
+            ("stream records", services.stream_records.stop if services else None),
             ("store", self.store.close if self.store else None),
         ]
         return [(name, step) for name, step in steps if step is not None]
