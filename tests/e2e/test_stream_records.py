@@ -1,0 +1,129 @@
+"""A call's media streams are kept in the store and listed on its console page, end to end:
+pjsua2 calls the real daemon, whose RCML streams the call to a real WebSocket agent
+(support/stream_agent.py); a stream refused by a limit and one whose agent is down are
+``failed`` rows with their Twilio codes."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.asyncio.server import ServerConnection
+
+from rcmlrouter.store.sqlite import SqliteStore
+from rcmlrouter.store.stream_records import StreamRecord
+from support.call_audio import call
+from support.daemon import DaemonProcess
+from support.ports import free_port
+from support.stream_agent import StreamAgent, read_all
+from support.webhooks import WebhookServer, rcml
+
+pytest.importorskip("pjsua2")
+pytestmark = pytest.mark.e2e
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    process = DaemonProcess(
+        tmp_path_factory.mktemp("daemon"), RCMLROUTER_STREAMS_ALLOW_INSECURE="true"
+    ).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def agent() -> Iterator[StreamAgent]:
+    async def by_path(server: StreamAgent, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        if not ws.request.path.endswith("bot"):
+            await read_all(server, ws)
+            return
+        for _ in range(12):  # the <Connect> agent: connected, start, 10 media, then it hangs up
+            server.record(await ws.recv())
+        await ws.close()
+
+    server = StreamAgent(behaviour=by_path).start_thread()
+    yield server
+    server.stop_thread()
+
+
+def stream_rows(daemon: DaemonProcess, call_sid: str, count: int) -> list[StreamRecord]:
+    """The call's rows once ``count`` of them are over (written in the background)."""
+
+    async def read() -> list[StreamRecord]:
+        store = await SqliteStore.open(daemon.db)
+        try:
+            return await store.call_streams(call_sid)
+        finally:
+            await store.close()
+
+    deadline = time.monotonic() + 10
+    while True:
+        found = asyncio.run(read())
+        if sum(r.status != "in-progress" for r in found) >= count:
+            return found
+        assert time.monotonic() < deadline, found
+        time.sleep(0.2)
+
+
+def console_page(daemon: DaemonProcess, path: str) -> str:
+    base = f"http://127.0.0.1:{daemon.api_port}"
+    with httpx.Client(base_url=base, timeout=10) as browser:
+        token = CSRF.search(browser.get("/console/signin").text)
+        assert token is not None
+        fields = {"user": daemon.account_sid, "secret": daemon.auth_token, "next": path}
+        signed = browser.post("/console/signin", data={"csrf_token": token.group(1), **fields})
+        assert signed.status_code == 303, signed.text[:300]
+        page = browser.get(path)
+        assert page.status_code == 200, page.text[:300]
+        return page.text
+
+
+def test_a_calls_streams_are_stored_and_listed_on_its_page(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
+) -> None:
+    down = f"ws://127.0.0.1:{free_port()}/"  # nothing listens: the agent is down
+    verbs = (
+        f'<Start><Stream url="{agent.url}?fork" name="fork" track="both_tracks"/></Start>',
+        f'<Start><Stream url="{agent.url}?again" name="fork"/></Start>',  # the name is taken
+        f'<Start><Stream url="{down}" name="down"/></Start>',
+        f'<Connect><Stream url="{agent.url}?bot" name="bot"/></Connect>',
+        '<Stop><Stream name="fork"/></Stop>',
+        '<Pause length="1"/>',
+    )
+    url = webhooks.route(f"/voice/{dial}", rcml(*verbs))
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
+    call(daemon, dial, tmp_path / "heard.wav", "--seconds", "10")
+    [voice] = webhooks.wait_for(f"/voice/{dial}", 1)
+    call_sid = voice.params["CallSid"]
+
+    rows = stream_rows(daemon, call_sid, 4)
+
+    described = [(r.name, r.url, r.track, r.started_by, r.status, r.error_code) for r in rows]
+    assert described == [
+        ("fork", f"{agent.url}?fork", "both_tracks", "start", "stopped", None),
+        ("fork", f"{agent.url}?again", "inbound_track", "start", "failed", 31941),
+        ("down", down, "inbound_track", "start", "failed", 31902),
+        ("bot", f"{agent.url}?bot", "inbound_track", "connect", "stopped", None),
+    ]
+    assert all(r.call_sid == call_sid and r.account_sid == daemon.account_sid for r in rows)
+    assert all(r.sid.startswith("MZ") and r.date_ended is not None for r in rows)
+    assert rows[1].error_message == "a stream named 'fork' is running"
+    assert rows[2].error_message
+    started = {e["streamSid"] for e in agent.events("start")}
+    assert started == {rows[0].sid, rows[3].sid}  # the sids the agent was told
+
+    page = console_page(daemon, f"/console/calls/{call_sid}")
+    section = page.split('<h2 id="streams-heading">Media streams</h2>', 1)[1]
+    table = html.unescape(section.split("</table>", 1)[0])
+    for row in rows:
+        assert row.sid in table
+    assert "31941: a stream named 'fork' is running" in table
+    assert "<Connect><Stream>" in table and "31902: " in table
