@@ -1,25 +1,30 @@
 """A call's media streams are kept in the store and listed on its console page, end to end:
-pjsua2 calls the real daemon, whose RCML streams the call to a real WebSocket agent
-(support/stream_agent.py); a stream refused by a limit and one whose agent is down are
-``failed`` rows with their Twilio codes."""
+pjsua2 calls the real daemon, whose RCML (or the REST API) streams the call to a real WebSocket
+agent (support/stream_agent.py); a stream refused by a limit and one whose agent is down are
+``failed`` rows with their Twilio codes. In a cluster (two daemons on one PostgreSQL schema)
+the other node's console lists the streams of a call on the first."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.server import ServerConnection
 
+from rcmlrouter.store.base import Store
+from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.sqlite import SqliteStore
 from rcmlrouter.store.stream_records import StreamRecord
 from support.call_audio import call
 from support.daemon import DaemonProcess
+from support.pg import drop_schema, new_schema_name, schema_url
 from support.ports import free_port
 from support.stream_agent import StreamAgent, read_all
 from support.webhooks import WebhookServer, rcml
@@ -54,11 +59,16 @@ def agent() -> Iterator[StreamAgent]:
     server.stop_thread()
 
 
-def stream_rows(daemon: DaemonProcess, call_sid: str, count: int) -> list[StreamRecord]:
+def stream_rows(
+    daemon: DaemonProcess,
+    call_sid: str,
+    count: int,
+    opened: Callable[[], Awaitable[Store]] | None = None,
+) -> list[StreamRecord]:
     """The call's rows once ``count`` of them are over (written in the background)."""
 
     async def read() -> list[StreamRecord]:
-        store = await SqliteStore.open(daemon.db)
+        store = await (opened or (lambda: SqliteStore.open(daemon.db)))()
         try:
             return await store.call_streams(call_sid)
         finally:
@@ -127,3 +137,79 @@ def test_a_calls_streams_are_stored_and_listed_on_its_page(
         assert row.sid in table
     assert "31941: a stream named 'fork' is running" in table
     assert "<Connect><Stream>" in table and "31902: " in table
+
+
+def test_a_stream_started_through_the_api_is_an_api_row(
+    daemon: DaemonProcess, webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
+) -> None:
+    url = webhooks.route(f"/voice/{dial}", rcml('<Pause length="4"/>'))
+    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
+    caller = threading.Thread(
+        target=call, args=(daemon, dial, tmp_path / "heard.wav", "--seconds", "10")
+    )
+    caller.start()
+    try:
+        [voice] = webhooks.wait_for(f"/voice/{dial}", 1)
+        call_sid = voice.params["CallSid"]
+        time.sleep(0.5)  # answered
+        with daemon.api() as api:
+            refused = api.post(f"/Calls/{call_sid}/Streams.json", data={"Url": "http://x/"})
+            assert refused.status_code == 400  # refused by the API itself: no stream, no row
+            created = api.post(
+                f"/Calls/{call_sid}/Streams.json",
+                data={"Url": agent.url, "Name": "rest", "Track": "both_tracks"},
+            )
+            assert created.status_code in (200, 201), created.text
+            time.sleep(0.5)
+            stopped = api.post(f"/Calls/{call_sid}/Streams/rest.json", data={"Status": "stopped"})
+            assert stopped.status_code == 200, stopped.text
+    finally:
+        caller.join(20)
+    [row] = stream_rows(daemon, call_sid, 1)
+    assert row.sid == created.json()["sid"] and row.name == "rest"
+    assert (row.started_by, row.track, row.status, row.url) == (
+        "api", "both_tracks", "stopped", agent.url,
+    )  # fmt: skip
+
+
+@pytest.mark.postgres
+def test_another_nodes_console_lists_the_streams_of_a_call(
+    webhooks: WebhookServer, agent: StreamAgent, tmp_path: Path
+) -> None:
+    schema = new_schema_name()
+    env = {
+        "RCMLROUTER_STORE_URL": schema_url(schema),
+        "RCMLROUTER_CLUSTER_LEASE": "2",
+        "RCMLROUTER_STREAMS_ALLOW_INSECURE": "true",
+    }
+    a = DaemonProcess(tmp_path / "a", RCMLROUTER_CLUSTER_NODE_ID="node-a", **env).start()
+    b = DaemonProcess(tmp_path / "b", RCMLROUTER_CLUSTER_NODE_ID="node-b", **env)
+    b.account_sid, b.auth_token = a.account_sid, a.auth_token
+    try:
+        b.start()
+        verbs = (
+            f'<Start><Stream url="{agent.url}?fork" name="fork"/></Start>',
+            f'<Connect><Stream url="{agent.url}?bot" name="bot"/></Connect>',
+            '<Stop><Stream name="fork"/></Stop>',
+            '<Pause length="1"/>',
+        )
+        a.create_number(
+            PhoneNumber="7301", isSIP="true", VoiceUrl=webhooks.route("/v", rcml(*verbs))
+        )
+        time.sleep(0.5)  # the number reaches A's snapshot
+        call(a, "7301", tmp_path / "heard.wav", "--seconds", "10")
+        [voice] = webhooks.wait_for("/v", 1)
+        call_sid = voice.params["CallSid"]
+        rows = stream_rows(a, call_sid, 2, lambda: PostgresStore.open(schema_url(schema)))
+        assert [(r.name, r.started_by, r.status) for r in rows] == [
+            ("fork", "start", "stopped"),
+            ("bot", "connect", "stopped"),
+        ]
+        page = console_page(b, f"/console/calls/{call_sid}")  # node B's console
+        table = page.split('<h2 id="streams-heading">Media streams</h2>', 1)[1]
+        table = table.split("</table>", 1)[0]
+        assert rows[0].sid in table and rows[1].sid in table
+    finally:
+        b.stop()
+        a.stop()
+        drop_schema(schema)
