@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -100,27 +101,32 @@ def test_a_calls_streams_are_stored_and_listed_on_its_page(
     daemon: DaemonProcess, webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
 ) -> None:
     down = f"ws://127.0.0.1:{free_port()}/"  # nothing listens: the agent is down
-    verbs = (
-        f'<Start><Stream url="{agent.url}?fork" name="fork" track="both_tracks"/></Start>',
-        f'<Start><Stream url="{agent.url}?again" name="fork"/></Start>',  # the name is taken
-        f'<Start><Stream url="{down}" name="down"/></Start>',
-        f'<Connect><Stream url="{agent.url}?bot" name="bot"/></Connect>',
-        '<Stop><Stream name="fork"/></Stop>',
-        '<Pause length="1"/>',
-    )
-    url = webhooks.route(f"/voice/{dial}", rcml(*verbs))
-    daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
-    call(daemon, dial, tmp_path / "heard.wav", "--seconds", "10")
+    with socket.create_server(("127.0.0.1", 0)) as mute:  # accepts, never answers the handshake
+        silent = f"ws://127.0.0.1:{mute.getsockname()[1]}/"
+        verbs = (
+            f'<Start><Stream url="{agent.url}?fork" name="fork" track="both_tracks"/></Start>',
+            f'<Start><Stream url="{agent.url}?again" name="fork"/></Start>',  # the name is taken
+            f'<Start><Stream url="{down}" name="down"/></Start>',
+            f'<Start><Stream url="{silent}" name="silent"/></Start>',
+            '<Stop><Stream name="silent"/></Stop>',  # stopped before it connected
+            f'<Connect><Stream url="{agent.url}?bot" name="bot"/></Connect>',
+            '<Stop><Stream name="fork"/></Stop>',
+            '<Pause length="1"/>',
+        )
+        url = webhooks.route(f"/voice/{dial}", rcml(*verbs))
+        daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=url)
+        call(daemon, dial, tmp_path / "heard.wav", "--seconds", "10")
     [voice] = webhooks.wait_for(f"/voice/{dial}", 1)
     call_sid = voice.params["CallSid"]
 
-    rows = stream_rows(daemon, call_sid, 4)
+    rows = stream_rows(daemon, call_sid, 5)
 
     described = [(r.name, r.url, r.track, r.started_by, r.status, r.error_code) for r in rows]
     assert described == [
         ("fork", f"{agent.url}?fork", "both_tracks", "start", "stopped", None),
         ("fork", f"{agent.url}?again", "inbound_track", "start", "failed", 31941),
         ("down", down, "inbound_track", "start", "failed", 31902),
+        ("silent", silent, "inbound_track", "start", "stopped", None),
         ("bot", f"{agent.url}?bot", "inbound_track", "connect", "stopped", None),
     ]
     assert all(r.call_sid == call_sid and r.account_sid == daemon.account_sid for r in rows)
@@ -128,7 +134,7 @@ def test_a_calls_streams_are_stored_and_listed_on_its_page(
     assert rows[1].error_message == "a stream named 'fork' is running"
     assert rows[2].error_message
     started = {e["streamSid"] for e in agent.events("start")}
-    assert started == {rows[0].sid, rows[3].sid}  # the sids the agent was told
+    assert started == {rows[0].sid, rows[4].sid}  # the sids the agent was told
 
     page = console_page(daemon, f"/console/calls/{call_sid}")
     section = page.split('<h2 id="streams-heading">Media streams</h2>', 1)[1]
