@@ -256,6 +256,8 @@ def test_canceled_and_completed_end_a_ringing_call_canceled_with_480(
 def test_a_redirect_during_an_answered_dial_ends_the_callee_and_goes_on_with_the_caller(
     daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
 ) -> None:
+    """Twilio requests the Dial's action when the call is modified during the Dial, and does
+    not run what it returns: the redirect's document goes on (its Pause, then Hangup)."""
     action = webhooks.route(f"/dial-action/{dial}", rcml("<Hangup/>"))
     status = webhooks.route(f"/status/{dial}", QUIET)
     with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as callee:
@@ -282,8 +284,46 @@ def test_a_redirect_during_an_answered_dial_ends_the_callee_and_goes_on_with_the
         assert 0.9 < time.monotonic() - started < 8
     callbacks = webhooks.wait_for(f"/status/{dial}", 3)
     assert [r.params["CallStatus"] for r in callbacks] == ["ringing", "in-progress", "completed"]
+    [posted] = webhooks.wait_for(f"/dial-action/{dial}", 1)
+    assert posted.params["CallSid"] == sid
+    assert posted.params["DialCallStatus"] == "completed"
+    assert posted.params["CallStatus"] == "in-progress"  # the call went on elsewhere
+    assert int(posted.params["DialCallDuration"]) >= 0 and posted.params["DialCallSid"]
     time.sleep(0.3)
-    assert webhooks.requests(f"/dial-action/{dial}") == []  # the redirect replaced the action
+    assert len(webhooks.requests(f"/dial-action/{dial}")) == 1
+
+
+def test_an_api_hang_up_during_an_answered_dial_still_posts_the_dial_action(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    """As when the caller hangs up: both legs end and the action learns the outcome."""
+    action = webhooks.route(f"/dial-action/{dial}", rcml("<Say>never heard</Say>"))
+    status = webhooks.route(f"/status/{dial}", QUIET)
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as callee:
+        voice = webhooks.route(
+            f"/voice/{dial}", rcml(f'<Dial action="{action}"><Sip>{callee.uri}</Sip></Dial>')
+        )
+        daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, StatusCallback=status)
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp,
+                scenario("uac_bridged_daemon_hangs_up.xml", workdir),
+                daemon.sip_port,
+                service=dial,
+                workdir=workdir,
+            )
+            sid = answered_call(webhooks, f"/status/{dial}")
+            call = sdk(daemon).calls(sid).update(status="completed")
+            assert call.status == "completed"
+            code, logs = callee.wait(15)
+            assert code == 0, logs[-3000:]  # the callee got its BYE
+            caller.result(timeout=30)  # the caller got ours (its scenario expects a re-INVITE)
+    [posted] = webhooks.wait_for(f"/dial-action/{dial}", 1)
+    assert posted.params["CallSid"] == sid
+    assert (posted.params["DialCallStatus"], posted.params["CallStatus"]) == (
+        "completed",
+        "completed",
+    )
 
 
 def test_a_transferred_call_is_controlled_by_its_own_sid(

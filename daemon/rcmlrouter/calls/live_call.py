@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Final, Protocol
 
 from rcmlrouter.rcml.model import Stream
-from rcmlrouter.rcml.ports import RedirectTarget
+from rcmlrouter.rcml.ports import STEERING, RedirectTarget
 
 # End causes that come from the far end (or the network) and interrupt the running RCML. An
 # answered outgoing call can only end with the first and the last of them.
@@ -181,3 +181,10 @@ class LiveCall:
             self.remote_ended = True
             if self.task is not None:
                 self.task.cancel()
+
+
+def stopped_by_redirect() -> bool:
+    """Whether this call task's cancellation is a redirect from the API (its steering's), not
+    the end of the call: the stopped verb cleans up and the call goes on with the new document."""
+    live = STEERING.get()
+    return isinstance(live, LiveCall) and live.redirecting

@@ -19,13 +19,13 @@ import structlog
 
 from rcmlrouter.calls.call_events import post_action_after_hangup
 from rcmlrouter.calls.call_state import CallState
-from rcmlrouter.calls.live_call import LiveCall
+from rcmlrouter.calls.live_call import stopped_by_redirect
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.media.recorder import RecordingResult
 from rcmlrouter.media.session import MediaSession
 from rcmlrouter.rcml.model import Record
-from rcmlrouter.rcml.ports import STEERING, RecordingOutcome
+from rcmlrouter.rcml.ports import RecordingOutcome
 from rcmlrouter.services import MediaServices
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import API_VERSION, Recording
@@ -60,7 +60,7 @@ async def record_call(
     try:
         result = await asyncio.shield(recording)
     except asyncio.CancelledError:
-        if _redirected() and not session.closed.done():  # the call goes on elsewhere
+        if stopped_by_redirect() and not session.closed.done():  # the call goes on elsewhere
             if session.stop_recording():
                 result = await recording
                 await _store(state, wiring, media, sid, result, started)
@@ -77,12 +77,6 @@ async def record_call(
     await _store(state, wiring, media, sid, result, started)
     params = _deliver(state, wiring, verb, sid, result, hung_up=result.reason == "hangup")
     return RecordingOutcome(params, caller_hung_up=result.reason == "hangup")
-
-
-def _redirected() -> bool:
-    """Whether the call's task was cancelled by a redirect from the API (its steering)."""
-    live = STEERING.get()
-    return isinstance(live, LiveCall) and live.redirecting
 
 
 async def _store(
