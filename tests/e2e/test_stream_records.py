@@ -7,6 +7,8 @@ the other node's console lists the streams of a call on the first."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import email.utils
 import html
 import re
 import socket
@@ -219,3 +221,42 @@ def test_another_nodes_console_lists_the_streams_of_a_call(
         b.stop()
         a.stop()
         drop_schema(schema)
+
+
+def test_a_stream_cut_by_a_crash_ends_with_its_call_at_the_restart(
+    webhooks: WebhookServer, dial: str, agent: StreamAgent, tmp_path: Path
+) -> None:
+    node = DaemonProcess(tmp_path / "node", RCMLROUTER_STREAMS_ALLOW_INSECURE="true").start()
+    try:
+        verbs = (f'<Start><Stream url="{agent.url}" name="fork"/></Start>', '<Pause length="20"/>')
+        node.create_number(
+            PhoneNumber=dial, isSIP="true", VoiceUrl=webhooks.route(f"/voice/{dial}", rcml(*verbs))
+        )
+
+        def caller() -> None:
+            with contextlib.suppress(AssertionError):  # its daemon dies: nobody hangs up
+                call(node, dial, tmp_path / "heard.wav", "--seconds", "6")
+
+        calling = threading.Thread(target=caller)
+        calling.start()
+        [voice] = webhooks.wait_for(f"/voice/{dial}", 1)
+        call_sid = voice.params["CallSid"]
+        deadline = time.monotonic() + 10
+        while not agent.events("media"):  # streaming
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)  # the in-progress row is written (a batch every 50 ms)
+        node.kill()
+        calling.join(20)
+        node.start()  # the restart closes the cut call, and its stream with it
+
+        [row] = stream_rows(node, call_sid, 1)
+        with node.api() as api:
+            record = api.get(f"/Calls/{call_sid}.json").json()
+        assert record["status"] == "completed"
+        assert (row.name, row.status) == ("fork", "stopped")
+        assert row.date_ended is not None and row.date_created <= row.date_ended < time.time()
+        ended = email.utils.parsedate_to_datetime(record["end_time"]).timestamp()
+        assert row.date_ended == pytest.approx(ended, abs=1.0)
+    finally:
+        node.stop()

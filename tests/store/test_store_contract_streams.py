@@ -72,3 +72,27 @@ async def test_streams_are_pruned_with_their_calls(store: Store) -> None:
     assert await store.call_streams(old) == []
     assert len(await store.call_streams(running)) == 1
     assert len(await store.call_streams(young_orphan.call_sid)) == 1
+
+
+async def test_streams_a_crash_left_running_end_with_their_calls(store: Store) -> None:
+    def call(sid: str, end: float) -> CallRecord:
+        return CallRecord(
+            sid, AC, None, "a", "b", "inbound", "completed", None, 1.0, 2.0, end, 1.0, 200
+        )
+
+    cut, alive = "CA" + "4" * 32, "CA" + "5" * 32
+    await store.write_journal([call(cut, 77.0)], [], [])  # closed by recovery at 77
+    running, failed = stream(cut, at=40.0), replace(stream(cut, at=41.0), status="failed")
+    late = stream(cut, at=90.0)  # began after its call's last sign of life: ends as it began
+    orphan, elsewhere = stream("CA" + "6" * 32, at=42.0), stream(alive, at=43.0)
+    await store.save_streams([running, failed, late, orphan, elsewhere])
+    assert await store.end_streams([]) == 0
+    assert await store.end_streams([cut, orphan.call_sid]) == 3
+    rows = {s.sid: s for s in await store.call_streams(cut)}
+    assert (rows[running.sid].status, rows[running.sid].date_ended) == ("stopped", 77.0)
+    assert (rows[late.sid].status, rows[late.sid].date_ended) == ("stopped", 90.0)
+    assert rows[failed.sid] == failed  # over already: untouched
+    (left,) = await store.call_streams(orphan.call_sid)  # no call row: ends when last heard of
+    assert (left.status, left.date_ended) == ("stopped", 42.0)
+    assert (await store.call_streams(alive))[0].status == "in-progress"
+    assert await store.end_streams([cut]) == 0

@@ -1,5 +1,6 @@
 """Media stream rows (migration 0022), for both engines: upserts in the order they were made
-(a stream's row at start, then its update) and a call's streams for its page."""
+(a stream's row at start, then its update), a call's streams for its page, and the streams a
+crash left ``in-progress`` ended with their calls."""
 
 # ruff: noqa: S608  (SQL is assembled from constant column lists; values are bound)
 from __future__ import annotations
@@ -8,7 +9,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Final
 
-from rcmlrouter.store.sql import SqlStore, Unit, execute_many
+from rcmlrouter.store.sql import SqlStore, Unit, change, execute_many
 from rcmlrouter.store.stream_records import StreamRecord
 
 _FIELDS: Final = [f.name for f in dataclasses.fields(StreamRecord)]
@@ -43,6 +44,21 @@ class StreamQueries(SqlStore):
                 yield from execute_many(STREAM_UPSERT, values)
 
         await self.write_unit(unit, idempotent=True)
+
+    async def end_streams(self, call_sids: Sequence[str]) -> int:
+        """The streams of ``call_sids`` still ``in-progress`` (their node stopped with the
+        calls: ``calls/recovery.py`` closed them) are ``stopped`` at their call's end (or when
+        last written, if later: a call cut at its answer ends at it); how many."""
+        if not call_sids:
+            return 0
+        in_calls, values = self.dialect.in_list("call_sid", list(call_sids))
+        sql = (
+            "UPDATE streams SET status = 'stopped', date_updated = COALESCE((SELECT CASE "
+            "WHEN c.end_time > streams.date_updated THEN c.end_time ELSE streams.date_updated END "
+            "FROM calls c WHERE c.sid = streams.call_sid), date_updated) "
+            f"WHERE {in_calls} AND status = 'in-progress'"
+        )
+        return await self.write_unit(lambda: change(sql, values), idempotent=True)
 
     async def call_streams(self, call_sid: str, limit: int = 50) -> list[StreamRecord]:
         """The streams of ``call_sid``, in the order they began (a call's page)."""
