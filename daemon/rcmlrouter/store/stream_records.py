@@ -3,7 +3,8 @@
 
 The call's node writes it as the stream goes (``calls/call_streams.py``, through a batch
 writer): ``in-progress`` when opened, then ``stopped``, or ``failed`` with Twilio's error code
-and message (a refused stream is a ``failed`` row from the start).
+and message (a refused stream is a ``failed`` row from the start). A row a crash left
+``in-progress`` is ``stopped`` with its call at the restart or take-over (``end_streams``).
 """
 
 from __future__ import annotations
