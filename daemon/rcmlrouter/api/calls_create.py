@@ -50,6 +50,7 @@ from rcmlrouter.api.form import Params, check_url, invalid
 from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError, NotFoundError, RcmlParseError
+from rcmlrouter.media.track_recording import CHANNELS, TRACKS
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.routing.numbers import to_e164
 from rcmlrouter.store.base import Store
@@ -89,8 +90,6 @@ UNSUPPORTED: Final[dict[str, tuple[str, str | None]]] = {
     "CallReason": ("branded calls are not supported", None),
     "CallerId": ("set From (the caller ID of a call to a sip: URI)", None),
     "Trim": ("recordings are kept as recorded", "do-not-trim"),
-    "RecordingChannels": ("recordings are mono", "mono"),
-    "RecordingTrack": ("Record=true records what the called party says", "inbound"),
     "RecordingStatusCallbackEvent": ("only the completed event is sent", "completed"),
     "Transcribe": ("transcription is not supported", "false"),
     "TranscribeCallback": ("transcription is not supported", None),
@@ -343,8 +342,16 @@ def read_callbacks(params: Params, events: list[str], settings: ApiSettings) -> 
     }
 
 
+def _choice(params: Params, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = params.text(name) or default
+    if value not in allowed:
+        raise invalid(name, f"{value[:40]!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 def read_setup(params: Params) -> dict[str, Any]:
-    """``Timeout``, ``TimeLimit``, ``SendDigits``, ``SipAuthUsername`` / ``SipAuthPassword``."""
+    """``Timeout``, ``TimeLimit``, ``SendDigits``, ``SipAuthUsername`` / ``SipAuthPassword``,
+    ``Record`` with ``RecordingTrack`` and ``RecordingChannels``."""
     timeout_text = params.text("Timeout")
     timeout = 60
     if timeout_text:
@@ -362,6 +369,8 @@ def read_setup(params: Params) -> dict[str, Any]:
         "timeout": timeout,
         "time_limit": params.integer("TimeLimit", DEFAULT_TIME_LIMIT, 1, MAX_TIME_LIMIT),
         "record": params.boolean("Record") or False,
+        "recording_track": _choice(params, "RecordingTrack", TRACKS, "both"),
+        "recording_channels": _choice(params, "RecordingChannels", CHANNELS, "mono"),
         "send_digits": digits,
         "sip_auth_username": username,
         "sip_auth_password": password,

@@ -260,7 +260,10 @@ class OutboundCall:
             return
         sid = new_sid("RE")
         path = media.recordings_dir / self.state.account_sid / f"{sid}.wav"
-        if leg.media.start_call_recording(path, float(self.request.time_limit) + 60):
+        request = self.request
+        limit = float(request.time_limit) + 60
+        track, channels = request.recording_track, request.recording_channels
+        if leg.media.start_call_recording(path, limit, track, channels):
             self.recording = (sid, time.time())
 
     async def _stop_recording(self, leg: OutboundLeg) -> None:
@@ -273,7 +276,10 @@ class OutboundCall:
         callback = None
         if request.recording_status_callback:
             callback = (request.recording_status_callback, request.recording_status_callback_method)
-        await store_call_recording(self.state, self.wiring, media, (*recording, duration), callback)
+        channels = 2 if request.recording_channels == "dual" else 1
+        await store_call_recording(
+            self.state, self.wiring, media, (*recording, duration), callback, channels
+        )
 
     def _on_progress(self, response: SipResponse) -> None:
         if not self._rang and response.status in (180, 183):

@@ -86,8 +86,13 @@ async def _store(
     sid: str,
     result: RecordingResult,
     started: float,
+    *,
+    source: str = "RecordVerb",
+    channels: int = 1,
 ) -> None:
-    row = Recording(sid, state.account_sid, state.call_sid, round(result.duration, 3), started)
+    duration = round(result.duration, 3)
+    row = Recording(sid, state.account_sid, state.call_sid, duration, started, source=source,
+                    channels=channels)  # fmt: skip
     try:
         await asyncio.shield(media.save_recording(row))
     except Exception as exc:  # noqa: BLE001 - the call goes on; the file is there
@@ -149,17 +154,23 @@ async def store_call_recording(
     media: MediaServices,
     recording: tuple[str, float, float],
     callback: tuple[str, str] | None,
+    channels: int = 1,
 ) -> None:
     """A whole-call recording (``Record=true`` of an API call; ``recording`` is its sid, start
-    time and duration): its store row, and its ``RecordingStatusCallback`` (URL, method)
-    through the outbox with ``RecordingSource`` ``OutboundAPI``."""
+    time and duration; ``channels`` 2 for ``RecordingChannels=dual``): its store row (source
+    ``OutboundAPI``), and its ``RecordingStatusCallback`` (URL, method) through the outbox with
+    ``RecordingSource`` ``OutboundAPI``."""
     sid, started, duration = recording
     result = RecordingResult(media.recordings_dir / state.account_sid / f"{sid}.wav", duration,
                              "hangup", "")  # fmt: skip
-    await _store(state, wiring, media, sid, result, started)
+    await _store(state, wiring, media, sid, result, started, source="OutboundAPI",
+                 channels=channels)  # fmt: skip
     if callback is None:
         return
     url = recording_url(wiring.services.config.api_base_url, state.account_sid, sid)
     action = {"RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": str(round(duration))}
-    params = _status_params(state, action, duration) | {"RecordingSource": "OutboundAPI"}
+    params = _status_params(state, action, duration) | {
+        "RecordingSource": "OutboundAPI",
+        "RecordingChannels": str(channels),
+    }
     wiring.services.outbox.enqueue(sid, state.account_sid, 0, callback[0], callback[1], params)
