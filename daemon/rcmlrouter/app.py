@@ -109,12 +109,11 @@ class Daemon:
         assert self.originate is not None
         self.originate.adopt(claim.calls)  # calls an earlier run left queued: dialled now
         assert self.supervisor is not None
-        local_control = LocalCallControl(self.supervisor)
-        await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
+        local_control = LocalCallControl(self.supervisor, services.conferences)
+        await cluster.open_commands(local_control.command)  # other nodes' commands, our calls
         control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing, self.originate, control,
-            call_streams=self.supervisor,
+            config, store, services, self.health_report, self.outgoing, self.originate, control
         )  # fmt: skip
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),
