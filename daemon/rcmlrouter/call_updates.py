@@ -59,6 +59,7 @@ class CallUpdate:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     base_url: str | None = None  # relative URLs inside ``twiml`` resolve against it
+    time_limit: int | None = None  # seconds the call may last from its answer, from now on
     kind: ClassVar[str] = UPDATE
 
     @property
@@ -67,12 +68,19 @@ class CallUpdate:
 
     @property
     def empty(self) -> bool:
-        return self.status is None and not self.redirects and self.status_callback is None
+        return (
+            self.status is None
+            and not self.redirects
+            and self.status_callback is None
+            and self.time_limit is None
+        )
 
     def to_wire(self) -> dict[str, str]:
         """Its fields for a JSON NOTIFY payload (compact: defaults left out, a long ``Twiml``
         deflated: a payload holds at most 8,000 bytes)."""
         fields = {k: v for k, v in asdict(self).items() if v is not None and v != "POST"}
+        if self.time_limit is not None:
+            fields["time_limit"] = str(self.time_limit)
         twiml = fields.pop("twiml", None)
         if twiml is not None:
             if len(twiml) > 512:
@@ -84,9 +92,11 @@ class CallUpdate:
 
     @classmethod
     def from_wire(cls, fields: dict[str, Any]) -> CallUpdate:
-        values = {k: str(v) for k, v in fields.items() if k in _FIELDS}
+        values: dict[str, Any] = {k: str(v) for k, v in fields.items() if k in _FIELDS}
         if "twiml_z" in fields:
             values["twiml"] = zlib.decompress(base64.b64decode(str(fields["twiml_z"]))).decode()
+        if "time_limit" in values:
+            values["time_limit"] = int(values["time_limit"])
         return cls(**values)
 
 

@@ -39,7 +39,7 @@ from aiohttp import web
 from rcmlrouter.api import records
 from rcmlrouter.api.auth import authorize, controls
 from rcmlrouter.api.context import STORE_KEY, call_control_of, settings_of
-from rcmlrouter.api.form import Params, check_url, invalid
+from rcmlrouter.api.form import MAX_TIME_LIMIT, MAX_TWIML, Params, check_url, invalid
 from rcmlrouter.api.render import Resource, render, strip_format
 from rcmlrouter.call_updates import (
     CANCELED,
@@ -59,10 +59,8 @@ from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import Account, CallRecord, LiveCall
 
-MAX_TWIML = 4000
 NOT_IN_PROGRESS = 21220
 UNSUPPORTED_PARAMS: Final[dict[str, str]] = {
-    "TimeLimit": "a running call's time limit cannot be changed",
     # Restcomm's own call modification parameters
     "MoveConnectedCallLeg": "moving a connected leg is not supported",
     "MoveConnectedCallLegUrl": "moving a connected leg is not supported",
@@ -115,7 +113,15 @@ def read_update(params: Params, base_url: str | None) -> CallUpdate:
         status_callback=callback,
         status_callback_method=params.method("StatusCallbackMethod") or "POST",
         base_url=base_url,
+        time_limit=_time_limit(params),
     )
+
+
+def _time_limit(params: Params) -> int | None:
+    """``TimeLimit``: the most seconds the call may last (from its answer), 1 to 4 hours."""
+    if not params.text("TimeLimit"):
+        return None
+    return params.integer("TimeLimit", MAX_TIME_LIMIT, 1, MAX_TIME_LIMIT)
 
 
 def _url(params: Params, name: str, base_url: str | None, code: int) -> str | None:

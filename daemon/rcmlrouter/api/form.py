@@ -13,6 +13,8 @@ from rcmlrouter.errors import ApiError
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FRIENDLY_NAME = 64
 MAX_URL = 2048
+MAX_TWIML = 4000  # Twiml of POST Calls and of a call update (Twilio's limit)
+MAX_TIME_LIMIT = 86_400  # TimeLimit of a call, seconds (Twilio: 24 h at most; 4 h by default)
 _TRUE_FALSE = {"true": True, "false": False}
 
 

@@ -160,6 +160,9 @@ class LocalCallControl:
                     await asyncio.shield(moved)
             except TimeoutError as exc:  # the journal retries; the API answers 503
                 raise StoreUnavailableError(f"no commit within {COMMIT_WAIT:g} s") from exc
+        if update.time_limit is not None and status is None:
+            live.limit_time(update.time_limit)
+            log.info("call.api_time_limit", call_sid=call_sid, seconds=update.time_limit)
         if status in (COMPLETED, CANCELED):
             live.interrupt(API_HANGUP if status == COMPLETED else CANCELED)
             closed = await live.wait_closed(CLOSE_WAIT)
