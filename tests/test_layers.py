@@ -218,6 +218,7 @@ CALLS_TIERS = (
     ("call_media", "transfer"),
     ("bridge", "call_streams"),
     ("conference_call",),
+    ("media_leg",),
     ("inbound_leg", "transferred_call", "conference_leg", "outbound_leg"),
     ("inbound_call", "outbound_call"),
     ("supervisor",),

@@ -121,6 +121,17 @@ class Params:
             return value
         return check_url(name, value, base)
 
+    def address(self, name: str) -> str | None:
+        """An address parameter (``To``, ``From``); a leading ``+`` sent unencoded
+        (``-d To=+1…``) arrives as a space and is read as ``+`` again (an address never starts
+        with a space)."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if value[:1] == " " and value[1:2].isdigit():
+            value = "+" + value[1:]
+        return value.strip()
+
     def method(self, name: str) -> str | None:
         """None when absent, "" to reset, else GET or POST (21503)."""
         value = self.text(name)
@@ -129,6 +140,25 @@ class Params:
         if value.upper() not in ("GET", "POST"):
             raise invalid(name, f"{value!r} is not GET or POST", 21503)
         return value.upper()
+
+
+# Twilio's parameters a create does not implement: name -> (why, the one value accepted because
+# it means what rcmlrouter does anyway, or None)
+Unsupported = Mapping[str, tuple[str, str | None]]
+
+
+def refuse_unsupported(
+    params: Params, unsupported: Unsupported, *, empty_is_absent: bool = False
+) -> None:
+    """400 (20001) naming the first parameter of ``unsupported`` that is sent (never ignored),
+    unless with its accepted value; an empty value is absent when ``empty_is_absent``."""
+    for name, (why, allowed) in unsupported.items():
+        value = params.text(name)
+        if value is None or (empty_is_absent and value == ""):
+            continue
+        if allowed is not None and value.lower() == allowed:
+            continue
+        raise invalid(name, f"not supported by rcmlrouter ({why})")
 
 
 def check_url(name: str, value: str, base: str | None) -> str:
