@@ -98,6 +98,7 @@ class OutgoingCall:
         self._dialog: Dialog | None = None
         self._ack: SipRequest | None = None
         self._provisional = False
+        self._responded = False
         self._cancel_cause: str | None = None
         self._cancel_sent = False
         self._cancel_reason: str | None = None
@@ -126,6 +127,11 @@ class OutgoingCall:
         if self.destination is None:
             raise RuntimeError("the outgoing call is not sent yet")
         return self.destination
+
+    @property
+    def responded(self) -> bool:
+        """Any response came (100 Trying included): the next hop took the INVITE."""
+        return self._responded
 
     def on_progress(self, callback: Callable[[SipResponse], None]) -> None:
         """``callback(response)`` for each provisional response but 100 (180, 183 + SDP...)."""
@@ -180,7 +186,7 @@ class OutgoingCall:
         self._fail(status, reason, cause)
 
     def on_provisional(self, response: SipResponse) -> None:
-        self._provisional = True
+        self._provisional = self._responded = True
         if self._cancel_cause is not None:  # also after the call ended for the application
             self._send_cancel()
         if response.status == 100 or self.ended.done():
@@ -195,6 +201,7 @@ class OutgoingCall:
             self._progress(response)
 
     def on_result(self, response: SipResponse | None) -> None:
+        self._responded = self._responded or response is not None
         if response is None:
             self._on_no_response()
         elif response.status < 300:
