@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from support.daemon import DaemonProcess
+from support.sip_callee import SipCallee
 from support.sipp import run_sipp, scenario
 from support.sipp_uas import SippUas, free_port
 from support.webhooks import Reply, WebhookServer, rcml
@@ -36,8 +37,8 @@ class Trunks:
         self.a = free_port()
         self.b = free_port()
 
-    def uas(self, port: int, name: str | Path, workdir: Path) -> SippUas:
-        uas = SippUas(name, workdir)
+    def uas(self, port: int, name: str | Path, workdir: Path, calls: int = 1) -> SippUas:
+        uas = SippUas(name, workdir, calls=calls)
         uas.port = port
         return uas
 
@@ -212,6 +213,22 @@ def test_busy_on_the_first_trunk_does_not_fail_over(
     assert request.params["DialSipResponseCode"] == "486"
 
 
+def test_no_failover_once_the_callee_rang(daemon, webhooks, workdir, dial, trunks) -> None:
+    action = dial_number(daemon, webhooks, dial, '<Reject reason="busy"/>')
+    b = SilentPort(trunks.b)
+    try:
+        with trunks.uas(trunks.a, "uas_trunk_ring_503.xml", workdir) as a:
+            caller(daemon, workdir, dial, "uac_refused.xml.in", code="486")
+            finished(a)
+        [request] = webhooks.wait_for(action, 1)
+        time.sleep(0.3)
+        assert b.received() == []
+    finally:
+        b.close()
+    assert request.params["DialCallStatus"] == "failed"
+    assert request.params["DialSipResponseCode"] == "503"
+
+
 def test_503_on_both_trunks_fails_with_the_last_trunks_answer(
     daemon, webhooks, workdir, dial, trunks
 ) -> None:
@@ -268,3 +285,34 @@ def test_an_api_call_fails_over_and_completes_through_the_second_trunk(
         "in-progress",
         "completed",
     ]
+
+
+def test_a_failover_try_takes_a_slot_of_the_next_trunks_cps(tmp_path_factory, workdir) -> None:
+    """Two calls fail over from ``a`` at once; ``b`` (1 call/s) gets them a second apart."""
+    with SipCallee() as b:
+        a = SippUas("uas_trunk_503.xml", workdir, calls=2)
+        daemon = DaemonProcess(
+            tmp_path_factory.mktemp("paced"),
+            RCMLROUTER_OUTBOUND_CPS="50",
+            RCMLROUTER_DIAL_DEFAULT_TRUNK="a",
+            RCMLROUTER_TRUNKS_A_URI=f"sip:127.0.0.1:{a.port}",
+            RCMLROUTER_TRUNKS_A_FAILOVER="b",
+            RCMLROUTER_TRUNKS_B_URI=f"sip:127.0.0.1:{b.port}",
+            RCMLROUTER_TRUNKS_B_CPS="1",
+        ).start()
+        try:
+            daemon.create_number(PhoneNumber=FROM)
+            data = {"From": FROM, "Twiml": "<Response><Hangup/></Response>"}
+            with a, daemon.api() as api:
+                sids = [
+                    api.post("/Calls.json", data={**data, "To": f"+1555000400{i}"}).json()["sid"]
+                    for i in range(2)
+                ]
+                finished(a)
+                records = [call_record(daemon, sid, "completed") for sid in sids]
+        finally:
+            daemon.stop()
+        arrivals = sorted({i.call_id: i.at for i in b.invites}.values())
+    assert [r["sip_response_code"] for r in records] == [200, 200]
+    assert len(arrivals) == 2
+    assert 0.8 <= arrivals[1] - arrivals[0] <= 1.6, arrivals

@@ -14,12 +14,14 @@ The call is one task of the supervisor (a :class:`~rcmlrouter.calls.live_call.Li
 
 Durability: the queued record holds the request (``CallRecord.originate``). The ``initiated``
 record, which clears it, is committed **before** the INVITE leaves, so a crash dials a call
-again only if it never reached the network. Status callbacks (``StatusCallbackEvent``:
-initiated, ringing, answered, completed; only completed by default) go through the durable
-outbox in order with ``SequenceNumber``, ``Timestamp`` and ``CallbackSource``
-(``calls/call_events.py``). Once answered the call runs ``Twiml``, or the document at ``Url``
-/ the ``ApplicationSid``'s voice URL (``FallbackUrl`` on failure), through the executor as an
-inbound call runs its own, with ``Direction=outbound-api``; ``SendDigits`` are sent first.
+again only if it never reached the network (a number's later tries on its trunk's failover
+chain, ``calls/trunk_chain.py``, are the same call: never dialled again either). Status
+callbacks (``StatusCallbackEvent``: initiated, ringing, answered, completed; only completed by
+default) go through the durable outbox in order with ``SequenceNumber``, ``Timestamp`` and
+``CallbackSource`` (``calls/call_events.py``). Once answered the call runs ``Twiml``, or the
+document at ``Url`` / the ``ApplicationSid``'s voice URL (``FallbackUrl`` on failure), through
+the executor as an inbound call runs its own, with ``Direction=outbound-api``; ``SendDigits``
+are sent first.
 """
 
 from __future__ import annotations

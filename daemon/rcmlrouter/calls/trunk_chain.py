@@ -180,7 +180,7 @@ class TrunkChain:
     def _no_response(self, call: OutgoingCall) -> None:
         if call is self.call and not (call.responded or call.result.done() or self._stopped):
             self._silent = True
-            call.cancel("no response")
+            call.time_out()  # a local 408, as Timer B would say (the last try's, if it stays)
 
 
 __all__ = ["FAILOVER_STATUSES", "MIN_TRY", "TrunkChain", "failover_reason"]

@@ -152,6 +152,11 @@ class OutgoingCall:
         is ACKed and BYEd. No-op once answered or ended."""
         self._cancel("cancel", reason)
 
+    def time_out(self) -> None:
+        """Give up as the ring timeout does (a trunk's ``failover_timeout``): ``ended`` =
+        "timeout", ``result`` a local 408 when nothing came (487 after a provisional one)."""
+        self._cancel("timeout", "no answer")
+
     async def hangup(self, reason: str | None = None) -> None:
         """End the call; idempotent. Answered: BYE, awaits its response or 64*T1 (``ended`` =
         "local-bye"). Not answered: :meth:`cancel`, awaits ``ended``."""
