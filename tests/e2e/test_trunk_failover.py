@@ -316,3 +316,39 @@ def test_a_failover_try_takes_a_slot_of_the_next_trunks_cps(tmp_path_factory, wo
     assert [r["sip_response_code"] for r in records] == [200, 200]
     assert len(arrivals) == 2
     assert 0.8 <= arrivals[1] - arrivals[0] <= 1.6, arrivals
+
+
+def test_a_refused_tcp_connection_fails_over_at_once(tmp_path_factory) -> None:
+    """Trunk ``a`` over TCP with nothing listening: the refused connection moves the API call
+    to ``b`` at once (well before ``a``'s failover_timeout)."""
+    closed = free_port(socket.SOCK_STREAM)
+    with SipCallee() as b:
+        daemon = DaemonProcess(
+            tmp_path_factory.mktemp("tcp"),
+            RCMLROUTER_DIAL_DEFAULT_TRUNK="a",
+            RCMLROUTER_TRUNKS_A_URI=f"sip:127.0.0.1:{closed}",
+            RCMLROUTER_TRUNKS_A_TRANSPORT="tcp",
+            RCMLROUTER_TRUNKS_A_FAILOVER="b",
+            RCMLROUTER_TRUNKS_A_FAILOVER_TIMEOUT="5",
+            RCMLROUTER_TRUNKS_B_URI=f"sip:127.0.0.1:{b.port}",
+        ).start()
+        try:
+            daemon.create_number(PhoneNumber=FROM)
+            started = time.monotonic()
+            with daemon.api() as api:
+                data = {
+                    "To": "+15550004100",
+                    "From": FROM,
+                    "Twiml": "<Response><Hangup/></Response>",
+                }
+                sid = api.post("/Calls.json", data=data).json()["sid"]
+            record = call_record(daemon, sid, "completed")
+            elapsed = time.monotonic() - started
+            reasons = [
+                e.get("reason") for e in logged(daemon) if e["event"] == "dial.trunk_failover"
+            ]
+        finally:
+            daemon.stop()
+        assert len(b.invites) == 1
+    assert record["sip_response_code"] == 200 and elapsed < 3
+    assert reasons == ["transport"]
