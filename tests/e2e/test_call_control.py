@@ -139,6 +139,27 @@ def test_sdk_hangup_ends_the_call_with_its_callbacks_once_in_order(
     assert "not in-progress" in ended.value.msg
 
 
+def test_time_limit_update_ends_the_call_that_long_after_its_answer(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    """``TimeLimit`` on a live call counts from its answer: set to 3 s a second in, the call
+    ends about 3 s after it was answered (not 3 s after the update, not after the 20 s pause)."""
+    status_path = number_in_pause(daemon, webhooks, dial)
+    with sipp_call(daemon, workdir, dial) as caller:
+        sid = answered_call(webhooks, status_path)
+        answered = time.monotonic()
+        time.sleep(1.0)
+        call = sdk(daemon).calls(sid).update(time_limit=3)
+        assert call.status == "in-progress"
+        result = caller.result(timeout=30)
+        ended = time.monotonic() - answered
+    assert result.ok, result.errors[-2000:]  # SIPp got our BYE
+    assert 2.5 < ended < 3.9, ended
+    callbacks = webhooks.wait_for(status_path, 3)
+    assert callbacks[-1].params["CallStatus"] == "completed"
+    assert int(callbacks[-1].params["CallDuration"]) == 3
+
+
 def test_status_callback_moves_mid_call_and_canceled_leaves_an_answered_call(
     daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
 ) -> None:
@@ -185,7 +206,7 @@ def test_restcomm_base_and_refusals(
             (post(twilio, Status="busy"), 20001),
             (post(twilio, Twiml="<Response><Pause"), 12100),
             (post(twilio, Twiml="<Response>" + "<Pause/>" * 600 + "</Response>"), 20001),
-            (post(twilio, TimeLimit="10"), 20001),
+            (post(twilio, TimeLimit="0"), 20001),
             (post(twilio, StatusCallback="not a url"), 21609),
         ]
         for response, code in refusals:

@@ -46,7 +46,7 @@ from rcmlrouter.api import records
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import ApiSettings, settings_of, store_of
 from rcmlrouter.api.flavour import Flavour, flavour_of
-from rcmlrouter.api.form import Params, check_url, invalid
+from rcmlrouter.api.form import MAX_TIME_LIMIT, MAX_TWIML, Params, check_url, invalid
 from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError, NotFoundError, RcmlParseError
@@ -58,9 +58,7 @@ from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import Account, CallRecord, OriginateRequest
 
 OUTBOUND_API = "outbound-api"
-MAX_TWIML = 4000
 MAX_TIMEOUT = 600
-MAX_TIME_LIMIT = 86_400  # Twilio: 24 h at most; 4 h by default
 DEFAULT_TIME_LIMIT = 14_400
 # (account, From as sent) -> (valid until, the number): one store read less per call; a number
 # released or moved to another account stays a valid caller ID for at most CALLER_ID_TTL s

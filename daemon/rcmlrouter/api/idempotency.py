@@ -137,8 +137,8 @@ async def create_once(
 
 def fingerprint(request: web.Request, params: Params) -> str:
     """sha256 of what makes two requests the same: method, path, response format and every
-    parameter (the first of a repeated one)."""
-    text = json.dumps([request.method, request.path, wants_json(request), params.items()])
+    parameter value (all values of a repeated one, e.g. ``StatusCallbackEvent``)."""
+    text = json.dumps([request.method, request.path, wants_json(request), params.every()])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

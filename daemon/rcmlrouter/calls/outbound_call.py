@@ -147,6 +147,7 @@ class OutboundCall:
     async def run(self) -> None:
         self.started = True
         self.live.status_of = self.state.current_status  # live control reads it
+        self.live.answered_at = lambda: self.state.answer_time
         self.live.callbacks = self.events  # StatusCallback moved by POST Calls/{CA}
         structlog.contextvars.bind_contextvars(call_sid=self.state.call_sid)
         metrics.CALLS_ACTIVE.inc()
@@ -289,9 +290,7 @@ class OutboundCall:
         """Run the call's document; the end of it hangs up (BYE)."""
         call = leg.call
         self.live.watch(call.ended)
-        limit = asyncio.get_running_loop().call_later(
-            self.request.time_limit, self.live.interrupt, "time-limit"
-        )
+        self.live.limit_time(self.request.time_limit)  # an update may change it
         try:
             if self.request.send_digits:
                 await leg.send_digits(self.request.send_digits)
@@ -309,7 +308,7 @@ class OutboundCall:
             self.state.outcome = "error"
             self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
         finally:
-            limit.cancel()
+            self.live.limit_time(None)
         await leg.hangup()
 
     def _fallback(self) -> WebhookTarget | None:

@@ -19,7 +19,7 @@ NumberType = Literal["local", "toll-free", "mobile", "sip"]
 NUMBER_TYPES: tuple[str, ...] = ("local", "toll-free", "mobile", "sip")
 
 
-PrunedKind = Literal["calls", "messages", "notifications"]  # records retention deletes by SQL
+PrunedKind = Literal["calls", "messages", "notifications", "streams"]  # retention deletes by SQL
 
 
 DEFAULT_DOMAIN = "default.rcmlrouter.local"
