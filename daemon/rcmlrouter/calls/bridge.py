@@ -143,7 +143,9 @@ class Bridge:
 
     async def _ring(self) -> DialedLeg | None:
         """Wait for the first answer (the others are cancelled) or for every leg to fail."""
-        pending = {leg.call.result: leg for leg in self.legs if leg.call is not None}
+        pending: dict[asyncio.Future[Any], DialedLeg] = {
+            leg.settled: leg for leg in self.legs if leg.settled is not None
+        }
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
@@ -152,8 +154,7 @@ class Bridge:
                     self.winner = leg
             if self.winner is not None:
                 for leg in pending.values():
-                    assert leg.call is not None
-                    leg.call.cancel("answered elsewhere")
+                    leg.cancel("answered elsewhere")
                 return self.winner
         return None
 
@@ -243,6 +244,8 @@ class Bridge:
             task.cancel()
         if self.transfer is not None and not self.transfer.done():
             self.transfer.cancel()
+        for leg in self.legs:
+            leg.stop_failover()
         calls = [leg.call for leg in self.legs if leg.call is not None]
         hangups = [asyncio.ensure_future(call.hangup()) for call in calls if not call.ended.done()]
         if hangups:
