@@ -25,3 +25,10 @@ def test_channels_are_per_schema_and_node_and_fit_a_name() -> None:
     names = {channel_for(s, n) for s in ("public", "t_1") for n in ("node-a", "node-b")}
     assert len(names) == 4
     assert all(len(name) <= 63 and name.isidentifier() for name in names)
+
+
+def test_a_time_limit_travels_and_makes_an_update_not_empty() -> None:
+    update = CallUpdate(time_limit=90)
+    assert not update.empty
+    assert CallUpdate.from_wire(json.loads(json.dumps(update.to_wire()))) == update
+    assert CallUpdate.from_wire(json.loads(json.dumps(CallUpdate().to_wire()))).time_limit is None

@@ -310,3 +310,62 @@ def test_production_example_passes_check_config(tmp_path: Path) -> None:
     config = load_config(PRODUCTION, {"RCMLROUTER_TRUNKS_CARRIER_PASSWORD": "secret"})
     assert config.sip.trusted and config.sip.untrusted == "drop" and config.webhooks.multi_tenant
     assert any(item.startswith("tls:") for item in config.sip.listen)
+
+
+def test_trunk_failover_chain_from_file_and_environment(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[[trunks]]\nname = "first"\nuri = "sip:a.example.net"\nfailover = "second"\n'
+        "failover_timeout = 2.5\n"
+        '[[trunks]]\nname = "second"\nuri = "sip:b.example.net"\n'
+    )
+    env = {"RCMLROUTER_TRUNKS_SECOND_FAILOVER": "lab", "RCMLROUTER_TRUNKS_LAB_URI": "sip:127.0.0.1"}
+    config = load_config(path, env)
+    first, second, lab = config.trunks
+    assert (first.failover, first.failover_timeout) == ("second", 2.5)
+    assert (second.failover, second.failover_timeout) == ("lab", 3.0)  # the default
+    assert (lab.failover, lab.failover_timeout) == ("", 3.0)
+    assert config.trunk_chain(first) == (first, second, lab)
+    assert config.trunk_chain(second) == (second, lab)
+    assert config.trunk_chain(lab) == (lab,)
+    alone = load_config(path, {})  # without the environment: second fails over nowhere
+    assert [t.name for t in alone.trunk_chain(alone.trunks[0])] == ["first", "second"]
+
+
+@pytest.mark.parametrize(
+    ("env", "problems"),
+    [
+        (
+            {"RCMLROUTER_TRUNKS_A_FAILOVER": "nope"},
+            ["trunks.a.failover: no trunk named 'nope'"],
+        ),
+        (
+            {"RCMLROUTER_TRUNKS_A_FAILOVER": "a"},
+            ["trunks.a.failover: the chain comes back to 'a' (a -> a)"],
+        ),
+        (
+            {"RCMLROUTER_TRUNKS_A_FAILOVER": "b", "RCMLROUTER_TRUNKS_B_FAILOVER": "c"},
+            [
+                "trunks.a.failover: the chain comes back to 'a' (a -> b -> c -> a)",
+                "trunks.b.failover: the chain comes back to 'b' (b -> c -> a -> b)",
+                "trunks.c.failover: the chain comes back to 'c' (c -> a -> b -> c)",
+            ],
+        ),
+        (
+            {"RCMLROUTER_TRUNKS_B_FAILOVER_TIMEOUT": "-1"},
+            ["trunks.b.failover_timeout: must be 0 (Timer B only) or positive"],
+        ),
+    ],
+)
+def test_trunk_failover_problems(env: dict[str, str], problems: list[str]) -> None:
+    base = {
+        "RCMLROUTER_TRUNKS_A_URI": "sip:127.0.0.1:5071",
+        "RCMLROUTER_TRUNKS_B_URI": "sip:127.0.0.1:5072",
+        "RCMLROUTER_TRUNKS_C_URI": "sip:127.0.0.1:5073",
+        "RCMLROUTER_TRUNKS_C_FAILOVER": "a",
+    }
+    if "RCMLROUTER_TRUNKS_B_FAILOVER" not in env:
+        del base["RCMLROUTER_TRUNKS_C_FAILOVER"]
+    with pytest.raises(ConfigError) as info:
+        load_config(None, {**base, **env})
+    assert info.value.problems == problems

@@ -210,14 +210,16 @@ LEAVES = {
 # The call wing in data-path tiers, lowest first: a module imports only modules of lower tiers,
 # so the wing has no circle and a newcomer can read it bottom up. A new module must be placed.
 CALLS_TIERS = (
-    ("call_state", "live_call", "pacing"),
+    ("call_state", "live_call", "pacing", "trunk_chain"),
     ("call_events", "in_dialog"),
     ("dialed_leg",),
+    ("outbound_address",),
     ("wiring",),
     ("documents", "recording", "recovery"),
     ("call_media", "transfer"),
     ("bridge", "call_streams"),
     ("conference_call",),
+    ("media_leg",),
     ("inbound_leg", "transferred_call", "conference_leg", "outbound_leg"),
     ("inbound_call", "outbound_call"),
     ("supervisor",),

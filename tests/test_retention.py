@@ -15,6 +15,7 @@ from rcmlrouter.retention import RecordsRetention
 from rcmlrouter.store.filters import CallQuery
 from rcmlrouter.store.records import CallRecord, Notification, OutboxEvent, Recording
 from rcmlrouter.store.sqlite import SqliteStore
+from rcmlrouter.store.stream_records import StreamRecord
 
 NOW = 100_000.0
 MAX_AGE = 3600.0
@@ -32,6 +33,13 @@ def _call(sid: str, end: float | None) -> CallRecord:
     return CallRecord(
         sid, "AC1", None, "a", "b", "inbound", "completed" if end else "ringing", None, 1.0,
         None, end, None, 603,
+    )  # fmt: skip
+
+
+def _stream(sid: str, call_sid: str, ended: float) -> StreamRecord:
+    return StreamRecord(
+        sid, "AC1", call_sid, sid, "wss://agent/", "inbound_track", "start", "stopped", None,
+        None, ended - 5, ended,
     )  # fmt: skip
 
 
@@ -53,6 +61,9 @@ async def test_a_round_prunes_every_kind_in_batches(store: SqliteStore, tmp_path
     await store.add_notifications(
         [Notification(f"NO{i}", "AC1", None, 11200, "error", "x", None, OLD) for i in range(4)]
     )
+    # a media stream goes with its call; an open call's (ended long ago) and a young one stay
+    ended = {"CA00": OLD - 10, "CA01": OLD - 10, "CAopen": OLD - 10, "CAyoung": YOUNG}
+    await store.save_streams([_stream("MZ" + call[2:], call, at) for call, at in ended.items()])
     old_files = []
     for index in range(5):
         await store.add_recording(Recording(f"RE{index}", "AC1", None, 1.0, OLD))
@@ -68,11 +79,20 @@ async def test_a_round_prunes_every_kind_in_batches(store: SqliteStore, tmp_path
 
     pruned = await retention.prune_once()
 
-    assert pruned == {"calls": 7, "messages": 0, "notifications": 4, "recordings": 5}
+    assert pruned == {
+        "calls": 7,
+        "streams": 2,
+        "messages": 0,
+        "notifications": 4,
+        "recordings": 5,
+    }
     assert _pruned("calls") - before == 7
     left = sorted(c.sid for c in (await store.list_calls(CallQuery("AC1"), 0, 50)).items)
     assert left == ["CAopen", "CAyoung"]
     assert (await store.list_notifications("AC1", 0, 50)).total == 0
+    assert [s.sid for s in await store.call_streams("CAopen")] == ["MZopen"]
+    assert [s.sid for s in await store.call_streams("CAyoung")] == ["MZyoung"]
+    assert await store.call_streams("CA00") == []
     assert sorted(r.sid for r in (await store.list_recordings("AC1", None, 0, 50)).items) == [
         "REowed",
         "REyoung",

@@ -52,6 +52,7 @@ from rcmlrouter.sip.endpoint import SipEndpoint
 from rcmlrouter.sip.overload import LAG_BUCKETS
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import Notification, NumberChange
+from rcmlrouter.store.stream_records import StreamRecord
 
 log = structlog.get_logger(__name__)
 
@@ -98,7 +99,7 @@ class Daemon:
         store.add_change_listener(local_change)
         # earlier runs' undelivered work goes first (a cluster node: its own and dead nodes')
         services, claim = await self._build_services(store, snapshot, directory, admin_sid)
-        await _close_calls(services, claim)
+        await _close_calls(services, claim, store)
         self.messages = MessageHandler(services)
         await self.messages.start(claim.messages)  # accepted, unprocessed: queued
         await self._start_sip(services)
@@ -108,12 +109,11 @@ class Daemon:
         assert self.originate is not None
         self.originate.adopt(claim.calls)  # calls an earlier run left queued: dialled now
         assert self.supervisor is not None
-        local_control = LocalCallControl(self.supervisor)
-        await cluster.open_commands(local_control.apply)  # other nodes' updates of our calls
+        local_control = LocalCallControl(self.supervisor, services.conferences)
+        await cluster.open_commands(local_control.command)  # other nodes' commands, our calls
         control = NodeCallControl(local_control, cluster.node_id, cluster.commands)
         self.web = web = await start_web_server(
-            config, store, services, self.health_report, self.outgoing, self.originate, control,
-            call_streams=self.supervisor,
+            config, store, services, self.health_report, self.outgoing, self.originate, control
         )  # fmt: skip
         cluster.start(
             SnapshotApplier(store, snapshot, directory, apply_number, web.accounts.clear),
@@ -155,6 +155,10 @@ class Daemon:
             "notifications", store.add_notifications, linger=0.05
         )
         notifications.start()
+        stream_records: BatchWriter[StreamRecord] = BatchWriter(
+            "streams", store.save_streams, linger=0.05
+        )
+        stream_records.start()
         outbox.start()
         claim = await self.cluster.claim_at_start()
         outbox.adopt(claim.events)
@@ -171,6 +175,7 @@ class Daemon:
             fetcher,
             outbox,
             notifications,
+            stream_records,
             rtp_port_pool(config),
             admin_sid,
             sms,
@@ -211,11 +216,11 @@ class Daemon:
 
     async def _take_over(self, claim: Claim) -> None:
         """Finish a dead cluster node's work as a restart finishes its own."""
-        assert self.services is not None and self.messages is not None
+        assert self.services is not None and self.messages is not None and self.store is not None
         self.services.outbox.adopt(claim.events)
         if self.services.conferences is not None:  # its rooms are gone: leave and end events
             await self.services.conferences.close_nodes(claim.dead_nodes)
-        await _close_calls(self.services, claim)
+        await _close_calls(self.services, claim, self.store)
         if self.originate is not None:
             self.originate.adopt(claim.calls)
         self.messages.adopt(claim.messages)
@@ -270,16 +275,18 @@ class Daemon:
             ("api", self.web.close if self.web else None),
             ("webhook HTTP client", self._http.close if self._http else None),
             ("media streams", _streams_close(services)),
+            ("stream records", services.stream_records.stop if services else None),
             ("store", self.store.close if self.store else None),
         ]
         return [(name, step) for name, step in steps if step is not None]
 
 
-async def _close_calls(services: Services, claim: Claim) -> None:
+async def _close_calls(services: Services, claim: Claim, store: Store) -> None:
     """Close the calls a crash cut (an API call still queued never reached the network: it is
-    dialled instead, ``OutboundCalls.adopt``)."""
+    dialled instead, ``OutboundCalls.adopt``), and their media streams with them."""
     cut = [call for call in claim.calls if not is_queued_api_call(call)]
     await close_interrupted_calls(services, cut, claim.last_seen)
+    await store.end_streams([call.sid for call in cut])
 
 
 def _streams_close(services: Services | None) -> Callable[[], Awaitable[None]] | None:

@@ -71,6 +71,15 @@ API_MESSAGES_TOTAL = Counter(
     ["status"],
     registry=REGISTRY,
 )
+TRUNK_FAILOVERS = Counter(
+    "rcmlrouter_trunk_failovers_total",
+    "Tries of a dialled number that failed over to the next trunk of the chain, by the trunk "
+    "that could not take the call and why (no-response: nothing by its failover_timeout or "
+    "Timer B; transport: refused, unreachable; 408, 500, 502, 503, 504: its answer).",
+    ["trunk", "reason"],
+    registry=REGISTRY,
+)
+
 API_CALLS_QUEUED = Gauge(
     "rcmlrouter_api_calls_queued",
     "Calls created through POST Calls waiting for their pacing slot in this process.",

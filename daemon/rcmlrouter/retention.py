@@ -1,5 +1,6 @@
-"""Records retention (``[records] max_age``): calls, messages, notifications and recordings
-(with their WAV files) older than ``max_age`` are deleted, oldest first, in small batches.
+"""Records retention (``[records] max_age``): calls (and their media streams), messages,
+notifications and recordings (with their WAV files) older than ``max_age`` are deleted, oldest
+first, in small batches.
 
 A round runs every ``max_age / 10`` seconds (at most every 60 s, jittered so that nodes sharing
 a database do not wake together). It works through each kind a batch (``BATCH`` rows, one short
@@ -41,7 +42,7 @@ MAX_INTERVAL = 60.0  # seconds between rounds, at most
 # An outbound message still "queued" / "sending" this long after max_age is a crash's
 # leftover (a delivery ends within sms.timeout): deleted like a finished one.
 STALE_SENDING = 3600.0
-ROW_KINDS: tuple[PrunedKind, ...] = ("calls", "messages", "notifications")
+ROW_KINDS: tuple[PrunedKind, ...] = ("calls", "streams", "messages", "notifications")
 
 # One batch: (records handled, records deleted), or None when another node is pruning.
 Batch = Callable[[float], Awaitable[tuple[int, int] | None]]

@@ -23,6 +23,7 @@ from rcmlrouter.rcml.fetch import RcmlFetcher
 from rcmlrouter.rcml.ports import MessageSender
 from rcmlrouter.routing.table import RoutingSnapshot
 from rcmlrouter.store.records import Notification, Recording
+from rcmlrouter.store.stream_records import StreamRecord
 from rcmlrouter.streams.connector import StreamConnector
 
 
@@ -51,6 +52,8 @@ class Services:
     fetcher: RcmlFetcher
     outbox: CallbackOutbox
     notifications: BatchWriter[Notification]
+    stream_records: BatchWriter[StreamRecord]
+    """Media streams' rows (``calls/call_streams.py``), written in the order they were made."""
     ports: RtpPortPool
     admin_account_sid: str
     sms: MessageSender

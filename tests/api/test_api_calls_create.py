@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -141,6 +142,27 @@ async def test_an_idempotency_key_replays_the_first_answer_and_a_different_reque
     )
     assert (other.status_code, other.json()["code"]) == (422, 20422)
     assert len(queue.items) == 1 and len(await api.store.unfinished_calls()) == 1
+
+
+async def test_an_idempotency_key_tells_requests_apart_by_every_repeated_value(placing) -> None:
+    """``StatusCallbackEvent`` is sent once per event: a request that asks for other events
+    under the same key is a different request (422), the same events again are a replay."""
+    api, queue = placing
+    base = {"To": "+14155550100", "From": FROM, "Twiml": TWIML,
+            "StatusCallback": "http://127.0.0.1:9/s"}  # fmt: skip
+    headers = {"Idempotency-Key": "k-events"}
+
+    async def post_events(*events: str) -> Any:
+        data = {**base, "StatusCallbackEvent": list(events)}
+        return await api.client.post(url(api), data=data, auth=api.auth, headers=headers)
+
+    first = await post_events("initiated", "answered")
+    assert first.status_code == 201, first.text
+    again = await post_events("initiated", "answered")
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = await post_events("initiated", "ringing")
+    assert (other.status_code, other.json()["code"]) == (422, 20422)
+    assert len(queue.items) == 1
 
 
 async def test_other_accounts_numbers_are_no_caller_id(placing) -> None:

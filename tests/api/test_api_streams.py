@@ -1,47 +1,63 @@
-"""``Calls/{CA}/Streams`` on both bases against a real API server and a fake of the running
-calls (the call side is tested end to end in tests/e2e/test_streams.py)."""
+"""``Calls/{CA}/Streams`` on both bases against a real API server and a fake of live call control
+(the call side is tested end to end in tests/e2e/test_streams.py, across nodes in
+tests/e2e/test_streams_cluster.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from api_harness import PUBLIC_BASE, Api, start_api
 
+from rcmlrouter.call_updates import (
+    APPLIED,
+    ENDED,
+    NO_STREAM,
+    REFUSED,
+    UNREACHABLE,
+    CallCommand,
+    CallUpdate,
+    StreamStart,
+    UpdateResult,
+)
 from rcmlrouter.errors import StreamRefusedError
-from rcmlrouter.rcml.model import Stream
 
 CALL = "CA" + "a" * 32
 
 
 class LiveCalls:
-    """One running call, ``CALL`` of the admin account, whose streams are remembered."""
+    """Live call control with one running call, ``CALL`` of the admin account, whose stream
+    commands are remembered (as the node that runs it answers them)."""
 
     def __init__(self) -> None:
         self.account = ""
-        self.started: list[Stream] = []
+        self.started: list[StreamStart] = []
         self.refuse: StreamRefusedError | None = None
+        self.unreachable = False
 
-    def start_stream(
-        self, account_sid: str, call_sid: str, stream: Stream
-    ) -> Mapping[str, str] | None:
-        if call_sid != CALL or account_sid != self.account:
-            return None
-        if self.refuse is not None:
-            raise self.refuse
-        self.started.append(stream)
-        return {"sid": "MZ" + "1" * 32, "account_sid": account_sid, "call_sid": call_sid,
-                "name": stream.name or "MZ" + "1" * 32, "status": "in-progress",
-                "date_updated": "2026-12-06T00:00:00+00:00"}  # fmt: skip
+    async def update(self, call_sid: str, owner: str | None, update: CallUpdate) -> UpdateResult:
+        raise AssertionError("not an update")
 
-    def stop_stream(self, account_sid: str, call_sid: str, ref: str) -> Mapping[str, str] | None:
-        if call_sid != CALL or account_sid != self.account:
-            return None
-        if ref not in ("bot", "MZ" + "1" * 32):
-            raise LookupError(ref)
-        return {"sid": "MZ" + "1" * 32, "account_sid": account_sid, "call_sid": call_sid,
-                "name": "bot", "status": "stopped", "date_updated": "2026-12-06"}  # fmt: skip
+    async def command(self, call_sid: str, owner: str | None, command: CallCommand) -> UpdateResult:
+        assert owner is None  # the call has no record: this process is asked
+        if self.unreachable:
+            return UpdateResult(UNREACHABLE, "node-b is silent for 12.0 s")
+        if call_sid != CALL or getattr(command, "account_sid", None) != self.account:
+            return UpdateResult(ENDED, "the call is not running")
+        description = {"sid": "MZ" + "1" * 32, "account_sid": self.account, "call_sid": call_sid,
+                       "name": "bot", "date_updated": "2026-12-06T00:00:00+00:00"}  # fmt: skip
+        if isinstance(command, StreamStart):
+            if self.refuse is not None:
+                return UpdateResult(REFUSED, str(self.refuse), code=self.refuse.error_code)
+            self.started.append(command)
+            name = command.name or description["sid"]
+            return UpdateResult(APPLIED, result={**description, "name": name,
+                                                 "status": "in-progress"})  # fmt: skip
+        assert not isinstance(command, CallUpdate)
+        if command.ref not in ("bot", "MZ" + "1" * 32):
+            return UpdateResult(NO_STREAM, f"no stream {command.ref!r}")
+        return UpdateResult(APPLIED, result={**description, "status": "stopped"})
 
 
 @pytest.fixture
@@ -51,7 +67,7 @@ async def live() -> LiveCalls:
 
 @pytest.fixture
 async def api(tmp_path: Path, live: LiveCalls) -> AsyncIterator[Api]:
-    async for value in start_api(tmp_path, public_base_url=PUBLIC_BASE, call_streams=live):
+    async for value in start_api(tmp_path, public_base_url=PUBLIC_BASE, call_control=live):
         live.account = value.admin.sid
         yield value
 
@@ -83,9 +99,9 @@ async def test_create_on_the_twilio_base_with_parameters(api: Api, live: LiveCal
         == f"/2010-04-01/Accounts/{api.admin.sid}/Calls/{CALL}/Streams/{body['sid']}.json"
     )
     [stream] = live.started
-    assert stream == Stream(
-        "wss://agent.example.com/ws", "bot", "both_tracks", f"{PUBLIC_BASE}/events", "GET",
-        (("lang", "fr"), ("who", "me")),
+    assert stream == StreamStart(
+        api.admin.sid, "wss://agent.example.com/ws", "bot", "both_tracks", f"{PUBLIC_BASE}/events",
+        "GET", (("lang", "fr"), ("who", "me")),
     )  # fmt: skip
 
 
@@ -145,3 +161,12 @@ async def test_another_accounts_call_is_not_found(api: Api) -> None:
         auth=(sub, token),
     )  # fmt: skip
     assert response.status_code == 404
+
+
+async def test_an_unreachable_node_is_503_with_retry_after(api: Api, live: LiveCalls) -> None:
+    live.unreachable = True
+    response = await api.client.post(
+        api.url(f"Calls/{CALL}/Streams/bot.json"), data={"Status": "stopped"}, auth=api.auth
+    )
+    assert response.status_code == 503 and response.json()["code"] == 20503
+    assert response.headers["Retry-After"] == "1"

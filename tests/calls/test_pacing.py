@@ -49,3 +49,13 @@ def test_idle_keys_are_forgotten_past_the_prune_size() -> None:
         pacer.reserve([(f"k{i}", 1000.0)], float(i))
     assert pacer.backlog("k0", 10_049.0) == 0.0
     assert len(pacer._next) < 10_050
+
+
+def test_reserve_by_takes_a_slot_only_when_it_comes_in_time() -> None:
+    pacer = Pacer()
+    trunk = [("trunk:backup", 1.0)]
+    assert pacer.reserve_by(trunk, 10.0, latest=20.0) == 10.0
+    assert pacer.reserve_by(trunk, 10.0, latest=10.5) is None  # its slot is at 11: too late
+    assert pacer.backlog("trunk:backup", 10.0) == pytest.approx(1.0)  # nothing was taken
+    assert pacer.reserve_by(trunk, 10.0, latest=11.0) == pytest.approx(11.0)
+    assert pacer.reserve_by([("trunk:free", 0.0)], 10.0, latest=10.0) == 10.0  # no limit

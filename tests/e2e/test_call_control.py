@@ -139,6 +139,27 @@ def test_sdk_hangup_ends_the_call_with_its_callbacks_once_in_order(
     assert "not in-progress" in ended.value.msg
 
 
+def test_time_limit_update_ends_the_call_that_long_after_its_answer(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    """``TimeLimit`` on a live call counts from its answer: set to 3 s a second in, the call
+    ends about 3 s after it was answered (not 3 s after the update, not after the 20 s pause)."""
+    status_path = number_in_pause(daemon, webhooks, dial)
+    with sipp_call(daemon, workdir, dial) as caller:
+        sid = answered_call(webhooks, status_path)
+        answered = time.monotonic()
+        time.sleep(1.0)
+        call = sdk(daemon).calls(sid).update(time_limit=3)
+        assert call.status == "in-progress"
+        result = caller.result(timeout=30)
+        ended = time.monotonic() - answered
+    assert result.ok, result.errors[-2000:]  # SIPp got our BYE
+    assert 2.5 < ended < 3.9, ended
+    callbacks = webhooks.wait_for(status_path, 3)
+    assert callbacks[-1].params["CallStatus"] == "completed"
+    assert int(callbacks[-1].params["CallDuration"]) == 3
+
+
 def test_status_callback_moves_mid_call_and_canceled_leaves_an_answered_call(
     daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
 ) -> None:
@@ -185,7 +206,7 @@ def test_restcomm_base_and_refusals(
             (post(twilio, Status="busy"), 20001),
             (post(twilio, Twiml="<Response><Pause"), 12100),
             (post(twilio, Twiml="<Response>" + "<Pause/>" * 600 + "</Response>"), 20001),
-            (post(twilio, TimeLimit="10"), 20001),
+            (post(twilio, TimeLimit="0"), 20001),
             (post(twilio, StatusCallback="not a url"), 21609),
         ]
         for response, code in refusals:
@@ -256,6 +277,8 @@ def test_canceled_and_completed_end_a_ringing_call_canceled_with_480(
 def test_a_redirect_during_an_answered_dial_ends_the_callee_and_goes_on_with_the_caller(
     daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
 ) -> None:
+    """Twilio requests the Dial's action when the call is modified during the Dial, and does
+    not run what it returns: the redirect's document goes on (its Pause, then Hangup)."""
     action = webhooks.route(f"/dial-action/{dial}", rcml("<Hangup/>"))
     status = webhooks.route(f"/status/{dial}", QUIET)
     with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as callee:
@@ -282,8 +305,46 @@ def test_a_redirect_during_an_answered_dial_ends_the_callee_and_goes_on_with_the
         assert 0.9 < time.monotonic() - started < 8
     callbacks = webhooks.wait_for(f"/status/{dial}", 3)
     assert [r.params["CallStatus"] for r in callbacks] == ["ringing", "in-progress", "completed"]
+    [posted] = webhooks.wait_for(f"/dial-action/{dial}", 1)
+    assert posted.params["CallSid"] == sid
+    assert posted.params["DialCallStatus"] == "completed"
+    assert posted.params["CallStatus"] == "in-progress"  # the call went on elsewhere
+    assert int(posted.params["DialCallDuration"]) >= 0 and posted.params["DialCallSid"]
     time.sleep(0.3)
-    assert webhooks.requests(f"/dial-action/{dial}") == []  # the redirect replaced the action
+    assert len(webhooks.requests(f"/dial-action/{dial}")) == 1
+
+
+def test_an_api_hang_up_during_an_answered_dial_still_posts_the_dial_action(
+    daemon: DaemonProcess, webhooks: WebhookServer, workdir: Path, dial: str
+) -> None:
+    """As when the caller hangs up: both legs end and the action learns the outcome."""
+    action = webhooks.route(f"/dial-action/{dial}", rcml("<Say>never heard</Say>"))
+    status = webhooks.route(f"/status/{dial}", QUIET)
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as callee:
+        voice = webhooks.route(
+            f"/voice/{dial}", rcml(f'<Dial action="{action}"><Sip>{callee.uri}</Sip></Dial>')
+        )
+        daemon.create_number(PhoneNumber=dial, isSIP="true", VoiceUrl=voice, StatusCallback=status)
+        with ThreadPoolExecutor(1) as pool:
+            caller = pool.submit(
+                run_sipp,
+                scenario("uac_bridged_daemon_hangs_up.xml", workdir),
+                daemon.sip_port,
+                service=dial,
+                workdir=workdir,
+            )
+            sid = answered_call(webhooks, f"/status/{dial}")
+            call = sdk(daemon).calls(sid).update(status="completed")
+            assert call.status == "completed"
+            code, logs = callee.wait(15)
+            assert code == 0, logs[-3000:]  # the callee got its BYE
+            caller.result(timeout=30)  # the caller got ours (its scenario expects a re-INVITE)
+    [posted] = webhooks.wait_for(f"/dial-action/{dial}", 1)
+    assert posted.params["CallSid"] == sid
+    assert (posted.params["DialCallStatus"], posted.params["CallStatus"]) == (
+        "completed",
+        "completed",
+    )
 
 
 def test_a_transferred_call_is_controlled_by_its_own_sid(

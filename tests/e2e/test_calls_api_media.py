@@ -4,8 +4,10 @@ call's ``<Play>`` and ``<Say>``, and ``<Gather>`` takes the digits it sends (RFC
 from __future__ import annotations
 
 import contextlib
+import io
 import subprocess
 import time
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,3 +225,62 @@ def test_a_participant_added_by_dialling_out_hears_the_room(daemon, webhooks, tm
     with daemon.api() as api:
         late = api.post(participants, data={"To": to, "From": FROM})
     assert late.status_code == 400 and "ended" in late.text, late.text
+
+
+@pytest.mark.parametrize("channels", ["mono", "dual"])
+def test_record_true_records_both_tracks_mixed_or_on_two_channels(
+    daemon, webhooks, tmp_path, channels
+) -> None:
+    """Twilio's default ``RecordingTrack=both``: the called party (pjsua2, 600 Hz) and what the
+    call plays to it (``<Play>``, 1000 Hz) in one file; ``dual``: the called party on the first
+    channel, ours on the second."""
+    callback = webhooks.route(f"/recording/both/{channels}", Reply("", content_type="text/plain"))
+    ours = webhooks.route(
+        f"/audio/both/{channels}.wav", Reply(tone_wav(1000, 4.0), 200, "audio/wav")
+    )
+    said = tmp_path / "said.wav"
+    said.write_bytes(tone_wav(600, 8.0))
+    callee, port = answering("--play", str(said), "--seconds", "15")
+    call_pjsua(
+        daemon,
+        port,
+        Twiml=f'<Response><Play>{ours}</Play><Pause length="1"/></Response>',
+        Record="true",
+        RecordingChannels=channels,
+        RecordingStatusCallback=callback,
+    )
+    assert answered(callee)["done"]
+    [posted] = webhooks.wait_for(f"/recording/both/{channels}", 1)
+    params = posted.params
+    assert params["RecordingChannels"] == ("2" if channels == "dual" else "1")
+    assert 4 <= int(params["RecordingDuration"]) <= 6
+    with daemon.api() as api:
+        wav = api.get(f"/Recordings/{params['RecordingSid']}.wav")
+        assert wav.status_code == 200
+        resource = api.get(f"/Recordings/{params['RecordingSid']}.json").json()
+    assert resource["channels"] == (2 if channels == "dual" else 1)
+    with wave.open(io.BytesIO(wav.content)) as w:
+        assert w.getnchannels() == (2 if channels == "dual" else 1)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    middle = slice(1 * 8000, 3 * 8000)  # 1–3 s in: the <Play> and the callee both sound
+    if channels == "mono":
+        found = peaks(pcm[middle])
+        assert near(found, 600) and near(found, 1000), found
+        tail = peaks(pcm[int(4.6 * 8000) : int(5.0 * 8000)])  # the <Pause>: only the callee
+        assert near(tail, 600) and not near(tail, 1000), tail
+    else:
+        first, second = pcm[0::2], pcm[1::2]
+        assert frequency(first[middle]) == pytest.approx(600, abs=15)
+        assert frequency(second[middle]) == pytest.approx(1000, abs=15)
+        assert not near(peaks(first[middle]), 1000) and not near(peaks(second[middle]), 600)
+
+
+def test_record_true_refuses_an_unknown_recording_track(daemon) -> None:
+    with daemon.api() as api:
+        response = api.post(
+            "/Calls.json",
+            data={"To": "sip:x@127.0.0.1:9", "From": FROM, "Twiml": "<Response/>",
+                  "Record": "true", "RecordingTrack": "sideways"},
+        )  # fmt: skip
+    assert response.status_code == 400
+    assert "RecordingTrack" in response.json()["message"]

@@ -2,7 +2,8 @@
 
 Caller X lands on node A, caller Y on node B, both for the same conference name: the store
 gives the name to one room (A's, X came first), and Y joins it through B's internal SIP leg to
-A. Each hears the other (pjsua2, tones); B's API mutes Y (the change goes to A's API). Then A
+A. Each hears the other (pjsua2, tones); B's API mutes Y (the change goes to A through the
+command channel, ``cluster/call_commands.py``). Then A
 is killed (SIGKILL): B sees its heartbeat stop, ends the internal leg so Y goes on with its next
 verb, and, as the survivor that claims A's work, ends A's conference: Y's and X's
 ``participant-leave`` and ``conference-end`` are delivered and the records say ``completed``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from support.conference_callers import Caller, near, wav_bytes
@@ -85,11 +87,13 @@ def test_callers_on_two_nodes_share_one_room_and_survive_its_owner(
             assert len(people) == 2, people
         assert listed["conferences"][0]["status"] in ("init", "in-progress")
         x_sid, y_sid = (r.params["CallSid"] for r in webhooks.requests(f"/voice2/{dial}"))
-        with b.api() as api_b:  # B's API: the change goes to the owner's (A's) API
+        with b.api() as api_b:  # B's API: the change goes to the owner (A), A's row comes back
             one = f"/Conferences/{conference_sid}/Participants/{y_sid}.json"
             muted = api_b.post(one, data={"Muted": "true"})
             assert muted.status_code == 200 and muted.json()["muted"] is True, muted.text
             assert api_b.post(one, data={"Muted": "false"}).json()["muted"] is False
+        health = httpx.get(f"http://127.0.0.1:{a.api_port}/health", timeout=5).json()
+        assert health["call_commands"]["served"] == 2, health  # both through the channel
         t1 = time.time()
         time.sleep(2.5)
         a.kill()  # the owner dies with the room

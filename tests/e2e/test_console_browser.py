@@ -1,6 +1,7 @@
 """The console in a real browser (Debian's headless Chromium through chromedriver) against the
 real daemon: sign in, create a number and see it win in "Which number answers?", watch a SIPp
-call appear live and end, hang up a second live SIPp call with the call page's button (the
+call appear live and end (its page lists the media stream its RCML asked for: a ws:// URL, refused
+with 31922), hang up a second live SIPp call with the call page's button (the
 live-call API), release the number, sign out. Every page visited is checked with
 axe-core (WCAG 2 A/AA: labels, contrast, landmarks…) and the keyboard focus order is walked.
 
@@ -27,6 +28,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from support.daemon import DaemonProcess
+from support.ports import free_port
 from support.sipp import scenario, start_call
 from support.webhooks import WebhookServer, rcml
 
@@ -115,7 +117,9 @@ def test_console_in_a_browser(
 ) -> None:
     started = time.monotonic()
     base = f"http://127.0.0.1:{daemon.api_port}/console"
-    voice = webhooks.route("/voice/console", rcml('<Pause length="4"/>', "<Hangup/>"))
+    plain_ws = f"ws://127.0.0.1:{free_port()}/"  # refused: no [streams] allow_insecure
+    start = f'<Start><Stream url="{plain_ws}" name="recorder"/></Start>'
+    voice = webhooks.route("/voice/console", rcml(start, '<Pause length="4"/>', "<Hangup/>"))
 
     # every page without a session goes to sign-in
     visit(browser, f"{base}/live", "01-sign-in")
@@ -210,6 +214,9 @@ def test_console_in_a_browser(
     visit(browser, f"{base}/calls/{call_sid}", "10-call-page")
     assert browser.find_element(By.ID, "call-status").text == "completed"
     assert voice in browser.page_source
+    streams = browser.find_element(By.CSS_SELECTOR, "section[aria-labelledby=streams-heading]")
+    assert "recorder" in streams.text and plain_ws in streams.text
+    assert "failed" in streams.text and "31922: ws:// (no TLS) is refused" in streams.text
     for page in ("messages", "accounts", "health"):
         visit(browser, f"{base}/{page}", f"11-{page}")
     try:  # the health charts draw from the metric samples (two are needed for a rate)

@@ -21,7 +21,7 @@ TABLES = (
     "callback_outbox, notifications, messages, calls, inventory, incoming_phone_numbers, "
     "number_counts, number_grams, gram_counts, gram_accounts, account_tokens, applications, "
     "idempotency_keys, "
-    "recordings, conferences, conference_participants, "
+    "recordings, conferences, conference_participants, streams, "
     "accounts, organizations"
 )
 

@@ -27,6 +27,7 @@ from rcmlrouter.store.records import (
 )
 from rcmlrouter.store.sqlite import SqliteStore
 from rcmlrouter.store.sqlite_core import migration_scripts
+from rcmlrouter.store.stream_records import StreamRecord
 from support.pg import SERVER_URL, new_schema_name, schema_url, terminate_backends
 from support.tcpproxy import TcpProxy
 
@@ -227,6 +228,11 @@ async def _populate(store: Store) -> dict[str, object]:
         [Notification("NO1", child.sid, "CA1", 11200, "error", "m", None, 1.0)]
     )
     await store.add_recording(Recording("RE1", child.sid, "CA1", 2.5, 1.0))
+    stream = StreamRecord(
+        "MZ1", child.sid, "CA1", "agent", "wss://a/", "both_tracks", "connect",
+        "failed", 31920, "refused", 1.0, 2.0,
+    )  # fmt: skip
+    await store.save_streams([stream])
     ids = await store.enqueue_callbacks(
         [
             OutboxEvent(None, "CA1", child.sid, i, "http://cb/", "POST", {"i": str(i)})
@@ -247,6 +253,7 @@ EXPECTED = {
     "messages": 7,
     "notifications": 1,
     "recordings": 1,
+    "streams": 1,
     "callback_outbox": 3,
 }
 
@@ -266,6 +273,7 @@ async def test_migrate_copies_a_sqlite_store_into_postgres(tmp_path: Path, schem
         assert (await target.get_number(number.sid)).voice_application_name == "App"  # type: ignore[attr-defined]
         assert await target.get_message("SM3") == await source.get_message("SM3")
         assert await target.get_call("CA5") == await source.get_call("CA5")
+        assert await target.call_streams("CA1") == await source.call_streams("CA1")
         assert await target.pending_callbacks(0, 10) == await source.pending_callbacks(0, 10)
         grandchild = made["grandchild"]
         query = NumberQuery(grandchild.sid, include_beta=False)  # type: ignore[attr-defined]

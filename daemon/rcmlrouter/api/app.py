@@ -149,7 +149,6 @@ def create_api_app(
     sms_gateway: str | None = None,
     calls: CallSettings | None = None,
     call_control: CallControl | None = None,
-    call_streams: streams.CallStreamsControl | None = None,
 ) -> web.Application:
     """The aiohttp application of the provisioning API, bound to ``store``.
 
@@ -162,9 +161,9 @@ def create_api_app(
     ``message_queue``: sends the messages POST Messages queued (None: they wait in the store
     for the daemon); ``sms_gateway``: the ``[sms] gateway`` ("" refuses phone-number ``To``
     with 21612; None does not check). ``calls``: POST Calls' queue and settings (None: calls
-    wait in the store, any number is accepted). ``call_control``: where ``POST Calls/{CA}``
-    updates go (None: they are refused with 503). ``call_streams``: the running calls' media
-    streams (``Calls/{CA}/Streams``; None: every call is 404 there). Expired Idempotency-Key
+    wait in the store, any number is accepted). ``call_control``: where commands about live
+    calls go, ``POST Calls/{CA}`` updates and ``Calls/{CA}/Streams`` (None: updates are refused
+    with 503, every call is 404 to Streams). Expired Idempotency-Key
     records are pruned while the application runs (``api/idempotency.py``).
     """
     app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
@@ -173,8 +172,6 @@ def create_api_app(
     app[STORE_KEY] = store
     app[ACCOUNTS_KEY] = AccountCache()
     call_settings = calls or CallSettings()
-    if call_streams is not None:
-        app[streams.STREAMS_KEY] = call_streams
     app[SETTINGS_KEY] = ApiSettings(
         recycle_after,
         public_base_url,

@@ -25,6 +25,9 @@ Code   Refused when
 12100  ``Twiml`` is not a valid document
 20503  the node that runs the call did not answer within 5 s (503, ``Retry-After``)
 =====  ======================================================================================
+
+:func:`send_command` is the API's one way to a live call, for updates and for the other
+commands (``api/streams.py``): the node that runs it applies it, wherever that is.
 """
 
 from __future__ import annotations
@@ -36,26 +39,28 @@ from aiohttp import web
 from rcmlrouter.api import records
 from rcmlrouter.api.auth import authorize, controls
 from rcmlrouter.api.context import STORE_KEY, call_control_of, settings_of
-from rcmlrouter.api.form import Params, check_url, invalid
+from rcmlrouter.api.form import MAX_TIME_LIMIT, MAX_TWIML, Params, check_url, invalid
 from rcmlrouter.api.render import Resource, render, strip_format
 from rcmlrouter.call_updates import (
     CANCELED,
     COMPLETED,
     ENDED,
     INVALID,
+    REFUSED,
+    UNKNOWN,
     UNREACHABLE,
     UNSUPPORTED,
+    CallCommand,
     CallUpdate,
+    UpdateResult,
 )
 from rcmlrouter.errors import ApiError, NotFoundError, RcmlError
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.records import Account, CallRecord, LiveCall
 
-MAX_TWIML = 4000
 NOT_IN_PROGRESS = 21220
 UNSUPPORTED_PARAMS: Final[dict[str, str]] = {
-    "TimeLimit": "a running call's time limit cannot be changed",
     # Restcomm's own call modification parameters
     "MoveConnectedCallLeg": "moving a connected leg is not supported",
     "MoveConnectedCallLegUrl": "moving a connected leg is not supported",
@@ -108,7 +113,15 @@ def read_update(params: Params, base_url: str | None) -> CallUpdate:
         status_callback=callback,
         status_callback_method=params.method("StatusCallbackMethod") or "POST",
         base_url=base_url,
+        time_limit=_time_limit(params),
     )
+
+
+def _time_limit(params: Params) -> int | None:
+    """``TimeLimit``: the most seconds the call may last (from its answer), 1 to 4 hours."""
+    if not params.text("TimeLimit"):
+        return None
+    return params.integer("TimeLimit", MAX_TIME_LIMIT, 1, MAX_TIME_LIMIT)
 
 
 def _url(params: Params, name: str, base_url: str | None, code: int) -> str | None:
@@ -141,19 +154,34 @@ async def apply_update(
         return live.record
     if live.record.end_time is not None:
         raise not_in_progress(sid)
-    control = call_control_of(app)
-    if control is None:
-        raise ApiError(503, 20503, "live call control is not available in this process")
-    result = await control.update(sid, live.node, update)
+    result = await send_command(app, sid, live.node, update)
     if result.outcome == ENDED:
         raise not_in_progress(sid)
-    if result.outcome == UNREACHABLE:
-        raise NodeUnreachable(result.detail)
+    if result.outcome == REFUSED:
+        raise ApiError(400, result.code or 20001, result.detail)
     if result.outcome == INVALID:
         raise invalid("Twiml", result.detail, 12100)
     if result.outcome == UNSUPPORTED:
         raise invalid("StatusCallback", result.detail)
     return await store.get_call(sid)
+
+
+async def send_command(
+    app: web.Application, sid: str, owner: str | None, command: CallCommand
+) -> UpdateResult:
+    """``command`` applied to the live call ``sid`` by the node that runs it (``owner``: the
+    node its record names; None: this process); how it came out. 503 (``Retry-After``) when
+    that node cannot be reached or does not know the command, or no control is wired."""
+    control = call_control_of(app)
+    if control is None:
+        raise ApiError(503, 20503, "live call control is not available in this process")
+    if isinstance(command, CallUpdate):
+        result = await control.update(sid, owner, command)
+    else:
+        result = await control.command(sid, owner, command)
+    if result.outcome in (UNREACHABLE, UNKNOWN):
+        raise NodeUnreachable(result.detail)
+    return result
 
 
 def not_in_progress(sid: str) -> ApiError:

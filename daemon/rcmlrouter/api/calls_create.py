@@ -46,10 +46,19 @@ from rcmlrouter.api import records
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import ApiSettings, settings_of, store_of
 from rcmlrouter.api.flavour import Flavour, flavour_of
-from rcmlrouter.api.form import Params, check_url, invalid
-from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
+from rcmlrouter.api.form import (
+    MAX_TIME_LIMIT,
+    MAX_TWIML,
+    Params,
+    Unsupported,
+    check_url,
+    invalid,
+    refuse_unsupported,
+)
+from rcmlrouter.api.idempotency import IdempotencyKey, create_queued
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError, NotFoundError, RcmlParseError
+from rcmlrouter.media.track_recording import CHANNELS, TRACKS
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.routing.numbers import to_e164
 from rcmlrouter.store.base import Store
@@ -57,9 +66,7 @@ from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import Account, CallRecord, OriginateRequest
 
 OUTBOUND_API = "outbound-api"
-MAX_TWIML = 4000
 MAX_TIMEOUT = 600
-MAX_TIME_LIMIT = 86_400  # Twilio: 24 h at most; 4 h by default
 DEFAULT_TIME_LIMIT = 14_400
 # (account, From as sent) -> (valid until, the number): one store read less per call; a number
 # released or moved to another account stays a valid caller ID for at most CALLER_ID_TTL s
@@ -75,7 +82,7 @@ _NOT_CALLER_ID = re.compile(r"[\s\x00-\x1f\x7f]")
 
 # Twilio's Call parameters that rcmlrouter does not implement: 400 naming the parameter, never
 # ignored. A value listed with the parameter means what rcmlrouter does anyway: accepted.
-UNSUPPORTED: Final[dict[str, tuple[str, str | None]]] = {
+UNSUPPORTED: Final[Unsupported] = {
     "MachineDetection": ("answering machine detection is not supported", "none"),
     "MachineDetectionTimeout": ("answering machine detection is not supported", None),
     "MachineDetectionSpeechThreshold": ("answering machine detection is not supported", None),
@@ -89,8 +96,6 @@ UNSUPPORTED: Final[dict[str, tuple[str, str | None]]] = {
     "CallReason": ("branded calls are not supported", None),
     "CallerId": ("set From (the caller ID of a call to a sip: URI)", None),
     "Trim": ("recordings are kept as recorded", "do-not-trim"),
-    "RecordingChannels": ("recordings are mono", "mono"),
-    "RecordingTrack": ("Record=true records what the called party says", "inbound"),
     "RecordingStatusCallbackEvent": ("only the completed event is sent", "completed"),
     "Transcribe": ("transcription is not supported", "false"),
     "TranscribeCallback": ("transcription is not supported", None),
@@ -134,32 +139,16 @@ async def queue_call(
     else the request's ``Url`` / ``Twiml`` / ``ApplicationSid``."""
     key = IdempotencyKey.of(request, account.sid, params)
     store = store_of(request)
-    if key is not None and (first := await key.replay(store)) is not None:
-        return first
     settings = settings_of(request)
-    queue = settings.calls
-    if queue is not None and queue.full():
-        raise CallQueueFull()
-    form = await request.post()
-    events = [str(v) for v in form.getall("StatusCallbackEvent", []) if isinstance(v, str)]
-    flavour = flavour_of(request)
-    record = await read_call(params, events, account, store, settings, flavour, instructions)
-    response = respond(request, record)
-    answer, created = await create_once(
-        key, response, record.sid, lambda held: store.create_call(record, held, IDEMPOTENCY_TTL)
-    )
-    if created and queue is not None:
-        queue.submit(record)
-    return answer  # ours, or the first answer of a concurrent request with the same key
 
+    async def build() -> tuple[CallRecord, web.Response]:
+        form = await request.post()
+        events = [str(v) for v in form.getall("StatusCallbackEvent", []) if isinstance(v, str)]
+        flavour = flavour_of(request)
+        record = await read_call(params, events, account, store, settings, flavour, instructions)
+        return record, respond(request, record)
 
-class CallQueueFull(ApiError):
-    """429: too many calls wait for their pacing slot in this process."""
-
-    retry_after = 1
-
-    def __init__(self) -> None:
-        super().__init__(429, 20429, "Too many calls queued; retry in 1 s")
+    return await create_queued(key, store, settings.calls, "calls", build, store.create_call)
 
 
 async def read_call(
@@ -172,7 +161,7 @@ async def read_call(
     instructions: dict[str, Any] | None = None,
 ) -> CallRecord:
     """The queued call the parameters describe; ApiError 400 with Twilio's code if not."""
-    refuse_unsupported(params)
+    refuse_unsupported(params, UNSUPPORTED, empty_is_absent=True)
     to = read_to(params, settings)
     from_ = await read_from(params, account, store, settings)
     if instructions is None:
@@ -206,26 +195,8 @@ async def read_call(
     )
 
 
-def refuse_unsupported(params: Params) -> None:
-    for name, (why, allowed) in UNSUPPORTED.items():
-        value = params.text(name)
-        if value is None or value == "" or (allowed is not None and value.lower() == allowed):
-            continue
-        raise invalid(name, f"not supported by rcmlrouter ({why})")
-
-
-def _address(params: Params, name: str) -> str | None:
-    """An address; a leading ``+`` sent unencoded (``-d To=+1…``) arrives as a space."""
-    value = params.raw(name)
-    if value is None:
-        return None
-    if value[:1] == " " and value[1:2].isdigit():
-        value = "+" + value[1:]
-    return value.strip()
-
-
 def read_to(params: Params, settings: ApiSettings) -> str:
-    to = _address(params, "To")
+    to = params.address("To")
     if not to:
         raise invalid("To", "a 'To' phone number or SIP URI is required", 21201)
     if to.lower().startswith(("sip:", "sips:")):
@@ -245,7 +216,7 @@ def read_to(params: Params, settings: ApiSettings) -> str:
 
 async def read_from(params: Params, account: Account, store: Store, settings: ApiSettings) -> str:
     """``From``: one of the account's numbers, or any caller ID when the operator allows."""
-    value = _address(params, "From")
+    value = params.address("From")
     if not value:
         raise invalid("From", "a 'From' phone number is required", 21213)
     if len(value) > 64 or _NOT_CALLER_ID.search(value):
@@ -343,8 +314,16 @@ def read_callbacks(params: Params, events: list[str], settings: ApiSettings) -> 
     }
 
 
+def _choice(params: Params, name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = params.text(name) or default
+    if value not in allowed:
+        raise invalid(name, f"{value[:40]!r} is not one of {', '.join(allowed)}")
+    return value
+
+
 def read_setup(params: Params) -> dict[str, Any]:
-    """``Timeout``, ``TimeLimit``, ``SendDigits``, ``SipAuthUsername`` / ``SipAuthPassword``."""
+    """``Timeout``, ``TimeLimit``, ``SendDigits``, ``SipAuthUsername`` / ``SipAuthPassword``,
+    ``Record`` with ``RecordingTrack`` and ``RecordingChannels``."""
     timeout_text = params.text("Timeout")
     timeout = 60
     if timeout_text:
@@ -362,6 +341,8 @@ def read_setup(params: Params) -> dict[str, Any]:
         "timeout": timeout,
         "time_limit": params.integer("TimeLimit", DEFAULT_TIME_LIMIT, 1, MAX_TIME_LIMIT),
         "record": params.boolean("Record") or False,
+        "recording_track": _choice(params, "RecordingTrack", TRACKS, "both"),
+        "recording_channels": _choice(params, "RecordingChannels", CHANNELS, "mono"),
         "send_digits": digits,
         "sip_auth_username": username,
         "sip_auth_password": password,

@@ -118,8 +118,8 @@ SEND_MESSAGE = Op(
 CALL_FORM = (
     "To", "From", "Url", "Method", "Twiml", "ApplicationSid", "FallbackUrl", "FallbackMethod",
     "StatusCallback", "StatusCallbackMethod", "StatusCallbackEvent", "Timeout", "TimeLimit",
-    "SendDigits", "SipAuthUsername", "SipAuthPassword", "Record", "RecordingStatusCallback",
-    "RecordingStatusCallbackMethod",
+    "SendDigits", "SipAuthUsername", "SipAuthPassword", "Record", "RecordingTrack",
+    "RecordingChannels", "RecordingStatusCallback", "RecordingStatusCallbackMethod",
 )  # fmt: skip
 PLACE_CALL = Op(
     "POST",

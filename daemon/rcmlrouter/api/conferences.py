@@ -12,8 +12,9 @@
 
 Reads come from the store; changes go to the live room through the node's
 :class:`~rcmlrouter.conference.control.ConferenceControl` and answer the room's state as it is
-after the change. A change to a conference that lives on another node is sent to that node's
-API and its answer relayed (``api/conference_forward.py``); one that cannot be reached (or a
+after the change. A change to a conference that lives on another node is a command sent to that
+node the way live call updates are (``api/call_update.send_command``: the cluster's command
+channel), answered with the room's row after the change; an owner that cannot be reached (or a
 room that is over) answers 409 (20409) naming the node. Adding a participant by dialling
 out (POST ``…/Participants``) is ``api/participants_create.py``.
 """
@@ -25,14 +26,21 @@ from typing import Any
 from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
+from rcmlrouter.api.call_update import NodeUnreachable, send_command
 from rcmlrouter.api.catalog import CONFERENCE_FILTERS
-from rcmlrouter.api.conference_forward import forward_to_owner, not_here
-from rcmlrouter.api.context import settings_of, store_of
+from rcmlrouter.api.context import call_control_of, settings_of, store_of
 from rcmlrouter.api.form import Params, invalid, read_paging
 from rcmlrouter.api.recordings import recording_fields
 from rcmlrouter.api.records import day_bounds
 from rcmlrouter.api.render import Collection, Resource, api_base, render, rfc2822, strip_format
 from rcmlrouter.api.twilio_paging import list_meta
+from rcmlrouter.call_updates import (
+    APPLIED,
+    ConferenceCommand,
+    ConferenceEnd,
+    ParticipantKick,
+    ParticipantUpdate,
+)
 from rcmlrouter.conference.control import ConferenceControl
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.conference_records import (
@@ -104,12 +112,29 @@ async def _conference(request: web.Request, account: Account, sid: str) -> Confe
     return record
 
 
-async def _elsewhere(request: web.Request, record: ConferenceRecord) -> web.Response:
-    """The room is not live here: the owner's answer if another node owns it, else 409."""
+def not_here(record: ConferenceRecord, why: str = "") -> ApiError:
+    return ApiError(
+        409, 20409, f"conference {record.sid} lives on node {record.node_id}{why}: change it there"
+    )
+
+
+async def _elsewhere(
+    request: web.Request, record: ConferenceRecord, command: ConferenceCommand
+) -> dict[str, Any] | None:
+    """The room is not live here: ``command`` applied by its owner if another node owns it
+    (the row after the change; None for a kick), else 409."""
     control = _control(request)
-    if control is not None and record.node_id != control.node_id:
-        return await forward_to_owner(request, record)
-    raise not_here(record, " (not live)")
+    if control is None or record.node_id == control.node_id or not call_control_of(request.app):
+        raise not_here(record, " (not live)")
+    try:
+        result = await send_command(request.app, record.sid, record.node_id, command)
+    except NodeUnreachable as exc:
+        raise not_here(record, " (unreachable)") from exc
+    if result.outcome != APPLIED:
+        raise not_here(record, " (not live)")
+    if result.result is None and not isinstance(command, ParticipantKick):
+        raise not_here(record, " (no answer of its row)")
+    return result.result
 
 
 # -- conferences ----------------------------------------------------------------------------------
@@ -146,7 +171,9 @@ async def handle_conference(request: web.Request) -> web.Response:
             control = _control(request)
             ended = control.end(sid) if control is not None else None
             if ended is None:
-                return await _elsewhere(request, record)
+                ended = ConferenceRecord(
+                    **(await _elsewhere(request, record, ConferenceEnd()) or {})
+                )
             record = ended
     return render(request, Resource("Conference", conference_fields(request, record)))
 
@@ -202,22 +229,29 @@ async def handle_participant(request: web.Request) -> web.Response:
     control = _control(request)
     if request.method == "DELETE":
         if control is None or not control.kick(conference.sid, call_sid):
-            return await _elsewhere(request, conference)
+            await _elsewhere(request, conference, ParticipantKick(call_sid))
         return web.Response(status=204)
     params = await Params.from_body(request)
     hold_url = params.url("HoldUrl", settings_of(request).public_base_url) or None
+    change = ParticipantUpdate(
+        call_sid,
+        muted=params.boolean("Muted"),
+        hold=params.boolean("Hold"),
+        hold_url=hold_url,
+        hold_method=params.method("HoldMethod") or "GET",
+    )
     updated = (
         control.update_participant(
             conference.sid,
             call_sid,
-            muted=params.boolean("Muted"),
-            hold=params.boolean("Hold"),
-            hold_url=hold_url,
-            hold_method=params.method("HoldMethod") or "GET",
+            muted=change.muted,
+            hold=change.hold,
+            hold_url=change.hold_url,
+            hold_method=change.hold_method,
         )
         if control is not None
         else None
     )
     if updated is None:
-        return await _elsewhere(request, conference)
+        updated = ParticipantRecord(**(await _elsewhere(request, conference, change) or {}))
     return render(request, Resource("Participant", participant_fields(request, updated)))

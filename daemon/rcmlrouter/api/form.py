@@ -13,6 +13,8 @@ from rcmlrouter.errors import ApiError
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FRIENDLY_NAME = 64
 MAX_URL = 2048
+MAX_TWIML = 4000  # Twiml of POST Calls and of a call update (Twilio's limit)
+MAX_TIME_LIMIT = 86_400  # TimeLimit of a call, seconds (Twilio: 24 h at most; 4 h by default)
 _TRUE_FALSE = {"true": True, "false": False}
 
 
@@ -23,8 +25,11 @@ def invalid(name: str, problem: str, code: int = 20001) -> ApiError:
 class Params:
     """Parameters of one request. ``has`` tells absent from empty (empty clears a field)."""
 
-    def __init__(self, values: Mapping[str, str]) -> None:
+    def __init__(
+        self, values: Mapping[str, str], repeated: Mapping[str, list[str]] | None = None
+    ) -> None:
         self._values = dict(values)
+        self._repeated = dict(repeated or {})  # every value of a parameter sent more than once
 
     @classmethod
     async def from_body(cls, request: web.Request) -> Params:
@@ -38,11 +43,14 @@ class Params:
         except ValueError as exc:
             raise ApiError(400, 20001, f"malformed request body: {exc}") from exc
         values: dict[str, str] = {}
+        repeated: dict[str, list[str]] = {}
         for key, value in form.items():
             if not isinstance(value, str):
                 raise invalid(key, "file uploads are not accepted")
+            if key in values:
+                repeated.setdefault(key, [values[key]]).append(value)
             values.setdefault(key, value)
-        return cls(values)
+        return cls(values, repeated)
 
     @classmethod
     def from_query(cls, request: web.Request) -> Params:
@@ -61,6 +69,19 @@ class Params:
     def items(self) -> list[tuple[str, str]]:
         """Every parameter (the first of a repeated one), sorted by name."""
         return sorted(self._values.items())
+
+    def every(self) -> list[tuple[str, str]]:
+        """Every value sent, repeated parameters included, sorted (values of one name in the
+        order sent)."""
+        pairs = [(k, v) for k, v in self._values.items() if k not in self._repeated]
+        pairs += [(k, v) for k, values in self._repeated.items() for v in values]
+        return sorted(pairs, key=lambda pair: pair[0])
+
+    def all(self, name: str) -> list[str]:
+        """Every value of ``name`` in the order sent (``[]`` when absent)."""
+        if name in self._repeated:
+            return list(self._repeated[name])
+        return [self._values[name]] if name in self._values else []
 
     def text(self, name: str) -> str | None:
         value = self._values.get(name)
@@ -100,6 +121,17 @@ class Params:
             return value
         return check_url(name, value, base)
 
+    def address(self, name: str) -> str | None:
+        """An address parameter (``To``, ``From``); a leading ``+`` sent unencoded
+        (``-d To=+1…``) arrives as a space and is read as ``+`` again (an address never starts
+        with a space)."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        if value[:1] == " " and value[1:2].isdigit():
+            value = "+" + value[1:]
+        return value.strip()
+
     def method(self, name: str) -> str | None:
         """None when absent, "" to reset, else GET or POST (21503)."""
         value = self.text(name)
@@ -108,6 +140,25 @@ class Params:
         if value.upper() not in ("GET", "POST"):
             raise invalid(name, f"{value!r} is not GET or POST", 21503)
         return value.upper()
+
+
+# Twilio's parameters a create does not implement: name -> (why, the one value accepted because
+# it means what rcmlrouter does anyway, or None)
+Unsupported = Mapping[str, tuple[str, str | None]]
+
+
+def refuse_unsupported(
+    params: Params, unsupported: Unsupported, *, empty_is_absent: bool = False
+) -> None:
+    """400 (20001) naming the first parameter of ``unsupported`` that is sent (never ignored),
+    unless with its accepted value; an empty value is absent when ``empty_is_absent``."""
+    for name, (why, allowed) in unsupported.items():
+        value = params.text(name)
+        if value is None or (empty_is_absent and value == ""):
+            continue
+        if allowed is not None and value.lower() == allowed:
+            continue
+        raise invalid(name, f"not supported by rcmlrouter ({why})")
 
 
 def check_url(name: str, value: str, base: str | None) -> str:

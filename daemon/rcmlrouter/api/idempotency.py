@@ -1,20 +1,20 @@
 """The ``Idempotency-Key`` request header: a retried create answers what the first one did and
 creates nothing new (issue 18; Stripe's semantics).
 
-One mechanism for every create that starts work (``POST Messages`` now, ``POST Calls`` next).
-A create handler uses it in three steps (``api/messages.py`` is the example)::
+One mechanism for every create that starts work (``POST Messages``, ``POST Calls``). A create
+that hands its resource to a ``WorkQueue`` calls :func:`create_queued` with the key, the queue and
+two steps of its own (``api/messages.py`` is the example)::
 
     key = IdempotencyKey.of(request, account.sid, params)   # None without the header
-    if key is not None and (first := await key.replay(store)) is not None:
-        return first                                         # the first answer (or 422)
-    ...validate, build the resource, render ``response`` (not sent yet)...
-    answer, created = await create_once(
-        key, response, resource.sid,
-        lambda held: store.create_xxx(resource, held, IDEMPOTENCY_TTL),
+    return await create_queued(
+        key, store, settings.messages, "messages",
+        build,                   # validate; the resource and its answer (not sent yet)
+        store.create_message,    # write the resource and claim the key in one transaction
     )
-    if created:
-        ...hand the resource to its worker...
-    return answer                                            # ours, or a concurrent twin's
+
+It answers the first answer when the key has one (or 422), 429 (:class:`QueueFull`) while the
+queue is full, else builds, writes with :func:`create_once` and hands the resource to the
+queue when this request created it; the answer is ours, or a concurrent twin's.
 
 The store method (``create_xxx(resource, record | None, ttl) -> IdempotencyRecord | None``)
 writes the resource and claims the key **in one transaction**, with
@@ -43,10 +43,12 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import structlog
 from aiohttp import web
 
+from rcmlrouter.api.context import WorkQueue
 from rcmlrouter.api.form import Params
 from rcmlrouter.api.render import wants_json
 from rcmlrouter.errors import ApiError, RcmlRouterError
@@ -135,10 +137,55 @@ async def create_once(
     return key.answer(held), False
 
 
+class Queued(Protocol):
+    """A resource a create hands to a ``WorkQueue`` (a call, a message)."""
+
+    @property
+    def sid(self) -> str: ...
+
+
+R = TypeVar("R", bound=Queued)
+WriteResource = Callable[[R, IdempotencyRecord | None, float], Awaitable[IdempotencyRecord | None]]
+
+
+async def create_queued(
+    key: IdempotencyKey | None,
+    store: Store,
+    queue: WorkQueue[R] | None,
+    kind: str,
+    build: Callable[[], Awaitable[tuple[R, web.Response]]],
+    write: WriteResource[R],
+) -> web.Response:
+    """A create that starts work: the first answer when ``key`` has one; 429 while ``queue``
+    is full (``kind``: what waits in it); else ``build`` (validate: the resource and its answer,
+    not sent yet), ``write`` it with the key's record (:func:`create_once`) and, when this
+    request created it, hand it to ``queue``. The answer: ours, or a concurrent twin's."""
+    if key is not None and (first := await key.replay(store)) is not None:
+        return first
+    if queue is not None and queue.full():
+        raise QueueFull(kind)
+    resource, response = await build()
+    answer, created = await create_once(
+        key, response, resource.sid, lambda held: write(resource, held, IDEMPOTENCY_TTL)
+    )
+    if created and queue is not None:
+        queue.submit(resource)
+    return answer
+
+
+class QueueFull(ApiError):
+    """429 (20429, ``Retry-After``): too many ``kind`` (calls, messages) wait in this process."""
+
+    retry_after = 1
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(429, 20429, f"Too many {kind} queued; retry in 1 s")
+
+
 def fingerprint(request: web.Request, params: Params) -> str:
     """sha256 of what makes two requests the same: method, path, response format and every
-    parameter (the first of a repeated one)."""
-    text = json.dumps([request.method, request.path, wants_json(request), params.items()])
+    parameter value (all values of a repeated one, e.g. ``StatusCallbackEvent``)."""
+    text = json.dumps([request.method, request.path, wants_json(request), params.every()])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -41,8 +41,8 @@ from rcmlrouter.api import records
 from rcmlrouter.api.auth import authorize
 from rcmlrouter.api.context import ApiSettings, settings_of, store_of
 from rcmlrouter.api.flavour import Flavour, flavour_of
-from rcmlrouter.api.form import Params, check_url, invalid
-from rcmlrouter.api.idempotency import IDEMPOTENCY_TTL, IdempotencyKey, create_once
+from rcmlrouter.api.form import Params, Unsupported, check_url, invalid, refuse_unsupported
+from rcmlrouter.api.idempotency import IdempotencyKey, create_queued
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError
 from rcmlrouter.sms_format import MAX_BODY_CHARACTERS, is_phone_number
@@ -59,7 +59,7 @@ _NOT_A_NUMBER = re.compile(r"[\s\x00-\x1f\x7f]")
 
 # Twilio's Message parameters that rcmlrouter does not implement: 400 naming the parameter,
 # never ignored. A value listed with the parameter means what rcmlrouter does anyway: accepted.
-UNSUPPORTED: Final[dict[str, tuple[str, str | None]]] = {
+UNSUPPORTED: Final[Unsupported] = {
     "MediaUrl": ("MMS is not supported", None),
     "SendAsMms": ("MMS is not supported", "false"),
     "MessagingServiceSid": ("Messaging Services are not supported", None),
@@ -98,40 +98,25 @@ async def create_message(request: web.Request) -> web.Response:
     params = await Params.from_body(request)
     key = IdempotencyKey.of(request, account.sid, params)
     store = store_of(request)
-    if key is not None and (first := await key.replay(store)) is not None:
-        return first
     settings = settings_of(request)
-    queue = settings.messages
-    if queue is not None and queue.full():
-        raise QueueFull()
-    flavour = flavour_of(request)
-    record = await read_message(params, account, store, settings, flavour)
-    fields, collection = records.MESSAGES.shape(request)
-    response = render(
-        request, Resource(collection[1], fields(request, record)), flavour.create_status
+
+    async def build() -> tuple[MessageRecord, web.Response]:
+        flavour = flavour_of(request)
+        record = await read_message(params, account, store, settings, flavour)
+        fields, collection = records.MESSAGES.shape(request)
+        resource = Resource(collection[1], fields(request, record))
+        return record, render(request, resource, flavour.create_status)
+
+    return await create_queued(
+        key, store, settings.messages, "messages", build, store.create_message
     )
-    answer, created = await create_once(
-        key, response, record.sid, lambda held: store.create_message(record, held, IDEMPOTENCY_TTL)
-    )
-    if created and queue is not None:
-        queue.submit(record)
-    return answer  # ours, or the first answer of a concurrent request with the same key
-
-
-class QueueFull(ApiError):
-    """429: the sender has too many messages waiting."""
-
-    retry_after = 1
-
-    def __init__(self) -> None:
-        super().__init__(429, 20429, "Too many messages queued; retry in 1 s")
 
 
 async def read_message(
     params: Params, account: Account, store: Store, settings: ApiSettings, flavour: Flavour
 ) -> MessageRecord:
     """The queued message the parameters describe; ApiError 400 with Twilio's code if not."""
-    refuse_unsupported(params)
+    refuse_unsupported(params, UNSUPPORTED)
     to = read_to(params, settings.sms_gateway)
     number = await read_from(params, account, store)
     if number.phone_number == to:
@@ -159,27 +144,8 @@ async def read_message(
     )
 
 
-def refuse_unsupported(params: Params) -> None:
-    for name, (why, allowed) in UNSUPPORTED.items():
-        value = params.text(name)
-        if value is None or (allowed is not None and value.lower() == allowed):
-            continue
-        raise invalid(name, f"not supported by rcmlrouter ({why})")
-
-
-def _address(params: Params, name: str) -> str | None:
-    """An address parameter; a leading ``+`` sent unencoded (``-d To=+1…``) arrives as a space
-    and is read as ``+`` again (an address never starts with a space)."""
-    value = params.raw(name)
-    if value is None:
-        return None
-    if value[:1] == " " and value[1:2].isdigit():
-        value = "+" + value[1:]
-    return value.strip()
-
-
 def read_to(params: Params, gateway: str | None) -> str:
-    to = _address(params, "To")
+    to = params.address("To")
     if not to:
         raise invalid("To", "a 'To' phone number is required", 21604)
     if len(to) > MAX_ADDRESS:
@@ -195,7 +161,7 @@ def read_to(params: Params, gateway: str | None) -> str:
 
 async def read_from(params: Params, account: Account, store: Store) -> IncomingNumber:
     """``From``: one of the account's numbers, SMS-capable."""
-    value = _address(params, "From")
+    value = params.address("From")
     if not value:
         raise invalid("From", "a 'From' phone number is required", 21603)
     value = value.replace(" ", "+")  # mms:+1234 sent unencoded; a number never has a space

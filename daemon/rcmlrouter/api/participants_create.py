@@ -37,7 +37,7 @@ from xml.sax.saxutils import escape, quoteattr
 from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
-from rcmlrouter.api.calls_create import MAX_TWIML, queue_call
+from rcmlrouter.api.calls_create import queue_call
 from rcmlrouter.api.conferences import (
     conference_fields,
     handle_participants,
@@ -45,7 +45,7 @@ from rcmlrouter.api.conferences import (
 )
 from rcmlrouter.api.context import settings_of, store_of
 from rcmlrouter.api.flavour import flavour_of
-from rcmlrouter.api.form import Params, check_url, invalid
+from rcmlrouter.api.form import MAX_TWIML, Params, check_url, invalid
 from rcmlrouter.api.render import Resource, render
 from rcmlrouter.errors import ApiError, NotFoundError
 from rcmlrouter.store.conference_records import ACTIVE_STATUSES, ParticipantRecord

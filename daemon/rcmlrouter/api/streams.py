@@ -7,55 +7,47 @@
   ``<Start><Stream>`` does (201 on the Twilio base, 200 on the Restcomm base).
 - ``POST Accounts/{AC}/Calls/{CA}/Streams/{MZ… or name}`` with ``Status=stopped`` stops it.
 
-The call must be running in this process (``supervisor.live_call``; reached through the
-:class:`CallStreamsControl` the composition root puts on the application): a call on another
-node of a cluster, or one that has ended, is 404 (20404). Refusals: 400 with 21220 (the call
-has no media of ours: not answered, or bridged), 31940 (too many streams on the call), 31941
-(the name is in use), 20001 (a missing or malformed parameter, named).
+Both are commands about a live call (``call_updates.StreamStart`` / ``StreamStop``), sent the
+way ``POST Calls/{CA}`` updates are (``api/call_update.send_command``): applied in this process
+when the call runs here, else by the node its record names as ``owner`` (the cluster's command
+channel), which answers with the stream's description or a refusal. A call that has ended, or
+is unknown, or another account's, is 404 (20404), as is a stream that is not running; a node
+that runs the call and does not answer is 503 (20503, ``Retry-After``). Refusals: 400 with 21220
+(the call has no media of ours: not answered, or bridged), 31940 (too many streams on the call),
+31941 (the name is in use), 20001 (a missing or malformed parameter, named).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from aiohttp import web
 
 from rcmlrouter.api.auth import authorize
-from rcmlrouter.api.context import settings_of
+from rcmlrouter.api.call_update import NodeUnreachable, send_command
+from rcmlrouter.api.context import settings_of, store_of
 from rcmlrouter.api.flavour import api_base, flavour_of
 from rcmlrouter.api.form import Params, check_url, invalid
 from rcmlrouter.api.render import Resource, render, strip_format
-from rcmlrouter.errors import ApiError, RcmlParseError, StreamRefusedError
+from rcmlrouter.call_updates import (
+    APPLIED,
+    ENDED,
+    NO_STREAM,
+    REFUSED,
+    CallCommand,
+    StreamStart,
+    StreamStop,
+)
+from rcmlrouter.errors import ApiError, NotFoundError, RcmlParseError
 from rcmlrouter.rcml.model import STREAM_TRACKS, Stream
 from rcmlrouter.rcml.parse_streams import MAX_NAME, MAX_VALUE, stream_url
 
 MAX_PARAMETERS: Final = 99
 
 
-class CallStreamsControl(Protocol):
-    """The running calls' streams (the call supervisor); None from either: no such live call
-    of that account here."""
-
-    def start_stream(
-        self, account_sid: str, call_sid: str, stream: Stream
-    ) -> Mapping[str, str] | None: ...
-
-    def stop_stream(self, account_sid: str, call_sid: str, ref: str) -> Mapping[str, str] | None:
-        """The stopped stream's description; raises LookupError when the call runs here but
-        has no such stream."""
-        ...
-
-
-STREAMS_KEY: Final = web.AppKey("streams", CallStreamsControl)
-
-
-def _control(request: web.Request) -> CallStreamsControl | None:
-    return request.app.get(STREAMS_KEY)
-
-
 def _not_live(call_sid: str) -> ApiError:
-    return ApiError(404, 20404, f"Call {call_sid} is not in progress on this node")
+    return ApiError(404, 20404, f"Call {call_sid} is not in progress")
 
 
 async def handle_create(request: web.Request) -> web.Response:
@@ -63,13 +55,16 @@ async def handle_create(request: web.Request) -> web.Response:
     call_sid = request.match_info["call_sid"]
     params = await Params.from_body(request)
     stream = read_stream(params, request)
-    control = _control(request)
-    try:
-        started = control.start_stream(account.sid, call_sid, stream) if control else None
-    except StreamRefusedError as exc:
-        raise ApiError(400, exc.error_code, str(exc)) from exc
-    if started is None:
-        raise _not_live(call_sid)
+    start = StreamStart(
+        account.sid,
+        stream.url,
+        stream.name,
+        stream.track,
+        stream.status_callback,
+        stream.status_callback_method,
+        stream.parameters,
+    )
+    started = await _command(request, account.sid, call_sid, start)
     return render(request, Resource("Stream", _fields(request, started)), _created(request))
 
 
@@ -79,14 +74,32 @@ async def handle_update(request: web.Request) -> web.Response:
     params = await Params.from_body(request)
     if (params.text("Status") or "").lower() != "stopped":
         raise invalid("Status", "the only update is Status=stopped")
-    control = _control(request)
-    try:
-        stopped = control.stop_stream(account.sid, call_sid, ref) if control else None
-    except LookupError as exc:
-        raise ApiError(404, 20404, f"Stream {ref} is not running on call {call_sid}") from exc
-    if stopped is None:
-        raise _not_live(call_sid)
+    stopped = await _command(request, account.sid, call_sid, StreamStop(account.sid, ref))
     return render(request, Resource("Stream", _fields(request, stopped)))
+
+
+async def _command(
+    request: web.Request, account_sid: str, call_sid: str, command: CallCommand
+) -> Mapping[str, str]:
+    """The stream's description once the node that runs the call applied ``command``."""
+    try:
+        live = await store_of(request).live_call(call_sid)
+    except NotFoundError:  # unknown, or its first record not durable yet: this process answers
+        owner = None
+    else:
+        if live.record.account_sid != account_sid or live.record.end_time is not None:
+            raise _not_live(call_sid)
+        owner = live.node
+    result = await send_command(request.app, call_sid, owner, command)
+    if result.outcome == APPLIED and result.result is not None:
+        return result.result
+    if result.outcome == ENDED:
+        raise _not_live(call_sid)
+    if result.outcome == REFUSED:
+        raise ApiError(400, result.code or 20001, result.detail)
+    if result.outcome == NO_STREAM and isinstance(command, StreamStop):
+        raise ApiError(404, 20404, f"Stream {command.ref} is not running on call {call_sid}")
+    raise NodeUnreachable(f"unexpected answer {result.outcome}: {result.detail}")
 
 
 def read_stream(params: Params, request: web.Request) -> Stream:

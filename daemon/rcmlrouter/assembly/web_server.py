@@ -17,7 +17,6 @@ from rcmlrouter.api import create_api_app
 from rcmlrouter.api.conferences import CONFERENCES_KEY
 from rcmlrouter.api.context import ACCOUNTS_KEY, AccountCache, CallSettings, WorkQueue
 from rcmlrouter.api.protocol_errors import ApiRunner
-from rcmlrouter.api.streams import CallStreamsControl
 from rcmlrouter.call_updates import CallControl
 from rcmlrouter.config import Config, parse_host_port
 from rcmlrouter.console import ConsoleSources, mount_console
@@ -54,8 +53,6 @@ async def start_web_server(
     message_queue: WorkQueue[MessageRecord] | None,
     call_queue: WorkQueue[CallRecord] | None = None,
     call_control: CallControl | None = None,
-    *,
-    call_streams: CallStreamsControl | None = None,
 ) -> WebServer:
     """Build the application, listen on ``api.listen``; a port that cannot be had is a
     ConfigError."""
@@ -77,7 +74,6 @@ async def start_web_server(
             default_region=config.routing.default_region,
         ),
         call_control=call_control,
-        call_streams=call_streams,
     )
     if services.conferences is not None:
         app[CONFERENCES_KEY] = services.conferences

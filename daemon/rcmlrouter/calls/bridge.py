@@ -12,8 +12,9 @@ ways, answers relayed back) and their in-dialog requests (through each call's
 
 The bridge ends when the callee hangs up, at ``timeLimit`` (the callee gets a BYE), when a
 transfer (REFER, :mod:`rcmlrouter.calls.transfer`) replaces the running RCML, or when the
-caller hangs up: the call's task is then cancelled and the cleanup here ends every leg and posts
-the ``action`` (DialCallStatus as it stands) through the durable outbox. Otherwise the executor
+caller hangs up, or the API hangs up or redirects the call: the call's task is then cancelled and
+the cleanup here ends every leg and posts the ``action`` (DialCallStatus as it stands) through
+the durable outbox (its document does not run). Otherwise the executor
 decides what happens to the caller next (the ``action``, the next verb, or a BYE).
 """
 
@@ -31,6 +32,7 @@ from rcmlrouter.calls.call_events import post_action_after_hangup
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.calls.dialed_leg import DialedLeg
 from rcmlrouter.calls.in_dialog import InDialog, PeerCall
+from rcmlrouter.calls.live_call import stopped_by_redirect
 from rcmlrouter.calls.transfer import on_refer
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.rcml.model import Dial, Document
@@ -88,7 +90,7 @@ class Bridge:
             self.caller.in_dialog.leave()
 
     async def _run(self) -> DialOutcome:
-        hung_up = False
+        stopped: str | None = None  # the call's status when the Dial was stopped from outside
         try:
             self._start_legs()
             winner = await self._ring()
@@ -97,13 +99,13 @@ class Bridge:
             document = await self._bridged(winner)
             return self._outcome(winner, document)
         except asyncio.CancelledError:
-            hung_up = self.caller.call.ended.done()
+            stopped = self._stopped_status()
             raise
         finally:
             self.active = False
             await self._release()
-            if hung_up:
-                self._action_after_hangup()
+            if stopped is not None:
+                self._action_after_stop(stopped)
 
     # -- ringing -----------------------------------------------------------------------------
 
@@ -141,7 +143,9 @@ class Bridge:
 
     async def _ring(self) -> DialedLeg | None:
         """Wait for the first answer (the others are cancelled) or for every leg to fail."""
-        pending = {leg.call.result: leg for leg in self.legs if leg.call is not None}
+        pending: dict[asyncio.Future[Any], DialedLeg] = {
+            leg.settled: leg for leg in self.legs if leg.settled is not None
+        }
         while pending:
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
@@ -150,8 +154,7 @@ class Bridge:
                     self.winner = leg
             if self.winner is not None:
                 for leg in pending.values():
-                    assert leg.call is not None
-                    leg.call.cancel("answered elsewhere")
+                    leg.cancel("answered elsewhere")
                 return self.winner
         return None
 
@@ -241,6 +244,8 @@ class Bridge:
             task.cancel()
         if self.transfer is not None and not self.transfer.done():
             self.transfer.cancel()
+        for leg in self.legs:
+            leg.stop_failover()
         calls = [leg.call for leg in self.legs if leg.call is not None]
         hangups = [asyncio.ensure_future(call.hangup()) for call in calls if not call.ended.done()]
         if hangups:
@@ -251,14 +256,26 @@ class Bridge:
         if self.callee_dialog is not None and self.winner in self.legs:  # not handed over
             self.callee_dialog.close()
 
-    def _action_after_hangup(self) -> None:
-        """The caller hung up during the Dial: the ``action`` still gets the outcome (Twilio),
-        through the durable outbox in the call's order; its document cannot run. Only for an
-        inbound caller (a transferred call's Dial has no such post)."""
+    def _stopped_status(self) -> str:
+        """The call's ``CallStatus`` once its task was cancelled during the Dial: the caller hung
+        up, the API hung up (``Status=completed``) or the node drains — the call is ending; or
+        the API redirected it — the call goes on with the new document."""
+        answered = self.state.answer_time is not None
+        if stopped_by_redirect() and not self.caller.call.ended.done():
+            return "in-progress" if answered else "ringing"
+        return "completed" if answered else "canceled"
+
+    def _action_after_stop(self, status: str) -> None:
+        """The Dial was stopped from outside (:meth:`_stopped_status`): the ``action`` still
+        gets the outcome, as Twilio requests it when the caller hangs up or the call is modified
+        (its document does not run: the call ended, or runs the API's), through the durable
+        outbox in the call's order. Inbound and API-originated calls (a transferred call's Dial
+        has no such post)."""
         verb, state = self.verb, self.state
-        if verb.action is None or not isinstance(self.caller.call, IncomingCall):
+        if verb.action is None:
             return
-        status = "completed" if state.answer_time is not None else "canceled"
+        if not isinstance(self.caller.call, IncomingCall) and state.direction != "outbound-api":
+            return
         outcome = self._outcome(self.winner)
         post_action_after_hangup(
             self.wiring.services.outbox,
@@ -268,7 +285,11 @@ class Bridge:
             (verb.action, verb.method),
             outcome.params,
         )
-        log.info("dial.action_after_hangup", dial_call_status=outcome.params["DialCallStatus"])
+        log.info(
+            "dial.action_after_stop",
+            call_status=status,
+            dial_call_status=outcome.params["DialCallStatus"],
+        )
 
     def _outcome(self, winner: DialedLeg | None, document: Document | None = None) -> DialOutcome:
         for leg in self.legs:

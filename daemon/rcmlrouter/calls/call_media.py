@@ -291,12 +291,14 @@ class CallMedia:
             return RecordingOutcome()
         return await record_call(self.session, verb, self.state, self.wiring, self.media)
 
-    def start_call_recording(self, path: Path, max_length: float) -> bool:
-        """Record the far end for the rest of the call (``Record=true`` of an API call);
-        False without media of ours."""
+    def start_call_recording(
+        self, path: Path, max_length: float, track: str = "inbound", channels: str = "mono"
+    ) -> bool:
+        """Record the rest of the call (``Record=true`` of an API call: ``RecordingTrack``,
+        ``RecordingChannels``); False without media of ours."""
         if self.session is None or self.session.closed.done():
             return False
-        self.session.start_call_recording(path, max_length)
+        self.session.start_call_recording(path, max_length, track, channels)
         return True
 
     def stop_call_recording(self) -> float | None:

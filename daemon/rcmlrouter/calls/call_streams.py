@@ -12,6 +12,9 @@ agent's audio on the media clock); this module adds what belongs to the call:
   ``stream-started``, ``stream-stopped``, ``stream-error`` with ``AccountSid``, ``CallSid``,
   ``StreamSid``, ``StreamName``, ``StreamEvent``, ``StreamError``, ``Timestamp``;
 - a notification for every ``stream-error`` and for the problems a stream survives;
+- the stream's row in the store (``streams``, a call's page lists it), through the services'
+  batch writer, never awaited: ``in-progress`` when opened, then ``stopped`` or ``failed`` with
+  the error; a refused ``<Connect>`` / ``<Start>`` is a ``failed`` row;
 - limits: ``[streams] max_per_call`` streams at once (31940), names unique among running ones
   (31941); a call without media of ours (not answered, or bridged by ``<Dial>``) cannot stream
   (21220).
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Final
@@ -36,6 +40,7 @@ from rcmlrouter.rcml.model import Stream
 from rcmlrouter.rcml.ports import StreamOutcome
 from rcmlrouter.rcml.signing import compute_signature
 from rcmlrouter.store.ids import new_sid
+from rcmlrouter.store.stream_records import StreamRecord, StreamStartedBy
 from rcmlrouter.streams.connector import HANDSHAKE_CODE
 from rcmlrouter.streams.media_stream import MediaStream, StreamEnd, StreamSpec
 
@@ -47,17 +52,40 @@ NAME_IN_USE: Final = 31941
 
 
 class _StreamEvents:
-    """One stream's status callbacks and notifications (its ``StreamHooks``)."""
+    """One stream's status callbacks, notifications and row (its ``StreamHooks``)."""
 
-    __slots__ = ("name", "sequence", "sid", "state", "stream", "wiring")
+    __slots__ = ("name", "record", "sequence", "sid", "state", "stream", "wiring")
 
-    def __init__(self, sid: str, stream: Stream, state: CallState, wiring: CallWiring) -> None:
+    def __init__(
+        self,
+        sid: str,
+        stream: Stream,
+        state: CallState,
+        wiring: CallWiring,
+        how: StreamStartedBy,
+        track: str,
+    ) -> None:
         self.sid = sid
         self.stream = stream
         self.name = stream.name or sid
         self.state = state
         self.wiring = wiring
         self.sequence = 0
+        now = time.time()
+        self.record = StreamRecord(
+            sid, state.account_sid, state.call_sid, self.name, stream.url, track, how,
+            "in-progress", None, None, now, now,
+        )  # fmt: skip
+
+    def _save(self, status: str, error_code: int | None = None, message: str | None = None) -> None:
+        self.record = dataclasses.replace(
+            self.record,
+            status=status,
+            error_code=error_code,
+            error_message=message,
+            date_updated=time.time(),
+        )
+        self.wiring.services.stream_records.add(self.record)
 
     def _callback(self, event: str, error: str | None = None) -> None:
         url = self.stream.status_callback
@@ -79,18 +107,29 @@ class _StreamEvents:
         outbox.enqueue(self.sid, state.account_sid, self.sequence, url, method, params)
         self.sequence += 1
 
+    def opened(self) -> None:
+        self.wiring.services.stream_records.add(self.record)
+
     def started(self) -> None:
         log.info("stream.started", stream_sid=self.sid, url=self.stream.url)
         self._callback("stream-started")
 
     def stopped(self) -> None:
         log.info("stream.stopped", stream_sid=self.sid)
+        self._save("stopped")
         self._callback("stream-stopped")
 
     def failed(self, error_code: int, message: str) -> None:
         log.info("stream.failed", stream_sid=self.sid, error_code=error_code, error=message)
+        self._save("failed", error_code, message)
         self.notify(error_code, message)
         self._callback("stream-error", message)
+
+    def ended(self) -> None:
+        """The stream is over: a row still ``in-progress`` (stopped before it connected, or
+        with the call) is ``stopped``."""
+        if self.record.status == "in-progress":
+            self._save("stopped")
 
     def notify(self, error_code: int, message: str) -> None:
         self.wiring.notify(self.state, error_code, f"stream {self.name}: {message}", None)
@@ -115,9 +154,9 @@ class CallStreams:
     async def connect(self, stream: Stream) -> StreamOutcome:
         await self.media.streamable()
         try:
-            running = self._open(stream, bidirectional=True)
+            running = self._open(stream, bidirectional=True, how="connect")
         except StreamRefusedError as exc:
-            self._refused(stream, exc)
+            self._refused(stream, exc, "connect")
             return StreamOutcome({"StreamEvent": "stream-error", "StreamError": str(exc)})
         sid = running.spec.stream_sid
         try:
@@ -135,18 +174,18 @@ class CallStreams:
     async def start(self, stream: Stream) -> None:
         await self.media.streamable()
         try:
-            self.start_stream(stream)
+            self.start_stream(stream, "start")
         except StreamRefusedError as exc:
-            self._refused(stream, exc)
+            self._refused(stream, exc, "start")
 
     async def stop(self, name: str) -> None:
         self.stop_stream(name)
 
     # -- the supervisor's LiveStreams (the REST API) ----------------------------------------
 
-    def start_stream(self, stream: Stream) -> dict[str, str]:
+    def start_stream(self, stream: Stream, how: StreamStartedBy = "api") -> dict[str, str]:
         """Start a one-way stream beside the document; its description (StreamRefusedError)."""
-        running = self._open(stream, bidirectional=False)
+        running = self._open(stream, bidirectional=False, how=how)
         task = asyncio.create_task(running.run())
         self._tasks.add(task)
         sid = running.spec.stream_sid
@@ -168,7 +207,7 @@ class CallStreams:
 
     # -- inside -----------------------------------------------------------------------------
 
-    def _open(self, stream: Stream, *, bidirectional: bool) -> MediaStream:
+    def _open(self, stream: Stream, *, bidirectional: bool, how: StreamStartedBy) -> MediaStream:
         services = self.wiring.services
         config, session = services.config.streams, self.media.session
         connector = services.media.streams if services.media is not None else None
@@ -197,15 +236,17 @@ class CallStreams:
             parameters=dict(stream.parameters),
             headers=headers,
         )
-        hooks = _StreamEvents(sid, stream, state, self.wiring)
+        hooks = _StreamEvents(sid, stream, state, self.wiring, how, _track(stream, bidirectional))
         running = MediaStream(spec, connector, session, hooks, buffer_seconds=config.buffer_seconds)
+        hooks.opened()
+        running.done.add_done_callback(lambda _: hooks.ended())
         self._running[sid] = running
         return running
 
-    def _refused(self, stream: Stream, exc: StreamRefusedError) -> None:
-        _StreamEvents(new_sid("MZ"), stream, self.state, self.wiring).failed(
-            exc.error_code, str(exc)
-        )
+    def _refused(self, stream: Stream, exc: StreamRefusedError, how: StreamStartedBy) -> None:
+        track = _track(stream, bidirectional=how == "connect")
+        events = _StreamEvents(new_sid("MZ"), stream, self.state, self.wiring, how, track)
+        events.failed(exc.error_code, str(exc))
 
     def _ended(self, sid: str, task: asyncio.Task[StreamEnd]) -> None:
         self._tasks.discard(task)
@@ -224,3 +265,8 @@ class CallStreams:
             "status": status,
             "date_updated": rfc2822(time.time()),
         }
+
+
+def _track(stream: Stream, bidirectional: bool) -> str:
+    """What is streamed to the agent: a ``<Connect>`` stream sends the caller's audio only."""
+    return "inbound_track" if bidirectional else stream.track

@@ -2,11 +2,13 @@
 
 A ``<Sip>`` noun is dialed as written (its ``username``/``password`` answer a 401/407); a
 ``<Number>`` goes to the configured trunk (``[dial] default_trunk`` or the first ``[[trunks]]``)
-as ``sip:NUMBER@TRUNK`` formatted ``e164`` or ``national``, with the trunk's credentials. The
-leg is a call record of its own (``Direction`` ``outbound-dial``, ``ParentCallSid`` the caller)
-and reports the events its noun asked for (``statusCallbackEvent``: initiated, ringing,
-answered, completed) to its ``statusCallback`` through :class:`~rcmlrouter.calls.call_events.
-LegEvents`.
+as ``sip:NUMBER@TRUNK`` formatted ``e164`` or ``national``, with the trunk's credentials, and
+on to the trunks its ``failover`` chain names when a trunk cannot take the call
+(:mod:`rcmlrouter.calls.trunk_chain`: :attr:`DialedLeg.call` is the current try, the record
+and the action report the last). The leg is a call record of its own (``Direction``
+``outbound-dial``, ``ParentCallSid`` the caller) and reports the events its noun asked for
+(``statusCallbackEvent``: initiated, ringing, answered, completed) to its ``statusCallback``
+through :class:`~rcmlrouter.calls.call_events.LegEvents`.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Protocol
 from rcmlrouter.callbacks import CallbackOutbox
 from rcmlrouter.calls.call_events import LegEvents
 from rcmlrouter.calls.call_state import CallState
+from rcmlrouter.calls.trunk_chain import TrunkChain
 from rcmlrouter.config import Config, TrunkConfig
 from rcmlrouter.errors import SipError
 from rcmlrouter.rcml.model import DialNumber, DialTarget
@@ -72,6 +75,17 @@ def dial_address(target: DialTarget, config: Config) -> DialAddress:
     return DialAddress(target.uri, uri.user or target.uri, credentials)
 
 
+def leg_trunks(target: DialTarget, config: Config) -> tuple[TrunkConfig, ...]:
+    """The trunks a noun is tried on in turn: a number's trunk and its failover chain; a URI
+    has none (one try, as written)."""
+    if not isinstance(target, DialNumber):
+        return ()
+    trunk = config.trunk()
+    if trunk is None:
+        raise SipError("no outbound trunk is configured for numbers", sip_status=503)
+    return config.trunk_chain(trunk)
+
+
 def trunk_address(number: str, trunk: TrunkConfig, region: str) -> DialAddress:
     base = parse_uri(trunk.uri)
     user = format_for_trunk(number, trunk.number_format, region)
@@ -109,7 +123,8 @@ class DialedLeg:
         self.sid = new_sid("CA")
         self.from_ = caller_id
         self.to = ""
-        self.call: OutgoingCall | None = None
+        self.call: OutgoingCall | None = None  # the current try (trunk failover: the last)
+        self.chain: TrunkChain | None = None
         self.start_time = time.time()
         self.answer_time: float | None = None
         self.end_time: float | None = None
@@ -134,25 +149,69 @@ class DialedLeg:
         """Send the INVITE; a target that cannot be dialed ends the leg ``failed`` at once
         (``notify`` records why, on the dialing call)."""
         try:
-            address = dial_address(self.target, config)
-            self.to = address.to
+            trunks = leg_trunks(self.target, config)
             if dialer is None:
                 raise SipError("SIP is not running", sip_status=503)
-            self.call = dialer.start_call(
-                address.uri,
-                from_uri=self._from_uri(config),
-                sdp=sdp,
-                credentials=address.credentials,
-                ring_timeout=ring_timeout,
+            chain = TrunkChain(
+                trunks,
+                lambda trunk, timeout: self._try(dialer, config, sdp, trunk, timeout),
+                ring_timeout,
+                on_try=self._on_try,
+                progress=lambda response: self._on_progress(response, progress),
             )
+            chain.start()
+            self.chain = chain
         except SipError as exc:
             self.error = exc
             self.to = self.to or _target_text(self.target)
             notify(ERROR_NOT_DIALED, f"<Dial> {_target_text(self.target)}: {exc.reason}")
             return
-        self.call.on_progress(lambda response: self._on_progress(response, progress))
         self.status = "initiated"
         self.events.commit(self, "initiated")
+
+    def _try(
+        self,
+        dialer: Dialer,
+        config: Config,
+        sdp: bytes | None,
+        trunk: TrunkConfig | None,
+        ring_timeout: float,
+    ) -> OutgoingCall:
+        """One INVITE: to ``trunk`` for a number, else to the noun's URI."""
+        if trunk is not None and isinstance(self.target, DialNumber):
+            address = trunk_address(self.target.number, trunk, config.routing.default_region)
+        else:
+            address = dial_address(self.target, config)
+        self.to = self.to or address.to  # the first try's: the record says it from initiated
+        return dialer.start_call(
+            address.uri,
+            from_uri=self._from_uri(config),
+            sdp=sdp,
+            credentials=address.credentials,
+            ring_timeout=ring_timeout,
+        )
+
+    def _on_try(self, call: OutgoingCall) -> None:
+        self.call = call
+
+    @property
+    def settled(self) -> asyncio.Future[OutgoingCall] | asyncio.Future[SipResponse] | None:
+        """Resolves once the leg has its final response (after any trunk failover)."""
+        if self.chain is not None:
+            return self.chain.result
+        return self.call.result if self.call is not None else None
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Stop ringing: no further trunk, the current try cancelled."""
+        if self.chain is not None:
+            self.chain.cancel(reason)
+        elif self.call is not None:
+            self.call.cancel(reason)
+
+    def stop_failover(self) -> None:
+        """No further trunk (the current try goes on)."""
+        if self.chain is not None:
+            self.chain.stop()
 
     def _from_uri(self, config: Config) -> str:
         host = config.sip.advertise or self.parent.facts.request_host

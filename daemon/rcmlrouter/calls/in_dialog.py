@@ -195,13 +195,20 @@ class DialingCall:
         self._reinvite: ReinviteOwner | None = None
 
     def attach(self, call: OutgoingCall) -> None:
+        """The INVITE (each try of a trunk failover in turn, ``calls/trunk_chain.py``)."""
         self.call = call
         call.local_sdp = call.local_sdp or self._local_sdp
         if self._in_dialog is not None:
             call.on_in_dialog_request(self._in_dialog)
         if self._reinvite is not None:
             call.on_reinvite(self._reinvite)
-        call.ended.add_done_callback(lambda ended: self.end(ended.result()))
+        call.ended.add_done_callback(lambda ended: self._call_ended(call, ended.result()))
+
+    def _call_ended(self, call: OutgoingCall, cause: str) -> None:
+        # only an answered call ends it: an unanswered try may be followed by the next trunk's
+        # on the same media; the run ends it when it gives up (end("released"))
+        if call.answered:
+            self.end(cause)
 
     def end(self, cause: str) -> None:
         if not self.ended.done():

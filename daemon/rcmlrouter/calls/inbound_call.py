@@ -85,6 +85,7 @@ async def run_inbound_call(call: IncomingCall, live: LiveCall, wiring: CallWirin
     events = CallEvents(state, services.outbox)
     leg = InboundLeg(call, state, events, wiring)
     live.status_of = state.current_status
+    live.answered_at = lambda: state.answer_time
     live.callbacks = events
     live.streams = leg.streams
     live.watch(call.ended)

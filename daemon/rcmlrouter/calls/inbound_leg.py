@@ -4,8 +4,9 @@
 bridge), rejects and hangs up the caller's ``IncomingCall``, and checkpoints the call's record
 with its status callback at each step (``calls/call_events.py``). The media verbs go to the
 call's :class:`~rcmlrouter.calls.call_media.CallMedia`; ``<Dial>`` to a
-:class:`~rcmlrouter.calls.bridge.Bridge`, during which our media is on hold. The call's
-in-dialog requests belong to its :class:`~rcmlrouter.calls.in_dialog.InDialog`.
+:class:`~rcmlrouter.calls.bridge.Bridge`, during which our media is on hold (both as any leg
+with media of ours: ``calls/media_leg.py``). The call's in-dialog requests belong to its
+:class:`~rcmlrouter.calls.in_dialog.InDialog`.
 """
 
 from __future__ import annotations
@@ -13,39 +14,30 @@ from __future__ import annotations
 import asyncio
 import time
 
-from rcmlrouter.calls.bridge import Bridge
 from rcmlrouter.calls.call_events import CallEvents
-from rcmlrouter.calls.call_media import CallMedia
 from rcmlrouter.calls.call_state import CallState
 from rcmlrouter.calls.call_streams import CallStreams
-from rcmlrouter.calls.conference_call import join_conference
-from rcmlrouter.calls.in_dialog import InDialog
+from rcmlrouter.calls.media_leg import LegWithMedia
 from rcmlrouter.calls.wiring import CallWiring
-from rcmlrouter.rcml.model import Dial, GatherChild, Record
-from rcmlrouter.rcml.ports import DialOutcome, RecordingOutcome
 from rcmlrouter.sip.call import IncomingCall
 
 
-class InboundLeg:
+class InboundLeg(LegWithMedia):
     """Answers, rejects and hangs up one inbound call; emits the matching status callbacks."""
 
     def __init__(
         self, call: IncomingCall, state: CallState, events: CallEvents, wiring: CallWiring
     ) -> None:
-        self.call = call
-        self.state = state
+        super().__init__(call, state, wiring)
+        self._call = call
         self.events = events
-        self.wiring = wiring
         self.rejected = False
         self._answering: asyncio.Future[None] | None = None
-        self.in_dialog = InDialog(call, state)
-        self.media = CallMedia(call, self.in_dialog, state, wiring)
-        self.in_dialog.own_digits(self.media)
         self.streams = CallStreams(self.media, state, wiring)
 
     @property
-    def answered(self) -> bool:
-        return self.state.answer_time is not None
+    def call(self) -> IncomingCall:
+        return self._call
 
     def ring(self) -> asyncio.Future[None]:
         """180 Ringing; the ringing record and RINGING callback, durable when the future is."""
@@ -80,15 +72,6 @@ class InboundLeg:
         self.state.sip_status = 200
         self.events.checkpoint("in-progress")
 
-    async def dial(self, verb: Dial) -> DialOutcome:
-        if verb.conference is not None:  # on our own media: no bridge
-            return await join_conference(self, verb)
-        self.media.suspend()
-        try:
-            return await Bridge(self, verb).run()
-        finally:
-            await self.media.resume()
-
     def reject(self, status: int, reason: str, retry_after: int | None = None) -> None:
         if self.rejected or self.call.ended.done():
             return
@@ -99,23 +82,6 @@ class InboundLeg:
 
     async def hangup(self) -> None:
         await self.call.hangup()
-
-    async def pause(self, seconds: float) -> None:
-        await self.media.pause(seconds)
-
-    async def play(self, verb: GatherChild, *, interruptible: bool = False) -> str | None:
-        return await self.media.play(verb, interruptible=interruptible)
-
-    async def collect_digits(
-        self, num_digits: int, finish_on_key: str, digit_timeout: float
-    ) -> str:
-        return await self.media.collect_digits(num_digits, finish_on_key, digit_timeout)
-
-    async def send_digits(self, digits: str) -> None:
-        await self.media.send_digits(digits)
-
-    async def record(self, verb: Record) -> RecordingOutcome:
-        return await self.media.record(verb)
 
     async def fail(self, status: int, reason: str, retry_after: int | None = None) -> None:
         """End the call after an error: reject it if unanswered, else hang up."""

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
 from rcmlrouter.rcml.model import Stream
-from rcmlrouter.rcml.ports import RedirectTarget
+from rcmlrouter.rcml.ports import STEERING, RedirectTarget
 
 # End causes that come from the far end (or the network) and interrupt the running RCML. An
 # answered outgoing call can only end with the first and the last of them.
@@ -61,9 +62,11 @@ class LiveCall:
     __slots__ = (
         "_final",
         "_in_verb",
+        "_limit",
         "_redirect",
         "_redirect_cancelled",
         "_running",
+        "answered_at",
         "call_sid",
         "callbacks",
         "inbound",
@@ -82,6 +85,8 @@ class LiveCall:
         self.stop_cause: str | None = None
         self.status_of: Callable[[], str] = lambda: status
         """The call's CallStatus now (queued, ringing, in-progress): the run keeps it current."""
+        self.answered_at: Callable[[], float | None] = lambda: None
+        """When the call was answered (wall clock; None before): the run keeps it current."""
         self.callbacks: CallbackSwitch | None = None
         """The call's events, when the run lets the API move its status callbacks."""
         self.streams: LiveStreams | None = None  # the call's media streams, once it has media
@@ -90,6 +95,7 @@ class LiveCall:
         self._in_verb = False
         self._redirect_cancelled = False
         self._final: asyncio.Future[None] | None = None
+        self._limit: asyncio.TimerHandle | None = None
 
     @property
     def status(self) -> str:
@@ -109,6 +115,21 @@ class LiveCall:
     def settle(self) -> None:
         """The run is over: a late end of the call no longer cancels anything."""
         self._running = False
+        self.limit_time(None)
+
+    def limit_time(self, seconds: float | None) -> None:
+        """End the call (``time-limit``) once it has lasted ``seconds`` from its answer (from
+        now, while it is not answered; at once when that is past); None: no limit. A new limit
+        replaces the last (``TimeLimit`` of ``POST Calls``, then of an update)."""
+        if self._limit is not None:
+            self._limit.cancel()
+            self._limit = None
+        if seconds is None:
+            return
+        answered = self.answered_at()
+        delay = seconds if answered is None else answered + seconds - time.time()
+        loop = asyncio.get_running_loop()
+        self._limit = loop.call_later(max(delay, 0.0), self.interrupt, "time-limit")
 
     def interrupt(self, cause: str) -> None:
         """Stop the running document; the run then ends the call (``cause``: ``drain``,
@@ -181,3 +202,10 @@ class LiveCall:
             self.remote_ended = True
             if self.task is not None:
                 self.task.cancel()
+
+
+def stopped_by_redirect() -> bool:
+    """Whether this call task's cancellation is a redirect from the API (its steering's), not
+    the end of the call: the stopped verb cleans up and the call goes on with the new document."""
+    live = STEERING.get()
+    return isinstance(live, LiveCall) and live.redirecting

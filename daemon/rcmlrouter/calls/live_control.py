@@ -14,11 +14,20 @@
   (``LiveCall.callbacks``); applied first, so a hang-up in the same request reports there.
 
 A call this node does not run (any more), or one already being ended, is :data:`ENDED`.
+
+:meth:`LocalCallControl.command` applies any command about a live call: an update as above, or
+a stream started or stopped on the call (``POST Calls/{CA}/Streams``: the supervisor's
+``start_stream`` / ``stop_stream``), answered with the stream's description, a refusal with
+Twilio's code (:data:`REFUSED`: 21220, 31940, 31941), :data:`NO_STREAM`, or :data:`ENDED` when
+the call does not run here for that account. A conference command goes to this node's rooms
+(``conference/control.py``), answered with the conference's or participant's row, or
+:data:`ENDED` when the room (or the participant) is not live here.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 import structlog
 
@@ -30,14 +39,25 @@ from rcmlrouter.call_updates import (
     ENDED,
     IGNORED,
     INVALID,
+    NO_STREAM,
+    REFUSED,
     UNSUPPORTED,
+    CallCommand,
     CallUpdate,
+    ConferenceCommand,
+    ConferenceEnd,
+    ParticipantUpdate,
+    StreamStart,
+    StreamStop,
     UpdateResult,
 )
 from rcmlrouter.calls.supervisor import CallSupervisor
-from rcmlrouter.errors import RcmlError, StoreUnavailableError
+from rcmlrouter.conference.control import ConferenceControl
+from rcmlrouter.errors import RcmlError, StoreUnavailableError, StreamRefusedError
+from rcmlrouter.rcml.model import Stream
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.rcml.ports import RedirectTarget
+from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRecord
 
 log = structlog.get_logger(__name__)
 
@@ -47,13 +67,74 @@ UNANSWERED = frozenset({"queued", "initiated", "ringing"})
 
 
 class LocalCallControl:
-    """Applies updates to the calls of this process's supervisor."""
+    """Applies commands to the calls of this process's supervisor (and to its rooms)."""
 
-    def __init__(self, supervisor: CallSupervisor) -> None:
+    def __init__(
+        self, supervisor: CallSupervisor, conferences: ConferenceControl | None = None
+    ) -> None:
         self.supervisor = supervisor
+        self.conferences = conferences
 
     def runs(self, call_sid: str) -> bool:
         return self.supervisor.live_call(call_sid) is not None
+
+    async def command(self, call_sid: str, command: CallCommand) -> UpdateResult:
+        """Apply any command about a live call to ``call_sid`` here."""
+        if isinstance(command, CallUpdate):
+            return await self.apply(call_sid, command)
+        if isinstance(command, StreamStart):
+            return self._start_stream(call_sid, command)
+        if isinstance(command, StreamStop):
+            return self._stop_stream(call_sid, command)
+        return self._conference(call_sid, command)
+
+    def _conference(self, conference_sid: str, command: ConferenceCommand) -> UpdateResult:
+        rooms = self.conferences
+        row: ConferenceRecord | ParticipantRecord | None = None
+        if rooms is None:
+            pass
+        elif isinstance(command, ConferenceEnd):
+            row = rooms.end(conference_sid)
+        elif isinstance(command, ParticipantUpdate):
+            row = rooms.update_participant(
+                conference_sid,
+                command.call_sid,
+                muted=command.muted,
+                hold=command.hold,
+                hold_url=command.hold_url,
+                hold_method=command.hold_method,
+            )
+        elif rooms.kick(conference_sid, command.call_sid):
+            return UpdateResult(APPLIED)
+        if row is None:
+            return UpdateResult(ENDED, "the conference (or participant) is not live here")
+        return UpdateResult(APPLIED, result=asdict(row))
+
+    def _start_stream(self, call_sid: str, start: StreamStart) -> UpdateResult:
+        stream = Stream(
+            url=start.url,
+            name=start.name,
+            track=start.track,
+            status_callback=start.status_callback,
+            status_callback_method=start.status_callback_method,
+            parameters=start.parameters,
+        )
+        try:
+            started = self.supervisor.start_stream(start.account_sid, call_sid, stream)
+        except StreamRefusedError as exc:
+            return UpdateResult(REFUSED, str(exc), code=exc.error_code)
+        if started is None:
+            return UpdateResult(ENDED, "the call is not running")
+        return UpdateResult(APPLIED, result=dict(started))
+
+    def _stop_stream(self, call_sid: str, stop: StreamStop) -> UpdateResult:
+        try:
+            stopped = self.supervisor.stop_stream(stop.account_sid, call_sid, stop.ref)
+        except LookupError:
+            return UpdateResult(NO_STREAM, f"no stream {stop.ref!r} runs on the call")
+        if stopped is None:
+            return UpdateResult(ENDED, "the call is not running")
+        return UpdateResult(APPLIED, result=dict(stopped))
 
     async def apply(self, call_sid: str, update: CallUpdate) -> UpdateResult:
         live = self.supervisor.live_call(call_sid)
@@ -79,6 +160,9 @@ class LocalCallControl:
                     await asyncio.shield(moved)
             except TimeoutError as exc:  # the journal retries; the API answers 503
                 raise StoreUnavailableError(f"no commit within {COMMIT_WAIT:g} s") from exc
+        if update.time_limit is not None and status is None:
+            live.limit_time(update.time_limit)
+            log.info("call.api_time_limit", call_sid=call_sid, seconds=update.time_limit)
         if status in (COMPLETED, CANCELED):
             live.interrupt(API_HANGUP if status == COMPLETED else CANCELED)
             closed = await live.wait_closed(CLOSE_WAIT)

@@ -3,7 +3,9 @@ bound, and the calls an earlier run (or a dead node) left queued.
 
 ``submit`` starts the call's task at once (the supervisor's, ``calls/outbound_call.py``); the
 task first waits here for its slot: at most ``[outbound] cps`` calls per second per account and
-each trunk's ``cps`` (``calls/pacing.py``), in the order the calls were created. While
+each trunk's ``cps`` (``calls/pacing.py``), in the order the calls were created; a try on the
+next trunk of a failover chain (``calls/trunk_chain.py``) takes a slot of that trunk's ``cps``
+too (:meth:`OutboundCalls.wait_trunk`; not the account's again: it is the same call). While
 ``max_queued`` calls wait in this process, or while it drains, the API answers 429. A waiting
 call is durable (its record is ``queued`` with its request): a restart, or the cluster node that
 claims a dead node's rows, dials it through :meth:`OutboundCalls.adopt`.
@@ -88,3 +90,15 @@ class OutboundCalls:
                 raise asyncio.CancelledError  # not dialled: it stays queued (see stop_waiting)
         finally:
             self._waiting.discard(record.sid)
+
+    async def wait_trunk(self, trunk: TrunkConfig, deadline: float) -> bool:
+        """Until a failover try's slot on ``trunk``; False, and no slot taken, when that slot
+        comes after ``deadline`` (the loop's clock: what is left of the call's Timeout)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        slot = self.pacer.reserve_by([(f"trunk:{trunk.name}", trunk.cps)], now, deadline)
+        if slot is None:
+            return False
+        if slot > now:
+            await asyncio.sleep(slot - now)
+        return True

@@ -14,12 +14,14 @@ The call is one task of the supervisor (a :class:`~rcmlrouter.calls.live_call.Li
 
 Durability: the queued record holds the request (``CallRecord.originate``). The ``initiated``
 record, which clears it, is committed **before** the INVITE leaves, so a crash dials a call
-again only if it never reached the network. Status callbacks (``StatusCallbackEvent``:
-initiated, ringing, answered, completed; only completed by default) go through the durable
-outbox in order with ``SequenceNumber``, ``Timestamp`` and ``CallbackSource``
-(``calls/call_events.py``). Once answered the call runs ``Twiml``, or the document at ``Url``
-/ the ``ApplicationSid``'s voice URL (``FallbackUrl`` on failure), through the executor as an
-inbound call runs its own, with ``Direction=outbound-api``; ``SendDigits`` are sent first.
+again only if it never reached the network (a number's later tries on its trunk's failover
+chain, ``calls/trunk_chain.py``, are the same call: never dialled again either). Status
+callbacks (``StatusCallbackEvent``: initiated, ringing, answered, completed; only completed by
+default) go through the durable outbox in order with ``SequenceNumber``, ``Timestamp`` and
+``CallbackSource`` (``calls/call_events.py``). Once answered the call runs ``Twiml``, or the
+document at ``Url`` / the ``ApplicationSid``'s voice URL (``FallbackUrl`` on failure), through
+the executor as an inbound call runs its own, with ``Direction=outbound-api``; ``SendDigits``
+are sent first.
 """
 
 from __future__ import annotations
@@ -34,13 +36,15 @@ import structlog
 from rcmlrouter import metrics
 from rcmlrouter.calls.call_events import ALL_EVENTS, CallEvents, StatusTarget
 from rcmlrouter.calls.call_state import CallFacts, CallState
-from rcmlrouter.calls.dialed_leg import DialAddress, leg_status, trunk_address
+from rcmlrouter.calls.dialed_leg import DialAddress, leg_status
 from rcmlrouter.calls.documents import CallDocuments
 from rcmlrouter.calls.live_call import LiveCall
+from rcmlrouter.calls.outbound_address import call_address, call_trunks, from_uri, trunk_of
 from rcmlrouter.calls.outbound_leg import OutboundLeg
 from rcmlrouter.calls.recording import store_call_recording
+from rcmlrouter.calls.trunk_chain import TrunkChain
 from rcmlrouter.calls.wiring import CallWiring
-from rcmlrouter.config import Config, TrunkConfig, parse_sip_listen
+from rcmlrouter.config import TrunkConfig
 from rcmlrouter.errors import RcmlError, SipError
 from rcmlrouter.rcml.execute import RcmlExecutor
 from rcmlrouter.rcml.fetch import WebhookTarget, webhook_failures
@@ -48,7 +52,7 @@ from rcmlrouter.rcml.model import Document
 from rcmlrouter.rcml.parse import parse_rcml
 from rcmlrouter.rcml.ports import SmsChannel, SmsOrigin
 from rcmlrouter.sip.message import SipResponse
-from rcmlrouter.sip.uri import SipUri, format_host, parse_uri
+from rcmlrouter.sip.outgoing import OutgoingCall
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import CallRecord, OriginateRequest
 
@@ -65,6 +69,10 @@ class DialSlots(Protocol):
 
     async def wait(self, record: CallRecord, trunk: TrunkConfig | None) -> None:
         """Return at the call's slot; cancellable."""
+        ...
+
+    async def wait_trunk(self, trunk: TrunkConfig, deadline: float) -> bool:
+        """A failover try's slot on ``trunk``, if it comes by ``deadline`` (loop clock)."""
         ...
 
 
@@ -104,36 +112,6 @@ def status_target(request: OriginateRequest) -> StatusTarget | None:
     return StatusTarget(request.status_callback, request.status_callback_method, events)
 
 
-def call_address(request: OriginateRequest, config: Config) -> DialAddress:
-    """Where the INVITE goes: a ``sip:``/``sips:`` URI as given (``SipAuth*`` answer a
-    challenge), or a number through its trunk. SipError when it cannot be dialled."""
-    if request.to.lower().startswith(("sip:", "sips:")):
-        uri = parse_uri(request.to)
-        credentials = None
-        if request.sip_auth_username:
-            credentials = (request.sip_auth_username, request.sip_auth_password)
-        return DialAddress(request.to, uri.user or request.to, credentials)
-    trunk = config.trunk(request.trunk)
-    if trunk is None:
-        raise SipError("no outbound trunk is configured for numbers", sip_status=503)
-    return trunk_address(request.to, trunk, config.routing.default_region)
-
-
-def trunk_of(request: OriginateRequest, config: Config) -> TrunkConfig | None:
-    """The trunk a number goes through (None for a SIP URI, or when none is configured)."""
-    if request.to.lower().startswith(("sip:", "sips:")):
-        return None
-    return config.trunk(request.trunk)
-
-
-def from_uri(request: OriginateRequest, config: Config) -> str:
-    host = config.sip.advertise
-    if not host:
-        listen = parse_sip_listen(config.sip.listen[0]) if config.sip.listen else None
-        host = listen[1] if listen else "127.0.0.1"
-    return str(SipUri("sip", request.from_ or "anonymous", format_host(host)))
-
-
 class OutboundCall:
     """The run of one API call (see the module docstring)."""
 
@@ -152,6 +130,7 @@ class OutboundCall:
         self.events.originate = self.request  # the queued records keep it until the INVITE
         self.state.unanswered_status = "queued"
         self.leg: OutboundLeg | None = None
+        self.chain: TrunkChain | None = None  # its tries (a number: its trunks' failover)
         self.recording: tuple[str, float] | None = None  # Record=true: its sid and start
         self.dialled = False
         self.started = False
@@ -168,6 +147,7 @@ class OutboundCall:
     async def run(self) -> None:
         self.started = True
         self.live.status_of = self.state.current_status  # live control reads it
+        self.live.answered_at = lambda: self.state.answer_time
         self.live.callbacks = self.events  # StatusCallback moved by POST Calls/{CA}
         structlog.contextvars.bind_contextvars(call_sid=self.state.call_sid)
         metrics.CALLS_ACTIVE.inc()
@@ -182,6 +162,8 @@ class OutboundCall:
             self.state.final_status = self.state.final_status or "failed"
             self.dialled = True
             self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
+            if self.chain is not None:
+                self.chain.stop()
             if self.leg is not None and self.leg.dialing.call is not None:
                 await self.leg.dialing.call.hangup("internal error")  # CANCEL, or BYE
         finally:
@@ -233,17 +215,17 @@ class OutboundCall:
         await asyncio.shield(self.events.checkpoint("initiated"))
         self.dialled = True
         config = self.wiring.services.config
-        call = dialer.start_call(
-            address.uri,
-            from_uri=from_uri(self.request, config),
-            sdp=offer,
-            credentials=address.credentials,
-            ring_timeout=float(self.request.timeout),
+        chain = self.chain = TrunkChain(
+            call_trunks(self.request, config),
+            lambda trunk, timeout: self._invite(address, trunk, offer, timeout),
+            float(self.request.timeout),
+            on_try=leg.dialing.attach,
+            progress=self._on_progress,
+            slot=self.slots.wait_trunk,
         )
-        leg.dialing.attach(call)
-        call.on_progress(self._on_progress)
-        response = await asyncio.shield(call.result)
-        self.state.sip_status = response.status
+        chain.start()
+        call = await asyncio.shield(chain.result)
+        self.state.sip_status = call.result.result().status
         if not call.answered:
             cause = call.ended.result() if call.ended.done() else None
             self.state.final_status = leg_status(call, cause)
@@ -254,13 +236,33 @@ class OutboundCall:
         if self.request.record:
             self._start_recording(leg)
 
+    def _invite(
+        self, first: DialAddress, trunk: TrunkConfig | None, offer: bytes, timeout: float
+    ) -> OutgoingCall:
+        """One try: to the call's address, or (trunk failover) the number through ``trunk``."""
+        config, dialer = self.wiring.services.config, self.wiring.dialer
+        assert dialer is not None
+        address = first
+        if trunk is not None and trunk != trunk_of(self.request, config):
+            address = call_address(self.request, config, trunk)
+        return dialer.start_call(
+            address.uri,
+            from_uri=from_uri(self.request, config),
+            sdp=offer,
+            credentials=address.credentials,
+            ring_timeout=timeout,
+        )
+
     def _start_recording(self, leg: OutboundLeg) -> None:
         media = self.wiring.services.media
         if media is None:
             return
         sid = new_sid("RE")
         path = media.recordings_dir / self.state.account_sid / f"{sid}.wav"
-        if leg.media.start_call_recording(path, float(self.request.time_limit) + 60):
+        request = self.request
+        limit = float(request.time_limit) + 60
+        track, channels = request.recording_track, request.recording_channels
+        if leg.media.start_call_recording(path, limit, track, channels):
             self.recording = (sid, time.time())
 
     async def _stop_recording(self, leg: OutboundLeg) -> None:
@@ -273,7 +275,10 @@ class OutboundCall:
         callback = None
         if request.recording_status_callback:
             callback = (request.recording_status_callback, request.recording_status_callback_method)
-        await store_call_recording(self.state, self.wiring, media, (*recording, duration), callback)
+        channels = 2 if request.recording_channels == "dual" else 1
+        await store_call_recording(
+            self.state, self.wiring, media, (*recording, duration), callback, channels
+        )
 
     def _on_progress(self, response: SipResponse) -> None:
         if not self._rang and response.status in (180, 183):
@@ -285,9 +290,7 @@ class OutboundCall:
         """Run the call's document; the end of it hangs up (BYE)."""
         call = leg.call
         self.live.watch(call.ended)
-        limit = asyncio.get_running_loop().call_later(
-            self.request.time_limit, self.live.interrupt, "time-limit"
-        )
+        self.live.limit_time(self.request.time_limit)  # an update may change it
         try:
             if self.request.send_digits:
                 await leg.send_digits(self.request.send_digits)
@@ -305,7 +308,7 @@ class OutboundCall:
             self.state.outcome = "error"
             self.wiring.notify(self.state, ERROR_INTERNAL, f"internal error: {exc!r}")
         finally:
-            limit.cancel()
+            self.live.limit_time(None)
         await leg.hangup()
 
     def _fallback(self) -> WebhookTarget | None:
@@ -347,6 +350,8 @@ class OutboundCall:
         """The task was cancelled: the far end hung up (nothing left to do), or the supervisor
         stopped it (``live.stop_cause``)."""
         leg = self.leg
+        if self.chain is not None:
+            self.chain.stop()  # no further trunk
         if self.live.remote_ended:
             assert leg is not None and leg.dialing.call is not None
             self.state.end_cause = leg.dialing.call.ended.result()

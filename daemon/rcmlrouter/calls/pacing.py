@@ -38,6 +38,12 @@ class Pacer:
             self._next = {k: t for k, t in self._next.items() if t > now}
         return slot
 
+    def reserve_by(self, limits: Sequence[Limit], now: float, latest: float) -> float | None:
+        """As :meth:`reserve`, when the slot comes by ``latest``; else None, and nothing is
+        taken (a trunk failover's try, which has only the rest of the call's timeout)."""
+        slot = max([now, *(self._next.get(key, now) for key, rate in limits if rate > 0)])
+        return self.reserve(limits, now) if slot <= latest else None
+
     def backlog(self, key: str, now: float) -> float:
         """Seconds of slots ``key`` has handed out beyond ``now``."""
         return max(0.0, self._next.get(key, now) - now)

@@ -19,13 +19,13 @@ import structlog
 
 from rcmlrouter.calls.call_events import post_action_after_hangup
 from rcmlrouter.calls.call_state import CallState
-from rcmlrouter.calls.live_call import LiveCall
+from rcmlrouter.calls.live_call import stopped_by_redirect
 from rcmlrouter.calls.wiring import CallWiring
 from rcmlrouter.dates import rfc2822
 from rcmlrouter.media.recorder import RecordingResult
 from rcmlrouter.media.session import MediaSession
 from rcmlrouter.rcml.model import Record
-from rcmlrouter.rcml.ports import STEERING, RecordingOutcome
+from rcmlrouter.rcml.ports import RecordingOutcome
 from rcmlrouter.services import MediaServices
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.records import API_VERSION, Recording
@@ -60,7 +60,7 @@ async def record_call(
     try:
         result = await asyncio.shield(recording)
     except asyncio.CancelledError:
-        if _redirected() and not session.closed.done():  # the call goes on elsewhere
+        if stopped_by_redirect() and not session.closed.done():  # the call goes on elsewhere
             if session.stop_recording():
                 result = await recording
                 await _store(state, wiring, media, sid, result, started)
@@ -79,12 +79,6 @@ async def record_call(
     return RecordingOutcome(params, caller_hung_up=result.reason == "hangup")
 
 
-def _redirected() -> bool:
-    """Whether the call's task was cancelled by a redirect from the API (its steering)."""
-    live = STEERING.get()
-    return isinstance(live, LiveCall) and live.redirecting
-
-
 async def _store(
     state: CallState,
     wiring: CallWiring,
@@ -92,8 +86,13 @@ async def _store(
     sid: str,
     result: RecordingResult,
     started: float,
+    *,
+    source: str = "RecordVerb",
+    channels: int = 1,
 ) -> None:
-    row = Recording(sid, state.account_sid, state.call_sid, round(result.duration, 3), started)
+    duration = round(result.duration, 3)
+    row = Recording(sid, state.account_sid, state.call_sid, duration, started, source=source,
+                    channels=channels)  # fmt: skip
     try:
         await asyncio.shield(media.save_recording(row))
     except Exception as exc:  # noqa: BLE001 - the call goes on; the file is there
@@ -155,17 +154,23 @@ async def store_call_recording(
     media: MediaServices,
     recording: tuple[str, float, float],
     callback: tuple[str, str] | None,
+    channels: int = 1,
 ) -> None:
     """A whole-call recording (``Record=true`` of an API call; ``recording`` is its sid, start
-    time and duration): its store row, and its ``RecordingStatusCallback`` (URL, method)
-    through the outbox with ``RecordingSource`` ``OutboundAPI``."""
+    time and duration; ``channels`` 2 for ``RecordingChannels=dual``): its store row (source
+    ``OutboundAPI``), and its ``RecordingStatusCallback`` (URL, method) through the outbox with
+    ``RecordingSource`` ``OutboundAPI``."""
     sid, started, duration = recording
     result = RecordingResult(media.recordings_dir / state.account_sid / f"{sid}.wav", duration,
                              "hangup", "")  # fmt: skip
-    await _store(state, wiring, media, sid, result, started)
+    await _store(state, wiring, media, sid, result, started, source="OutboundAPI",
+                 channels=channels)  # fmt: skip
     if callback is None:
         return
     url = recording_url(wiring.services.config.api_base_url, state.account_sid, sid)
     action = {"RecordingSid": sid, "RecordingUrl": url, "RecordingDuration": str(round(duration))}
-    params = _status_params(state, action, duration) | {"RecordingSource": "OutboundAPI"}
+    params = _status_params(state, action, duration) | {
+        "RecordingSource": "OutboundAPI",
+        "RecordingChannels": str(channels),
+    }
     wiring.services.outbox.enqueue(sid, state.account_sid, 0, callback[0], callback[1], params)

@@ -15,9 +15,10 @@ Start-up order, driven by the composition root (``app.py``)::
     node.start(applier, take_over)       # apply changes; heartbeat; take over dead nodes
     await node.open_commands(apply)      # PostgreSQL: live call control from other nodes
 
-On PostgreSQL the node also has a command channel (``cluster/call_commands.py``): updates of
-live calls (``POST Calls/{CA}``) sent by the node that took the request to the node that runs
-the call, and their answers.
+On PostgreSQL the node also has a command channel (``cluster/call_commands.py``): commands
+about live calls (``POST Calls/{CA}`` updates, ``Calls/{CA}/Streams``) and live conferences
+(``Conferences/{CF}…`` changes) sent by the node that took the request to the node that runs
+the call or the room, and their answers.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ class ClusterNode:
         self.work.start(take_over)
 
     async def open_commands(self, apply: ApplyLocally) -> None:
-        """PostgreSQL: take other nodes' updates of this node's live calls (``apply``)."""
+        """PostgreSQL: take other nodes' commands about this node's live calls (``apply``)."""
         if self.commands is not None:
             await self.commands.open(apply)
 

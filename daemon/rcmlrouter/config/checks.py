@@ -180,3 +180,24 @@ def _validate_trunks(config: Config, problems: list[str]) -> None:
         problems.append("trunks: names must be unique")
     if config.dial.default_trunk and config.dial.default_trunk not in names:
         problems.append(f"dial.default_trunk: no trunk named {config.dial.default_trunk!r}")
+    _validate_failover(config, problems)
+
+
+def _validate_failover(config: Config, problems: list[str]) -> None:
+    """Each ``failover`` names another trunk, and no chain comes back to where it started."""
+    failover = {trunk.name: trunk.failover for trunk in config.trunks}
+    for trunk in config.trunks:
+        label = f"trunks.{trunk.name}"
+        if trunk.failover_timeout < 0:
+            problems.append(f"{label}.failover_timeout: must be 0 (Timer B only) or positive")
+        if not trunk.failover:
+            continue
+        if trunk.failover not in failover:
+            problems.append(f"{label}.failover: no trunk named {trunk.failover!r}")
+            continue
+        path = [trunk.name]
+        while (nxt := failover.get(path[-1], "")) and nxt not in path:
+            path.append(nxt)
+        if nxt == trunk.name:
+            cycle = " -> ".join([*path, trunk.name])
+            problems.append(f"{label}.failover: the chain comes back to {trunk.name!r} ({cycle})")

@@ -196,6 +196,8 @@ class TrunkConfig:
     password: str = ""
     number_format: str = "e164"  # e164 (+14155550100) | national (4155550100 in the US)
     cps: float = 0.0  # calls placed through the API per second on this trunk; 0: no limit
+    failover: str = ""  # the [[trunks]] name a call goes to when this trunk cannot take it
+    failover_timeout: float = 3.0  # seconds without any response before failover; 0: Timer B
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +257,15 @@ class Config:
             if not wanted or trunk.name == wanted:
                 return trunk
         return None
+
+    def trunk_chain(self, first: TrunkConfig) -> tuple[TrunkConfig, ...]:
+        """``first`` and the trunks its ``failover`` names lead to, in order (a loaded config
+        has no unknown names and no cycle; a chain stops at either all the same)."""
+        by_name = {trunk.name: trunk for trunk in self.trunks}
+        chain = [first]
+        while (nxt := by_name.get(chain[-1].failover)) is not None and nxt not in chain:
+            chain.append(nxt)
+        return tuple(chain)
 
     @property
     def api_base_url(self) -> str:

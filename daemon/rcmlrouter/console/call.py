@@ -1,7 +1,8 @@
 """One call's page: its record (the API's Calls resource fields), the webhooks it fetched and
 whether the fallback was used, its status callbacks (still in the outbox, or delivered: the
 attempts this node remembers, ``callback_attempts.py``), its notifications, the conferences it
-took part in (the Conferences API's rows); while it runs, its node and the live-call controls.
+took part in (the Conferences API's rows), its media streams (the rows the call's node wrote,
+``calls/call_streams.py``); while it runs, its node and the live-call controls.
 
 Hang-up and redirect are the live-call API's own update (``api/call_update.py``: the same
 validation, the same way to the node that runs the call, the same Twilio codes), called for the
@@ -88,6 +89,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, 20403, f"call {sid} belongs to another account")
     notes = await store.call_notifications(sid, 200)
     conferences = await store.call_conferences(sid)
+    streams = await store.call_streams(sid)
     pending = await store.call_callbacks(sid)
     attempts = sources_of(request).attempts.of_call(sid)
     live = None
@@ -101,6 +103,7 @@ async def call_page(request: web.Request) -> web.StreamResponse:
         fields=call_fields(request, record),
         notifications=notes,
         conferences=conferences,
+        streams=streams,
         callbacks=callback_rows(record, pending, attempts, notes),
         live=live,
         node=(live.node if live else None) or sources_of(request).health().get("node_id"),

@@ -40,13 +40,14 @@ class RecordingResult:
         return "hangup" if self.reason == "hangup" else self.digits
 
 
-def wav_header(data_bytes: int) -> bytes:
-    """A 44-byte RIFF header for 16-bit mono PCM at 8 kHz."""
+def wav_header(data_bytes: int, channels: int = 1) -> bytes:
+    """A 44-byte RIFF header for 16-bit PCM at 8 kHz, ``channels`` interleaved."""
+    block = 2 * channels
     return (
         b"RIFF"
         + struct.pack("<I", 36 + data_bytes)
         + b"WAVEfmt "
-        + struct.pack("<IHHIIHH", 16, 1, 1, RATE, RATE * 2, 2, 16)
+        + struct.pack("<IHHIIHH", 16, 1, channels, RATE, RATE * block, block, 16)
         + b"data"
         + struct.pack("<I", data_bytes)
     )

@@ -9,7 +9,6 @@ not raise) when the session is closed under it, e.g. because the caller hung up.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,10 @@ from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.audio import FRAME_SAMPLES, tone
 from rcmlrouter.media.clock import PTIME, ClockStream, MediaClock
 from rcmlrouter.media.dtmf import DtmfReceiver
+from rcmlrouter.media.keypad import Keypad
 from rcmlrouter.media.player import ClipSource, RtpSender, SilenceSource, Source
 from rcmlrouter.media.recorder import Recorder, RecordingResult
+from rcmlrouter.media.track_recording import TrackRecording
 
 BEEP: Final = ClipSource(tone(1000.0, 0.5, amplitude=0.3))
 RECORD_POLL: Final = 0.1
@@ -83,10 +84,10 @@ class MediaSession:
         self.sender.on_hold = params.on_hold
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._dtmf = DtmfReceiver()
-        self._digits: deque[str] = deque()
-        self._digit_signal: asyncio.Future[None] | None = None
+        self.keys = Keypad()
         self._recorder: Recorder | None = None
         self._call_recorder: Recorder | None = None  # Record=true of an API call: all of it
+        self._call_tracks: TrackRecording | None = None  # the same, other tracks than inbound
         self.taps: list[MediaTap] = []
         self.idle_keepalive = idle_keepalive
         self._idle_ticks = 0
@@ -217,13 +218,10 @@ class MediaSession:
         """A key press (RFC 4733 or SIP INFO)."""
         for tap in self.taps:
             tap.digit(digit)
-        self._digits.append(digit)
-        signal, self._digit_signal = self._digit_signal, None
-        if signal is not None and not signal.done():
-            signal.set_result(None)
+        self.keys.press(digit)
 
     def flush_digits(self) -> None:
-        self._digits.clear()
+        self.keys.flush()
 
     def _on_packet(self, packet: rtp.RtpPacket) -> None:
         if packet.payload_type == self.params.telephone_event_pt:
@@ -254,8 +252,8 @@ class MediaSession:
         """Play ``source`` to the end; with ``interrupt_on_digits``, stop at the first key press
         and return that digit (it stays buffered for :meth:`collect_digits`). ``None`` when the
         source played out or the session closed."""
-        if interrupt_on_digits and self._digits:
-            return self._digits[0]
+        if interrupt_on_digits and (first := self.keys.first()) is not None:
+            return first
         if self.closed.done():
             return None
         if isinstance(source, SilenceSource) and self.idle_keepalive > 0 and not self.taps:
@@ -266,10 +264,10 @@ class MediaSession:
             while not playout.done.done() and not self.closed.done():
                 waits: list[asyncio.Future[Any]] = [playout.done, self.closed]
                 if interrupt_on_digits:
-                    waits.append(self._next_digit())
+                    waits.append(self.keys.next_press())
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                if interrupt_on_digits and self._digits:
-                    return self._digits[0]
+                if interrupt_on_digits and (first := self.keys.first()) is not None:
+                    return first
             return None
         finally:
             playout.stop()
@@ -284,10 +282,10 @@ class MediaSession:
                 return None
             waits: list[asyncio.Future[Any]] = [self.closed]
             if interrupt_on_digits:
-                waits.append(self._next_digit())
+                waits.append(self.keys.next_press())
             await asyncio.wait(waits, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            if interrupt_on_digits and self._digits:
-                return self._digits[0]
+            if interrupt_on_digits and (first := self.keys.first()) is not None:
+                return first
         return None
 
     async def collect_digits(
@@ -295,21 +293,7 @@ class MediaSession:
     ) -> str:
         """Key presses until ``num_digits`` (0 = no limit), ``finish_on_key`` (not included),
         ``digit_timeout`` seconds without a key, or the end of the session."""
-        collected = ""
-        while True:
-            while self._digits:
-                digit = self._digits.popleft()
-                if finish_on_key and digit == finish_on_key:
-                    return collected
-                collected += digit
-                if num_digits and len(collected) >= num_digits:
-                    return collected
-            if self.closed.done():
-                return collected
-            signal = self._next_digit()
-            await asyncio.wait([signal, self.closed], timeout=digit_timeout)
-            if not self._digits:
-                return collected
+        return await self.keys.collect(num_digits, finish_on_key, digit_timeout, self.closed)
 
     async def record(
         self,
@@ -351,26 +335,38 @@ class MediaSession:
             if self.closed.done():
                 recorder.finish("hangup")
                 break
-            while self._digits:
-                digit = self._digits.popleft()
+            while (digit := self.keys.take()) is not None:
                 if digit in keys:
                     recorder.finish("finish-key")
                     return digit
-            waits: list[asyncio.Future[Any]] = [recorder.done, self._next_digit(), self.closed]
+            waits: list[asyncio.Future[Any]] = [recorder.done, self.keys.next_press(), self.closed]
             await asyncio.wait(waits, timeout=RECORD_POLL)
             recorder.check(loop.time())
         return ""
 
-    def start_call_recording(self, path: Path, max_length: float) -> None:
-        """Record what the far end says to ``path`` from now until :meth:`stop_call_recording`
-        (no silence timeout; alongside any ``<Record>``)."""
-        recorder = Recorder(path, max_length, 0.0)
-        recorder.start(asyncio.get_running_loop().time())
-        self._call_recorder = recorder
+    def start_call_recording(
+        self, path: Path, max_length: float, track: str = "inbound", channels: str = "mono"
+    ) -> None:
+        """Record the call to ``path`` from now until :meth:`stop_call_recording` (no silence
+        timeout; alongside any ``<Record>``): what the far end says (``inbound``, placed by its
+        RTP timestamps), or with what we send (``outbound``, ``both``; mono or ``dual``) through
+        a :class:`~rcmlrouter.media.track_recording.TrackRecording` tap."""
+        if track == "inbound" and channels == "mono":
+            recorder = Recorder(path, max_length, 0.0)
+            recorder.start(asyncio.get_running_loop().time())
+            self._call_recorder = recorder
+            return
+        tracks = TrackRecording(path, max_length, track, channels)
+        self._call_tracks = tracks
+        self.add_tap(tracks)
 
     def stop_call_recording(self) -> float | None:
         """Close the call recording; its duration in seconds (None when none was running)."""
         recorder, self._call_recorder = self._call_recorder, None
+        tracks, self._call_tracks = self._call_tracks, None
+        if tracks is not None:
+            self.remove_tap(tracks)
+            return tracks.close()
         return None if recorder is None else recorder.close(trim=False)
 
     async def send_digits(self, digits: str) -> None:
@@ -402,11 +398,6 @@ class MediaSession:
         if self._recorder is not None:
             self._recorder.finish("hangup")
         self.closed.set_result(None)
-
-    def _next_digit(self) -> asyncio.Future[None]:
-        if self._digit_signal is None or self._digit_signal.done():
-            self._digit_signal = asyncio.get_running_loop().create_future()
-        return self._digit_signal
 
 
 def _no_tick() -> None:

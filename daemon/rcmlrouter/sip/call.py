@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from rcmlrouter.sip.dialog import Dialog
-from rcmlrouter.sip.message import Header, SipRequest, SipResponse
+from rcmlrouter.sip.message import Header, SipResponse
+from rcmlrouter.sip.response import Responder, reason_phrase
 from rcmlrouter.sip.response import reason_header as build_reason
-from rcmlrouter.sip.response import reason_phrase
 from rcmlrouter.sip.timers import Timer, TimerConfig, Timers
 from rcmlrouter.sip.transaction import InviteServerTransaction, NonInviteServerTransaction
 from rcmlrouter.sip.transport import Source
@@ -17,28 +17,16 @@ from rcmlrouter.sip.transport import Source
 END_CAUSES = ("remote-bye", "cancel", "local-bye", "ack-timeout", "rejected", "transport-error")
 
 
-class CallHost(Protocol):
-    """What calls need from the endpoint."""
+class CallHost(Responder, Protocol):
+    """What calls need from the endpoint: its responses
+    (:class:`~rcmlrouter.sip.response.Responder`), timers, in-dialog requests, and word when a
+    call ends."""
 
     @property
     def timers(self) -> Timers: ...
 
     @property
     def config(self) -> TimerConfig: ...
-
-    def make_response(
-        self,
-        request: SipRequest,
-        status: int,
-        reason: str | None,
-        *,
-        to_tag: str | None,
-        headers: list[Header] | None = None,
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> SipResponse: ...
-
-    def resend(self, response: SipResponse, destination: Source) -> None: ...
 
     def send_in_dialog(
         self, call: IncomingCall, method: str, headers: list[Header], body: bytes

@@ -98,6 +98,7 @@ class OutgoingCall:
         self._dialog: Dialog | None = None
         self._ack: SipRequest | None = None
         self._provisional = False
+        self._responded = False
         self._cancel_cause: str | None = None
         self._cancel_sent = False
         self._cancel_reason: str | None = None
@@ -127,6 +128,11 @@ class OutgoingCall:
             raise RuntimeError("the outgoing call is not sent yet")
         return self.destination
 
+    @property
+    def responded(self) -> bool:
+        """Any response came (100 Trying included): the next hop took the INVITE."""
+        return self._responded
+
     def on_progress(self, callback: Callable[[SipResponse], None]) -> None:
         """``callback(response)`` for each provisional response but 100 (180, 183 + SDP...)."""
         self._progress = callback
@@ -145,6 +151,11 @@ class OutgoingCall:
         goes out now or once a provisional response comes (§9.1). A 2xx crossing the CANCEL
         is ACKed and BYEd. No-op once answered or ended."""
         self._cancel("cancel", reason)
+
+    def time_out(self) -> None:
+        """Give up as the ring timeout does (a trunk's ``failover_timeout``): ``ended`` =
+        "timeout", ``result`` a local 408 when nothing came (487 after a provisional one)."""
+        self._cancel("timeout", "no answer")
 
     async def hangup(self, reason: str | None = None) -> None:
         """End the call; idempotent. Answered: BYE, awaits its response or 64*T1 (``ended`` =
@@ -180,7 +191,7 @@ class OutgoingCall:
         self._fail(status, reason, cause)
 
     def on_provisional(self, response: SipResponse) -> None:
-        self._provisional = True
+        self._provisional = self._responded = True
         if self._cancel_cause is not None:  # also after the call ended for the application
             self._send_cancel()
         if response.status == 100 or self.ended.done():
@@ -195,6 +206,7 @@ class OutgoingCall:
             self._progress(response)
 
     def on_result(self, response: SipResponse | None) -> None:
+        self._responded = self._responded or response is not None
         if response is None:
             self._on_no_response()
         elif response.status < 300:

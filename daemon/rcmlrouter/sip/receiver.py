@@ -21,7 +21,13 @@ from rcmlrouter.sip.dialog import DialogKey
 from rcmlrouter.sip.endpoint_stats import EndpointStats
 from rcmlrouter.sip.message import Header, SipRequest, SipResponse
 from rcmlrouter.sip.outgoing import OutgoingCall
-from rcmlrouter.sip.response import error_destination, new_tag, reason_header, salvage_request
+from rcmlrouter.sip.response import (
+    Responder,
+    error_destination,
+    new_tag,
+    reason_header,
+    salvage_request,
+)
 from rcmlrouter.sip.server import RequestDispatcher
 from rcmlrouter.sip.shed import is_shed_ack, shed_response
 from rcmlrouter.sip.transport import Source, Transports
@@ -29,28 +35,15 @@ from rcmlrouter.sip.transport import Source, Transports
 SHED_RETRY_AFTER = 5
 
 
-class ReceiverHost(Protocol):
-    """What the receiver needs from the endpoint."""
+class ReceiverHost(Responder, Protocol):
+    """What the receiver needs from the endpoint: its responses
+    (:class:`~rcmlrouter.sip.response.Responder`), counters and the overload state."""
 
     @property
     def stats(self) -> EndpointStats: ...
 
     @property
     def overloaded(self) -> bool: ...
-
-    def make_response(
-        self,
-        request: SipRequest,
-        status: int,
-        reason: str | None,
-        *,
-        to_tag: str | None,
-        headers: list[Header] | None = None,
-        body: bytes = b"",
-        content_type: str | None = None,
-    ) -> SipResponse: ...
-
-    def resend(self, response: SipResponse, destination: Source) -> None: ...
 
 
 class Receiver:

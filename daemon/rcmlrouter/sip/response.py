@@ -1,10 +1,12 @@
 """Building responses: copied headers, reason phrases, where a response goes, and salvaging
-just enough of a malformed request to answer it with 400."""
+just enough of a malformed request to answer it with 400; :class:`Responder`, the endpoint as
+what makes and resends its responses (for the calls and the receiver)."""
 
 from __future__ import annotations
 
 import random
 import re
+from typing import Protocol
 
 from rcmlrouter.errors import SipParseError
 from rcmlrouter.sip.message import (
@@ -21,6 +23,26 @@ from rcmlrouter.sip.stream import Source
 from rcmlrouter.sip.uri import ascii_int, bare_host, split_outside_quotes
 from rcmlrouter.sip.via import stamp_received
 from rcmlrouter.sip.wire import split_head
+
+
+class Responder(Protocol):
+    """What makes and resends the endpoint's responses (``Endpoint``): a response to ``request``
+    with the endpoint's own headers (Server, Contact) and ``headers``; a response sent again to
+    ``destination``. ``CallHost`` and ``ReceiverHost`` extend it."""
+
+    def make_response(
+        self,
+        request: SipRequest,
+        status: int,
+        reason: str | None,
+        *,
+        to_tag: str | None,
+        headers: list[Header] | None = None,
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> SipResponse: ...
+
+    def resend(self, response: SipResponse, destination: Source) -> None: ...
 
 
 def build_response(

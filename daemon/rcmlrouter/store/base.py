@@ -38,6 +38,7 @@ from rcmlrouter.store.records import (
     PrunedKind,
     Recording,
 )
+from rcmlrouter.store.stream_records import StreamRecord
 
 ChangeListener = Callable[[NumberChange], None]
 
@@ -186,6 +187,11 @@ class Store(Protocol):
         self, call_sid: str, limit: int = 20
     ) -> list[tuple[ConferenceRecord, ParticipantRecord]]: ...
     async def active_conferences(self, node_id: str) -> list[ConferenceRecord]: ...
+
+    # media streams (store/queries_streams.py)
+    async def save_streams(self, records: Sequence[StreamRecord]) -> None: ...
+    async def end_streams(self, call_sids: Sequence[str]) -> int: ...
+    async def call_streams(self, call_sid: str, limit: int = 50) -> list[StreamRecord]: ...
 
     # callback outbox
     async def write_journal(

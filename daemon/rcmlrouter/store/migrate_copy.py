@@ -3,9 +3,10 @@
 
 Both stores are opened (so migrated) to the same schema version first. Every table the daemon
 keeps is copied (organizations, accounts, applications, numbers, inventory, calls, messages,
-notifications and the undelivered callback outbox, ids included) in key-ordered batches, all in
-ONE transaction on the target: a failed copy leaves the target as it was. A target holding any
-row is refused unless ``force``, which empties it first (in the same transaction).
+notifications, recordings, media streams and the undelivered callback outbox, ids included)
+in key-ordered batches, all in ONE transaction on the target: a failed copy leaves the target as
+it was. A target holding any row is refused unless ``force``, which empties it first (in the
+same transaction).
 ``number_counts`` is rebuilt on the target by its triggers.
 """
 
@@ -22,6 +23,7 @@ from rcmlrouter.store import rows
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.queries_recordings import RECORDING_COLUMNS
+from rcmlrouter.store.queries_streams import STREAM_COLUMNS
 from rcmlrouter.store.sqlite import SqliteStore
 
 BATCH = 5_000
@@ -46,6 +48,7 @@ TABLES = (
     Table("messages", rows.MESSAGE_COLUMNS, "sid", ""),
     Table("notifications", rows.NOTIFICATION_COLUMNS, "sid", ""),
     Table("recordings", RECORDING_COLUMNS, "sid", ""),
+    Table("streams", STREAM_COLUMNS, "sid", ""),
     Table("callback_outbox", rows.OUTBOX_COLUMNS, "id", -1),
 )
 # kept by triggers; emptied with --force, never copied

@@ -12,6 +12,7 @@ from rcmlrouter.store.queries_messages import MessageQueries
 from rcmlrouter.store.queries_recordings import RecordingQueries
 from rcmlrouter.store.queries_records import RecordQueries
 from rcmlrouter.store.queries_retention import RetentionQueries
+from rcmlrouter.store.queries_streams import StreamQueries
 
 
 class StoreQueries(
@@ -24,6 +25,7 @@ class StoreQueries(
     IdempotencyQueries,
     RetentionQueries,
     ConferenceQueries,
+    StreamQueries,
 ):
     """Accounts, applications, numbers, inventory, records, the call log, messages,
-    recordings, idempotency keys, retention, conferences."""
+    recordings, idempotency keys, retention, conferences, media streams."""

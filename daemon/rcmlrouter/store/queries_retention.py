@@ -6,7 +6,8 @@ A record still owed work is never deleted: an unfinished call (no end time), an 
 message not processed yet (``accepted``) or an outbound one still being sent (``queued`` /
 ``sending``, unless older than ``stale_before``: the leftovers of a crash), and any call,
 message or recording with an undelivered event in the callback outbox (events are filed under
-the call's, message's or recording's sid).
+the call's, message's or recording's sid). A media stream's row goes with its call: once the
+call's row is gone.
 
 Many nodes may prune one PostgreSQL database: a batch runs only while its transaction holds
 the database's pruning lock (``pg_try_advisory_xact_lock``, never waited for: a node that does
@@ -33,6 +34,13 @@ _PRUNABLE: dict[str, tuple[str, str]] = {
     ),
     "notifications": ("notifications", "r.date_created < ? ORDER BY r.date_created"),
     "recordings": ("recordings", f"r.date_created < ? AND {_NO_EVENTS} ORDER BY r.date_created"),
+    # a media stream goes with its call: once the call's row is gone (a stream ends before
+    # its call, so an old call's streams are old too)
+    "streams": (
+        "streams",
+        "r.date_updated < ? AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.sid = r.call_sid) "
+        "ORDER BY r.date_updated",
+    ),
 }
 
 

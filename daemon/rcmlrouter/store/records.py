@@ -19,7 +19,7 @@ NumberType = Literal["local", "toll-free", "mobile", "sip"]
 NUMBER_TYPES: tuple[str, ...] = ("local", "toll-free", "mobile", "sip")
 
 
-PrunedKind = Literal["calls", "messages", "notifications"]  # records retention deletes by SQL
+PrunedKind = Literal["calls", "messages", "notifications", "streams"]  # retention deletes by SQL
 
 
 DEFAULT_DOMAIN = "default.rcmlrouter.local"
@@ -146,6 +146,8 @@ class OriginateRequest:
     time_limit: int = 14_400  # s an answered call may last
     send_digits: str = ""
     record: bool = False
+    recording_track: str = "both"  # inbound (the called party), outbound (ours) or both
+    recording_channels: str = "mono"  # or dual: inbound and outbound on two channels
     recording_status_callback: str | None = None
     recording_status_callback_method: str = "POST"
     sip_auth_username: str = ""
