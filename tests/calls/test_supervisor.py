@@ -5,6 +5,7 @@ included), with stand-ins for the SIP calls."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import SimpleNamespace
 from typing import Any
 
@@ -93,3 +94,28 @@ async def test_a_transferee_hanging_up_ends_its_call_without_a_bye() -> None:
     assert live is not None and live.task is not None
     await asyncio.wait_for(live.task, 1)
     assert call.byes == 0 and live.remote_ended and calls.live_call(moved.leg.sid) is None
+
+
+async def test_a_finished_call_is_freed_without_the_cycle_collector() -> None:
+    """Each call task runs with its live call as STEERING in the task's context: live -> task
+    -> context -> live would be a cycle per call, and the collector's pauses stop every call."""
+    calls, outbox = supervisor()
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        moved, _call = handover(outbox)
+        calls.run_transferred(moved)
+        live = calls.live_call(moved.leg.sid)
+        assert live is not None and live.task is not None
+        await calls.drain(0.05)
+        assert live.task.done() and calls.live_call(moved.leg.sid) is None
+        del live, moved, _call
+        await asyncio.sleep(0)
+        gc.collect()
+        cyclic = {type(o).__name__ for o in gc.garbage}
+        assert "LiveCall" not in cyclic, cyclic
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()

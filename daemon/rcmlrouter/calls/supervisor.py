@@ -143,9 +143,14 @@ class CallSupervisor:
         self._calls[live.call_sid] = live
         if live.inbound:
             self._inbound += 1
-        task.add_done_callback(functools.partial(self._forget, live))
+        task.add_done_callback(functools.partial(self._forget, live, context))
 
-    def _forget(self, live: LiveCall, _task: asyncio.Task[None]) -> None:
+    def _forget(
+        self, live: LiveCall, context: contextvars.Context, _task: asyncio.Task[None]
+    ) -> None:
+        # live -> task -> its context -> STEERING -> live: a cycle per call, left to the cycle
+        # collector (whose pauses stop every call) unless the context lets go of the call
+        context.run(STEERING.set, None)
         self._calls.pop(live.call_sid, None)
         if live.inbound:
             self._inbound -= 1
