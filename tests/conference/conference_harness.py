@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import pytest
 from rcmlrouter.media import g711, rtp
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.session import MediaParams, MediaSession
+from support.ports import free_rtp_port
 
 PT = {"PCMU": 0, "PCMA": 8}
 
@@ -115,23 +115,6 @@ async def open_phone(frequency: float, codec: str = "PCMU") -> Phone:
         lambda: Phone(frequency, codec), local_addr=("127.0.0.1", 0)
     )
     return phone
-
-
-def free_rtp_port() -> int:
-    """An even port whose odd neighbour is free too, on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1] & ~1
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
-                a.bind(("127.0.0.1", port))
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
-                    b.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free RTP port pair")
 
 
 async def open_call(

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from test_media import SCRIPT, frequency, loud_frames, read_wav, tone_wav
 
+from support.call_audio import SCRIPT, frequency, loud_frames, read_wav, tone_wav
 from support.daemon import DaemonProcess
 from support.webhooks import Reply, WebhookServer, rcml
 

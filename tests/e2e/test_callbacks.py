@@ -60,14 +60,14 @@ def test_callbacks_survive_kill_9_and_restart(tmp_path, webhooks) -> None:
         node.create_number(
             PhoneNumber="66001", isSIP="true", VoiceUrl=url, StatusCallback=callback_url
         )
-        for _ in range(3):
-            result = run_sipp(
-                scenario("uac_daemon_hangs_up.xml", tmp_path),
-                node.sip_port,
-                service="66001",
-                workdir=tmp_path,
-            )
-            assert result.ok, result.errors[-2000:]
+        result = run_sipp(  # three calls at once, each paused 1 s
+            scenario("uac_daemon_hangs_up.xml", tmp_path),
+            node.sip_port,
+            service="66001",
+            workdir=tmp_path,
+            calls=3,
+        )
+        assert result.ok, result.errors[-2000:]
         assert node.wait_log("call.completed", count=3, timeout=10) is not None
         time.sleep(0.5)  # let the outbox commit (group commit runs within a loop turn)
         node.proc.kill()  # SIGKILL: no drain, no flush

@@ -219,13 +219,6 @@ def test_lost_ack_makes_the_daemon_retransmit_200(daemon, webhooks, dial) -> Non
         uac.close()
 
 
-def test_demo_number_pauses_then_hangs_up(daemon, workdir) -> None:
-    started = time.monotonic()
-    call(daemon, workdir, "1234", "uac_daemon_hangs_up.xml")
-    assert 1.8 < time.monotonic() - started < 10
-    assert completed(daemon, "1234")["call_status"] == "completed"
-
-
 def test_failed_play_is_skipped_the_call_hung_up_and_a_notification_recorded(
     daemon, webhooks, workdir, dial
 ) -> None:

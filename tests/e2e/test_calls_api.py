@@ -12,12 +12,13 @@ reports status callbacks there.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from support.daemon import DaemonProcess
@@ -41,29 +42,30 @@ def trunk() -> SippUas:
     return SippUas("uas_answer_after_ring.xml", Path("."))
 
 
+@contextlib.contextmanager
+def caller_daemon(workdir: Path, **env: str) -> Iterator[DaemonProcess]:
+    """A daemon started with ``env``, owning the caller ID FROM; stopped at the end."""
+    process = DaemonProcess(workdir, **env).start()
+    try:
+        process.create_number(PhoneNumber=FROM)
+        yield process
+    finally:
+        process.stop()
+
+
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory, trunk: SippUas) -> Any:
-    process = DaemonProcess(
-        tmp_path_factory.mktemp("daemon"),
-        RCMLROUTER_TRUNKS_LAB_URI=f"sip:127.0.0.1:{trunk.port}",
-        RCMLROUTER_OUTBOUND_CPS="50",
-    ).start()
-    process.create_number(PhoneNumber=FROM)
-    yield process
-    process.stop()
-
-
-def twilio_api(daemon: DaemonProcess) -> httpx.Client:
-    return httpx.Client(
-        base_url=f"http://127.0.0.1:{daemon.api_port}/2010-04-01/Accounts/{daemon.account_sid}",
-        auth=(daemon.account_sid, daemon.auth_token),
-        timeout=10,
-    )
+def daemon(tmp_path_factory: pytest.TempPathFactory, trunk: SippUas) -> Iterator[DaemonProcess]:
+    trunk_uri = f"sip:127.0.0.1:{trunk.port}"
+    workdir = tmp_path_factory.mktemp("daemon")
+    with caller_daemon(
+        workdir, RCMLROUTER_TRUNKS_LAB_URI=trunk_uri, RCMLROUTER_OUTBOUND_CPS="50"
+    ) as process:
+        yield process
 
 
 def wait_final(daemon: DaemonProcess, sid: str, timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    with twilio_api(daemon) as api:
+    with daemon.twilio_api() as api:
         while True:
             record = dict(api.get(f"/Calls/{sid}.json").json())
             if record["status"] in FINAL or time.monotonic() > deadline:
@@ -79,6 +81,19 @@ def callbacks(webhooks: WebhookServer, path: str, count: int) -> list[dict[str, 
 def callee_ok(uas: SippUas) -> None:
     code, logs = uas.wait(15)
     assert code == 0, f"SIPp callee failed ({code}):\n{logs[-3000:]}"
+
+
+def place_call(
+    daemon: DaemonProcess, workdir: Path, scenario: str, **params: str
+) -> tuple[dict[str, Any], float]:
+    """POST Calls on Twilio's base from FROM to a SIPp callee playing ``scenario`` (whose run
+    must pass): the created call (201), and the seconds from the POST until SIPp finished."""
+    with SippUas(SIP_SCENARIOS / scenario, workdir) as uas, daemon.twilio_api() as api:
+        posted = time.monotonic()
+        response = api.post("/Calls.json", data={"To": uas.uri, "From": FROM, **params})
+        assert response.status_code == 201, response.text
+        callee_ok(uas)
+        return dict(response.json()), time.monotonic() - posted
 
 
 # ---- the twilio SDK, through the trunk ----------------------------------------------------------
@@ -166,17 +181,8 @@ def test_restcomm_base_xml_answer(daemon, workdir) -> None:
 
 def test_busy_ends_busy_with_its_callback(daemon, webhooks, workdir) -> None:
     status = webhooks.route("/status/busy", OK)
-    with SippUas(SIP_SCENARIOS / "uas_busy.xml", workdir) as uas, twilio_api(daemon) as api:
-        created = api.post(
-            "/Calls.json",
-            data={
-                "To": uas.uri,
-                "From": FROM,
-                "Url": webhooks.url("/never"),
-                "StatusCallback": status,
-            },
-        ).json()
-        callee_ok(uas)
+    never = webhooks.url("/never")
+    created, _ = place_call(daemon, workdir, "uas_busy.xml", Url=never, StatusCallback=status)
     [final] = callbacks(webhooks, "/status/busy", 1)
     assert final["CallStatus"] == "busy" and final["SipResponseCode"] == "486"
     assert wait_final(daemon, created["sid"])["status"] == "busy"
@@ -185,24 +191,19 @@ def test_busy_ends_busy_with_its_callback(daemon, webhooks, workdir) -> None:
 
 def test_no_answer_within_timeout_cancels_and_ends_no_answer(daemon, webhooks, workdir) -> None:
     status = webhooks.route("/status/noanswer", OK)
-    with SippUas(SIP_SCENARIOS / "uas_ring_cancel.xml", workdir) as uas, twilio_api(daemon) as api:
-        started = time.monotonic()
-        created = api.post(
-            "/Calls.json",
-            data={
-                "To": uas.uri,
-                "From": FROM,
-                "Url": webhooks.url("/never"),
-                "Timeout": "1",
-                "StatusCallback": status,
-                "StatusCallbackEvent": "ringing completed",
-            },
-        ).json()
-        callee_ok(uas)
+    created, took = place_call(
+        daemon,
+        workdir,
+        "uas_ring_cancel.xml",
+        Url=webhooks.url("/never"),
+        Timeout="1",
+        StatusCallback=status,
+        StatusCallbackEvent="ringing completed",
+    )
     events = callbacks(webhooks, "/status/noanswer", 2)
     assert [e["CallStatus"] for e in events] == ["ringing", "no-answer"]
     assert [e["SequenceNumber"] for e in events] == ["0", "1"]
-    assert 0.9 <= time.monotonic() - started < 5
+    assert 0.9 <= took < 5  # the CANCEL came after the Timeout, not at once, not much later
     assert wait_final(daemon, created["sid"])["status"] == "no-answer"
 
 
@@ -234,7 +235,7 @@ LONG_TWIML = "<Response>" + "x" * 4000 + "</Response>"
     ],
 )  # fmt: skip
 def test_refused_with_twilios_code_naming_the_parameter(daemon, data, code, named) -> None:
-    with twilio_api(daemon) as api:
+    with daemon.twilio_api() as api:
         response = api.post("/Calls.json", data=data)
     assert response.status_code == 400, response.text
     body = response.json()
@@ -243,7 +244,7 @@ def test_refused_with_twilios_code_naming_the_parameter(daemon, data, code, name
 
 def test_idempotency_key_places_one_call(daemon, webhooks, workdir) -> None:
     status = webhooks.route("/status/idem", OK)
-    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, daemon.twilio_api() as api:
         data = {"To": uas.uri, "From": FROM, "Twiml": "<Response><Hangup/></Response>"}
         data["StatusCallback"] = status
         headers = {"Idempotency-Key": "call-once-1"}
@@ -263,21 +264,16 @@ def test_idempotency_key_places_one_call(daemon, webhooks, workdir) -> None:
 
 def test_time_limit_hangs_up_an_answered_call(daemon, webhooks, workdir) -> None:
     status = webhooks.route("/status/limit", OK)
-    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
-        started = time.monotonic()
-        created = api.post(
-            "/Calls.json",
-            data={
-                "To": uas.uri,
-                "From": FROM,
-                "Twiml": '<Response><Pause length="30"/></Response>',
-                "TimeLimit": "1",
-                "SendDigits": "1w2#",
-                "StatusCallback": status,
-            },
-        ).json()
-        callee_ok(uas)  # our BYE came
-        assert time.monotonic() - started < 8
+    created, took = place_call(
+        daemon,
+        workdir,
+        "uas_answer.xml",
+        Twiml='<Response><Pause length="30"/></Response>',
+        TimeLimit="1",
+        SendDigits="1w2#",
+        StatusCallback=status,
+    )
+    assert took < 8  # our BYE came, long before the Pause's end
     [final] = callbacks(webhooks, "/status/limit", 1)
     assert final["CallStatus"] == "completed" and final["CallDuration"] in ("1", "2", "3")
     assert wait_final(daemon, created["sid"])["status"] == "completed"
@@ -286,12 +282,7 @@ def test_time_limit_hangs_up_an_answered_call(daemon, webhooks, workdir) -> None
 def test_a_failed_url_goes_to_the_fallback_url_with_the_error(daemon, webhooks, workdir) -> None:
     broken = webhooks.route("/voice/broken", Reply("nope", status=500, content_type="text/plain"))
     fallback = webhooks.route("/voice/fallback", rcml("<Hangup/>"))
-    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
-        api.post(
-            "/Calls.json",
-            data={"To": uas.uri, "From": FROM, "Url": broken, "FallbackUrl": fallback},
-        ).raise_for_status()
-        callee_ok(uas)
+    place_call(daemon, workdir, "uas_answer.xml", Url=broken, FallbackUrl=fallback)
     [request] = webhooks.wait_for("/voice/fallback", 1)
     assert request.params["ErrorCode"] == "11200" and request.params["ErrorUrl"] == broken
     assert request.params["Direction"] == "outbound-api"
@@ -303,15 +294,10 @@ def test_application_sid_runs_the_applications_voice_url(daemon, webhooks, workd
         app = api.post(
             "/Applications.json", data={"FriendlyName": "outbound", "VoiceUrl": voice}
         ).json()
-    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas, twilio_api(daemon) as api:
-        response = api.post(
-            "/Calls.json", data={"To": uas.uri, "From": FROM, "ApplicationSid": app["sid"]}
-        )
-        assert response.status_code == 201, response.text
-        callee_ok(uas)
+    created, _ = place_call(daemon, workdir, "uas_answer.xml", ApplicationSid=app["sid"])
     [request] = webhooks.wait_for("/voice/app", 1)
-    assert request.params["CallSid"] == response.json()["sid"]
-    with twilio_api(daemon) as api:
+    assert request.params["CallSid"] == created["sid"]
+    with daemon.twilio_api() as api:
         refused = api.post(
             "/Calls.json", data={"To": TO, "From": FROM, "ApplicationSid": "AP" + "0" * 32}
         )
@@ -319,42 +305,31 @@ def test_application_sid_runs_the_applications_voice_url(daemon, webhooks, workd
 
 
 def test_a_full_queue_answers_429_with_a_code(tmp_path_factory, webhooks) -> None:
-    daemon = DaemonProcess(
-        tmp_path_factory.mktemp("small-queue"),
-        RCMLROUTER_OUTBOUND_CPS="0.5",
-        RCMLROUTER_OUTBOUND_MAX_QUEUED="2",
-    ).start()
-    try:
-        daemon.create_number(PhoneNumber=FROM)
+    env = {"RCMLROUTER_OUTBOUND_CPS": "0.5", "RCMLROUTER_OUTBOUND_MAX_QUEUED": "2"}
+    with caller_daemon(tmp_path_factory.mktemp("small-queue"), **env) as daemon:
         data = {"To": "sip:nobody@127.0.0.1:9", "From": FROM, "Twiml": "<Response/>"}
-        with twilio_api(daemon) as api:
+        with daemon.twilio_api() as api:
             answers = [api.post("/Calls.json", data=data) for _ in range(4)]
-        assert [a.status_code for a in answers[:3]] == [201, 201, 201]  # one dialling, 2 wait
-        assert answers[3].status_code == 429 and answers[3].json()["code"] == 20429
-        assert answers[3].headers["Retry-After"] == "1"
-    finally:
-        daemon.stop()
+    assert [a.status_code for a in answers[:3]] == [201, 201, 201]  # one dialling, 2 wait
+    assert answers[3].status_code == 429 and answers[3].json()["code"] == 20429
+    assert answers[3].headers["Retry-After"] == "1"
 
 
 def test_calls_are_paced_at_the_trunks_cps_below_the_accounts(tmp_path_factory) -> None:
     with SipCallee() as callee:
-        daemon = DaemonProcess(
-            tmp_path_factory.mktemp("paced"),
-            RCMLROUTER_OUTBOUND_CPS="20",
-            RCMLROUTER_TRUNKS_SLOW_URI=f"sip:127.0.0.1:{callee.port}",
-            RCMLROUTER_TRUNKS_SLOW_CPS="5",
-        ).start()
-        try:
-            daemon.create_number(PhoneNumber=FROM)
+        env = {
+            "RCMLROUTER_OUTBOUND_CPS": "20",
+            "RCMLROUTER_TRUNKS_SLOW_URI": f"sip:127.0.0.1:{callee.port}",
+            "RCMLROUTER_TRUNKS_SLOW_CPS": "5",
+        }
+        with caller_daemon(tmp_path_factory.mktemp("paced"), **env) as daemon:
             data = {"From": FROM, "Twiml": "<Response><Hangup/></Response>"}
-            with twilio_api(daemon) as api:
+            with daemon.twilio_api() as api:
                 for i in range(6):
                     api.post("/Calls.json", data={**data, "To": f"+1555000300{i}"})
                 deadline = time.monotonic() + 10
                 while len(callee.invites) < 6 and time.monotonic() < deadline:
                     time.sleep(0.05)
-        finally:
-            daemon.stop()
         arrivals = sorted({i.call_id: i.at for i in callee.invites}.values())
     assert len(arrivals) == 6
     gaps = [b - a for a, b in itertools.pairwise(arrivals)]
@@ -366,17 +341,13 @@ def test_calls_are_paced_at_the_trunks_cps_below_the_accounts(tmp_path_factory) 
 def test_sip_auth_answers_the_callees_digest_challenge(
     daemon, webhooks, workdir, password, status
 ) -> None:
-    with SippUas(SIP_SCENARIOS / "uas_auth_401.xml", workdir) as uas, twilio_api(daemon) as api:
-        created = api.post(
-            "/Calls.json",
-            data={
-                "To": uas.uri,
-                "From": FROM,
-                "Twiml": "<Response><Hangup/></Response>",
-                "SipAuthUsername": "trunkuser",
-                "SipAuthPassword": password,
-            },
-        ).json()
-        callee_ok(uas)
+    created, _ = place_call(
+        daemon,
+        workdir,
+        "uas_auth_401.xml",
+        Twiml="<Response><Hangup/></Response>",
+        SipAuthUsername="trunkuser",
+        SipAuthPassword=password,
+    )
     record = wait_final(daemon, created["sid"])
     assert record["status"] == status

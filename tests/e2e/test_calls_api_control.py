@@ -84,19 +84,17 @@ def test_cancel_a_queued_call_and_a_ringing_call(daemon, webhooks, workdir) -> N
     assert {p["CallStatus"] for p in finals.values()} == {"canceled"}
 
 
-def test_move_the_status_callback_of_a_queued_call(daemon, webhooks, workdir) -> None:
+def test_move_the_status_callback_of_a_queued_call(daemon, webhooks) -> None:
     first = webhooks.route("/status/first", OK)
     moved = webhooks.route("/status/moved", OK)
     sdk = client(daemon)
-    with SippUas(SIP_SCENARIOS / "uas_answer.xml", workdir) as uas:
-        busy = sdk.calls.create(to=uas.uri, from_=FROM, twiml=PAUSE)  # takes the slot now
-        waiting = sdk.calls.create(
-            to="sip:nobody@127.0.0.1:9", from_=FROM, twiml=PAUSE, status_callback=first
-        )
-        sdk.calls(waiting.sid).update(status_callback=moved)
-        sdk.calls(waiting.sid).update(status="canceled")
-        sdk.calls(busy.sid).update(status="completed")
-        uas.wait(10)
+    nobody = "sip:nobody@127.0.0.1:9"  # never answers: the calls stay unanswered
+    busy = sdk.calls.create(to=nobody, from_=FROM, twiml=PAUSE)  # takes the slot
+    waiting = sdk.calls.create(to=nobody, from_=FROM, twiml=PAUSE, status_callback=first)
+    assert sdk.calls(waiting.sid).fetch().status == "queued"
+    sdk.calls(waiting.sid).update(status_callback=moved)
+    sdk.calls(waiting.sid).update(status="canceled")
+    sdk.calls(busy.sid).update(status="completed")
     [final] = webhooks.wait_for("/status/moved", 1)
     assert final.params["CallSid"] == waiting.sid and final.params["CallStatus"] == "canceled"
     assert webhooks.requests("/status/first") == []

@@ -127,7 +127,7 @@ def _phases(daemon, webhooks, callers, room, dial) -> None:
     assert recording["source"] == "Conference" and float(recording["duration"]) > 8, recording
     mixed = np.frombuffer(audio.content[44:], dtype="<i2")
     assert all(near(peaks(mixed), hz) for hz in TONES.values())  # the room's mix: all three
-    results = {name: caller.finish() for name, caller in callers.items()}
+    results = {name: caller.hang_up() for name, caller in callers.items()}  # B: all heard
     assert all(r["confirmed_at"] is not None for r in results.values()), results
     heard = {name: caller.window(t1 + 0.7, t1 + 2.7) for name, caller in callers.items()}
     for name, tones in heard.items():

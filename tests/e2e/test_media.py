@@ -6,89 +6,30 @@ Durations are measured as 20 ms frames with a loud sample; frequencies as the FF
 
 from __future__ import annotations
 
-import io
 import itertools
-import json
-import subprocess
-import sys
-import wave
+import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 
 from rcmlrouter.media import audio
+from support.call_audio import (
+    RATE,
+    call,
+    frequency,
+    loud_frames,
+    read_wav,
+    runs,
+    tone_wav,
+    wav_bytes,
+)
 from support.daemon import DaemonProcess
 from support.webhooks import Reply, WebhookServer, rcml
 
 pytest.importorskip("pjsua2")
 pytestmark = pytest.mark.e2e
-SCRIPT = Path(__file__).resolve().parents[1] / "support" / "pjsua_media.py"
-RATE = 8000
-
-
-def wav_bytes(pcm: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return out.getvalue()
-
-
-def tone_wav(frequency: float, seconds: float, lead: float = 0.0) -> bytes:
-    pcm = audio.tone(frequency, seconds, amplitude=0.4).pcm
-    return wav_bytes(np.concatenate([np.zeros(int(lead * RATE), np.int16), pcm]))
-
-
-def read_wav(data: bytes | Path) -> np.ndarray:
-    source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
-    with wave.open(source) as w:
-        assert w.getframerate() == RATE
-        return np.frombuffer(w.readframes(w.getnframes()), "<i2")
-
-
-def loud_frames(pcm: np.ndarray) -> np.ndarray:
-    """Per 20 ms frame: whether any sample is loud."""
-    loud = np.abs(pcm.astype(np.float64)) > 3000
-    return loud[: len(loud) // 160 * 160].reshape(-1, 160).any(axis=1)
-
-
-def runs(frames: np.ndarray) -> list[tuple[float, float]]:
-    """(start, length) in seconds of each loud stretch (gaps under 100 ms joined)."""
-    found: list[list[float]] = []
-    for index in np.flatnonzero(frames):
-        at = index / 50
-        if found and at - (found[-1][0] + found[-1][1]) < 0.1:
-            found[-1][1] = at + 0.02 - found[-1][0]
-        else:
-            found.append([at, 0.02])
-    return [(round(s, 2), round(n, 2)) for s, n in found]
-
-
-def frequency(pcm: np.ndarray) -> float:
-    windowed = pcm.astype(np.float64) * np.hanning(len(pcm))
-    spectrum = np.abs(np.fft.rfft(windowed))
-    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum[1:])) + 1])
-
-
-def call(daemon: DaemonProcess, dial: str, heard: Path, *args: str) -> dict[str, Any]:
-    target = f"sip:{dial}@127.0.0.1:{daemon.sip_port}"
-    proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "call", target, "--record", str(heard), *args],
-        capture_output=True,
-        text=True,
-        timeout=40,
-        check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"pjsua2 printed no result (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
-    result: dict[str, Any] = json.loads(lines[-1])
-    assert result["done"], result  # the daemon hung up
-    return result
 
 
 def number(daemon: DaemonProcess, webhooks: WebhookServer, dial: str, body: Reply) -> None:
@@ -243,10 +184,17 @@ def test_record_stores_what_the_caller_said(
 def test_the_demo_number_says_hello_and_plays_the_shipped_wav(
     daemon: DaemonProcess, tmp_path: Path
 ) -> None:
+    """The demo number of ``init --demo`` (/demos/hello.xml) is heard, then the daemon hangs up
+    (``call`` asserts it) and logs the call completed (the one end-to-end test of it)."""
     heard = tmp_path / "heard.wav"
-    call(daemon, "1234", heard, "--seconds", "20")  # `init --demo`: /demos/hello.xml
+    call(daemon, "1234", heard, "--seconds", "20")
     stretches = runs(loud_frames(read_wav(heard)))
     assert sum(n for _, n in stretches) > 3.0, stretches  # the <Say>, then hello.wav
+    deadline = time.monotonic() + 5
+    while not (ended := [e for e in daemon.logs("call.completed") if e.get("dialed") == "1234"]):
+        assert time.monotonic() < deadline, "no call.completed line for the demo number"
+        time.sleep(0.05)
+    assert ended[0]["call_status"] == "completed", ended
     with httpx.Client() as client:
         wav = client.get(f"http://127.0.0.1:{daemon.api_port}/demos/hello.wav")
     assert wav.status_code == 200 and wav.headers["Content-Type"] == "audio/wav"

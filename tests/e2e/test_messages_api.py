@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 
@@ -60,17 +59,9 @@ def daemon(
     process.stop()
 
 
-def twilio_api(daemon: DaemonProcess) -> httpx.Client:
-    return httpx.Client(
-        base_url=f"http://127.0.0.1:{daemon.api_port}/2010-04-01/Accounts/{daemon.account_sid}",
-        auth=(daemon.account_sid, daemon.auth_token),
-        timeout=10,
-    )
-
-
 def wait_status(daemon: DaemonProcess, sid: str, timeout: float = 10.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    with twilio_api(daemon) as api:
+    with daemon.twilio_api() as api:
         while True:
             record = dict(api.get(f"/Messages/{sid}.json").json())
             if record["status"] in FINAL or time.monotonic() > deadline:
@@ -142,7 +133,7 @@ def test_a_refused_message_fails_with_callbacks_in_order(
     daemon: DaemonProcess, webhooks: WebhookServer
 ) -> None:
     callback = webhooks.route("/refused/status", Reply("", content_type="text/plain"))
-    with twilio_api(daemon) as api:
+    with daemon.twilio_api() as api:
         resp = api.post(
             "/Messages.json",
             data={"To": TO, "From": FROM, "Body": "REFUSE me", "StatusCallback": callback},
@@ -159,7 +150,7 @@ def test_an_idempotency_key_retried_through_the_daemon_sends_once(
     daemon: DaemonProcess, gateway: MessageGateway
 ) -> None:
     data = {"To": TO, "From": FROM, "Body": "idempotent through the daemon"}
-    with twilio_api(daemon) as api:
+    with daemon.twilio_api() as api:
         answers = [
             api.post("/Messages.json", data=data, headers={"Idempotency-Key": "e2e-1"})
             for _ in range(3)

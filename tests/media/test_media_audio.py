@@ -6,10 +6,10 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import dominant_frequency, make_wav, sine
 
 from rcmlrouter.errors import MediaError
 from rcmlrouter.media import audio, g711
+from support.tones import dominant_frequency, make_wav, sine
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100, 48000])

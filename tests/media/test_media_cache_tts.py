@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from aiohttp import web
-from conftest import dominant_frequency, make_wav, sine
 
 from rcmlrouter.errors import MediaError
 from rcmlrouter.httpclient.client import HttpClient
@@ -18,6 +17,7 @@ from rcmlrouter.httpclient.deny import DenyList, parse_networks
 from rcmlrouter.media.cache import AudioCache
 from rcmlrouter.media.tts import SpeechSynthesizer, espeak_voice
 from support.rawhttp import RawServer, send_segments
+from support.tones import dominant_frequency, make_wav, sine
 
 
 class AudioServer:

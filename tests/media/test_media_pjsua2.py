@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dominant_frequency
 
 from rcmlrouter.media import audio
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.player import ClipSource, SilenceSource
 from rcmlrouter.media.session import MediaParams, MediaSession
 from rcmlrouter.sip.sdp import build_offer, parse_offer
+from support.tones import dominant_frequency
 
 pytest.importorskip("pjsua2")
 SCRIPT = Path(__file__).resolve().parents[1] / "support" / "pjsua_media.py"

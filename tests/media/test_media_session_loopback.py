@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dominant_frequency
 
 from rcmlrouter.media import audio, dtmf, g711, rtp
 from rcmlrouter.media.clock import MediaClock
 from rcmlrouter.media.player import ClipSource, SilenceSource
 from rcmlrouter.media.session import MediaParams, MediaSession
+from support.tones import dominant_frequency
 
 EVENT_PT = 101
 

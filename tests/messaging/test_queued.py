@@ -8,6 +8,7 @@ failures before sending, a challenge, the validity period, the queue's bound.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -165,7 +166,7 @@ async def test_the_workers_send_what_is_submitted_and_adopted(
     sender.submit(records[2])
     assert sender.full()  # three waiting: the API answers 429
     sender.start()
-    gateway.wait_for(3)
+    assert len(await asyncio.to_thread(gateway.wait_for, 3)) == 3  # the loop keeps sending
     await sender.drain(5)
     assert {a.body for a in gateway.arrivals()} == {"m0", "m1", "m2"}
     assert sender.full()  # drained: takes no more
@@ -203,7 +204,7 @@ async def test_metrics_count_final_statuses_and_the_backlog(
     sender.submit(message())
     assert metrics.REGISTRY.get_sample_value("rcmlrouter_api_messages_waiting") == 1
     sender.start()
-    gateway.wait_for(1)
+    assert len(await asyncio.to_thread(gateway.wait_for, 1)) == 1  # the loop keeps sending
     await sender.drain(5)
     assert sent._value.get() == before + 1
     assert metrics.REGISTRY.get_sample_value("rcmlrouter_api_messages_waiting") == 0

@@ -1,5 +1,5 @@
 """What a pjsua2 caller heard, measured: WAVs made and read, loud 20 ms frames, frequencies; and
-one call placed with support/pjsua_media.py (the same measures as tests/e2e/test_media.py)."""
+one call placed with support/pjsua_media.py (tests/e2e/test_media.py and test_streams.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 
 from rcmlrouter.media import audio
 from support.daemon import DaemonProcess
+from support.tones import dominant_frequency
 
 SCRIPT = Path(__file__).resolve().parent / "pjsua_media.py"
 RATE = 8000
@@ -30,8 +31,10 @@ def wav_bytes(pcm: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def tone_wav(frequency: float, seconds: float) -> bytes:
-    return wav_bytes(audio.tone(frequency, seconds, amplitude=0.4).pcm)
+def tone_wav(frequency: float, seconds: float, lead: float = 0.0) -> bytes:
+    """A tone at 40 % of full scale, after ``lead`` seconds of silence."""
+    pcm = audio.tone(frequency, seconds, amplitude=0.4).pcm
+    return wav_bytes(np.concatenate([np.zeros(int(lead * RATE), np.int16), pcm]))
 
 
 def read_wav(data: bytes | Path) -> np.ndarray:
@@ -60,9 +63,8 @@ def runs(frames: np.ndarray) -> list[tuple[float, float]]:
 
 
 def frequency(pcm: np.ndarray) -> float:
-    windowed = pcm.astype(np.float64) * np.hanning(len(pcm))
-    spectrum = np.abs(np.fft.rfft(windowed))
-    return float(np.fft.rfftfreq(len(pcm), 1 / RATE)[int(np.argmax(spectrum[1:])) + 1])
+    """The strongest frequency of 8 kHz audio heard on a call."""
+    return dominant_frequency(pcm, RATE)
 
 
 def call(daemon: DaemonProcess, dial: str, heard: Path, *args: str) -> dict[str, Any]:
@@ -79,3 +81,29 @@ def call(daemon: DaemonProcess, dial: str, heard: Path, *args: str) -> dict[str,
     result: dict[str, Any] = json.loads(lines[-1])
     assert result["done"], result  # the daemon hung up
     return result
+
+
+def answering(*args: str) -> tuple[subprocess.Popen[str], int]:
+    """A pjsua2 callee (``pjsua_media.py answer ARGS``) once it listens: the process and its SIP
+    port. Read what happened with :func:`answered`."""
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "answer", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = ""
+    while not line.startswith('{"ready"'):
+        line = proc.stdout.readline()
+        assert line, "the pjsua2 callee exited before it was ready"
+    return proc, int(json.loads(line)["port"])
+
+
+def answered(proc: subprocess.Popen[str], timeout: float = 30) -> dict[str, Any]:
+    """What the pjsua2 callee of :func:`answering` (or any pjsua_media.py process) printed
+    last: its call states, digits, codec, when the call was confirmed and whether it ended."""
+    out, err = proc.communicate(timeout=timeout)
+    lines = [line for line in out.splitlines() if line.startswith('{"states"')]
+    assert lines, f"pjsua2 printed no result (rc={proc.returncode}):\n{err[-2000:]}"
+    return dict(json.loads(lines[-1]))

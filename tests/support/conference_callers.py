@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 import wave
@@ -75,6 +76,13 @@ class Caller:
         assert lines, f"pjsua2 {self.name} printed no result:\n{err[-2000:]}"
         self.result = json.loads(lines[-1])
         return self.result
+
+    def hang_up(self) -> dict[str, Any]:
+        """Hang up now (SIGTERM: pjsua_media.py ends the call and finishes its WAV), then
+        :meth:`finish`: for a test that has heard all it needs before ``hangup_after``."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.finish()
 
     def window(self, start: float, end: float) -> set[int]:
         """The tones this caller heard between two wall-clock times."""

@@ -23,6 +23,7 @@ import httpx
 from support.ports import free_port
 
 API_PREFIX = "/restcomm/2012-04-24"
+TWILIO_PREFIX = "/2010-04-01"
 
 
 class DaemonProcess:
@@ -132,12 +133,17 @@ class DaemonProcess:
 
     # -- API ---------------------------------------------------------------------------------
 
-    def api(self) -> httpx.Client:
+    def api(self, prefix: str = API_PREFIX) -> httpx.Client:
+        """The admin account's API client on the Restcomm base (``prefix``: another base)."""
         return httpx.Client(
-            base_url=f"http://127.0.0.1:{self.api_port}{API_PREFIX}/Accounts/{self.account_sid}",
+            base_url=f"http://127.0.0.1:{self.api_port}{prefix}/Accounts/{self.account_sid}",
             auth=(self.account_sid, self.auth_token),
             timeout=10,
         )
+
+    def twilio_api(self) -> httpx.Client:
+        """The admin account's API client on Twilio's base (``/2010-04-01``)."""
+        return self.api(TWILIO_PREFIX)
 
     def create_number(self, **params: str) -> dict[str, Any]:
         with self.api() as client:

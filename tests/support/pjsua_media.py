@@ -11,17 +11,22 @@ Run as a subprocess (pjsua2 keeps one library per process), null audio device, 8
 The result: {"states": [[text, status, reason]...], "done": bool, "seconds": float,
 "confirmed_at": float | null, "dtmf_sent_at": float | null, "codec": str, "digits": the keys
 received as RFC 4733 events, "recording_started_at": float | null (wall clock, when the WAV's
-first sample was taken)}.
+first sample was taken)}. SIGTERM ends the call at once (as if ``--seconds`` had passed): it
+hangs up and prints the result line, its WAV complete.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 import time
 
 import pjsua2 as pj
+
+STOP = threading.Event()  # set by SIGTERM: hang up now
 
 
 class MediaCall(pj.Call):  # type: ignore[misc]
@@ -123,7 +128,7 @@ def run(endpoint: pj.Endpoint, get_call: object, options: argparse.Namespace) ->
     started = time.monotonic()
     dtmf_sent_at: float | None = None
     hung_up = False
-    while time.monotonic() - started < options.seconds:
+    while time.monotonic() - started < options.seconds and not STOP.is_set():
         endpoint.libHandleEvents(10)
         call = get_call()  # type: ignore[operator]
         if call is None or call.confirmed_at is None:
@@ -169,6 +174,7 @@ def main() -> int:
     parser.add_argument("--hangup-after", type=float)
     parser.add_argument("--seconds", type=float, default=15.0)
     options = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda signum, frame: STOP.set())
     endpoint, port = start_endpoint()
     if options.mode == "call":
         account = pj.Account()

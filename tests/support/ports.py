@@ -23,6 +23,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port")
 
 
+def free_rtp_port(host: str = "127.0.0.1") -> int:
+    """An even UDP port whose odd neighbour is free too (RTP + RTCP) on ``host``."""
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1] & ~1
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a:
+                a.bind((host, port))
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as b:
+                    b.bind((host, port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free RTP port pair")
+
+
 def free_port_range(
     count: int, host: str = "127.0.0.1", *, low: int = 20000, high: int = 32700
 ) -> int:
