@@ -19,11 +19,13 @@ import pytest
 from support.call_audio import answered, answering, frequency, loud_frames, read_wav, tone_wav
 from support.conference_callers import Caller, near, peaks, wav_bytes
 from support.daemon import DaemonProcess
+from support.sipp_uas import SippUas
 from support.webhooks import Reply, WebhookServer, rcml
 
 pytest.importorskip("pjsua2")
 pytestmark = pytest.mark.e2e
 FROM = "+15105555555"
+SIP_SCENARIOS = Path(__file__).resolve().parents[1] / "sip" / "scenarios"
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +286,32 @@ def test_record_true_refuses_an_unknown_recording_track(daemon) -> None:
         )  # fmt: skip
     assert response.status_code == 400
     assert "RecordingTrack" in response.json()["message"]
+
+
+def test_an_api_call_bridged_by_dial_posts_the_dial_action_when_the_api_hangs_up(
+    daemon, webhooks, tmp_path
+) -> None:
+    """An API call's ``<Dial>`` bridges the called party (pjsua2) to a SIPp callee; the API
+    hangs the call up while bridged: both legs end and the Dial action still learns the outcome
+    (as for an inbound caller), with ``Direction=outbound-api``."""
+    action = webhooks.route("/dial-action/api", rcml("<Say>never heard</Say>"))
+    leg = webhooks.route("/dial-leg/api", Reply("", content_type="text/plain"))
+    callee, port = answering("--seconds", "20")
+    with SippUas(SIP_SCENARIOS / "uas_answer.xml", tmp_path) as bob:
+        noun = f'<Sip statusCallback="{leg}" statusCallbackEvent="answered">{bob.uri}</Sip>'
+        twiml = f'<Response><Dial action="{action}">{noun}</Dial></Response>'
+        sid = call_pjsua(daemon, port, Twiml=twiml)
+        webhooks.wait_for("/dial-leg/api", 1)  # bob answered: the two are bridged
+        with daemon.api() as api:
+            response = api.post(f"/Calls/{sid}.json", data={"Status": "completed"})
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "completed"
+        code, logs = bob.wait(15)
+        assert code == 0, logs[-3000:]  # bob got our BYE
+    assert answered(callee)["done"]
+    [posted] = webhooks.wait_for("/dial-action/api", 1)
+    assert posted.params["CallSid"] == sid and posted.params["Direction"] == "outbound-api"
+    assert (posted.params["DialCallStatus"], posted.params["CallStatus"]) == (
+        "completed",
+        "completed",
+    )

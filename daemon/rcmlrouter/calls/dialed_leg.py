@@ -214,7 +214,8 @@ class DialedLeg:
             self.chain.stop()
 
     def _from_uri(self, config: Config) -> str:
-        host = config.sip.advertise or self.parent.facts.request_host
+        # the host the caller's INVITE was sent to; an API call has none: ours
+        host = config.sip.advertise or self.parent.facts.request_host or config.sip.own_host()
         return str(SipUri("sip", self.from_ or "anonymous", format_host(host)))
 
     def _on_progress(self, response: SipResponse, relay: Callable[[SipResponse], None]) -> None:

@@ -5,7 +5,7 @@ through its trunk and the trunks that trunk's ``failover`` chain names (the same
 from __future__ import annotations
 
 from rcmlrouter.calls.dialed_leg import DialAddress, trunk_address
-from rcmlrouter.config import Config, TrunkConfig, parse_sip_listen
+from rcmlrouter.config import Config, TrunkConfig
 from rcmlrouter.errors import SipError
 from rcmlrouter.sip.uri import SipUri, format_host, parse_uri
 from rcmlrouter.store.records import OriginateRequest
@@ -45,8 +45,5 @@ def call_trunks(request: OriginateRequest, config: Config) -> tuple[TrunkConfig,
 
 
 def from_uri(request: OriginateRequest, config: Config) -> str:
-    host = config.sip.advertise
-    if not host:
-        listen = parse_sip_listen(config.sip.listen[0]) if config.sip.listen else None
-        host = listen[1] if listen else "127.0.0.1"
+    host = config.sip.own_host()
     return str(SipUri("sip", request.from_ or "anonymous", format_host(host)))

@@ -48,6 +48,14 @@ class SipConfig:
     tcp_max_connections: int = 4096  # accepted TCP/TLS connections, in total and per source
     tcp_max_per_source: int = 64
 
+    def own_host(self) -> str:
+        """The host calls we place name as ours (From): ``advertise``, else the first listen
+        address's host."""
+        if self.advertise:
+            return self.advertise
+        listen = parse_sip_listen(self.listen[0]) if self.listen else None
+        return listen[1] if listen else "127.0.0.1"
+
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
