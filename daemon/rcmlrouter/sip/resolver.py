@@ -9,6 +9,7 @@ most :data:`MAX_ENTRIES` names.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import time
 from collections.abc import Callable
@@ -33,7 +34,10 @@ def uri_destination(uri: SipUri) -> Source:
     return transport, bare_host(uri.host), uri.port or default_port
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (bracketed or not). Cached: every request
+    we send asks it of its next hop, and ``ipaddress`` parsing was ~5 % of an API call's CPU."""
     try:
         ipaddress.ip_address(bare_host(host))
     except ValueError:
