@@ -15,6 +15,7 @@ import pytest
 from rcmlrouter import cli
 from rcmlrouter.errors import ConflictError, StoreUnavailableError
 from rcmlrouter.store.base import Store
+from rcmlrouter.store.conference_records import ConferenceRecord, ParticipantRecord
 from rcmlrouter.store.ids import new_sid
 from rcmlrouter.store.postgres import PostgresStore
 from rcmlrouter.store.records import (
@@ -233,6 +234,14 @@ async def _populate(store: Store) -> dict[str, object]:
         "failed", 31920, "refused", 1.0, 2.0,
     )  # fmt: skip
     await store.save_streams([stream])
+    room = ConferenceRecord("CF1", child.sid, "room", "completed", "node-a", 1.0, 2.0,
+                            reason_ended="last-participant-left")  # fmt: skip
+    flags = (False, True, False)  # hold, start_conference_on_enter, end_conference_on_exit
+    people = [
+        ParticipantRecord("CF1", f"CA{i}", child.sid, "completed", i == 1, *flags, 1.0, 2.0)
+        for i in range(1, 6)
+    ]
+    await store.save_conference_rows([room], people)
     ids = await store.enqueue_callbacks(
         [
             OutboxEvent(None, "CA1", child.sid, i, "http://cb/", "POST", {"i": str(i)})
@@ -254,6 +263,8 @@ EXPECTED = {
     "notifications": 1,
     "recordings": 1,
     "streams": 1,
+    "conferences": 1,
+    "conference_participants": 5,
     "callback_outbox": 3,
 }
 
@@ -274,6 +285,9 @@ async def test_migrate_copies_a_sqlite_store_into_postgres(tmp_path: Path, schem
         assert await target.get_message("SM3") == await source.get_message("SM3")
         assert await target.get_call("CA5") == await source.get_call("CA5")
         assert await target.call_streams("CA1") == await source.call_streams("CA1")
+        assert await target.get_conference("CF1") == await source.get_conference("CF1")
+        assert await target.call_conferences("CA1") == await source.call_conferences("CA1")
+        assert await target.call_conferences("CA5") == await source.call_conferences("CA5")
         assert await target.pending_callbacks(0, 10) == await source.pending_callbacks(0, 10)
         grandchild = made["grandchild"]
         query = NumberQuery(grandchild.sid, include_beta=False)  # type: ignore[attr-defined]

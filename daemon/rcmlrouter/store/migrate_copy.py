@@ -3,7 +3,8 @@
 
 Both stores are opened (so migrated) to the same schema version first. Every table the daemon
 keeps is copied (organizations, accounts, applications, numbers, inventory, calls, messages,
-notifications, recordings, media streams and the undelivered callback outbox, ids included)
+notifications, recordings, media streams, conferences with their participants and the
+undelivered callback outbox, ids included)
 in key-ordered batches, all in ONE transaction on the target: a failed copy leaves the target as
 it was. A target holding any row is refused unless ``force``, which empties it first (in the
 same transaction).
@@ -22,6 +23,7 @@ from rcmlrouter.errors import ConflictError, StoreError
 from rcmlrouter.store import rows
 from rcmlrouter.store.base import Store
 from rcmlrouter.store.postgres import PostgresStore
+from rcmlrouter.store.queries_conferences import C_COLUMNS, P_COLUMNS
 from rcmlrouter.store.queries_recordings import RECORDING_COLUMNS
 from rcmlrouter.store.queries_streams import STREAM_COLUMNS
 from rcmlrouter.store.sqlite import SqliteStore
@@ -35,6 +37,7 @@ class Table:
     columns: str
     key: str  # batches are read in key order: WHERE key > last ORDER BY key
     start: Any  # a value below every key
+    order: str = ""  # a composite key instead: batches by LIMIT / OFFSET in this order
 
 
 # Parents before children (foreign keys are checked row by row).
@@ -49,6 +52,8 @@ TABLES = (
     Table("notifications", rows.NOTIFICATION_COLUMNS, "sid", ""),
     Table("recordings", RECORDING_COLUMNS, "sid", ""),
     Table("streams", STREAM_COLUMNS, "sid", ""),
+    Table("conferences", C_COLUMNS, "sid", ""),
+    Table("conference_participants", P_COLUMNS, "", None, order="conference_sid, call_sid"),
     Table("callback_outbox", rows.OUTBOX_COLUMNS, "id", -1),
 )
 # kept by triggers; emptied with --force, never copied
@@ -73,6 +78,13 @@ async def batches(source: RowSource, table: Table, size: int) -> AsyncIterator[l
     if table.name == "accounts":
         offset = 0
         while found := await source.fetchall(_ACCOUNTS_BY_DEPTH, (size, offset)):
+            yield found
+            offset += len(found)
+        return
+    if table.order:
+        sql = f"SELECT {table.columns} FROM {table.name} ORDER BY {table.order} LIMIT ? OFFSET ?"
+        offset = 0
+        while found := await source.fetchall(sql, (size, offset)):
             yield found
             offset += len(found)
         return
