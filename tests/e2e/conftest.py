@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from support.daemon import DaemonProcess
+from support.pg import drop_schema, new_schema_name
 from support.webhooks import WebhookServer
 
 _numbers = itertools.count(100)
@@ -37,3 +38,11 @@ def workdir(tmp_path: Path) -> Path:
 def dial() -> str:
     """A fresh SIP dial string for one test (``77001``, ``77002``…)."""
     return f"77{next(_numbers):03d}"
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test's cluster, dropped after it."""
+    name = new_schema_name()
+    yield name
+    drop_schema(name)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,11 @@ import httpx
 import pytest
 
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url, terminate_backends
+from support.pg import (
+    cluster_env,
+    psql_value,
+    terminate_backends,
+)
 from support.sipp import run_sipp, scenario
 from support.webhooks import Reply, WebhookServer, rcml
 
@@ -25,22 +28,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 DIAL = "7101"
 PAUSE = '<Response><Pause length="20"/></Response>'
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
-
-
-def _env(schema: str, node_id: str) -> dict[str, str]:
-    return {
-        "RCMLROUTER_STORE_URL": schema_url(schema),
-        "RCMLROUTER_CLUSTER_NODE_ID": node_id,
-        "RCMLROUTER_CLUSTER_LEASE": "2",
-        "RCMLROUTER_CLUSTER_VERSION_CHECK": "1",
-    }
 
 
 def _post(node: DaemonProcess, client: httpx.Client, sid: str, **data: str) -> httpx.Response:
@@ -62,8 +49,8 @@ def _listening_again(node: DaemonProcess) -> bool:
 def test_updates_sent_to_node_b_reach_the_call_on_node_a(
     tmp_path: Path, schema: str, webhooks: WebhookServer
 ) -> None:
-    a = DaemonProcess(tmp_path / "a", **_env(schema, "node-a")).start()
-    b = DaemonProcess(tmp_path / "b", **_env(schema, "node-b"))
+    a = DaemonProcess(tmp_path / "a", **cluster_env(schema, "node-a")).start()
+    b = DaemonProcess(tmp_path / "b", **cluster_env(schema, "node-b"))
     b.account_sid, b.auth_token = a.account_sid, a.auth_token
     b.start()
     try:
@@ -137,8 +124,8 @@ def test_updates_sent_to_node_b_reach_the_call_on_node_a(
 def test_a_call_whose_node_died_is_never_a_hang(
     tmp_path: Path, schema: str, webhooks: WebhookServer
 ) -> None:
-    a = DaemonProcess(tmp_path / "a", **_env(schema, "node-a")).start()
-    b = DaemonProcess(tmp_path / "b", **_env(schema, "node-b"))
+    a = DaemonProcess(tmp_path / "a", **cluster_env(schema, "node-a")).start()
+    b = DaemonProcess(tmp_path / "b", **cluster_env(schema, "node-b"))
     b.account_sid, b.auth_token = a.account_sid, a.auth_token
     b.start()
     try:

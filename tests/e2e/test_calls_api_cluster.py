@@ -6,26 +6,18 @@ dialled by the survivor once it claims them (``cluster/work.py``), none twice.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url
+from support.pg import psql_value, schema_url
 from support.sip_callee import SipCallee
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 FROM = "+15105555555"
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
 
 
 def _env(schema: str, node_id: str, callee: SipCallee, cps: str) -> dict[str, str]:

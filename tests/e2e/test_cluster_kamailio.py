@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from support.daemon import DaemonProcess
 from support.invite_timer import Failover, InviteTimer, failover
 from support.kamailio import KamailioProxy, kamailio_path
-from support.pg import drop_schema, new_schema_name, schema_url
+from support.pg import schema_url
 from support.sipp import run_sipp, scenario, start_call
 from support.webhooks import WebhookServer, rcml
 
@@ -33,13 +32,6 @@ CALLS = 20
 RATE = 20  # calls/s while a node dies
 AFTER_KILL = 5.0  # s of calls after the kill (the old config put the dead node back each probe)
 MARGIN = 0.6  # s over the probe interval: scheduling on a loaded 2-core machine
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
 
 
 def _env(schema: str, node_id: str) -> dict[str, str]:

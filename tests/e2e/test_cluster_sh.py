@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,7 +23,7 @@ import pytest
 
 from support.daemon import API_PREFIX
 from support.kamailio import kamailio_path
-from support.pg import drop_schema, new_schema_name, schema_url
+from support.pg import schema_url
 from support.ports import free_port
 from support.sipp import run_sipp, scenario
 from support.webhooks import WebhookServer, rcml
@@ -162,13 +161,6 @@ def _descendants(root: int) -> list[int]:
             found.append(child)
             queue.append(child)
     return found
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
 
 
 def _calls(cluster: Cluster, workdir: Path, count: int) -> None:

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url
+from support.pg import cluster_env, psql_value
 from support.ports import free_port
 from support.sipp import run_sipp, scenario, start_call
 from support.webhooks import Reply, WebhookServer, rcml
@@ -25,27 +24,11 @@ from support.webhooks import Reply, WebhookServer, rcml
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
-
-
-def _env(schema: str, node_id: str) -> dict[str, str]:
-    return {
-        "RCMLROUTER_STORE_URL": schema_url(schema),
-        "RCMLROUTER_CLUSTER_NODE_ID": node_id,
-        "RCMLROUTER_CLUSTER_LEASE": "2",
-        "RCMLROUTER_CLUSTER_VERSION_CHECK": "1",
-    }
-
-
 def test_a_killed_nodes_callbacks_are_delivered_by_the_survivor(
     tmp_path, schema: str, webhooks: WebhookServer
 ) -> None:
-    a = DaemonProcess(tmp_path / "a", **_env(schema, "node-a")).start()
-    b = DaemonProcess(tmp_path / "b", **_env(schema, "node-b"))
+    a = DaemonProcess(tmp_path / "a", **cluster_env(schema, "node-a")).start()
+    b = DaemonProcess(tmp_path / "b", **cluster_env(schema, "node-b"))
     b.account_sid, b.auth_token = a.account_sid, a.auth_token
     b.start()
     port = free_port()

@@ -12,14 +12,13 @@ verb, and, as the survivor that claims A's work, ends A's conference: Y's and X'
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from support.conference_callers import Caller, near, wav_bytes
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, schema_url
+from support.pg import cluster_env
 from support.webhooks import Reply, rcml
 
 pytest.importorskip("pjsua2")
@@ -27,27 +26,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 EVENTS = "start end join leave"
 
 
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
-
-
-def _env(schema: str, node_id: str) -> dict[str, str]:
-    return {
-        "RCMLROUTER_STORE_URL": schema_url(schema),
-        "RCMLROUTER_CLUSTER_NODE_ID": node_id,
-        "RCMLROUTER_CLUSTER_LEASE": "2",
-        "RCMLROUTER_CLUSTER_VERSION_CHECK": "1",
-    }
-
-
 def test_callers_on_two_nodes_share_one_room_and_survive_its_owner(
     tmp_path, schema, webhooks, dial
 ) -> None:
-    a = DaemonProcess(tmp_path / "a", **_env(schema, "node-a")).start()
-    b = DaemonProcess(tmp_path / "b", **_env(schema, "node-b"))
+    a = DaemonProcess(tmp_path / "a", **cluster_env(schema, "node-a")).start()
+    b = DaemonProcess(tmp_path / "b", **cluster_env(schema, "node-b"))
     b.account_sid, b.auth_token = a.account_sid, a.auth_token
     b.start()
     callers: list[Caller] = []

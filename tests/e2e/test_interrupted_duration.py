@@ -15,26 +15,18 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 
 import pytest
 
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url
+from support.pg import psql_value, schema_url
 from support.sipp import scenario, start_call
 from support.webhooks import Recorded, Reply, WebhookServer, rcml
 
 pytestmark = [pytest.mark.e2e]
 
 SLACK = 0.5  # s: a heartbeat delayed by a loaded machine
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
 
 
 def _hold_a_call(node: DaemonProcess, webhooks: WebhookServer, number: str, workdir):  # type: ignore[no-untyped-def]

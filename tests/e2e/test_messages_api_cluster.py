@@ -7,7 +7,6 @@ are sent by the survivor as the same requests.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,20 +14,13 @@ import httpx
 import pytest
 
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url
+from support.pg import psql_value, schema_url
 from support.sip_gateway import Arrival, MessageGateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 FROM = "+15105555555"
 TO = "+15551230000"
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
 
 
 def _env(schema: str, node_id: str, gateway: str) -> dict[str, str]:

@@ -18,19 +18,12 @@ import pytest
 
 from support.call_audio import call, frequency, tone_wav
 from support.daemon import DaemonProcess
-from support.pg import drop_schema, new_schema_name, psql_value, schema_url
+from support.pg import psql_value, schema_url
 from support.stream_agent import StreamAgent
 from support.webhooks import Reply, WebhookServer, rcml
 
 pytest.importorskip("pjsua2")
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
-
-
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = new_schema_name()
-    yield name
-    drop_schema(name)
 
 
 @pytest.fixture

@@ -65,3 +65,14 @@ def psql_value(schema: str, sql: str) -> str:
         check=True,
     )
     return out.stdout.strip()
+
+
+def cluster_env(schema: str, node_id: str) -> dict[str, str]:
+    """A cluster node's environment: the store in ``schema``, a 2 s lease, version checks each
+    second (what the many-node e2e tests share)."""
+    return {
+        "RCMLROUTER_STORE_URL": schema_url(schema),
+        "RCMLROUTER_CLUSTER_NODE_ID": node_id,
+        "RCMLROUTER_CLUSTER_LEASE": "2",
+        "RCMLROUTER_CLUSTER_VERSION_CHECK": "1",
+    }
